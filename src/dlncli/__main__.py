@@ -1,0 +1,3 @@
+from dlncli.cli import app
+
+app(prog_name="dlncli")

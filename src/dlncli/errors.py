@@ -1,0 +1,21 @@
+"""Errors that reach the user as one line on stderr and exit code 1."""
+
+
+class DlnError(Exception):
+    """Base class: a problem with the user's input or problem, not a bug."""
+
+
+class ProblemFormatError(DlnError):
+    """A problem file or sample spec that cannot be read or is malformed."""
+
+
+class InfeasibleError(DlnError):
+    """y is not in the range of A: basis pursuit has no feasible point."""
+
+
+class SolverError(DlnError):
+    """A solver stopped without an answer (time limit, numerical failure)."""
+
+
+class TimeLimitError(SolverError):
+    """A --time-limit was hit before the computation finished (exit code 4)."""

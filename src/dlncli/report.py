@@ -1,0 +1,160 @@
+"""Pure builders: JSON records (plain dicts) and rich renderables. No printing here."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+
+from dlncli.lp import BPSolution
+from dlncli.problem_io import Problem
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays (recursively) to JSON-ready Python values.
+
+    Non-finite floats become None so that ``allow_nan=False`` never fails on a result.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def dump_json(record: Mapping[str, Any]) -> str:
+    return json.dumps(jsonable(record), indent=2, sort_keys=True, allow_nan=False)
+
+
+def fmt(value: float, digits: int = 6) -> str:
+    """Compact number formatting for tables."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e6:
+        return f"{value:.{digits}g}"
+    return f"{value:.{max(digits - 2, 2)}e}"
+
+
+def problem_record(problem: Problem) -> dict[str, Any]:
+    m, n = problem.shape
+    return {"name": problem.name, "m": m, "n": n}
+
+
+# --------------------------------------------------------------------------- solve-bp
+
+
+def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
+    face = sol.face
+    record: dict[str, Any] = {
+        "status": sol.status,
+        "message": _bp_message(sol),
+        "problem": problem_record(problem),
+        "x": sol.x,
+        "l1_norm": sol.l1_norm,
+        "residual_inf": sol.residual_inf,
+        "dual": sol.dual,
+        "dual_inf_norm": sol.dual_inf_norm,
+        "duality_gap": sol.duality_gap,
+        "unique": sol.unique,
+        "face_dimension": face.dimension,
+        "support": sol.support,
+        "signs": sol.signs,
+        "face_support": face.support,
+        "face_signs": face.signs,
+        "face_interior_point": face.interior_point,
+        "solver": sol.solver,
+        "lp_solves": sol.lp_solves,
+        "iterations": sol.iterations,
+        "elapsed_s": sol.elapsed_s,
+    }
+    if face.ranges is not None:
+        record["face_ranges"] = face.ranges
+    return record
+
+
+def _bp_message(sol: BPSolution) -> str:
+    if sol.unique:
+        return f"unique minimizer with {sol.support.size} nonzeros"
+    return (
+        f"minimizers form a {sol.face.dimension}-dimensional face; "
+        f"{sol.face.support.size} coordinates are nonzero somewhere on it"
+    )
+
+
+def bp_renderable(problem: Problem, sol: BPSolution, *, show_all: bool) -> RenderableType:
+    m, n = problem.shape
+    summary = Table(title=f"basis pursuit: {escape(problem.name)} ({m}×{n})", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    verdict = "unique" if sol.unique else f"not unique: face of dimension {sol.face.dimension}"
+    for key, value in (
+        ("status", sol.status),
+        ("minimizer", verdict),
+        ("‖x‖₁", fmt(sol.l1_norm, 10)),
+        ("‖Ax − y‖∞", fmt(sol.residual_inf)),
+        ("‖Aᵀλ‖∞", fmt(sol.dual_inf_norm, 10)),
+        ("duality gap", fmt(sol.duality_gap)),
+        ("support of x", f"{sol.support.size} coordinates"),
+        ("LP solves", str(sol.lp_solves)),
+        ("time", f"{sol.elapsed_s:.3f} s"),
+    ):
+        summary.add_row(key, value)
+    coords = Table(title="x (nonzero coordinates)" if not show_all else "x")
+    coords.add_column("i", justify="right")
+    coords.add_column("x_i", justify="right")
+    coords.add_column("aᵢᵀλ", justify="right")
+    ranged = sol.face.ranges is not None
+    face_index = {int(i): k for k, i in enumerate(sol.face.support)}
+    coords.add_column("on face")
+    if ranged:
+        coords.add_column("min over face", justify="right")
+        coords.add_column("max over face", justify="right")
+    correlations = problem.A.T @ sol.dual
+    rows = range(n) if show_all else sorted(set(sol.support.tolist()) | set(face_index))
+    for i in rows:
+        cells = [str(i), fmt(float(sol.x[i]), 8), fmt(float(correlations[i]), 8)]
+        cells.append("yes" if i in face_index else "")
+        if ranged and sol.face.ranges is not None:
+            if i in face_index:
+                lo, hi = sol.face.ranges[face_index[i]]
+                cells += [fmt(float(lo), 8), fmt(float(hi), 8)]
+            else:
+                cells += ["0", "0"]
+        coords.add_row(*cells)
+    return Group(summary, coords)
+
+
+def samples_renderable(descriptions: Mapping[str, str], default: str) -> RenderableType:
+    table = Table(title="built-in sample problems")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name, text in descriptions.items():
+        label = f"{name} (default)" if name == default else name
+        table.add_row(escape(label), escape(text))
+    return table
+
+
+def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table

@@ -1,0 +1,143 @@
+"""solve_basis_pursuit against closed forms, KKT checks and a second LP formulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from dlncli.errors import InfeasibleError
+from dlncli.lp import max_margin_certificate, solve_basis_pursuit
+from dlncli.problem_io import load_sample
+
+
+def _kkt_ok(A: np.ndarray, y: np.ndarray, x: np.ndarray, dual: np.ndarray) -> None:
+    scale = max(1.0, float(np.abs(x).sum()))
+    assert np.max(np.abs(A @ x - y)) <= 1e-9 * max(1.0, float(np.abs(y).max()))
+    assert np.max(np.abs(A.T @ dual)) <= 1 + 1e-9
+    assert abs(np.abs(x).sum() - y @ dual) <= 1e-9 * scale
+
+
+def test_random3x5_matches_published_minimizer() -> None:
+    p = load_sample("random3x5")
+    sol = solve_basis_pursuit(p.A, p.y)
+    np.testing.assert_allclose(sol.x, [0, 0, -0.27822, -0.949197, -0.536551], atol=5e-6)
+    assert sol.unique and sol.face_dimension == 0
+    assert sol.l1_norm == pytest.approx(1.76397, abs=1e-5)
+    assert sol.lp_solves == 1  # generic case: the verdict costs no extra LP
+    _kkt_ok(p.A, p.y, sol.x, sol.dual)
+
+
+def test_line_face_is_the_segment() -> None:
+    p = load_sample("line")
+    sol = solve_basis_pursuit(p.A, p.y, ranges=True)
+    assert not sol.unique and sol.face_dimension == 1
+    assert sol.face.support.tolist() == [0, 1, 2]
+    assert sol.face.signs.tolist() == [1, 1, 1]
+    # S = {(1-t, 2(1-t), 3t)}: ranges [0,1], [0,2], [0,3].
+    assert sol.face.ranges is not None
+    np.testing.assert_allclose(sol.face.ranges, [[0, 1], [0, 2], [0, 3]], atol=1e-9)
+    t = sol.face.interior_point[2] / 3
+    np.testing.assert_allclose(sol.face.interior_point, [1 - t, 2 * (1 - t), 3 * t], atol=1e-9)
+    assert 0 < t < 1
+    assert sol.l1_norm == pytest.approx(3.0)
+    _kkt_ok(p.A, p.y, sol.x, sol.dual)
+
+
+def test_kink_unique_and_degenerate() -> None:
+    p = load_sample("kink:0.1")
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert sol.unique
+    np.testing.assert_allclose(sol.x, [1.0, 0.0], atol=1e-12)
+    p0 = load_sample("kink:0")
+    sol0 = solve_basis_pursuit(p0.A, p0.y)
+    assert not sol0.unique and sol0.face_dimension == 1
+
+
+@pytest.mark.parametrize("name", ["simplex", "signs"])
+def test_two_dimensional_faces(name: str) -> None:
+    p = load_sample(name)
+    sol = solve_basis_pursuit(p.A, p.y, ranges=True)
+    assert sol.face_dimension == 2
+    assert sol.face.support.tolist() == [0, 1, 2]
+    expected_signs = [1, 1, 1] if name == "simplex" else [1, -1, 1]
+    assert sol.face.signs.tolist() == expected_signs
+    assert sol.face.ranges is not None
+    lo = np.minimum(0, expected_signs)
+    hi = np.maximum(0, expected_signs)
+    np.testing.assert_allclose(sol.face.ranges, np.column_stack([lo, hi]), atol=1e-9)
+    assert sol.lp_solves <= 2 + 2 * 3  # verdict + face LP, then two range LPs per coordinate
+
+
+def test_face_with_duplicate_opposite_and_zero_columns() -> None:
+    # Columns 0, 1 are equal and 2 is its negative; 3 is zero: S = {x0 + x1 - x2 = 1, ...}.
+    A = np.array([[1.0, 1.0, -1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    y = np.array([1.0, 0.0])
+    sol = solve_basis_pursuit(A, y)
+    assert sol.face_dimension == 2
+    assert sol.face.support.tolist() == [0, 1, 2]
+    assert sol.l1_norm == pytest.approx(1.0)
+
+
+def test_agrees_with_scipy_linprog_on_random_problems() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        m, n = rng.integers(3, 15), rng.integers(15, 40)
+        A = rng.standard_normal((m, n))
+        y = rng.standard_normal(m)
+        sol = solve_basis_pursuit(A, y)
+        ref = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, method="highs-ipm")
+        assert sol.l1_norm == pytest.approx(ref.fun, rel=1e-7)
+        assert sol.unique  # generic data: unique with probability one
+        assert sol.support.size == m
+        _kkt_ok(A, y, sol.x, sol.dual)
+
+
+def test_rank_deficient_zero_columns_and_tiny_scale() -> None:
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((3, 8))
+    A = np.vstack([B, B[0] + B[1]])  # rank 3 with 4 rows
+    A[:, 5] = 0.0
+    x0 = np.zeros(8)
+    x0[[1, 6]] = [1.5, -2.0]
+    y = A @ x0
+    for scale in (1.0, 1e-120, 1e120):
+        sol = solve_basis_pursuit(A * scale, y * scale)
+        np.testing.assert_allclose(sol.x, x0, atol=1e-9)
+        assert sol.unique
+        _kkt_ok(A * scale, y * scale, sol.x, sol.dual)
+
+
+def test_zero_rhs_and_infeasible() -> None:
+    A = np.array([[1.0, 2.0], [2.0, 4.0]])
+    sol = solve_basis_pursuit(A, np.zeros(2))
+    assert sol.unique and np.all(sol.x == 0)
+    with pytest.raises(InfeasibleError, match="not in the range"):
+        solve_basis_pursuit(A, np.array([1.0, 0.0]))
+
+
+def test_polish_reaches_round_off_residual() -> None:
+    p = load_sample("gauss:50:200:10:1")
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert p.x_true is not None
+    assert sol.unique
+    assert sol.residual_inf <= 1e-14
+    np.testing.assert_allclose(sol.x, p.x_true, atol=1e-12)
+
+
+def test_dual_margin_of_reference_instances() -> None:
+    for name, gamma in (("random3x5", 0.745), ("plane", 0.5), ("kink:0.1", 0.1)):
+        p = load_sample(name)
+        sol = solve_basis_pursuit(p.A, p.y)
+        cert = max_margin_certificate(p.A, sol.face.support, sol.face.signs)
+        assert cert.margin == pytest.approx(gamma, abs=1e-3)
+        corr = p.A.T @ cert.dual
+        np.testing.assert_allclose(corr[sol.face.support], sol.face.signs, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["simplex", "ipm", "pdlp"])
+def test_every_solver_gives_the_same_verdict(solver: str) -> None:
+    p = load_sample("random3x5")
+    sol = solve_basis_pursuit(p.A, p.y, solver=solver)
+    np.testing.assert_allclose(sol.x, [0, 0, -0.27822, -0.949197, -0.536551], atol=5e-6)
+    assert sol.unique
