@@ -29,18 +29,22 @@ def main() -> None:
 
     def scipy_solve() -> np.ndarray:
         res = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, method="highs")
-        assert res.status == 0
+        assert res.status == 0 and res.x is not None
         return np.asarray(res.x[:n] - res.x[n:])
 
     t_ours, med_ours, sol = best_of(lambda: solve_basis_pursuit(A, y), args.repeats)
     t_ref, med_ref, x_ref = best_of(scipy_solve, args.repeats)
     print(f"machine: {machine()}")
     print(f"problem: gauss:{args.m}:{args.n}:{args.k}:0")
-    print(f"dlncli solve-bp (LP + verdict): min {t_ours:.3f} s, median {med_ours:.3f} s, "
-          f"unique={sol.unique}, lp_solves={sol.lp_solves}, residual={sol.residual_inf:.1e}")
+    print(
+        f"dlncli solve-bp (LP + verdict): min {t_ours:.3f} s, median {med_ours:.3f} s, "
+        f"unique={sol.unique}, lp_solves={sol.lp_solves}, residual={sol.residual_inf:.1e}"
+    )
     print(f"scipy linprog(highs):          min {t_ref:.3f} s, median {med_ref:.3f} s")
-    print(f"ratio (min/min): {t_ours / t_ref:.2f}   ||x - x_scipy||_inf = "
-          f"{np.max(np.abs(sol.x - x_ref)):.2e}")
+    print(
+        f"ratio (min/min): {t_ours / t_ref:.2f}   ||x - x_scipy||_inf = "
+        f"{np.max(np.abs(sol.x - x_ref)):.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 bad or infeasible problem (one line on stderr); 2 usage
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -200,3 +201,223 @@ def solve_bp(
             as_json=as_json,
             output=output,
         )
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def _parse_alpha(text: str) -> tuple[str, float]:
+    """An alpha as typed -> (text, ln alpha), exactly, for values far outside float range."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not a number; expected e.g. 1e-6") from None
+    if not value.is_finite() or value <= 0:
+        raise typer.BadParameter(f"{text!r}; expected a finite number > 0")
+    return text.strip(), float(value.ln())
+
+
+def _finite_depth(value: float) -> float:
+    if not math.isfinite(value) or value < 2:
+        raise typer.BadParameter(f"{value}; expected a real number >= 2")
+    return value
+
+
+def _log10_time(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value}; expected a time > 0")
+    return math.log10(value)
+
+
+@app.command(epilog=EPILOG)
+def flow(
+    problem: ProblemArg = None,
+    alpha: Annotated[
+        str, typer.Option("--alpha", help="Initialization scale α > 0, any decimal (1e-1000 ok).")
+    ] = "1e-6",
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", callback=_finite_depth)
+    ] = 3.0,
+    t_end: Annotated[
+        float | None,
+        typer.Option(
+            "--t-end", help="Integrate to this time instead of to convergence.", show_default=False
+        ),
+    ] = None,
+    limit_only: Annotated[
+        bool, typer.Option("--limit-only", help="Skip the ODE; compute only the exact limit.")
+    ] = False,
+    trajectory: Annotated[
+        Path | None,
+        typer.Option(
+            "--trajectory",
+            help="Save t, x(t), loss(t) to FILE (.npz or .csv).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    time_limit: TimeLimitOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Run the DLN gradient flow x = u^p − v^p from u = v = α: the ODE trajectory and its
+    exact limit x_α (from the dual characterization), with their agreement."""
+    alpha_text, log_alpha = _parse_alpha(alpha)
+    log10_t_end = _log10_time(t_end)
+    from dlncli.problem_io import load_problem
+
+    with _handled(problem):
+        prob = load_problem(problem)
+        _check_output(output, (prob.path,), force)
+        if trajectory is not None:
+            if limit_only:
+                _fail(
+                    "Invalid value for '--trajectory': needs the ODE; drop --limit-only", EXIT_USAGE
+                )
+            if trajectory.suffix.lower() not in (".npz", ".csv"):
+                _fail(
+                    f"Invalid value for '--trajectory': {trajectory}: expected .npz or .csv",
+                    EXIT_USAGE,
+                )
+            _check_output(trajectory, (prob.path, output), force)
+        record = _run_flow(
+            prob,
+            depth,
+            alpha_text,
+            log_alpha,
+            log10_t_end,
+            limit_only,
+            trajectory,
+            time_limit,
+            quiet=quiet or as_json,
+        )
+        from dlncli.report import flow_record, flow_renderable
+
+        full = flow_record(prob, record)
+        _emit(
+            full,
+            lambda: flow_renderable(prob, full, show_all=show_all),
+            as_json=as_json,
+            output=output,
+        )
+
+
+def _run_flow(
+    prob: Any,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    log10_t_end: float | None,
+    limit_only: bool,
+    trajectory: Path | None,
+    time_limit: float | None,
+    *,
+    quiet: bool,
+) -> dict[str, Any]:
+    import time
+
+    import numpy as np
+
+    from dlncli.flow import integrate_flow
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.problem_io import write_arrays
+
+    start = time.perf_counter()
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    x = limit.x
+    method, source, converged = "limit", "exact limit", limit.converged
+    log10_t_end_out: float | None = None
+    agreement: float | None = None
+    message = ""
+    changes: list[dict[str, Any]] = []
+    if not limit_only:
+        with _progress(quiet) as report:
+            run = integrate_flow(
+                prob.A,
+                prob.y,
+                depth=depth,
+                log_alpha=log_alpha,
+                anchor=anchor,
+                log10_t_end=log10_t_end,
+                time_limit=time_limit,
+                progress=report,
+            )
+        message = run.message
+        if run.reachable:
+            method = "ode"
+            log10_t_end_out = run.log10_t_end
+            changes = [
+                {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
+                for c in run.support_changes
+            ]
+            scale = 1.0 + float(np.max(np.abs(limit.x)))
+            if log10_t_end is not None:
+                x, source, converged = run.x, "ODE state at t_end", run.converged
+            else:
+                converged = run.converged
+                agreement = float(np.max(np.abs(run.x - limit.x))) / scale
+            if trajectory is not None:
+                finite = np.isfinite(run.log10_t)
+                t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
+                write_arrays(
+                    trajectory,
+                    {
+                        "t": t,
+                        "log10_t": np.where(finite, run.log10_t, -np.inf),
+                        "loss": run.losses,
+                        "x": run.xs,
+                    },
+                )
+        else:
+            stderr.print(f"note: {escape(message)}", soft_wrap=True)
+    bp = anchor.bp
+    reference = "bp minimizer" if bp.unique else "bp face (tie-break point not yet available)"
+    distance = float(np.max(np.abs(x - bp.x))) if bp.unique else None
+    residual = prob.A @ x - prob.y
+    return {
+        "x": x,
+        "x_source": source,
+        "alpha": math.exp(log_alpha) if -745 < log_alpha < 709 else None,
+        "alpha_text": alpha_text,
+        "log10_alpha": log_alpha / LN10,
+        "log10_alpha_p": depth * log_alpha / LN10,
+        "depth": depth,
+        "loss": 0.5 * float(residual @ residual),
+        "residual_inf": float(np.max(np.abs(residual))),
+        "l1_norm": float(np.sum(np.abs(x))),
+        "converged": converged,
+        "method": method,
+        "t_end": None
+        if log10_t_end_out is None or log10_t_end_out > 300
+        else 10.0**log10_t_end_out,
+        "log10_t_end": log10_t_end_out,
+        "limit_agreement": agreement,
+        "reference": "bp" if bp.unique else "none",
+        "reference_text": reference,
+        "distance_to_reference": distance,
+        "bp_unique": bp.unique,
+        "newton_iterations": limit.newton_iterations,
+        "support_changes": changes,
+        "message": message,
+        "elapsed_s": time.perf_counter() - start,
+    }
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
+    if quiet or not stderr.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=stderr, transient=True) as bar:
+        task = bar.add_task("integrating the flow", total=1.0)
+        yield lambda done: bar.update(task, completed=done)

@@ -158,3 +158,73 @@ def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def flow_record(
+    problem: Problem,
+    run: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The JSON record of a flow run; ``run`` is assembled by the CLI from core results."""
+    record = {"status": "ok", "problem": problem_record(problem)}
+    record.update(run)
+    return record
+
+
+def flow_renderable(
+    problem: Problem, record: Mapping[str, Any], *, show_all: bool
+) -> RenderableType:
+    m, n = problem.shape
+    x = np.asarray(record["x"], dtype=np.float64)
+    rows = [
+        ("α", str(record["alpha_text"])),
+        ("α^p", f"1e{record['log10_alpha_p']:.6g}"),
+        ("depth p", fmt(record["depth"])),
+        ("method", f"{record['method']} (x is the {record['x_source']})"),
+        ("converged", "yes" if record["converged"] else "no"),
+        ("t_end", "—" if record["log10_t_end"] is None else f"1e{record['log10_t_end']:.6g}"),
+        ("loss ½‖Ax − y‖²", fmt(record["loss"])),
+        ("‖x‖₁", fmt(record["l1_norm"], 10)),
+        ("‖Ax − y‖∞", fmt(record["residual_inf"])),
+        (
+            "ODE vs exact limit",
+            fmt(record["limit_agreement"]) if record["limit_agreement"] is not None else "—",
+        ),
+        (
+            f"distance to {record['reference']}",
+            fmt(record["distance_to_reference"])
+            if record["distance_to_reference"] is not None
+            else "—",
+        ),
+        ("time", f"{record['elapsed_s']:.3f} s"),
+    ]
+    summary = key_value_table(f"DLN flow: {escape(problem.name)} ({m}×{n})", rows)
+    scale = float(np.max(np.abs(x), initial=0.0))
+    shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
+    coords = Table(title="x" if show_all else "x (|x_i| ≥ 1e-6·‖x‖∞)")
+    coords.add_column("i", justify="right")
+    coords.add_column("x_i", justify="right")
+    for i in shown:
+        coords.add_row(str(i), f"{x[i]:.12g}")
+    hidden = n - len(shown)
+    parts: list[RenderableType] = [summary, coords]
+    if hidden:
+        parts.append(f"[dim]{hidden} smaller coordinates hidden; --all shows them[/dim]")
+    changes = record.get("support_changes") or []
+    if changes:
+        saddle = Table(title="saddle-to-saddle: active set (|x_i| ≥ 1% of ‖x_end‖∞) over time")
+        saddle.add_column("t", justify="right")
+        saddle.add_column("loss", justify="right")
+        saddle.add_column("active coordinates")
+        for change in changes:
+            saddle.add_row(
+                f"1e{change['log10_t']:.4g}",
+                fmt(change["loss"]),
+                ", ".join(map(str, change["support"])) or "none",
+            )
+        parts.append(saddle)
+    if record.get("message"):
+        parts.append(f"[dim]{escape(str(record['message']))}[/dim]")
+    return Group(*parts)

@@ -1,0 +1,492 @@
+"""The exact t -> infinity limit of the DLN gradient flow, by Newton's method on its dual.
+
+Notation (shared/MATH.md §2): A is (m, N), y is (m,), p >= 2 the depth, alpha > 0 the scale,
+always handled through log_alpha = ln(alpha). The limit is x_alpha = alpha^p h_p(A^T mu) where
+mu maximizes y^T mu - alpha^p sum_i Phi_p(a_i^T mu).
+
+Coordinates that keep their digits
+----------------------------------
+For small alpha the interesting information sits in the slacks 1 - |a_i^T mu| of the
+coordinates on the BP face support J, which are ~ (alpha^p / |x_i|)^{(p-2)/p}: 1e-36 for
+p = 6, alpha = 1e-9, far below what 1 - z can resolve in float64. We therefore write
+
+    mu = c * lam + U_R * (kappa * a_hat) + U_N * b,
+
+where lam is a BP certificate (A_J^T lam = s_J, |a_i^T lam| < 1 off J), U_R is an orthonormal
+basis of range(A_J), U_N of its complement, c = 1 (p > 2) or ln(1/alpha^2) (p = 2), and
+kappa = alpha^(p-2) (p > 2) or 1 (p = 2). On J the slack is then exactly
+-kappa * s_J * (A_J^T U_R a_hat), computed from a_hat alone: it keeps full relative
+precision, and with the scale kappa factored out a_hat is O(1) for every alpha (the unit
+"1" of the barrier on J is taken as |a_i^T lam|, which equals 1 to rounding; this keeps
+the face exactly flat for the ℓ1 part, so the depth's tie-break is not polluted by round-off).
+Off J the slacks are O(margin) and computed directly. Everything is in the log domain,
+so alpha = 1e-1000 is as easy as alpha = 1e-3.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import NDArray
+
+from dlncli.errors import SolverError
+from dlncli.lp import BPSolution, max_margin_certificate, solve_basis_pursuit
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+LN10 = math.log(10.0)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What basis pursuit tells the limit computation about the problem.
+
+    bp : the BP solution (face support J = bp.face.support with signs).
+    dual : (m,) a certificate with a_J^T dual = s_J and |a_i^T dual| <= 1 - margin off J.
+    margin : the dual margin gamma (MATH.md §1).
+    point : (N,) a point in the relative interior of the BP face (start for Newton).
+    """
+
+    bp: BPSolution
+    dual: FloatArray
+    margin: float
+    point: FloatArray
+
+
+def bp_anchor(A: FloatArray, y: FloatArray, *, time_limit: float | None = None) -> Anchor:
+    """Solve BP and pick a certificate in the relative interior of the dual face."""
+    bp = solve_basis_pursuit(A, y, time_limit=time_limit)
+    support, signs = bp.face.support, bp.face.signs
+    A_j = A[:, support]
+    if support.size == A.shape[0] and np.linalg.matrix_rank(A_j) == A.shape[0]:
+        # Nondegenerate: the certificate is unique; no LP needed.
+        dual = np.asarray(np.linalg.solve(A_j.T, signs), dtype=np.float64)
+        off = np.setdiff1d(np.arange(A.shape[1]), support)
+        margin = 1.0 - float(np.max(np.abs(A[:, off].T @ dual), initial=0.0))
+    else:
+        cert = max_margin_certificate(A, support, signs, time_limit=time_limit)
+        dual, margin = cert.dual, cert.margin
+    return Anchor(bp, dual, margin, bp.face.interior_point)
+
+
+@dataclass(frozen=True)
+class LimitResult:
+    """The exact limit x_alpha of the flow (all vectors (N,))."""
+
+    x: FloatArray
+    depth: float
+    log_alpha: float
+    residual_inf: float
+    l1_norm: float
+    converged: bool
+    newton_iterations: int
+    continuation_stages: int
+    last_step: float  # relative size of the last Newton step in x
+    elapsed_s: float
+
+
+class MirrorCoordinates:
+    """The scaled dual coordinates theta = (a_hat, b) for one problem, depth and alpha.
+
+    Shared by the exact limit (Newton on theta) and the ODE (which integrates theta).
+    """
+
+    def __init__(
+        self, A: FloatArray, y: FloatArray, anchor: Anchor, *, depth: float, log_alpha: float
+    ) -> None:
+        if depth < 2:
+            raise ValueError(f"depth must be >= 2, got {depth}")
+        n = A.shape[1]
+        # Drop dependent rows: the dual is only determined on range(A).
+        u_full, sing, _ = np.linalg.svd(A, full_matrices=False)
+        rank = int(np.sum(sing > sing[0] * max(A.shape) * np.finfo(float).eps)) if sing.size else 0
+        basis = u_full[:, :rank]
+        self.A = basis.T @ A
+        self.y = basis.T @ y
+        lam = basis.T @ anchor.dual
+        self.support = anchor.bp.face.support
+        self.signs = anchor.bp.face.signs
+        self.off = np.setdiff1d(np.arange(n), self.support)
+        A_j = self.A[:, self.support]
+        if self.support.size:
+            u_j, s_j, _ = np.linalg.svd(A_j, full_matrices=True)
+            r_j = int(np.sum(s_j > s_j[0] * max(A_j.shape) * np.finfo(float).eps))
+        else:
+            u_j, r_j = np.eye(rank), 0
+        self.rank_j = r_j
+        self.U = u_j  # (rank, rank): [U_R | U_N]
+        K = self.A.T @ self.U
+        K[np.ix_(self.support, np.arange(r_j, rank))] = 0.0  # A_J^T U_N = 0 exactly
+        self.K = K
+        self.M_j = K[np.ix_(self.support, np.arange(r_j))]
+        self.K_off = K[self.off]
+        corr = self.A.T @ lam
+        self.w = self.signs * corr[self.support]  # = 1 up to rounding
+        self.corr_off = corr[self.off]
+        self.lam = lam
+        self.basis = basis
+
+        self.depth = float(depth)
+        self.log_alpha = float(log_alpha)
+        self.p_log_alpha = self.depth * self.log_alpha  # ln(alpha^p)
+        if self.depth == 2.0:
+            self.q = math.inf
+            self.L = -2.0 * self.log_alpha  # ln(1/alpha^2)
+            self.c = max(self.L, 0.0)
+            self.log_kappa = 0.0
+        else:
+            self.q = self.depth / (self.depth - 2.0)
+            self.L = math.nan
+            self.c = 1.0
+            self.log_kappa = (self.depth - 2.0) * self.log_alpha
+        self.kappa = math.exp(self.log_kappa)  # may underflow to 0: then it only drops terms
+
+    # ------------------------------------------------------------------ states
+
+    @property
+    def dim(self) -> int:
+        return int(self.U.shape[1])
+
+    def zero_state(self) -> FloatArray:
+        """theta for mu = 0, i.e. x = 0: the flow's initial condition."""
+        coeffs = -self.c * (self.U.T @ self.lam)
+        theta = coeffs.copy()
+        theta[: self.rank_j] = coeffs[: self.rank_j] / self.kappa if self.kappa > 0 else -np.inf
+        return theta
+
+    def face_state(self, point: FloatArray) -> FloatArray | None:
+        """theta whose x is near ``point`` on J (exact as alpha -> 0), or None if infeasible."""
+        theta = np.zeros(self.dim)
+        if self.rank_j == 0:
+            return theta
+        mag = np.abs(point[self.support])
+        mag = np.maximum(mag, 1e-300 + 1e-12 * float(np.max(mag, initial=0.0)))
+        if self.depth == 2.0:
+            target = np.log(mag) + self.L - self.c * self.w  # u_J
+            theta[: self.rank_j] = np.linalg.lstsq(
+                self.signs[:, None] * self.M_j, target, rcond=None
+            )[0]
+        else:
+            s_hat = mag ** (-1.0 / self.q)
+            if self.kappa > 0:
+                s_hat = np.minimum(s_hat, 0.5 * self.w / self.kappa)
+            weights = 1.0 / s_hat  # relative least squares
+            theta[: self.rank_j] = np.linalg.lstsq(
+                (weights * self.signs)[:, None] * self.M_j, -np.ones_like(s_hat), rcond=None
+            )[0]
+        return theta if self.feasible(theta) else None
+
+    # ------------------------------------------------------------------ maps
+
+    def _u_j(self, theta: FloatArray) -> FloatArray:
+        return np.asarray(self.signs * (self.M_j @ theta[: self.rank_j]), dtype=np.float64)
+
+    def _z_off(self, theta: FloatArray) -> FloatArray:
+        a_hat, b = theta[: self.rank_j], theta[self.rank_j :]
+        z = self.c * self.corr_off + self.K_off[:, self.rank_j :] @ b
+        if self.kappa > 0 and self.rank_j:
+            z = z + self.kappa * (self.K_off[:, : self.rank_j] @ a_hat)
+        return np.asarray(z, dtype=np.float64)
+
+    def feasible(self, theta: FloatArray) -> bool:
+        if not np.all(np.isfinite(theta)):
+            return False
+        if self.depth == 2.0:
+            return True
+        u = self._u_j(theta)
+        z = self._z_off(theta)
+        return bool(
+            np.all(-u > 0) and np.all(2 * self.w + self.kappa * u > 0) and np.all(np.abs(z) < 1)
+        )
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """x(theta) (N,), and dx_J/du_J (|J|,), dx_off/dz_off (|off|,) (both positive)."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # Trial points outside the domain give NaN/inf, which callers reject.
+            return self._evaluate(theta)
+
+    def _evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        n = self.A.shape[1]
+        x = np.zeros(n)
+        u = self._u_j(theta)
+        z = self._z_off(theta)
+        pla = self.p_log_alpha
+        if self.depth == 2.0:
+            e1 = np.exp(-self.L + self.c * self.w + u)
+            e2 = np.exp(-self.L - self.c * self.w - u)
+            x[self.support] = self.signs * (e1 - e2)
+            d_j = e1 + e2
+            f1, f2 = np.exp(-self.L + z), np.exp(-self.L - z)
+            x[self.off] = f1 - f2
+            d_off = f1 + f2
+        else:
+            q = self.q
+            log_s = np.log(-u)  # the scaled slack on the active side
+            log_other = np.log(2 * self.w + self.kappa * u)
+            x[self.support] = self.signs * (np.exp(-q * log_s) - np.exp(pla - q * log_other))
+            d_j = q * (
+                np.exp(-(q + 1) * log_s) + np.exp(pla + self.log_kappa - (q + 1) * log_other)
+            )
+            log_plus, log_minus = np.log1p(-z), np.log1p(z)
+            x[self.off] = np.exp(pla - q * log_plus) - np.exp(pla - q * log_minus)
+            d_off = q * (np.exp(pla - (q + 1) * log_plus) + np.exp(pla - (q + 1) * log_minus))
+        return x, d_j, d_off
+
+    def precise_rate(self, theta: FloatArray) -> FloatArray:
+        """d theta / d tau computed in extended precision (np.longdouble).
+
+        The fast block's rate is residual / kappa: float64 round-off in x (~1e-16) would be
+        amplified into noise that stops implicit ODE solvers from taking large steps in the
+        flow's long tail. Extended precision makes the right-hand side smooth to ~1e-19.
+        """
+        ld = np.longdouble
+        if not hasattr(self, "_ld"):
+            self._ld = {
+                "M_j": self.M_j.astype(ld),
+                "K_off": self.K_off.astype(ld),
+                "A": self.A.astype(ld),
+                "y": self.y.astype(ld),
+                "U": self.U.astype(ld),
+                "w": self.w.astype(ld),
+                "corr_off": self.corr_off.astype(ld),
+            }
+        c = self._ld
+        th = theta.astype(ld)
+        r_j = self.rank_j
+        u = self.signs * (c["M_j"] @ th[:r_j])
+        z = ld(self.c) * c["corr_off"] + c["K_off"][:, r_j:] @ th[r_j:]
+        if self.kappa > 0 and r_j:
+            z = z + ld(self.kappa) * (c["K_off"][:, :r_j] @ th[:r_j])
+        pla, x = ld(self.p_log_alpha), np.zeros(self.A.shape[1], dtype=ld)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if self.depth == 2.0:
+                L, cw = ld(self.L), ld(self.c) * c["w"]
+                x[self.support] = self.signs * (np.exp(-L + cw + u) - np.exp(-L - cw - u))
+                x[self.off] = np.exp(-L + z) - np.exp(-L - z)
+            else:
+                q = ld(self.q)
+                other = 2 * c["w"] + ld(self.kappa) * u
+                x[self.support] = self.signs * (
+                    np.exp(-q * np.log(-u)) - np.exp(pla - q * np.log(other))
+                )
+                x[self.off] = np.exp(pla - q * np.log1p(-z)) - np.exp(pla - q * np.log1p(z))
+            g = c["U"].T @ (c["y"] - c["A"] @ x)
+            if r_j:
+                g[:r_j] = g[:r_j] / ld(self.kappa)
+        return np.asarray(g, dtype=np.float64)
+
+    def residual(self, x: FloatArray) -> FloatArray:
+        """U^T (y - A x) in the reduced rows: the gradient of the dual (and of -loss)."""
+        return self.U.T @ (self.y - self.A @ x)
+
+    def jacobian_x(self, d_j: FloatArray, d_off: FloatArray) -> FloatArray:
+        """dx/dtheta, (N, dim)."""
+        jac = np.zeros((self.A.shape[1], self.dim))
+        r = self.rank_j
+        jac[np.ix_(self.support, np.arange(r))] = d_j[:, None] * self.M_j
+        off_block = d_off[:, None] * self.K_off
+        if r:
+            off_block[:, :r] *= self.kappa
+        jac[self.off] = off_block
+        return jac
+
+    def newton(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(delta_theta, delta_x, x, g): the Newton step for A x(theta) = y at theta."""
+        x, d_j, d_off = self.evaluate(theta)
+        g = self.residual(x)
+        jac = self.jacobian_x(d_j, d_off)
+        system = self.K.T @ jac  # = U^T A dx/dtheta
+        delta = solve_equilibrated(system, g)
+        return delta, jac @ delta, x, g
+
+    def theta_rate(self, g: FloatArray) -> FloatArray:
+        """d theta / d tau for d mu / d tau = U g (tau is the flow time in mu units)."""
+        rate = g.copy()
+        r = self.rank_j
+        if r:
+            rate[:r] = g[:r] / self.kappa if self.kappa > 0 else np.inf
+        return rate
+
+    def step_bound(self, theta: FloatArray, delta: FloatArray) -> float:
+        """Largest step in (0, 1] keeping every slack positive (fraction to boundary 0.99)."""
+        if self.depth == 2.0:
+            return 1.0
+        u, du = self._u_j(theta), self._u_j(delta)
+        z = self._z_off(theta)
+        dz = self._z_off(delta) - self.c * self.corr_off
+        bounds = [1.0]
+        for slack, rate in (
+            (-u, du),
+            (2 * self.w + self.kappa * u, -self.kappa * du),
+            (1 - z, dz),
+            (1 + z, -dz),
+        ):
+            moving = rate > 0
+            if np.any(moving):
+                bounds.append(0.99 * float(np.min(slack[moving] / rate[moving])))
+        return max(min(bounds), 0.0)
+
+
+def solve_equilibrated(system: FloatArray, rhs: FloatArray) -> FloatArray:
+    """Solve system @ d = rhs after row/column equilibration; least squares if singular.
+
+    The blocks of the Newton matrix differ by factors like alpha^p: scaling makes them O(1).
+    """
+    diag = np.abs(np.diag(system))
+    scale = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    scaled = scale[:, None] * system * scale[None, :]
+    try:
+        with warnings.catch_warnings():
+            # Ill-conditioning is expected in the transient; the least-squares path covers it.
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            solution = scipy.linalg.solve(scaled, scale * rhs, check_finite=True)
+        if np.all(np.isfinite(solution)):
+            return np.asarray(scale * solution, dtype=np.float64)
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    least = np.linalg.lstsq(scaled, scale * rhs, rcond=1e-14)[0]
+    return np.asarray(scale * np.nan_to_num(least), dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------ Newton
+
+REL_STEP_TOL = 1e-13  # converged when a full step moves x by less than this (relative)
+FLOOR_STEP_TOL = 1e-9  # ... or when no step reduces the residual and steps are this small
+MAX_NEWTON = 100
+
+
+@dataclass
+class _NewtonOutcome:
+    theta: FloatArray
+    converged: bool
+    iterations: int
+    last_step: float
+
+
+def _newton_solve(coords: MirrorCoordinates, theta: FloatArray) -> _NewtonOutcome:
+    """Damped Newton on A x(theta) = y, merit ||U^T (y - A x)||^2, fraction to boundary."""
+    last = math.inf
+    for iteration in range(1, MAX_NEWTON + 1):
+        delta, dx, x, g = coords.newton(theta)
+        scale_x = max(float(np.max(np.abs(x))), 1e-300)
+        rel_step = float(np.max(np.abs(dx))) / scale_x
+        merit = float(g @ g)
+        step = coords.step_bound(theta, delta)
+        accepted = False
+        while step > 1e-12:
+            trial = theta + step * delta
+            if coords.feasible(trial):
+                x_trial, _, _ = coords.evaluate(trial)
+                g_trial = coords.residual(x_trial)
+                if (
+                    np.all(np.isfinite(x_trial))
+                    and float(g_trial @ g_trial) <= (1 - 1e-4 * step) * merit
+                ):
+                    accepted = True
+                    break
+            step *= 0.5
+        if not accepted:
+            return _NewtonOutcome(theta, rel_step <= FLOOR_STEP_TOL, iteration, rel_step)
+        theta = trial
+        last = rel_step * step
+        if step == 1.0 and rel_step <= REL_STEP_TOL:
+            return _NewtonOutcome(theta, True, iteration, last)
+    return _NewtonOutcome(theta, last <= FLOOR_STEP_TOL, MAX_NEWTON, last)
+
+
+def flow_limit(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    anchor: Anchor | None = None,
+) -> LimitResult:
+    """x_alpha = lim_{t -> inf} x(t) for the depth-``depth`` DLN flow started at scale alpha.
+
+    Parameters
+    ----------
+    A : (m, N).  y : (m,).
+    depth : p >= 2 (real).
+    log_alpha : ln(alpha); any real number (alpha = 1e-1000 is log_alpha = -2302.6).
+    anchor : the BP anchor, when the caller already has one (see :func:`bp_anchor`).
+
+    Raises
+    ------
+    InfeasibleError : y is not in the range of A (the flow has no limit fitting the data).
+    SolverError : Newton did not converge, even with continuation in alpha.
+    """
+    start = time.perf_counter()
+    if anchor is None:
+        anchor = bp_anchor(A, y)
+    n = A.shape[1]
+    if anchor.bp.face.support.size == 0:  # y = 0: the flow never leaves x = 0
+        return LimitResult(
+            np.zeros(n), depth, log_alpha, 0.0, 0.0, True, 0, 0, 0.0, time.perf_counter() - start
+        )
+    coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
+    iterations = 0
+    stages = 0
+    theta = coords.face_state(anchor.point)
+    outcome = None
+    if theta is not None:
+        outcome = _newton_solve(coords, theta)
+        iterations += outcome.iterations
+    if outcome is None or not outcome.converged:
+        outcome, extra, stages = _continuation(A, y, anchor, depth, log_alpha)
+        iterations += extra
+        coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
+    if not outcome.converged:
+        raise SolverError(
+            f"Newton for the flow limit did not converge (depth {depth:g}, "
+            f"log10 alpha {log_alpha / LN10:.4g}, last relative step {outcome.last_step:.2g})"
+        )
+    x, _, _ = coords.evaluate(outcome.theta)
+    return LimitResult(
+        x=x,
+        depth=depth,
+        log_alpha=log_alpha,
+        residual_inf=float(np.max(np.abs(A @ x - y))),
+        l1_norm=float(np.sum(np.abs(x))),
+        converged=True,
+        newton_iterations=iterations,
+        continuation_stages=stages,
+        last_step=outcome.last_step,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def _continuation(
+    A: FloatArray, y: FloatArray, anchor: Anchor, depth: float, log_alpha: float
+) -> tuple[_NewtonOutcome, int, int]:
+    """Follow the limit from alpha^p = 1 (easy from mu = 0) down to the target alpha."""
+    target = depth * log_alpha
+    start = max(target, 0.0)
+    levels = [start]
+    while levels[-1] > target:
+        levels.append(max(levels[-1] - 2.0 * LN10, target))  # two decades of alpha^p per stage
+    theta: FloatArray | None = None
+    iterations = 0
+    outcome = _NewtonOutcome(np.zeros(0), False, 0, math.inf)
+    for stage, level in enumerate(levels, start=1):
+        coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=level / depth)
+        if theta is None or not coords.feasible(theta):
+            theta = coords.zero_state()
+        outcome = _newton_solve(coords, theta)
+        iterations += outcome.iterations
+        if not outcome.converged:
+            return outcome, iterations, stage
+        theta = outcome.theta
+        if depth == 2.0:
+            # b is ~ ln(1/alpha^2) times a fixed direction: rescale it as a predictor.
+            nxt = levels[stage] if stage < len(levels) else level
+            ratio = max(-nxt, 1.0) / max(-level, 1.0)
+            theta = theta.copy()
+            theta[coords.rank_j :] *= ratio
+    return outcome, iterations, len(levels)

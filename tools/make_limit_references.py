@@ -1,0 +1,54 @@
+"""Write tests/data/limit_references.json: 60-digit mpmath flow limits (slow: minutes).
+
+Run from the repo root: python tools/make_limit_references.py
+The reference (tests/reference/mp_limit.py) shares no code with dlncli.limit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import mpmath as mp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.reference.mp_limit import mp_flow_limit
+
+from dlncli.problem_io import load_sample
+
+PROBLEMS = ["line", "plane", "random3x5", "kink:0.1", "gauss:10:30:10:1", "gauss:10:30:4:2"]
+DEPTHS = ["2", "2.5", "3", "4", "6"]
+LOG10_ALPHAS = ["-1", "-3", "-6", "-9"]
+EXTRA_P2 = ["-50", "-300"]
+
+
+def main() -> None:
+    out: list[dict[str, object]] = []
+    for name in PROBLEMS:
+        problem = load_sample(name)
+        cases = [(d, a) for d in DEPTHS for a in LOG10_ALPHAS] + [("2", a) for a in EXTRA_P2]
+        for depth, log10_alpha in cases:
+            start = time.perf_counter()
+            x = mp_flow_limit(problem.A.tolist(), problem.y.tolist(), depth, log10_alpha)
+            out.append(
+                {
+                    "problem": name,
+                    "depth": depth,
+                    "log10_alpha": log10_alpha,
+                    "x": [mp.nstr(v, 40, strip_zeros=False) for v in x],
+                }
+            )
+            print(
+                f"{name} p={depth} alpha=1e{log10_alpha}: {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
+    path = Path("tests/data/limit_references.json")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
