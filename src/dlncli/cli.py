@@ -213,9 +213,11 @@ def _parse_alpha(text: str) -> tuple[str, float]:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise typer.BadParameter(f"{text!r} is not a number; expected e.g. 1e-6") from None
+        raise typer.BadParameter(
+            f"{text!r} is not a number; expected e.g. 1e-6", param_hint="'--alpha'"
+        ) from None
     if not value.is_finite() or value <= 0:
-        raise typer.BadParameter(f"{text!r}; expected a finite number > 0")
+        raise typer.BadParameter(f"{text!r}; expected a finite number > 0", param_hint="'--alpha'")
     return text.strip(), float(value.ln())
 
 
@@ -229,7 +231,7 @@ def _log10_time(value: float | None) -> float | None:
     if value is None:
         return None
     if not math.isfinite(value) or value <= 0:
-        raise typer.BadParameter(f"{value}; expected a time > 0")
+        raise typer.BadParameter(f"{value}; expected a time > 0", param_hint="'--t-end'")
     return math.log10(value)
 
 

@@ -329,7 +329,8 @@ class MirrorCoordinates:
         ):
             moving = rate > 0
             if np.any(moving):
-                bounds.append(0.99 * float(np.min(slack[moving] / rate[moving])))
+                with np.errstate(over="ignore"):  # tiny rates: no bound from them
+                    bounds.append(0.99 * float(np.min(slack[moving] / rate[moving])))
         return max(min(bounds), 0.0)
 
 
@@ -383,11 +384,10 @@ def _newton_solve(coords: MirrorCoordinates, theta: FloatArray) -> _NewtonOutcom
             trial = theta + step * delta
             if coords.feasible(trial):
                 x_trial, _, _ = coords.evaluate(trial)
-                g_trial = coords.residual(x_trial)
-                if (
-                    np.all(np.isfinite(x_trial))
-                    and float(g_trial @ g_trial) <= (1 - 1e-4 * step) * merit
-                ):
+                with np.errstate(over="ignore", invalid="ignore"):  # overshoots: merit inf/nan
+                    g_trial = coords.residual(x_trial)
+                    merit_trial = float(g_trial @ g_trial)
+                if merit_trial <= (1 - 1e-4 * step) * merit:
                     accepted = True
                     break
             step *= 0.5

@@ -1,0 +1,185 @@
+"""The flow ODE against the paper's raw (u, v) integration, and against the exact limit."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlncli.flow import integrate_flow, integrate_raw_flow
+from dlncli.limit import LN10, bp_anchor, flow_limit
+from dlncli.problem_io import load_sample
+from tests.helpers import run, run_json
+
+
+@pytest.mark.parametrize(
+    ("name", "depth", "alpha", "t_end"),
+    [
+        ("random3x5", 3.0, 0.1, 5.0),
+        ("line", 2.0, 0.1, 0.3),
+        ("kink:0.1", 4.0, 0.3, 1.0),
+        ("plane", 2.5, 0.05, 0.3),
+    ],
+)
+def test_ode_matches_raw_uv_integration(
+    name: str, depth: float, alpha: float, t_end: float
+) -> None:
+    p = load_sample(name)
+    ours = integrate_flow(
+        p.A,
+        p.y,
+        depth=depth,
+        log_alpha=math.log(alpha),
+        anchor=bp_anchor(p.A, p.y),
+        log10_t_end=math.log10(t_end),
+    )
+    raw = integrate_raw_flow(
+        p.A, p.y, depth=depth, alpha=alpha, t_end=t_end, rtol=1e-12, atol=1e-15
+    )
+    assert raw.success
+    assert ours.log10_t_end == pytest.approx(math.log10(t_end))
+    # x(t) is mid-transition here (far from both 0 and the limit): a meaningful comparison.
+    limit = flow_limit(p.A, p.y, depth=depth, log_alpha=math.log(alpha))
+    assert np.max(np.abs(ours.x)) > 0.05 and np.max(np.abs(ours.x - limit.x)) > 1e-3
+    np.testing.assert_allclose(ours.x, raw.x, rtol=0, atol=1e-9 * np.max(np.abs(raw.x)))
+
+
+@pytest.mark.parametrize(
+    ("name", "depth", "log10_alpha"),
+    [("line", 3.0, -3.0), ("random3x5", 2.0, -3.0), ("plane", 4.0, -2.0), ("kink:0.1", 2.5, -2.0)],
+)
+def test_ode_end_point_matches_exact_limit(name: str, depth: float, log10_alpha: float) -> None:
+    p = load_sample(name)
+    anchor = bp_anchor(p.A, p.y)
+    run_ = integrate_flow(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
+    limit = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
+    assert run_.converged and run_.reachable
+    assert np.max(np.abs(run_.x - limit.x)) <= 1e-8 * np.max(np.abs(limit.x))
+    # The trajectory starts at x = 0 with loss ||y||^2 / 2 and the loss ends near 0.
+    assert np.all(run_.xs[0] == 0) and run_.losses[0] == pytest.approx(0.5 * p.y @ p.y)
+    assert run_.losses[-1] < 1e-12
+
+
+def test_saddle_to_saddle_support_changes_on_random3x5() -> None:
+    p = load_sample("random3x5")
+    run_ = integrate_flow(p.A, p.y, depth=3.0, log_alpha=-3 * LN10, anchor=bp_anchor(p.A, p.y))
+    supports = [c.support for c in run_.support_changes]
+    # Coordinates switch on one at a time, ending on the BP support {2, 3, 4}.
+    assert supports[-1] == (2, 3, 4)
+    assert [len(s) for s in supports] == sorted(len(s) for s in supports)
+    losses = [c.loss for c in run_.support_changes]
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_unreachable_time_scale_is_reported() -> None:
+    p = load_sample("kink:0.1")
+    run_ = integrate_flow(p.A, p.y, depth=4.0, log_alpha=-300 * LN10, anchor=bp_anchor(p.A, p.y))
+    assert not run_.reachable and not run_.converged
+    assert "beyond float range" in run_.message
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+FLOW_KEYS = (
+    "x",
+    "alpha",
+    "log10_alpha",
+    "depth",
+    "loss",
+    "residual_inf",
+    "l1_norm",
+    "converged",
+    "method",
+    "t_end",
+    "limit_agreement",
+    "elapsed_s",
+)
+
+
+def test_flow_default_command_json() -> None:
+    data = run_json("flow", "--alpha", "1e-6", "--depth", "3")
+    for key in FLOW_KEYS:
+        assert key in data
+    assert data["method"] == "ode" and data["converged"] is True
+    assert data["limit_agreement"] <= 1e-8
+    assert data["log10_alpha"] == pytest.approx(-6)
+    assert data["alpha"] == pytest.approx(1e-6)
+    assert data["problem"]["name"] == "line"
+
+
+def test_flow_limit_only_and_extreme_alpha() -> None:
+    data = run_json("flow", "random3x5", "--alpha", "1e-1000", "--depth", "2", "--limit-only")
+    assert data["method"] == "limit" and data["alpha"] is None
+    assert data["log10_alpha"] == pytest.approx(-1000)
+    np.testing.assert_allclose(data["x"], [0, 0, -0.2782195, -0.9491969, -0.5365510], atol=1e-6)
+    assert data["t_end"] is None and data["limit_agreement"] is None
+
+
+def test_flow_unreachable_ode_falls_back_to_limit() -> None:
+    result = run("flow", "kink:0.1", "--alpha", "1e-300", "--depth", "4", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["method"] == "limit"
+    assert data["x"] == pytest.approx([1.0, 0.0])
+    assert "beyond float range" in result.stderr
+
+
+def test_flow_t_end_reports_the_ode_state() -> None:
+    data = run_json("flow", "line", "--alpha", "0.1", "--depth", "2", "--t-end", "0.3")
+    assert data["x_source"] == "ODE state at t_end"
+    assert data["t_end"] == pytest.approx(0.3)
+    np.testing.assert_allclose(data["x"], [1.09729673, 0.11975613, 0.25136078], atol=1e-7)
+
+
+def test_flow_trajectory_file(tmp_path: Path) -> None:
+    out = tmp_path / "traj.npz"
+    data = run_json("flow", "random3x5", "--alpha", "1e-2", "--trajectory", str(out))
+    with np.load(out) as traj:
+        assert traj["x"].shape[1] == 5 and traj["x"].shape[0] == traj["t"].shape[0]
+        assert traj["loss"][0] == pytest.approx(
+            0.5 * float(np.sum(np.array([0.973, -0.039, -0.886]) ** 2))
+        )
+        np.testing.assert_allclose(traj["x"][-1], data["x"], atol=1e-8)
+    csv = tmp_path / "traj.csv"
+    run_json("flow", "random3x5", "--alpha", "1e-2", "--trajectory", str(csv))
+    header = csv.read_text().splitlines()[0].split(",")
+    assert header[:3] == ["t", "log10_t", "loss"] and header[3:] == [f"x_{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--alpha", "0"], "--alpha"),
+        (["--alpha", "-1e-3"], "--alpha"),
+        (["--alpha", "abc"], "--alpha"),
+        (["--alpha", "nan"], "--alpha"),
+        (["--depth", "1.5"], "--depth"),
+        (["--depth", "nan"], "--depth"),
+        (["--depth", "x"], "--depth"),
+        (["--t-end", "-1"], "--t-end"),
+    ],
+)
+def test_flow_usage_errors(args: list[str], fragment: str) -> None:
+    result = run("flow", *args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_flow_subprocess_json_and_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlncli", "flow", "--alpha", "1e-6", "--depth", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["converged"] is True
+    table = run("flow", "line", "--alpha", "1e-3", "--depth", "2")
+    assert table.exit_code == 0
+    assert "saddle-to-saddle" in table.stdout and "x_i" in table.stdout

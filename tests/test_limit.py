@@ -1,0 +1,113 @@
+"""The exact flow limit against 60-digit mpmath references and closed forms."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dlncli.limit import LN10, Anchor, bp_anchor, flow_limit
+from dlncli.problem_io import load_sample
+from tests.reference.mp_limit import mp_flow_limit
+
+REFERENCES = json.loads((Path(__file__).parent / "data" / "limit_references.json").read_text())
+
+
+@cache
+def _anchor(name: str) -> Anchor:
+    p = load_sample(name)
+    return bp_anchor(p.A, p.y)
+
+
+@pytest.mark.parametrize(
+    "case", REFERENCES, ids=lambda c: f"{c['problem']}-p{c['depth']}-a1e{c['log10_alpha']}"
+)
+def test_limit_matches_60_digit_reference(case: dict[str, Any]) -> None:
+    p = load_sample(case["problem"])
+    result = flow_limit(
+        p.A,
+        p.y,
+        depth=float(case["depth"]),
+        log_alpha=float(case["log10_alpha"]) * LN10,
+        anchor=_anchor(case["problem"]),
+    )
+    ref = np.array([float(v) for v in case["x"]])
+    assert result.converged
+    assert np.max(np.abs(result.x - ref)) <= 1e-9 * (1 + np.max(np.abs(ref)))
+
+
+def test_reference_file_covers_the_issue_grid() -> None:
+    seen = {(c["problem"], c["depth"], c["log10_alpha"]) for c in REFERENCES}
+    for name in ("line", "plane", "random3x5", "kink:0.1", "gauss:10:30:10:1", "gauss:10:30:4:2"):
+        for depth in ("2", "2.5", "3", "4", "6"):
+            for log10_alpha in ("-1", "-3", "-6", "-9"):
+                assert (name, depth, log10_alpha) in seen
+        assert (name, "2", "-50") in seen and (name, "2", "-300") in seen
+
+
+def test_live_mpmath_reference_agrees() -> None:
+    # The checked-in references are made by this same mpmath code: run it once here too.
+    p = load_sample("plane")
+    ref = np.array([float(v) for v in mp_flow_limit(p.A.tolist(), p.y.tolist(), "2.5", "-2")])
+    got = flow_limit(p.A, p.y, depth=2.5, log_alpha=-2 * LN10).x
+    assert np.max(np.abs(got - ref)) <= 1e-12 * (1 + np.max(np.abs(ref)))
+
+
+def _line_t(depth: float) -> float:
+    """The paper's closed-form tie-break on the line instance (MATH.md §3)."""
+    if depth == 2:
+        c = 4 ** (1 / 3)
+        return c / (3 + c)
+    ratio = 3 ** (2 / depth) / (2 ** (2 / depth) + 1)
+    return 1 / (1 + ratio ** (-depth / (depth - 2)))
+
+
+@pytest.mark.parametrize(
+    ("depth", "log10_alpha"), [(2, -300), (2, -1000), (2.5, -300), (3, -100), (4, -300), (6, -100)]
+)
+def test_far_below_double_precision_the_limit_is_the_tie_break(
+    depth: float, log10_alpha: float
+) -> None:
+    p = load_sample("line")
+    x = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10).x
+    t = _line_t(depth)
+    np.testing.assert_allclose(x, [1 - t, 2 * (1 - t), 3 * t], rtol=1e-12, atol=1e-13)
+
+
+def test_published_tie_break_values() -> None:
+    for depth, t in ((2.5, 0.343587), (3, 0.341923), (4, 0.339811)):
+        assert _line_t(depth) == pytest.approx(t, abs=1e-6)
+    assert _line_t(2) == pytest.approx(0.346035, abs=1e-6)
+
+
+@pytest.mark.parametrize("depth", [2.0, 3.0, 4.0])
+def test_unique_bp_far_below_double_precision(depth: float) -> None:
+    for name in ("random3x5", "kink:0.1"):
+        p = load_sample(name)
+        x_bp = _anchor(name).bp.x
+        x = flow_limit(p.A, p.y, depth=depth, log_alpha=-300 * LN10, anchor=_anchor(name)).x
+        np.testing.assert_allclose(x, x_bp, rtol=1e-13, atol=1e-15)
+
+
+def test_zero_rhs_and_rank_deficient_rows() -> None:
+    A = np.array([[1.0, 2.0, 0.5], [2.0, 4.0, 1.0]])  # rank 1
+    x = flow_limit(A, np.zeros(2), depth=3, log_alpha=math.log(1e-3)).x
+    assert np.all(x == 0)
+    y = A @ np.array([0.0, 1.0, 0.0])
+    result = flow_limit(A, y, depth=3, log_alpha=math.log(1e-3))
+    assert result.residual_inf <= 1e-12
+    assert result.x[1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_large_alpha_is_fine() -> None:
+    # alpha >= 1: far from BP, but the limit is still the unique minimizer; check KKT in mpmath.
+    p = load_sample("random3x5")
+    for depth, log10_alpha in ((2.0, 0.5), (3.0, 0.3)):
+        got = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10).x
+        ref = mp_flow_limit(p.A.tolist(), p.y.tolist(), depth, log10_alpha)
+        assert np.max(np.abs(got - np.array([float(v) for v in ref]))) <= 1e-10
