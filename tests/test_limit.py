@@ -64,7 +64,7 @@ def _line_t(depth: float) -> float:
         c = 4 ** (1 / 3)
         return c / (3 + c)
     ratio = 3 ** (2 / depth) / (2 ** (2 / depth) + 1)
-    return 1 / (1 + ratio ** (-depth / (depth - 2)))
+    return float(1 / (1 + ratio ** (-depth / (depth - 2))))
 
 
 @pytest.mark.parametrize(

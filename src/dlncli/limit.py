@@ -35,7 +35,7 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from dlncli.errors import SolverError
-from dlncli.lp import BPSolution, max_margin_certificate, solve_basis_pursuit
+from dlncli.lp import BPSolution, solve_basis_pursuit
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -49,7 +49,7 @@ class Anchor:
 
     bp : the BP solution (face support J = bp.face.support with signs).
     dual : (m,) a certificate with a_J^T dual = s_J and |a_i^T dual| <= 1 - margin off J.
-    margin : the dual margin gamma (MATH.md §1).
+    margin : that certificate's margin (>= 0); a lower bound on the dual margin gamma.
     point : (N,) a point in the relative interior of the BP face (start for Newton).
     """
 
@@ -60,19 +60,58 @@ class Anchor:
 
 
 def bp_anchor(A: FloatArray, y: FloatArray, *, time_limit: float | None = None) -> Anchor:
-    """Solve BP and pick a certificate in the relative interior of the dual face."""
+    """Solve BP and pick a certificate, strictly inside the dual face when cheaply possible.
+
+    Nondegenerate BP has exactly one certificate. Otherwise we search the segment from the
+    LP's certificate to the least-squares-central one (minimizing ||A_off^T lam||_2 on the
+    dual face) for the largest margin |a_i^T lam| < 1 off J.
+    """
     bp = solve_basis_pursuit(A, y, time_limit=time_limit)
     support, signs = bp.face.support, bp.face.signs
+    off = np.setdiff1d(np.arange(A.shape[1]), support)
     A_j = A[:, support]
-    if support.size == A.shape[0] and np.linalg.matrix_rank(A_j) == A.shape[0]:
-        # Nondegenerate: the certificate is unique; no LP needed.
-        dual = np.asarray(np.linalg.solve(A_j.T, signs), dtype=np.float64)
-        off = np.setdiff1d(np.arange(A.shape[1]), support)
-        margin = 1.0 - float(np.max(np.abs(A[:, off].T @ dual), initial=0.0))
-    else:
-        cert = max_margin_certificate(A, support, signs, time_limit=time_limit)
-        dual, margin = cert.dual, cert.margin
-    return Anchor(bp, dual, margin, bp.face.interior_point)
+    # Any solution of A_J^T lam = s_J, then the free part (null space of A_J^T) by least squares.
+    base = np.asarray(np.linalg.lstsq(A_j.T, signs, rcond=None)[0], dtype=np.float64)
+    u_j, sing, _ = np.linalg.svd(A_j, full_matrices=True)
+    rank = int(np.sum(sing > sing[0] * max(A_j.shape) * np.finfo(float).eps)) if sing.size else 0
+    null = u_j[:, rank:]
+    dual, margin = base, _margin(A[:, off], base)
+    if null.shape[1] and off.size:
+        corr_null = A[:, off].T @ null
+        central = base - null @ np.linalg.lstsq(corr_null, A[:, off].T @ base, rcond=None)[0]
+        # The dual face is convex: the best point on the segment from the LP's (feasible,
+        # possibly non-strict) certificate towards the central one is strictly feasible
+        # whenever the central point relaxes the LP certificate's tight constraints.
+        for t in np.linspace(0.0, 1.0, 65):
+            trial = (1 - t) * bp.dual + t * central
+            trial_margin = _margin(A[:, off], trial)
+            if trial_margin > margin and _margin(A_j, trial, signs) < 1e-9:
+                dual, margin = trial, trial_margin
+    anchor = Anchor(bp, dual, max(margin, 0.0), bp.face.interior_point)
+    if margin > 1e-9 or not off.size:
+        return anchor
+    # Still on the boundary: the depth-2 limit needs no strict certificate, and its dual
+    # mu / L (L = ln 1/alpha^2) tends to a point strictly inside the dual face (margin about
+    # gamma - O(1/L)). Restore A_J^T lam = s_J exactly and keep it if strictly feasible;
+    # otherwise flow_limit falls back to continuation in alpha from mu = 0 (slower, correct).
+    entropic = flow_limit(A, y, depth=2.0, log_alpha=-0.5 * ENTROPIC_L, anchor=anchor)
+    lam = entropic.dual / ENTROPIC_L
+    lam = lam + np.linalg.lstsq(A_j.T, signs - A_j.T @ lam, rcond=None)[0]
+    strict = _margin(A[:, off], lam)
+    if strict > 1e-9 and _margin(A_j, lam, signs) < 1e-9:
+        return Anchor(bp, np.asarray(lam, dtype=np.float64), strict, bp.face.interior_point)
+    return anchor
+
+
+ENTROPIC_L = 200.0  # ln(1/alpha^2) of the depth-2 limit used to find a strict certificate
+
+
+def _margin(A_cols: FloatArray, dual: FloatArray, signs: FloatArray | None = None) -> float:
+    """1 - max |a_i^T dual| over the given columns; with ``signs``, max |a_i^T dual - s_i|."""
+    corr = A_cols.T @ dual
+    if signs is not None:
+        return float(np.max(np.abs(corr - signs), initial=0.0))
+    return 1.0 - float(np.max(np.abs(corr), initial=0.0))
 
 
 @dataclass(frozen=True)
@@ -80,6 +119,7 @@ class LimitResult:
     """The exact limit x_alpha of the flow (all vectors (N,))."""
 
     x: FloatArray
+    dual: FloatArray  # (m,) the dual maximizer mu (float64: informational for tiny alpha)
     depth: float
     log_alpha: float
     residual_inf: float
@@ -183,6 +223,14 @@ class MirrorCoordinates:
         return theta if self.feasible(theta) else None
 
     # ------------------------------------------------------------------ maps
+
+    def dual(self, theta: FloatArray) -> FloatArray:
+        """mu(theta) in the original rows of A (float64; kappa * a_hat may underflow)."""
+        r = self.rank_j
+        omega = self.U[:, r:] @ theta[r:]
+        if r and self.kappa > 0:
+            omega = omega + self.U[:, :r] @ (self.kappa * theta[:r])
+        return np.asarray(self.basis @ (self.c * self.lam + omega), dtype=np.float64)
 
     def _u_j(self, theta: FloatArray) -> FloatArray:
         return np.asarray(self.signs * (self.M_j @ theta[: self.rank_j]), dtype=np.float64)
@@ -346,7 +394,7 @@ def solve_equilibrated(system: FloatArray, rhs: FloatArray) -> FloatArray:
         with warnings.catch_warnings():
             # Ill-conditioning is expected in the transient; the least-squares path covers it.
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            solution = scipy.linalg.solve(scaled, scale * rhs, check_finite=True)
+            solution = scipy.linalg.lu_solve(scipy.linalg.lu_factor(scaled), scale * rhs)
         if np.all(np.isfinite(solution)):
             return np.asarray(scale * solution, dtype=np.float64)
     except (np.linalg.LinAlgError, ValueError):
@@ -428,7 +476,17 @@ def flow_limit(
     n = A.shape[1]
     if anchor.bp.face.support.size == 0:  # y = 0: the flow never leaves x = 0
         return LimitResult(
-            np.zeros(n), depth, log_alpha, 0.0, 0.0, True, 0, 0, 0.0, time.perf_counter() - start
+            np.zeros(n),
+            np.zeros(A.shape[0]),
+            depth,
+            log_alpha,
+            0.0,
+            0.0,
+            True,
+            0,
+            0,
+            0.0,
+            time.perf_counter() - start,
         )
     coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
     iterations = 0
@@ -450,6 +508,7 @@ def flow_limit(
     x, _, _ = coords.evaluate(outcome.theta)
     return LimitResult(
         x=x,
+        dual=coords.dual(outcome.theta),
         depth=depth,
         log_alpha=log_alpha,
         residual_inf=float(np.max(np.abs(A @ x - y))),
