@@ -66,7 +66,7 @@ def test_every_sample_file_runs(path: Path) -> None:
     assert data["status"] == "optimal"
     assert data["residual_inf"] <= 1e-9
     assert abs(data["duality_gap"]) <= 1e-9 * max(1.0, data["l1_norm"])
-    expect_face = {"line": 1, "plane": 1, "simplex_face2d": 2}
+    expect_face = {"line": 1, "plane": 1, "simplex_face2d": 2, "face2d": 2, "signs_face2d": 2}
     stem = path.stem
     assert data["face_dimension"] == expect_face.get(stem, 0)
 

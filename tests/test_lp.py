@@ -54,19 +54,30 @@ def test_kink_unique_and_degenerate() -> None:
     assert not sol0.unique and sol0.face_dimension == 1
 
 
-@pytest.mark.parametrize("name", ["simplex", "signs"])
-def test_two_dimensional_faces(name: str) -> None:
-    p = load_sample(name)
+def test_two_dimensional_face_simplex() -> None:
+    p = load_sample("simplex")
     sol = solve_basis_pursuit(p.A, p.y, ranges=True)
     assert sol.face_dimension == 2
     assert sol.face.support.tolist() == [0, 1, 2]
-    expected_signs = [1, 1, 1] if name == "simplex" else [1, -1, 1]
-    assert sol.face.signs.tolist() == expected_signs
     assert sol.face.ranges is not None
-    lo = np.minimum(0, expected_signs)
-    hi = np.maximum(0, expected_signs)
-    np.testing.assert_allclose(sol.face.ranges, np.column_stack([lo, hi]), atol=1e-9)
-    assert sol.lp_solves <= 2 + 2 * 3  # verdict + face LP, then two range LPs per coordinate
+    np.testing.assert_allclose(sol.face.ranges, [[0, 1]] * 3, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["face2d", "signs"])
+def test_two_dimensional_faces_with_signs(name: str) -> None:
+    # v >= 0, v1+v2+v3+v4 = 1, v2 + 2 v3 + 3 v4 = 1.
+    # Vertices: (2/3, 0, 0, 1/3), (0, 1, 0, 0), (1/2, 0, 1/2, 0).
+    p = load_sample(name)
+    sol = solve_basis_pursuit(p.A, p.y, ranges=True)
+    signs = [1, 1, 1, 1] if name == "face2d" else [1, -1, 1, -1]
+    assert sol.face_dimension == 2
+    assert sol.face.support.tolist() == [0, 1, 2, 3]
+    assert sol.face.signs.tolist() == signs
+    assert sol.face.ranges is not None
+    hi = np.array([2 / 3, 1, 1 / 2, 1 / 3])
+    expected = np.column_stack([np.minimum(0, signs * hi), np.maximum(0, signs * hi)])
+    np.testing.assert_allclose(sol.face.ranges, expected, atol=1e-9)
+    assert sol.lp_solves <= 2 + 2 * 4  # verdict + face LP, then two range LPs per coordinate
 
 
 def test_face_with_duplicate_opposite_and_zero_columns() -> None:

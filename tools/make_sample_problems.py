@@ -16,6 +16,8 @@ SAMPLES = {
     "kink_0.01": "kink:0.01",
     "gauss_50x200": "gauss:50:200:10:1",
     "simplex_face2d": "simplex",
+    "face2d": "face2d",
+    "signs_face2d": "signs",
 }
 
 

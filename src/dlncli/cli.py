@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import numpy as np
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -325,8 +326,6 @@ def _run_flow(
 ) -> dict[str, Any]:
     import time
 
-    import numpy as np
-
     from dlncli.flow import integrate_flow
     from dlncli.limit import LN10, bp_anchor, flow_limit
     from dlncli.problem_io import write_arrays
@@ -381,8 +380,14 @@ def _run_flow(
         else:
             stderr.print(f"note: {escape(message)}", soft_wrap=True)
     bp = anchor.bp
-    reference = "bp minimizer" if bp.unique else "bp face (tie-break point not yet available)"
-    distance = float(np.max(np.abs(x - bp.x))) if bp.unique else None
+    if bp.unique:
+        reference, point = "bp", bp.x
+    else:
+        from dlncli.tiebreak import select_minimizer
+
+        reference = "tie-break"
+        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
+    distance = float(np.max(np.abs(x - point)))
     residual = prob.A @ x - prob.y
     return {
         "x": x,
@@ -402,8 +407,7 @@ def _run_flow(
         else 10.0**log10_t_end_out,
         "log10_t_end": log10_t_end_out,
         "limit_agreement": agreement,
-        "reference": "bp" if bp.unique else "none",
-        "reference_text": reference,
+        "reference": reference,
         "distance_to_reference": distance,
         "bp_unique": bp.unique,
         "newton_iterations": limit.newton_iterations,
@@ -423,3 +427,117 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
     with Progress(console=stderr, transient=True) as bar:
         task = bar.add_task("integrating the flow", total=1.0)
         yield lambda done: bar.update(task, completed=done)
+
+
+# --------------------------------------------------------------------------- tie-break
+
+DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
+
+
+def _parse_depths(texts: list[str] | None, *, allow_inf: bool) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for text in texts or []:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--depth'") from None
+        if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
+            expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
+            raise typer.BadParameter(f"{text!r}; expected {expected}", param_hint="'--depth'")
+        if any(v == value for _, v in out):
+            raise typer.BadParameter(f"{text!r} is given twice", param_hint="'--depth'")
+        out.append((text, value))
+    return out
+
+
+@app.command("tie-break", epilog=EPILOG)
+def tie_break(
+    problem: ProblemArg = None,
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth",
+            help="Depth p >= 2 or 'inf' (repeatable). Default: 2, 2.5, 3, 4, inf.",
+            show_default=False,
+        ),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check against the flow's exact limit at small α.")
+    ] = False,
+    time_limit: TimeLimitOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Which basis-pursuit minimizer the flow selects as α → 0, for each depth: the face of
+    minimizers and x*_p (p = 2: max entropy; p > 2: max Σ|x|^(2/p); inf: max Σ log|x|)."""
+    parsed = _parse_depths(depths or DEFAULT_TIEBREAK_DEPTHS, allow_inf=True)
+    from dlncli.lp import solve_basis_pursuit
+    from dlncli.problem_io import load_problem
+    from dlncli.report import tiebreak_renderable
+    from dlncli.tiebreak import select_minimizer
+
+    with _handled(problem):
+        prob = load_problem(problem)
+        _check_output(output, (prob.path,), force)
+        bp = solve_basis_pursuit(prob.A, prob.y, time_limit=time_limit, ranges=True)
+        result = select_minimizer(prob.A, prob.y, bp, [v for _, v in parsed])
+        selected = {label: sel.x for (label, _), sel in zip(parsed, result.selections, strict=True)}
+        distances = {
+            a: {b: float(np.max(np.abs(selected[a] - selected[b]))) for b in selected}
+            for a in selected
+        }
+        record: dict[str, Any] = {
+            "status": "ok",
+            "message": "unique minimizer: every depth selects it"
+            if result.unique
+            else f"{result.face_dimension}-dimensional face; one point per depth",
+            "problem": {"name": prob.name, "m": prob.shape[0], "n": prob.shape[1]},
+            "unique": result.unique,
+            "face_dimension": result.face_dimension,
+            "l1_norm": result.l1_norm,
+            "support": result.support,
+            "signs": result.signs,
+            "ranges": bp.face.ranges,
+            "selected": selected,
+            "distances": distances,
+            "newton_iterations": {
+                label: sel.iterations
+                for (label, _), sel in zip(parsed, result.selections, strict=True)
+            },
+            "elapsed_s": result.elapsed_s + bp.elapsed_s,
+            "notes": [],
+        }
+        if verify:
+            record["verify"] = _verify_tiebreak(prob, parsed, selected, record["notes"])
+        _emit(record, lambda: tiebreak_renderable(prob, record), as_json=as_json, output=output)
+
+
+VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
+
+
+def _verify_tiebreak(
+    prob: Any, parsed: list[tuple[str, float]], selected: dict[str, Any], notes: list[str]
+) -> dict[str, list[dict[str, float]]]:
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+
+    anchor = bp_anchor(prob.A, prob.y)
+    out: dict[str, list[dict[str, float]]] = {}
+    for label, depth in parsed:
+        if math.isinf(depth):
+            notes.append("--verify skips depth inf: there is no flow at infinite depth")
+            continue
+        rows = []
+        for level in VERIFY_LOG10_ALPHA_P:
+            limit = flow_limit(
+                prob.A, prob.y, depth=depth, log_alpha=level / depth * LN10, anchor=anchor
+            )
+            rows.append(
+                {
+                    "log10_alpha_p": level,
+                    "log10_alpha": level / depth,
+                    "distance": float(np.max(np.abs(limit.x - selected[label]))),
+                }
+            )
+        out[label] = rows
+    return out

@@ -86,9 +86,15 @@ def _simplex() -> tuple[FloatArray, FloatArray, None]:
     return _fixed([[1, 1, 1, 0.5]], [1])
 
 
+def _face2d() -> tuple[FloatArray, FloatArray, None]:
+    # Minimizers: {v >= 0: v1+v2+v3+v4 = 1, v2 + 2 v3 + 3 v4 = 1}, x5 = 0: a 2-dim face on which
+    # each depth selects a different point.
+    return _fixed([[1, 1, 1, 1, 0.5], [0, 1, 2, 3, 0]], [1, 1])
+
+
 def _signs() -> tuple[FloatArray, FloatArray, None]:
-    # Minimizers: {(a, -b, c, 0): a, b, c >= 0, a + b + c = 1}: a 2-dimensional face, mixed signs.
-    return _fixed([[1, -1, 1, 0.5]], [1])
+    # face2d with columns 2 and 4 negated: the same face with mixed signs.
+    return _fixed([[1, -1, 1, -1, 0.5], [0, -1, 2, -3, 0]], [1, 1])
 
 
 FIXED_SAMPLES: dict[str, tuple[Callable[[], tuple[FloatArray, FloatArray, None]], str]] = {
@@ -96,12 +102,15 @@ FIXED_SAMPLES: dict[str, tuple[Callable[[], tuple[FloatArray, FloatArray, None]]
     "plane": (_plane, "A=[[2,-1,0,1],[0,3,2,0]], y=(0,6): a segment plus an excluded column"),
     "random3x5": (_random3x5, "a 3x5 instance with a unique BP minimizer, dual margin 0.745"),
     "simplex": (_simplex, "A=[[1,1,1,0.5]], y=1: minimizers form a triangle (2-dim face)"),
-    "signs": (_signs, "A=[[1,-1,1,0.5]], y=1: a 2-dim face with mixed signs"),
+    "face2d": (_face2d, "A=[[1,1,1,1,.5],[0,1,2,3,0]], y=(1,1): 2-dim face, depth-dependent"),
+    "signs": (_signs, "face2d with columns 2 and 4 negated: a 2-dim face with mixed signs"),
 }
 
 PARAMETRIC_SAMPLES: dict[str, str] = {
     "kink:EPS": "A=[1, 1-EPS], y=1: unique for EPS>0; the non-uniform-rate family",
     "gauss:M:N:K:SEED": "Gaussian A/sqrt(M), K-sparse ground truth, y = A x_true",
+    "face:M:N:K:D:SEED": "Gaussian-like, K columns on one certificate facet spanning a "
+    "D-dim subspace: BP face of dimension K - D",
 }
 
 
@@ -114,10 +123,32 @@ def sample_descriptions() -> dict[str, str]:
 
 _KINK = re.compile(r"kink:(.+)")
 _GAUSS = re.compile(r"gauss:(.+)")
+_FACE = re.compile(r"face:(.+)")
 
 
 def _is_sample_spec(spec: str) -> bool:
-    return spec in FIXED_SAMPLES or bool(_KINK.fullmatch(spec) or _GAUSS.fullmatch(spec))
+    return spec in FIXED_SAMPLES or any(p.fullmatch(spec) for p in (_KINK, _GAUSS, _FACE))
+
+
+def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Problem:
+    """K columns with a_i^T lam = 1 inside a D-dim subspace, the rest with |a_i^T lam| <= 0.8,
+    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D."""
+    rng = np.random.default_rng(seed)
+    lam = rng.standard_normal(m)
+    lam /= np.linalg.norm(lam)
+    basis = np.linalg.qr(rng.standard_normal((m, d)))[0]
+    g = basis.T @ lam
+    coeffs = rng.standard_normal((d, k))
+    coeffs += np.outer(g, 1.0 - g @ coeffs) / float(g @ g)  # now g^T c_i = 1
+    A = rng.standard_normal((m, n)) / math.sqrt(m)
+    A[:, :k] = basis @ coeffs
+    corr = A[:, k:].T @ lam
+    A[:, k:] *= np.minimum(1.0, 0.8 / np.maximum(np.abs(corr), 1e-300))
+    perm = rng.permutation(n)
+    A = A[:, perm]
+    v = np.zeros(n)
+    v[np.argsort(perm)[:k]] = rng.uniform(0.5, 1.5, k)
+    return Problem(spec, A, A @ v, None)
 
 
 def load_sample(spec: str) -> Problem:
@@ -149,6 +180,20 @@ def load_sample(spec: str) -> Problem:
         x_true = np.zeros(n)
         x_true[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
         return Problem(spec, A, A @ x_true, x_true)
+    face = _FACE.fullmatch(spec)
+    if face:
+        parts = face.group(1).split(":")
+        if len(parts) != 5:
+            raise ProblemFormatError(
+                f"{spec}: has {len(parts)} fields after 'face:'; expected face:M:N:K:D:SEED"
+            )
+        m, n, k, d, seed = (_parse_int(p, spec, f) for p, f in zip(parts, "MNKDS", strict=True))
+        if not (1 <= d <= min(k, m) and k <= n and seed >= 0 and m * n <= 50_000_000):
+            raise ProblemFormatError(
+                f"{spec}: M={m}, N={n}, K={k}, D={d}, SEED={seed}; "
+                "expected 1 <= D <= min(K, M), K <= N, SEED >= 0, M*N <= 5e7"
+            )
+        return _facet_problem(spec, m, n, k, d, seed)
     raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
 
 

@@ -228,3 +228,64 @@ def flow_renderable(
     if record.get("message"):
         parts.append(f"[dim]{escape(str(record['message']))}[/dim]")
     return Group(*parts)
+
+
+# --------------------------------------------------------------------------- tie-break
+
+
+def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> RenderableType:
+    m, n = problem.shape
+    support = list(record["support"])
+    labels = list(record["selected"])
+    head = key_value_table(
+        f"tie-break: {escape(problem.name)} ({m}×{n})",
+        [
+            (
+                "BP minimizer",
+                "unique (every depth selects it)"
+                if record["unique"]
+                else f"not unique: face of dimension {record['face_dimension']}",
+            ),
+            ("‖x‖₁ on the face", fmt(record["l1_norm"], 10)),
+            ("coordinates nonzero on the face", str(len(support))),
+            ("time", f"{record['elapsed_s']:.3f} s"),
+        ],
+    )
+    table = Table(title="selected point x*_p on the face's coordinates")
+    table.add_column("i", justify="right")
+    table.add_column("sign", justify="center")
+    table.add_column("range on face", justify="right")
+    for label in labels:
+        table.add_column(f"p = {escape(label)}", justify="right")
+    ranges = record.get("ranges")
+    for k, i in enumerate(support):
+        cells = [str(i), "+" if record["signs"][k] > 0 else "−"]
+        cells.append(
+            escape(f"[{fmt(ranges[k][0], 4)}, {fmt(ranges[k][1], 4)}]")
+            if ranges is not None
+            else ""
+        )
+        cells += [f"{record['selected'][label][i]:.6g}" for label in labels]
+        table.add_row(*cells)
+    parts: list[RenderableType] = [head, table]
+    if len(labels) > 1:
+        dist = Table(title="pairwise distances ‖x*_p − x*_q‖∞")
+        dist.add_column("")
+        for label in labels:
+            dist.add_column(escape(label), justify="right")
+        for a in labels:
+            dist.add_row(escape(a), *[fmt(record["distances"][a][b], 4) for b in labels])
+        parts.append(dist)
+    verify = record.get("verify")
+    if verify:
+        vt = Table(title="--verify: ‖x_α − x*_p‖∞ for the flow's exact limit")
+        vt.add_column("p")
+        vt.add_column("α^p", justify="right")
+        vt.add_column("distance", justify="right")
+        for label, rows in verify.items():
+            for row in rows:
+                vt.add_row(escape(label), f"1e{row['log10_alpha_p']:.4g}", fmt(row["distance"], 3))
+        parts.append(vt)
+    for note in record.get("notes", []):
+        parts.append(f"[dim]{escape(note)}[/dim]")
+    return Group(*parts)
