@@ -117,14 +117,21 @@ def _handled(source: str | None) -> Iterator[None]:
         _fail("interrupted; no output file was written", EXIT_INTERRUPTED)
 
 
-def _check_output(output: Path | None, inputs: tuple[Path | None, ...], force: bool) -> None:
+def _check_output(
+    output: Path | None,
+    inputs: tuple[Path | None, ...],
+    force: bool,
+    *,
+    option: str = "--output",
+    suffixes: tuple[str, ...] = (".npz", ".csv", ".json"),
+) -> None:
     from dlncli.problem_io import check_output_path
 
     if output is None:
         return
-    why = check_output_path(output, inputs=inputs, force=force)
+    why = check_output_path(output, inputs=inputs, force=force, suffixes=suffixes)
     if why is not None:
-        _fail(f"Invalid value for '--output': {output}: {why}", EXIT_USAGE)
+        _fail(f"Invalid value for '{option}': {output}: {why}", EXIT_USAGE)
 
 
 def _emit(
@@ -284,12 +291,13 @@ def flow(
                 _fail(
                     "Invalid value for '--trajectory': needs the ODE; drop --limit-only", EXIT_USAGE
                 )
-            if trajectory.suffix.lower() not in (".npz", ".csv"):
-                _fail(
-                    f"Invalid value for '--trajectory': {trajectory}: expected .npz or .csv",
-                    EXIT_USAGE,
-                )
-            _check_output(trajectory, (prob.path, output), force)
+            _check_output(
+                trajectory,
+                (prob.path, output),
+                force,
+                option="--trajectory",
+                suffixes=(".npz", ".csv"),
+            )
         record = _run_flow(
             prob,
             depth,
@@ -541,3 +549,183 @@ def _verify_tiebreak(
             )
         out[label] = rows
     return out
+
+
+# --------------------------------------------------------------------------- compare
+
+DEFAULT_COMPARE_DEPTHS = ["2", "2.5", "3", "4"]
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
+
+
+@app.command(epilog=EPILOG)
+def compare(
+    problems: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PROBLEM]...",
+            help="One or more problems (files or samples). Default: line.",
+            show_default=False,
+        ),
+    ] = None,
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth", help="Depth p >= 2 (repeatable). Default: 2, 2.5, 3, 4.", show_default=False
+        ),
+    ] = None,
+    alphas: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alpha",
+            help="α value (repeatable). Default grid: α^p = 1, 1e-1, …, 1e-9 for each depth.",
+            show_default=False,
+        ),
+    ] = None,
+    alpha_range: Annotated[
+        tuple[str, str, int] | None,
+        typer.Option(
+            "--alpha-range",
+            metavar="START STOP NUM",
+            help="NUM log-spaced α values from START to STOP.",
+            show_default=False,
+        ),
+    ] = None,
+    alpha_p_range: Annotated[
+        tuple[str, str, int] | None,
+        typer.Option(
+            "--alpha-p-range",
+            metavar="START STOP NUM",
+            help="NUM log-spaced values of α^p from START to STOP, for every depth.",
+            show_default=False,
+        ),
+    ] = None,
+    use_ode: Annotated[
+        bool, typer.Option("--ode", help="Use the ODE end-points instead of the exact limits.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the log-log figure to FILE (.png, .pdf, .svg).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    fail_above: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-above",
+            min=0.0,
+            help="Exit 3 if the error at the smallest α of any depth exceeds TOL.",
+            metavar="TOL",
+            show_default=False,
+        ),
+    ] = None,
+    time_limit: TimeLimitOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
+    beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
+    parsed = _parse_depths(depths or DEFAULT_COMPARE_DEPTHS, allow_inf=False)
+    if sum(g is not None and g != [] for g in (alphas, alpha_range, alpha_p_range)) > 1:
+        raise typer.BadParameter(
+            "give one of --alpha, --alpha-range, --alpha-p-range", param_hint="'--alpha'"
+        )
+    grid = _alpha_grid(alphas, alpha_range)
+    grid_p = (
+        _log_range(alpha_p_range, "--alpha-p-range")
+        if alpha_p_range
+        else list(DEFAULT_LOG10_ALPHA_P)
+    )
+    from dlncli.compare import compare_flow_to_bp
+    from dlncli.problem_io import load_problem, write_figure
+    from dlncli.report import compare_figure, compare_record, compare_renderable
+
+    sources = problems or [None]  # type: ignore[list-item]
+    records: list[dict[str, Any]] = []
+    for source in sources:
+        with _handled(source):
+            prob = load_problem(source)
+            _check_output(output, (prob.path,), force)
+            _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
+            result = compare_flow_to_bp(
+                prob.A,
+                prob.y,
+                depths=[v for _, v in parsed],
+                log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
+                use_ode=use_ode,
+                time_limit=time_limit,
+            )
+            records.append(compare_record(prob, result))
+    failures = _gate(records, fail_above)
+    single = len(records) == 1
+    document: dict[str, Any] = {
+        "status": "ok" if not failures else "failed",
+        "message": "; ".join(failures) if failures else "all checks passed",
+        "method": "ode" if use_ode else "limit",
+        "reference": records[0]["reference"]
+        if single
+        else {r["problem"]["name"]: r["reference"] for r in records},
+        "dual_margin": records[0]["dual_margin"]
+        if single
+        else {r["problem"]["name"]: r["dual_margin"] for r in records},
+        "rows": [row for r in records for row in r["rows"]],
+        "fits": [fit for r in records for fit in r["fits"]],
+        "problems": [{k: v for k, v in r.items() if k not in ("rows", "fits")} for r in records],
+        "fail_above": fail_above,
+    }
+    with _handled(None):
+        if plot is not None:
+            write_figure(plot, compare_figure(records))
+        _emit(document, lambda: compare_renderable(records), as_json=as_json, output=output)
+    if failures:
+        stderr.print(
+            f"check failed: {escape(failures[0])}"
+            + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _alpha_grid(
+    alphas: list[str] | None, alpha_range: tuple[str, str, int] | None
+) -> list[float] | None:
+    """log10 alpha values shared by every depth, or None for the default per-depth grid."""
+    if alphas:
+        return [_parse_alpha(a)[1] / math.log(10) for a in alphas]
+    if alpha_range:
+        return _log_range(alpha_range, "--alpha-range")
+    return None
+
+
+def _log_range(spec: tuple[str, str, int], option: str) -> list[float]:
+    """START STOP NUM -> NUM log10 values evenly spaced from log10 START to log10 STOP."""
+    start, stop, num = spec
+    if num < 1:
+        raise typer.BadParameter(f"NUM is {num}; expected >= 1", param_hint=f"'{option}'")
+    try:
+        lo, hi = (_parse_alpha(v)[1] / math.log(10) for v in (start, stop))
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
+    return [float(v) for v in np.linspace(lo, hi, num)]
+
+
+def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
+    """The --fail-above check: the error at the smallest alpha of each depth."""
+    if tol is None:
+        return []
+    failures = []
+    for rec in records:
+        for depth in sorted({r["depth"] for r in rec["rows"]}):
+            last = min(
+                (r for r in rec["rows"] if r["depth"] == depth), key=lambda r: r["log10_alpha"]
+            )
+            if last["error_l2"] > tol:
+                failures.append(
+                    f"{rec['problem']['name']}: p = {depth:g}: error {last['error_l2']:.3g} at "
+                    f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
+                )
+    return failures

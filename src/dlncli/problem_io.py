@@ -475,14 +475,21 @@ def _is_float(text: str) -> bool:
 # --------------------------------------------------------------------------- writers
 
 
-def check_output_path(out: Path, *, inputs: tuple[Path | None, ...], force: bool) -> str | None:
+def check_output_path(
+    out: Path,
+    *,
+    inputs: tuple[Path | None, ...],
+    force: bool,
+    suffixes: tuple[str, ...] = (".npz", ".csv", ".json"),
+) -> str | None:
     """Return why ``out`` may not be written, or None when it may.
 
     Input files are never overwritten; other existing files only with ``force``.
     """
-    if out.suffix.lower() not in (".npz", ".csv", ".json"):
+    if out.suffix.lower() not in suffixes:
         return (
-            f"extension {out.suffix or '(none)'!r} is not supported; expected .npz, .csv or .json"
+            f"extension {out.suffix or '(none)'!r} is not supported; "
+            f"expected {', '.join(suffixes[:-1])} or {suffixes[-1]}"
         )
     resolved = out.resolve()
     if any(p is not None and p == resolved for p in inputs):
@@ -533,6 +540,13 @@ def write_arrays(out: Path, columns: Mapping[str, FloatArray]) -> None:
     table = np.hstack(blocks)
     lines = [",".join(header)] + [",".join(repr(float(v)) for v in row) for row in table]
     _atomic_write(out, ("\n".join(lines) + "\n").encode())
+
+
+def write_figure(out: Path, figure: Any) -> None:
+    """Save a matplotlib figure; the format follows the extension (.png, .pdf, .svg)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=out.suffix.lower().lstrip("."), dpi=150)
+    _atomic_write(out, buffer.getvalue())
 
 
 def _is_numeric(value: Any) -> bool:

@@ -289,3 +289,126 @@ def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> Renderab
     for note in record.get("notes", []):
         parts.append(f"[dim]{escape(note)}[/dim]")
     return Group(*parts)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def compare_record(problem: Problem, comparison: Any) -> dict[str, Any]:
+    """One problem's comparison as plain data (rows and fits carry the problem name)."""
+    name = problem.name
+    return {
+        "problem": problem_record(problem),
+        "reference": comparison.reference,
+        "dual_margin": comparison.dual_margin,
+        "l1_min": comparison.l1_min,
+        "off_face_coordinates": comparison.off_face,
+        "rows": [
+            {
+                "problem": name,
+                "depth": r.depth,
+                "alpha": 10.0**r.log10_alpha if r.log10_alpha > -300 else None,
+                "log10_alpha": r.log10_alpha,
+                "log10_alpha_p": r.log10_alpha_p,
+                "error_l2": r.error_l2,
+                "error_inf": r.error_inf,
+                "l1_gap": r.l1_gap,
+                "residual_inf": r.residual_inf,
+                "converged": r.converged,
+            }
+            for r in comparison.rows
+        ],
+        "fits": [
+            {
+                "problem": name,
+                "depth": f.depth,
+                "slope": f.slope,
+                "predicted_slope": f.predicted_slope,
+                "agrees": f.agrees,
+                "points": f.points,
+                "break_log10_alpha_p": f.break_log10_alpha_p,
+            }
+            for f in comparison.fits
+        ],
+        "elapsed_s": comparison.elapsed_s,
+    }
+
+
+def compare_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
+    parts: list[RenderableType] = []
+    for rec in records:
+        prob = rec["problem"]
+        parts.append(
+            key_value_table(
+                f"flow vs basis pursuit: {escape(prob['name'])} ({prob['m']}×{prob['n']})",
+                [
+                    (
+                        "reference x*",
+                        "BP minimizer (unique)"
+                        if rec["reference"] == "bp"
+                        else "tie-break point of each depth (BP not unique)",
+                    ),
+                    ("dual margin γ", fmt(rec["dual_margin"], 4)),
+                    ("min ‖x‖₁", fmt(rec["l1_min"], 10)),
+                    ("time", f"{rec['elapsed_s']:.2f} s"),
+                ],
+            )
+        )
+        rows = Table(title="errors of x_α (exact limit unless --ode)")
+        for col in ("p", "α", "α^p", "‖x_α − x*‖₂", "‖x_α − x*‖∞", "‖x_α‖₁ − min", "‖Ax − y‖∞"):
+            rows.add_column(col, justify="right")
+        for r in rec["rows"]:
+            rows.add_row(
+                fmt(r["depth"]),
+                f"1e{r['log10_alpha']:.4g}",
+                f"1e{r['log10_alpha_p']:.4g}",
+                fmt(r["error_l2"], 3),
+                fmt(r["error_inf"], 3),
+                fmt(r["l1_gap"], 3),
+                fmt(r["residual_inf"], 2),
+            )
+        parts.append(rows)
+        fits = Table(title="rate: log-log slope of the error vs α^p (asymptotic points)")
+        for col in ("p", "fitted slope", "theory", "agrees", "points"):
+            fits.add_column(col, justify="right")
+        for f in rec["fits"]:
+            fits.add_row(
+                fmt(f["depth"]),
+                "—" if f["slope"] is None else f"{f['slope']:.3f}",
+                f"{f['predicted_slope']:.3f}",
+                "yes" if f["agrees"] else "NO",
+                str(f["points"]),
+            )
+        parts.append(fits)
+    return Group(*parts)
+
+
+def compare_figure(records: Sequence[Mapping[str, Any]]) -> Any:
+    """The paper-style figure: error vs alpha^p, log-log, one line per depth, a panel per
+    problem. Returns a matplotlib Figure (matplotlib is imported only here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    count = len(records)
+    fig = Figure(figsize=(4.2 * count, 3.6), layout="constrained")
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    for ax, rec in zip(axes, records, strict=True):
+        depths = sorted({r["depth"] for r in rec["rows"]})
+        for depth in depths:
+            pts = [r for r in rec["rows"] if r["depth"] == depth]
+            ax.loglog(
+                [10.0 ** r["log10_alpha_p"] for r in pts],
+                [max(r["error_l2"], 1e-300) for r in pts],
+                marker="o",
+                markersize=3,
+                label=f"p = {depth:g}",
+            )
+        ax.invert_xaxis()
+        ax.set_xlabel("α^p")
+        ax.set_ylabel("‖x_α − x*‖₂")
+        ax.set_title(f"{rec['problem']['name']} (γ = {rec['dual_margin']:.3g})", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig

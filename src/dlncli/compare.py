@@ -1,0 +1,182 @@
+"""Flow vs basis pursuit across alpha and depth: errors and fitted rates (MATH.md §3-4).
+
+For each depth p and scale alpha the flow's limit x_alpha is compared with the reference x*:
+the BP minimizer when it is unique, otherwise the depth's tie-break point. The log-log
+slope of ||x_alpha - x*||_2 against alpha^p over the asymptotic part of the grid is set
+beside the rate theory predicts:
+
+- p > 2: slope 1 (error ~ C alpha^p);
+- p = 2: slope gamma, the dual margin (error ~ C (alpha^2)^gamma); when every coordinate is
+  on the BP face there is no off-face term and the on-face correction gives slope 2.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlncli.flow import integrate_flow
+from dlncli.limit import LN10, bp_anchor, flow_limit
+from dlncli.lp import max_margin_certificate
+from dlncli.tiebreak import select_minimizer
+
+FloatArray = NDArray[np.float64]
+
+SLOPE_TOLERANCE = 0.1  # |fitted - predicted| within this: the verdict "agrees"
+FIT_POINTS = 4  # the asymptotic part: the smallest-alpha points above the round-off floor
+FLOOR = 1e-12  # errors below FLOOR * (1 + ||x*||_inf) are round-off, not rate
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    depth: float
+    log10_alpha: float
+    error_l2: float
+    error_inf: float
+    l1_gap: float  # ||x_alpha||_1 - min ||x||_1
+    residual_inf: float
+    converged: bool
+
+    @property
+    def log10_alpha_p(self) -> float:
+        return self.depth * self.log10_alpha
+
+
+@dataclass(frozen=True)
+class RateFit:
+    depth: float
+    slope: float | None  # None when fewer than 2 points are above the round-off floor
+    predicted_slope: float
+    agrees: bool
+    points: int
+    # Where the error first falls below half its value at the largest alpha (the end of a
+    # plateau such as the kink family's, MATH.md §4); None if it never does on the grid.
+    break_log10_alpha_p: float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    reference: str  # "bp" or "tie-break"
+    dual_margin: float
+    off_face: int  # coordinates outside the BP face
+    l1_min: float
+    references: dict[float, FloatArray]  # depth -> x*
+    rows: tuple[CompareRow, ...]
+    fits: tuple[RateFit, ...]
+    elapsed_s: float
+
+
+def compare_flow_to_bp(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depths: Sequence[float],
+    log10_alphas: Callable[[float], Sequence[float]],
+    use_ode: bool = False,
+    time_limit: float | None = None,
+) -> Comparison:
+    """Errors of the flow's limit (or ODE end-point) against BP for every (depth, alpha).
+
+    Parameters
+    ----------
+    A : (m, N).  y : (m,).
+    depths : the depths p >= 2.
+    log10_alphas : for each depth, the log10 alpha values of its grid.
+    use_ode : integrate the ODE to convergence instead of using the exact limit.
+    """
+    start = time.perf_counter()
+    anchor = bp_anchor(A, y, time_limit=time_limit)
+    bp = anchor.bp
+    face = bp.face
+    n = A.shape[1]
+    off_face = n - face.support.size
+    margin = (
+        max_margin_certificate(A, face.support, face.signs, time_limit=time_limit).margin
+        if off_face and face.support.size
+        else 1.0
+    )
+    selections = select_minimizer(A, y, bp, list(depths)).selections
+    references = {float(p): sel.x for p, sel in zip(depths, selections, strict=True)}
+    rows: list[CompareRow] = []
+    for depth in depths:
+        x_star = references[float(depth)]
+        for log10_alpha in log10_alphas(depth):
+            if use_ode:
+                run = integrate_flow(
+                    A,
+                    y,
+                    depth=depth,
+                    log_alpha=log10_alpha * LN10,
+                    anchor=anchor,
+                    time_limit=time_limit,
+                )
+                if run.reachable:
+                    x, converged = run.x, run.converged
+                else:  # time scale beyond float range: the ODE's end-point is the limit
+                    limit = flow_limit(
+                        A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor
+                    )
+                    x, converged = limit.x, limit.converged
+            else:
+                limit = flow_limit(A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
+                x, converged = limit.x, limit.converged
+            diff = x - x_star
+            rows.append(
+                CompareRow(
+                    depth=float(depth),
+                    log10_alpha=float(log10_alpha),
+                    error_l2=float(np.linalg.norm(diff)),
+                    error_inf=float(np.max(np.abs(diff))),
+                    l1_gap=float(np.sum(np.abs(x))) - bp.l1_norm,
+                    residual_inf=float(np.max(np.abs(A @ x - y))),
+                    converged=converged,
+                )
+            )
+    fits = tuple(
+        fit_rate(
+            [r for r in rows if r.depth == float(p)],
+            predicted_slope(float(p), margin, off_face),
+            scale=1.0 + float(np.max(np.abs(references[float(p)]))),
+        )
+        for p in depths
+    )
+    return Comparison(
+        reference="bp" if bp.unique else "tie-break",
+        dual_margin=margin,
+        off_face=off_face,
+        l1_min=bp.l1_norm,
+        references=references,
+        rows=tuple(rows),
+        fits=fits,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def predicted_slope(depth: float, margin: float, off_face: int) -> float:
+    """Theory's slope of log error against log alpha^p (see the module docstring)."""
+    if depth > 2.0:
+        return 1.0
+    return margin if off_face else 2.0
+
+
+def fit_rate(rows: Sequence[CompareRow], predicted: float, *, scale: float) -> RateFit:
+    """Least-squares slope of log10 error_l2 vs log10 alpha^p over the asymptotic points."""
+    depth = rows[0].depth if rows else math.nan
+    ordered = sorted(rows, key=lambda r: -r.log10_alpha_p)
+    broken = [r for r in ordered if ordered and r.error_l2 < 0.5 * ordered[0].error_l2]
+    break_at = broken[0].log10_alpha_p if broken else None
+    usable = sorted((r for r in rows if r.error_l2 > FLOOR * scale), key=lambda r: r.log10_alpha_p)[
+        :FIT_POINTS
+    ]
+    x = np.array([r.log10_alpha_p for r in usable])
+    if len(usable) < 2 or np.ptp(x) == 0:
+        return RateFit(depth, None, predicted, False, len(usable), break_at)
+    y = np.log10([r.error_l2 for r in usable])
+    slope = float(np.polyfit(x, y, 1)[0])
+    agrees = abs(slope - predicted) <= SLOPE_TOLERANCE
+    return RateFit(depth, slope, predicted, agrees, len(usable), break_at)
