@@ -20,16 +20,22 @@ def main() -> None:
         problem = load_sample(spec)
         start = time.perf_counter()
         result = compare_flow_to_bp(
-            problem.A, problem.y, depths=[2.0, 2.5, 3.0, 4.0],
+            problem.A,
+            problem.y,
+            depths=[2.0, 2.5, 3.0, 4.0],
             log10_alphas=lambda p: [lp / p for lp in GRID],
         )
         elapsed = time.perf_counter() - start
         slopes = ", ".join(
-            f"p={f.depth:g}: {f.slope:.3f} vs {f.predicted_slope:.3f}" if f.slope is not None
-            else f"p={f.depth:g}: -" for f in result.fits
+            f"p={f.depth:g}: {f.slope:.3f} vs {f.predicted_slope:.3f}"
+            if f.slope is not None
+            else f"p={f.depth:g}: -"
+            for f in result.fits
         )
-        print(f"compare {spec} default grid ({len(result.rows)} limits): {elapsed:.2f} s; "
-              f"gamma={result.dual_margin:.3f}; slopes {slopes}")
+        print(
+            f"compare {spec} default grid ({len(result.rows)} limits): {elapsed:.2f} s; "
+            f"gamma={result.dual_margin:.3f}; slopes {slopes}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ def main() -> None:
     t_bp = time.perf_counter() - start
     result = select_minimizer(problem.A, problem.y, bp, [2.0, 2.5, 3.0, 4.0, math.inf])
     total = time.perf_counter() - start
-    print(f"tie-break face:200:1000:40:20:0: face dimension {result.face_dimension}, "
-          f"|J| = {result.support.size}; BP with ranges {t_bp:.2f} s + selection "
-          f"{result.elapsed_s:.3f} s = {total:.2f} s for 5 depths")
+    print(
+        f"tie-break face:200:1000:40:20:0: face dimension {result.face_dimension}, "
+        f"|J| = {result.support.size}; BP with ranges {t_bp:.2f} s + selection "
+        f"{result.elapsed_s:.3f} s = {total:.2f} s for 5 depths"
+    )
 
 
 if __name__ == "__main__":

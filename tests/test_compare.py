@@ -57,8 +57,9 @@ def test_line_has_no_off_face_term() -> None:
 def test_kink_plateau_and_its_break(eps: float) -> None:
     p = load_sample(f"kink:{eps}")
     grid = [-0.5 * k for k in range(1, 29)]  # alpha^p = 1e-0.5 ... 1e-14
-    result = compare_flow_to_bp(p.A, p.y, depths=[3.0, 4.0],
-                                log10_alphas=lambda d: [lp / d for lp in grid])
+    result = compare_flow_to_bp(
+        p.A, p.y, depths=[3.0, 4.0], log10_alphas=lambda d: [lp / d for lp in grid]
+    )
     for fit in result.fits:
         rows = [r for r in result.rows if r.depth == fit.depth]
         assert rows[0].error_l2 == pytest.approx(math.sqrt(0.5), abs=0.1)  # near (1/2, 1/2)
@@ -72,8 +73,7 @@ def test_compare_cli_json_gate_and_plot(tmp_path: Path) -> None:
     data = run_json("compare", "random3x5", "--depth", "3")
     for key in ("reference", "dual_margin", "rows", "fits"):
         assert key in data
-    for key in ("depth", "alpha", "log10_alpha", "error_l2", "error_inf", "l1_gap",
-                "residual_inf"):
+    for key in ("depth", "alpha", "log10_alpha", "error_l2", "error_inf", "l1_gap", "residual_inf"):
         assert key in data["rows"][0]
     for key in ("slope", "predicted_slope", "agrees"):
         assert key in data["fits"][0]
@@ -85,8 +85,7 @@ def test_compare_cli_json_gate_and_plot(tmp_path: Path) -> None:
     passing = run("compare", "random3x5", "--depth", "3", "--fail-above", "1e-6")
     assert passing.exit_code == 0
     figure = tmp_path / "fig.png"
-    result = run("compare", "line", "plane", "--depth", "2", "--depth", "3", "--plot",
-                 str(figure))
+    result = run("compare", "line", "plane", "--depth", "2", "--depth", "3", "--plot", str(figure))
     assert result.exit_code == 0, result.stderr
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     multi = run_json("compare", "line", "plane", "--depth", "3")
@@ -104,9 +103,14 @@ def test_compare_alpha_options() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--alpha", "0"], ["--alpha-range", "1", "1e-3", "0"], ["--depth", "inf"],
-     ["--alpha", "1e-2", "--alpha-range", "1", "1e-2", "2"], ["--plot", "fig.gif"],
-     ["--fail-above", "-1"]],
+    [
+        ["--alpha", "0"],
+        ["--alpha-range", "1", "1e-3", "0"],
+        ["--depth", "inf"],
+        ["--alpha", "1e-2", "--alpha-range", "1", "1e-2", "2"],
+        ["--plot", "fig.gif"],
+        ["--fail-above", "-1"],
+    ],
 )
 def test_compare_usage_errors(args: list[str]) -> None:
     result = run("compare", "random3x5", *args)

@@ -1,0 +1,178 @@
+"""Property-based and adversarial tests: never a traceback; either a documented error with a
+non-zero exit, or a result that certifies itself (residual, dual feasibility, duality gap)."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import run
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def problems(draw: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    m = draw(st.integers(1, 6))
+    n = draw(st.integers(1, 8))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n))
+    A[rng.random((m, n)) < draw(st.floats(0.0, 0.6))] = 0.0  # sparsity
+    if n > 1 and draw(st.booleans()):
+        A[:, n - 1] = A[:, 0]  # duplicate column
+    if draw(st.booleans()):
+        A[:, draw(st.integers(0, n - 1))] = 0.0  # zero column
+    if m > 1 and draw(st.booleans()):
+        A[m - 1] = A[0]  # rank deficiency
+    kind = draw(st.sampled_from(["consistent", "random", "zero"]))
+    x0 = rng.standard_normal(n) * (rng.random(n) < 0.5)
+    y = {"consistent": A @ x0, "random": rng.standard_normal(m), "zero": np.zeros(m)}[kind]
+    scale = 10.0 ** draw(st.integers(-150, 150))
+    return A * scale, y * scale, kind
+
+
+def _as_stdin(A: np.ndarray, y: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, A=A, y=y)
+    return buffer.getvalue()
+
+
+def _check_error(result: Any) -> None:
+    event(f"refused (exit {result.exit_code})")
+    assert result.exit_code in (1, 4), (result.exit_code, result.stderr)
+    assert isinstance(result.exception, SystemExit)  # not an uncaught exception
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("error:"), result.stderr
+
+
+@SETTINGS
+@given(problems())
+def test_solve_bp_certifies_or_refuses(problem: tuple[np.ndarray, np.ndarray, str]) -> None:
+    A, y, kind = problem
+    result = run("solve-bp", "-", "--json", input=_as_stdin(A, y))
+    if result.exit_code != 0:
+        _check_error(result)
+        assert kind != "zero"
+        return
+    data = json.loads(result.stdout)
+    x, dual = np.array(data["x"]), np.array(data["dual"])
+    scale_y = max(float(np.max(np.abs(y))), 1e-300)
+    assert np.max(np.abs(A @ x - y)) <= 1e-7 * scale_y
+    assert np.max(np.abs(A.T @ dual), initial=0.0) <= 1 + 1e-7
+    l1 = float(np.sum(np.abs(x)))
+    assert abs(l1 - float(y @ dual)) <= 1e-7 * max(l1, 1e-300)
+    assert data["face_dimension"] >= 0 and data["unique"] == (data["face_dimension"] == 0)
+
+
+@SETTINGS
+@given(
+    problems(),
+    st.sampled_from(["2", "2.5", "3", "4"]),
+    st.sampled_from(["1e-1", "1e-4", "1e-12", "1e-300"]),
+)
+def test_flow_limit_certifies_or_refuses(
+    problem: tuple[np.ndarray, np.ndarray, str], depth: str, alpha: str
+) -> None:
+    A, y, _ = problem
+    result = run(
+        "flow",
+        "-",
+        "--alpha",
+        alpha,
+        "--depth",
+        depth,
+        "--limit-only",
+        "--json",
+        input=_as_stdin(A, y),
+    )
+    if result.exit_code != 0:
+        _check_error(result)
+        return
+    data = json.loads(result.stdout)
+    x = np.array(data["x"])
+    assert np.all(np.isfinite(x))
+    scale_y = max(float(np.max(np.abs(y))), 1e-300)
+    assert np.max(np.abs(A @ x - y)) <= 1e-7 * scale_y
+
+
+@SETTINGS
+@given(problems())
+def test_tie_break_certifies_or_refuses(problem: tuple[np.ndarray, np.ndarray, str]) -> None:
+    A, y, _ = problem
+    result = run("tie-break", "-", "--json", input=_as_stdin(A, y))
+    if result.exit_code != 0:
+        _check_error(result)
+        return
+    data = json.loads(result.stdout)
+    scale_y = max(float(np.max(np.abs(y))), 1e-300)
+    l1s = []
+    for x in data["selected"].values():
+        xv = np.array(x)
+        assert np.max(np.abs(A @ xv - y)) <= 1e-7 * scale_y
+        l1s.append(float(np.sum(np.abs(xv))))
+    # Every depth selects a BP minimizer: all have the same, minimal, l1 norm.
+    assert max(l1s) - min(l1s) <= 1e-7 * max(max(l1s), 1e-300)
+
+
+def _strip_timing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_timing(v) for k, v in value.items() if k != "elapsed_s"}
+    if isinstance(value, list):
+        return [_strip_timing(v) for v in value]
+    return value
+
+
+def test_json_output_is_deterministic() -> None:
+    for args in (
+        ["solve-bp", "gauss:20:60:5:3", "--ranges"],
+        ["flow", "random3x5", "--alpha", "1e-2"],
+        ["tie-break", "face2d"],
+        ["compare", "plane", "--depth", "3"],
+    ):
+        first = run(*args, "--json")
+        second = run(*args, "--json")
+        assert first.exit_code == 0 and second.exit_code == 0
+        assert _strip_timing(json.loads(first.stdout)) == _strip_timing(json.loads(second.stdout))
+
+
+def test_time_limit_exits_4() -> None:
+    result = run("flow", "gauss:50:200:10:1", "--alpha", "1e-6", "--time-limit", "0.5")
+    assert result.exit_code == 4
+    assert "time" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dlncli",
+            "flow",
+            "gauss:50:200:10:1",
+            "--alpha",
+            "1e-6",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4.0)  # well inside the ~7 s integration
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.iterdir())
