@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -176,3 +177,55 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def _valid_bytes(fmt: str) -> bytes:
+    A = np.array([[1.0, 1.0, 1.0], [3.0, 0.0, 1.0]])
+    y = np.array([3.0, 3.0])
+    if fmt == "csv":
+        return b"# line\na1,a2,a3,y\n1,1,1,3\n3,0,1,3\n"
+    buffer = io.BytesIO()
+    if fmt == "npz":
+        np.savez(buffer, A=A, y=y)
+    else:
+        import scipy.io
+
+        scipy.io.savemat(buffer, {"A": A, "y": y})  # type: ignore[arg-type]  # file objects work
+    return buffer.getvalue()
+
+
+def _mutations(blob: bytes, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    cuts = sorted({0, 1, 2, 5, 10, len(blob) // 3, len(blob) // 2, len(blob) - 3, len(blob) - 1})
+    out = [blob[:c] for c in cuts if 0 <= c < len(blob)]
+    for _ in range(12):
+        data = bytearray(blob)
+        for pos in rng.integers(0, len(data), size=rng.integers(1, 6)):
+            data[pos] = int(rng.integers(0, 256))
+        out.append(bytes(data))
+    out.append(b"\x00" * 64)
+    out.append(b"PK\x03\x04" + b"garbage" * 10)
+    out.append(b"MATLAB 5.0 MAT-file" + bytes(120))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv", "mat", "stdin-npz", "stdin-csv"])
+def test_fuzzed_files_never_crash(fmt: str, tmp_path: Path) -> None:
+    base = fmt.split("-")[-1]
+    for k, blob in enumerate(_mutations(_valid_bytes(base), seed=len(fmt))):
+        if fmt.startswith("stdin"):
+            result = run("solve-bp", "-", "--json", input=blob)
+        else:
+            path = tmp_path / f"case{k}.{base}"
+            path.write_bytes(blob)
+            result = run("solve-bp", str(path), "--json")
+        assert isinstance(result.exception, SystemExit) or result.exception is None, (
+            k,
+            result.exception,
+        )
+        if result.exit_code == 0:
+            json.loads(result.stdout)
+        else:
+            assert result.exit_code == 1, (k, result.stderr)
+            lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1 and lines[0].startswith("error:"), (k, result.stderr)
