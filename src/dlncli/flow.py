@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.integrate import Radau
+from scipy.integrate import LSODA, Radau
 
 from dlncli.errors import TimeLimitError
 from dlncli.limit import LN10, Anchor, MirrorCoordinates
@@ -262,8 +262,10 @@ def integrate_raw_flow(
     rtol: float = 2.5e-14,
     atol: float = 0.0,
     time_limit: float | None = None,
+    method: str = "Radau",
 ) -> RawFlowResult:
-    """Radau on the raw 2N-dimensional (u, v) flow with the dense analytic Jacobian.
+    """Radau (or ``method="LSODA"``) on the raw 2N-dimensional (u, v) flow with the dense
+    analytic Jacobian.
 
     This is how the paper's authors integrate the flow (default t_end = 1e9 alpha^(2-p)).
     Slow and limited to small N and moderate alpha; used as an independent check and as the
@@ -304,7 +306,10 @@ def integrate_raw_flow(
         )
         return np.vstack([top, bottom])
 
-    solver = Radau(rhs, 0.0, np.full(2 * n, float(alpha)), t_end, rtol=rtol, atol=atol, jac=jac)
+    integrator = {"Radau": Radau, "LSODA": LSODA}[method]
+    solver = integrator(
+        rhs, 0.0, np.full(2 * n, float(alpha)), t_end, rtol=rtol, atol=atol, jac=jac
+    )
     steps = 0
     success = True
     while solver.status == "running":
