@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from bench.common import machine
 from dlncli.flow import integrate_flow, integrate_raw_flow
@@ -58,9 +59,11 @@ def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | 
     def dlncli_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
         return solve_basis_pursuit(A, y).x
 
-    def scipy_highs(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def scipy_highs(A: Any, y: np.ndarray) -> np.ndarray:
         n = A.shape[1]
-        res = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, method="highs")
+        sparse = sp.issparse(A)
+        a_eq = sp.hstack([A, -A], format="csc") if sparse else np.hstack([A, -A])
+        res = linprog(np.ones(2 * n), A_eq=a_eq, b_eq=y, method="highs")
         assert res.x is not None
         return np.asarray(res.x[:n] - res.x[n:])
 
@@ -97,19 +100,34 @@ def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | 
     return methods
 
 
-def bench_bp(sizes: list[tuple[int, int, int]]) -> list[Row]:
+def _sparse_problem(m: int, n: int, k: int, density: float) -> tuple[Any, Any, Any]:
+    rng = np.random.default_rng(0)
+    A: Any = sp.random(
+        m, n, density=density, random_state=1, data_rvs=rng.standard_normal, format="csc"
+    )
+    x_true = np.zeros(n)
+    x_true[rng.choice(n, k, replace=False)] = rng.standard_normal(k)
+    return A, A @ x_true, x_true
+
+
+def bench_bp(sizes: list[tuple[int, int, int]], sparse: bool = False) -> list[Row]:
     rows = []
     methods = _bp_methods()
-    for m, n, k in sizes:
-        problem = load_sample(f"gauss:{m}:{n}:{k}:0")
-        assert problem.x_true is not None
-        case = f"Gaussian {m}x{n}, {k}-sparse"
+    cases = [(f"Gaussian {m}x{n}, {k}-sparse", (m, n, k)) for m, n, k in sizes]
+    if sparse:
+        cases.append(("sparse 2000x20000 (1%), 100-sparse", (2000, 20000, 100)))
+    for case, (m, n, k) in cases:
+        if case.startswith("sparse"):
+            A, y, x_true = _sparse_problem(m, n, k, 0.01)
+        else:
+            problem = load_sample(f"gauss:{m}:{n}:{k}:0")
+            A, y, x_true = problem.A, problem.y, problem.x_true
         for name, fn in methods.items():
             if fn is None:
                 rows.append(Row("bp", case, name, None, None, "not installed"))
                 continue
-            seconds, x = _timed(fn, problem.A, problem.y)
-            err = float(np.max(np.abs(x - problem.x_true)))
+            seconds, x = _timed(fn, A, y)
+            err = float(np.max(np.abs(x - x_true)))
             exact = int(np.sum(np.abs(x) > 1e-12)) == k
             note = (
                 "unique verdict"
@@ -308,15 +326,15 @@ def main() -> None:
         rows += bench_flow(["gauss:200:1000:40:0"], [2.0, 3.0], [-3.0, -9.0], 5.0, False)
         scaling, exponents = bench_scaling([200, 400, 800, 1600], ode_ns=[100, 200])
     else:
-        rows = bench_bp([(100, 400, 20), (500, 2000, 50), (1000, 5000, 100)])
+        rows = bench_bp([(100, 400, 20), (500, 2000, 50), (1000, 5000, 100)], sparse=True)
         rows += bench_flow(
             ["random3x5", "gauss:10:30:4:2", "gauss:50:200:10:1"],
             [2.0, 3.0, 4.0],
             [-3.0, -9.0],
-            120.0,
+            60.0,
             True,
         )
-        rows += bench_flow(["gauss:200:1000:40:0"], [2.0, 3.0, 4.0], [-3.0, -9.0], 120.0, False)
+        rows += bench_flow(["gauss:200:1000:40:0"], [2.0, 3.0, 4.0], [-3.0, -9.0], 60.0, False)
         scaling, exponents = bench_scaling(
             [200, 400, 800, 1600, 3200, 6400], ode_ns=[100, 200, 400, 800]
         )

@@ -152,3 +152,17 @@ def test_every_solver_gives_the_same_verdict(solver: str) -> None:
     sol = solve_basis_pursuit(p.A, p.y, solver=solver)
     np.testing.assert_allclose(sol.x, [0, 0, -0.27822, -0.949197, -0.536551], atol=5e-6)
     assert sol.unique
+
+
+def test_sparse_input_matches_dense() -> None:
+    import scipy.sparse as sp
+
+    p = load_sample("gauss:40:160:8:5")
+    A_sparse = sp.csc_matrix(np.where(np.abs(p.A) > 0.1, p.A, 0.0))
+    y = A_sparse @ (p.x_true if p.x_true is not None else np.zeros(160))
+    dense = solve_basis_pursuit(A_sparse.toarray(), y)
+    sparse = solve_basis_pursuit(A_sparse, y)
+    np.testing.assert_allclose(sparse.x, dense.x, atol=1e-12)
+    assert sparse.unique == dense.unique and sparse.face_dimension == dense.face_dimension
+    with pytest.raises(InfeasibleError):
+        solve_basis_pursuit(sp.csc_matrix(np.array([[1.0, 2.0], [2.0, 4.0]])), np.array([1.0, 0.0]))

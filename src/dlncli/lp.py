@@ -31,6 +31,8 @@ from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+# Basis pursuit also takes scipy.sparse input (e.g. 2000 x 20000 at 1% density).
+Matrix = Any
 
 SOLVERS = ("choose", "simplex", "ipm", "pdlp")
 # |a_i^T lambda| >= 1 - EQUICORRELATION_TOL counts as active. HiGHS's dual feasibility
@@ -188,7 +190,7 @@ def _inf(values: FloatArray) -> FloatArray:
 
 
 def solve_basis_pursuit(
-    A: FloatArray,
+    A: Matrix,
     y: FloatArray,
     *,
     solver: str = "choose",
@@ -199,7 +201,7 @@ def solve_basis_pursuit(
 
     Parameters
     ----------
-    A : (m, N) array.  y : (m,) array.
+    A : (m, N) array or scipy.sparse matrix.  y : (m,) array.
     solver : HiGHS solver for the main LP ("choose", "simplex", "ipm", "pdlp").
     time_limit : seconds for each LP, or None.
     ranges : also compute [min, max] of every coordinate over the face (2 LPs each).
@@ -212,13 +214,15 @@ def solve_basis_pursuit(
     start = time.perf_counter()
     m, n = A.shape
     # Global scaling keeps data like 1e-120 away from HiGHS's tiny-value cut-offs.
-    scale_a = float(np.max(np.abs(A))) or 1.0
+    scale_a = float(abs(A).max()) or 1.0
     scale_y = float(np.max(np.abs(y)))
     if scale_y == 0.0:
         return _zero_solution(A, n, m, start, ranges=ranges)
-    As, ys = A / scale_a, y / scale_y
+    As: Matrix = A / scale_a
+    ys = y / scale_y
     lp = _Lp(solver=solver, time_limit=time_limit)
-    matrix = sp.csc_matrix(np.hstack([As, -As]))
+    sparse = sp.issparse(As)
+    matrix = sp.csc_matrix(sp.hstack([As, -As]) if sparse else np.hstack([As, -As]))
     lp.load(np.ones(2 * n), np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys)
     status = lp.run()
     if status == "Infeasible":
@@ -232,7 +236,7 @@ def solve_basis_pursuit(
         raise SolverError(f"HiGHS stopped with status {status!r}; expected 'Optimal'")
     z, dual_s = lp.solution()
     x_s = z[:n] - z[n:]
-    corr = As.T @ dual_s
+    corr = np.asarray(As.T @ dual_s, dtype=np.float64)
 
     face = _face(As, ys, x_s, corr, lp_time_limit=time_limit, ranges=ranges, counter=lp)
     x_s = _polish(As, ys, x_s, face)
@@ -254,7 +258,7 @@ def solve_basis_pursuit(
         status="optimal",
         x=x,
         l1_norm=l1,
-        residual_inf=float(np.max(np.abs(A @ x - y))),
+        residual_inf=float(np.max(np.abs(np.asarray(A @ x) - y))),
         dual=dual,
         dual_inf_norm=float(np.max(np.abs(corr))),
         duality_gap=l1 - float(y @ dual),
@@ -269,7 +273,7 @@ def solve_basis_pursuit(
     )
 
 
-def _zero_solution(A: FloatArray, n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
+def _zero_solution(A: Matrix, n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
     empty = np.zeros(0, dtype=np.int64)
     face = Face(empty, np.zeros(0), 0, np.zeros(n), np.zeros((0, 2)) if ranges else None)
     return BPSolution(
@@ -291,9 +295,22 @@ def _zero_solution(A: FloatArray, n: int, m: int, start: float, *, ranges: bool)
     )
 
 
-def _lstsq_residual(A: FloatArray, y: FloatArray) -> float:
-    x, *_ = np.linalg.lstsq(A, y, rcond=None)
-    return float(np.max(np.abs(A @ x - y)))
+def _lstsq_residual(A: Matrix, y: FloatArray) -> float:
+    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    if sparse:
+        from scipy.sparse.linalg import lsqr
+
+        x = np.asarray(lsqr(A, y, atol=1e-14, btol=1e-14)[0], dtype=np.float64)
+    else:
+        x = np.asarray(np.linalg.lstsq(A, y, rcond=None)[0], dtype=np.float64)
+    return float(np.max(np.abs(np.asarray(A @ x) - y)))
+
+
+def _columns(A: Matrix, idx: IntArray) -> FloatArray:
+    """Dense copy of the columns ``idx`` (A may be a scipy.sparse matrix)."""
+    cols = A[:, idx]
+    sparse = sp.issparse(cols)
+    return np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
 
 
 def _full_column_rank(M: FloatArray) -> bool:
@@ -309,7 +326,7 @@ def _significant(x: FloatArray) -> IntArray:
 
 
 def _face(
-    A: FloatArray,
+    A: Matrix,
     y: FloatArray,
     x: FloatArray,
     corr: FloatArray,
@@ -323,19 +340,19 @@ def _face(
     signs = np.sign(corr[active])
     # Every minimizer lives on `active` with these signs; if A_active has full column rank,
     # that system has one solution, so S is a single point. No further LP needed.
-    if _full_column_rank(A[:, active]):
+    if _full_column_rank(_columns(A, active)):
         point = np.zeros_like(x)
         if active.size:
-            point[active] = np.linalg.lstsq(A[:, active], y, rcond=None)[0]
+            point[active] = np.linalg.lstsq(_columns(A, active), y, rcond=None)[0]
         support = _significant(point)
         point[np.setdiff1d(active, support)] = 0.0
         if support.size:
-            point[support] = np.linalg.lstsq(A[:, support], y, rcond=None)[0]
+            point[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
         rng = np.column_stack([point[support], point[support]]) if ranges else None
         return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
 
     l1 = float(np.sum(np.abs(x)))
-    signed = A[:, active] * signs  # columns s_i a_i, so S = {v >= 0 : signed v = y}
+    signed = _columns(A, active) * signs  # columns s_i a_i, so S = {v >= 0 : signed v = y}
     k = active.size
     # Homogenized LP: max sum t  s.t. signed v = tau y, 1^T v <= l1 tau, t <= v, 0<=t<=1,
     # tau >= 1. At the optimum t_i = 1 exactly for the coordinates that can be nonzero on S
@@ -369,7 +386,7 @@ def _face(
     point = np.zeros_like(x)
     point[active] = signs * np.maximum(v, 0.0) / tau
     point[active[~in_j]] = 0.0
-    A_j = A[:, support]
+    A_j = _columns(A, support)
     dimension = int(support.size - (np.linalg.matrix_rank(A_j) if support.size else 0))
     rng = None
     if ranges:
@@ -400,7 +417,7 @@ def _face_ranges(
     return np.column_stack([np.minimum(lo, hi), np.maximum(lo, hi)]) + 0.0  # no -0.0
 
 
-def _polish(A: FloatArray, y: FloatArray, x: FloatArray, face: Face) -> FloatArray:
+def _polish(A: Matrix, y: FloatArray, x: FloatArray, face: Face) -> FloatArray:
     """Re-solve A_K x_K = y on the support K of x (or of the unique minimizer).
 
     Kept only when it lowers the residual and keeps the signs: the LP's x is feasible to
@@ -410,11 +427,11 @@ def _polish(A: FloatArray, y: FloatArray, x: FloatArray, face: Face) -> FloatArr
         candidate = face.interior_point
     else:
         support = _significant(x)
-        if not _full_column_rank(A[:, support]):
+        if not _full_column_rank(_columns(A, support)):
             return x
         candidate = np.zeros_like(x)
         if support.size:
-            candidate[support] = np.linalg.lstsq(A[:, support], y, rcond=None)[0]
+            candidate[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
         if np.any(np.sign(candidate[support]) != np.sign(x[support])):
             return x
     before = float(np.max(np.abs(A @ x - y)))
