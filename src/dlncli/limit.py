@@ -73,7 +73,7 @@ def bp_anchor(A: FloatArray, y: FloatArray, *, time_limit: float | None = None) 
     # Any solution of A_J^T lam = s_J, then the free part (null space of A_J^T) by least squares.
     base = np.asarray(np.linalg.lstsq(A_j.T, signs, rcond=None)[0], dtype=np.float64)
     u_j, sing, _ = np.linalg.svd(A_j, full_matrices=True)
-    rank = int(np.sum(sing > sing[0] * max(A_j.shape) * np.finfo(float).eps)) if sing.size else 0
+    rank = numerical_rank(sing, A_j.shape)
     null = u_j[:, rank:]
     dual, margin = base, _margin(A[:, off], base)
     if null.shape[1] and off.size:
@@ -104,6 +104,14 @@ def bp_anchor(A: FloatArray, y: FloatArray, *, time_limit: float | None = None) 
 
 
 ENTROPIC_L = 200.0  # ln(1/alpha^2) of the depth-2 limit used to find a strict certificate
+
+
+def numerical_rank(singular_values: FloatArray, shape: tuple[int, ...]) -> int:
+    """Rank with numpy's matrix_rank tolerance, from singular values already computed."""
+    if not singular_values.size:
+        return 0
+    tol = singular_values[0] * max(shape) * np.finfo(float).eps
+    return int(np.sum(singular_values > tol))
 
 
 def _margin(A_cols: FloatArray, dual: FloatArray, signs: FloatArray | None = None) -> float:
@@ -145,7 +153,7 @@ class MirrorCoordinates:
         n = A.shape[1]
         # Drop dependent rows: the dual is only determined on range(A).
         u_full, sing, _ = np.linalg.svd(A, full_matrices=False)
-        rank = int(np.sum(sing > sing[0] * max(A.shape) * np.finfo(float).eps)) if sing.size else 0
+        rank = numerical_rank(sing, A.shape)
         basis = u_full[:, :rank]
         self.A = basis.T @ A
         self.y = basis.T @ y
@@ -156,7 +164,7 @@ class MirrorCoordinates:
         A_j = self.A[:, self.support]
         if self.support.size:
             u_j, s_j, _ = np.linalg.svd(A_j, full_matrices=True)
-            r_j = int(np.sum(s_j > s_j[0] * max(A_j.shape) * np.finfo(float).eps))
+            r_j = numerical_rank(s_j, A_j.shape)
         else:
             u_j, r_j = np.eye(rank), 0
         self.rank_j = r_j

@@ -162,14 +162,8 @@ def load_sample(spec: str) -> Problem:
         if not 0 <= eps < 1:
             raise ProblemFormatError(f"{spec}: EPS is {eps:g}; expected 0 <= EPS < 1")
         return Problem(spec, np.array([[1.0, 1.0 - eps]]), np.array([1.0]))
-    gauss = _GAUSS.fullmatch(spec)
-    if gauss:
-        parts = gauss.group(1).split(":")
-        if len(parts) != 4:
-            raise ProblemFormatError(
-                f"{spec}: has {len(parts)} fields after 'gauss:'; expected gauss:M:N:K:SEED"
-            )
-        m, n, k, seed = (_parse_int(p, spec, f) for p, f in zip(parts, "MNKS", strict=True))
+    if _GAUSS.fullmatch(spec):
+        m, n, k, seed = _int_fields(spec, "gauss", ("M", "N", "K", "SEED"))
         if m < 1 or n < 1 or not 0 <= k <= n or seed < 0 or m * n > 50_000_000:
             raise ProblemFormatError(
                 f"{spec}: M={m}, N={n}, K={k}, SEED={seed}; "
@@ -180,14 +174,8 @@ def load_sample(spec: str) -> Problem:
         x_true = np.zeros(n)
         x_true[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
         return Problem(spec, A, A @ x_true, x_true)
-    face = _FACE.fullmatch(spec)
-    if face:
-        parts = face.group(1).split(":")
-        if len(parts) != 5:
-            raise ProblemFormatError(
-                f"{spec}: has {len(parts)} fields after 'face:'; expected face:M:N:K:D:SEED"
-            )
-        m, n, k, d, seed = (_parse_int(p, spec, f) for p, f in zip(parts, "MNKDS", strict=True))
+    if _FACE.fullmatch(spec):
+        m, n, k, d, seed = _int_fields(spec, "face", ("M", "N", "K", "D", "SEED"))
         if not (1 <= d <= min(k, m) and k <= n and seed >= 0 and m * n <= 50_000_000):
             raise ProblemFormatError(
                 f"{spec}: M={m}, N={n}, K={k}, D={d}, SEED={seed}; "
@@ -195,6 +183,17 @@ def load_sample(spec: str) -> Problem:
             )
         return _facet_problem(spec, m, n, k, d, seed)
     raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
+
+
+def _int_fields(spec: str, prefix: str, names: tuple[str, ...]) -> list[int]:
+    """The integer fields of a parametric sample spec ``prefix:F1:F2:...``."""
+    parts = spec[len(prefix) + 1 :].split(":")
+    if len(parts) != len(names):
+        raise ProblemFormatError(
+            f"{spec}: has {len(parts)} fields after '{prefix}:'; "
+            f"expected {prefix}:{':'.join(names)}"
+        )
+    return [_parse_int(part, spec, name) for part, name in zip(parts, names, strict=True)]
 
 
 def _parse_float(text: str, spec: str, field: str) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlncli.errors import SolverError
+from dlncli.limit import numerical_rank
 from dlncli.lp import BPSolution
 
 FloatArray = NDArray[np.float64]
@@ -87,7 +88,7 @@ def select_minimizer(
         )
     B = A[:, support] * signs
     _, sing, vt = np.linalg.svd(B, full_matrices=True)
-    rank = int(np.sum(sing > sing[0] * max(B.shape) * np.finfo(float).eps))
+    rank = numerical_rank(sing, B.shape)
     null = vt[rank:].T  # (|J|, d)
     v0 = signs * face.interior_point[support]
     # Re-project onto B v = y (the LP point is feasible to ~1e-9) while staying positive.
