@@ -126,6 +126,28 @@ def test_tie_break_certifies_or_refuses(problem: tuple[np.ndarray, np.ndarray, s
     assert max(l1s) - min(l1s) <= 1e-7 * max(max(l1s), 1e-300)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.sampled_from(["2", "3"]))
+def test_compare_certifies_or_refuses(
+    problem: tuple[np.ndarray, np.ndarray, str], depth: str
+) -> None:
+    A, y, _ = problem
+    args = ["compare", "-", "--depth", depth, "--alpha", "1e-2", "--alpha", "1e-5", "--json"]
+    result = run(*args, input=_as_stdin(A, y))
+    if result.exit_code != 0:
+        _check_error(result)
+        return
+    data = json.loads(result.stdout)
+    scale_y = max(float(np.max(np.abs(y))), 1e-300)
+    assert len(data["rows"]) == 2
+    for row in data["rows"]:
+        assert row["residual_inf"] <= 1e-7 * scale_y
+        assert row["error_l2"] >= 0 and np.isfinite(row["error_l2"])
+        # The flow's limit fits the data, so its l1 norm is never below BP's (up to round-off).
+        l1_min = data["problems"][0]["l1_min"]
+        assert row["l1_gap"] >= -1e-9 * max(l1_min, 1e-300)
+
+
 def _strip_timing(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_timing(v) for k, v in value.items() if k != "elapsed_s"}
