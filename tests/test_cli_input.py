@@ -235,3 +235,15 @@ def test_output_formats(tmp_path: Path, suffix: str) -> None:
         assert text.splitlines()[0].startswith("# ")
         assert "index,x," in text
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_output_into_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "out.json"
+    for args in (
+        ["solve-bp", "line", "--output", str(missing)],
+        ["flow", "line", "--alpha", "1e-2", "--trajectory", str(missing.with_suffix(".npz"))],
+        ["compare", "line", "--depth", "3", "--plot", str(missing.with_suffix(".png"))],
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, result.stderr
+        assert "does not exist" in result.stderr and "Traceback" not in result.stderr

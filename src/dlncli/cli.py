@@ -104,7 +104,9 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 @contextmanager
 def _handled(source: str | None) -> Iterator[None]:
     """The one place that turns DlnError / Ctrl-C into a message and an exit code."""
-    label = {None: "line", "-": "<stdin>"}.get(source, source)
+    from dlncli.problem_io import DEFAULT_PROBLEM
+
+    label = {None: DEFAULT_PROBLEM, "-": "<stdin>"}.get(source, source)
     try:
         yield
     except TimeLimitError as exc:

@@ -491,6 +491,10 @@ def check_output_path(
             f"expected {', '.join(suffixes[:-1])} or {suffixes[-1]}"
         )
     resolved = out.resolve()
+    if not resolved.parent.is_dir():
+        return f"directory {str(resolved.parent)!r} does not exist"
+    if not os.access(resolved.parent, os.W_OK):
+        return f"directory {str(resolved.parent)!r} is not writable"
     if any(p is not None and p == resolved for p in inputs):
         return "is the input problem file; refusing to overwrite it"
     if out.exists() and not force:
