@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 from tests.helpers import run
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI sees the same examples every run (no flaky discoveries), and no database.
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
 
 
 @st.composite
@@ -126,7 +133,7 @@ def test_tie_break_certifies_or_refuses(problem: tuple[np.ndarray, np.ndarray, s
     assert max(l1s) - min(l1s) <= 1e-7 * max(max(l1s), 1e-300)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(SETTINGS, max_examples=25)
 @given(problems(), st.sampled_from(["2", "3"]))
 def test_compare_certifies_or_refuses(
     problem: tuple[np.ndarray, np.ndarray, str], depth: str
@@ -183,9 +190,9 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
             "-m",
             "dlncli",
             "flow",
-            "gauss:50:200:10:1",
+            "gauss:100:400:20:0",  # an ODE of ~40 s here: still running when interrupted
             "--alpha",
-            "1e-6",
+            "0.1",
             "--output",
             str(out),
         ],
@@ -193,7 +200,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4.0)  # well inside the ~7 s integration
+    time.sleep(4.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
