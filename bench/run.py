@@ -34,6 +34,7 @@ from dlncli.problem_io import load_sample
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- bench:run:start -->", "<!-- bench:run:end -->"
+SOLVER_CAP_S = 300.0  # time limit passed to the CVXPY solvers
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, An
 # --------------------------------------------------------------------------- basis pursuit
 
 
-def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None]:
+def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None]:
     from scipy.optimize import linprog
 
     def dlncli_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | 
         assert res.x is not None
         return np.asarray(res.x[:n] - res.x[n:])
 
-    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None] = {
         "dlncli solve-bp (LP + exact verdict)": dlncli_bp,
         "scipy linprog(highs)": scipy_highs,
     }
@@ -87,11 +88,16 @@ def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | 
         # Typed as Any: cvxpy is an optional extra and its stubs vary between versions.
         cp: Any = importlib.import_module("cvxpy")
 
-        def cvx(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-            def run(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+        def cvx(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray | None]:
+            def run(A: np.ndarray, y: np.ndarray) -> np.ndarray | None:
                 x = cp.Variable(A.shape[1])
-                cp.Problem(cp.Minimize(cp.norm1(x)), [A @ x == y]).solve(solver=solver)
-                return np.asarray(x.value)
+                try:
+                    cp.Problem(cp.Minimize(cp.norm1(x)), [A @ x == y]).solve(
+                        solver=solver, time_limit=SOLVER_CAP_S
+                    )
+                except cp.error.SolverError:
+                    return None
+                return None if x.value is None else np.asarray(x.value)
 
             return run
 
@@ -139,6 +145,11 @@ def bench_bp(sizes: list[tuple[int, int, int]], sparse: bool = False) -> list[Ro
                 rows.append(Row("bp", case, name, None, None, "not installed"))
                 continue
             seconds, x = _timed(fn, A, y)
+            if x is None:
+                rows.append(
+                    Row("bp", case, name, None, None, f"did not finish in {SOLVER_CAP_S:g} s")
+                )
+                continue
             err = float(np.max(np.abs(x - x_true)))
             exact = int(np.sum(np.abs(x) > 1e-12)) == k
             note = (
