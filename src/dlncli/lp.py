@@ -221,6 +221,9 @@ def solve_basis_pursuit(
     As: Matrix = A / scale_a
     ys = y / scale_y
     lp = _Lp(solver=solver, time_limit=time_limit)
+    # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
+    # (Gaussian 500x2000: 2.9 s without, 4.8 s with; same 677 simplex iterations).
+    lp.highs.setOptionValue("presolve", "off")
     sparse = sp.issparse(As)
     matrix = sp.csc_matrix(sp.hstack([As, -As]) if sparse else np.hstack([As, -As]))
     lp.load(np.ones(2 * n), np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys)
