@@ -310,13 +310,14 @@ def table(rows: list[Row], exponents: dict[str, float]) -> str:
         "| section | case | method | time (s) | ratio to dlncli's | error | note |",
         "|---|---|---|---|---|---|---|",
     ]
-    # The base of each ratio: the dlncli ODE where a flow case has one, else the first dlncli row.
+    # The base of each ratio: dlncli's ODE for flow cases (none if it did not finish), else the
+    # first dlncli row of the case.
     ours: dict[tuple[str, str], float] = {}
     for r in rows:
         if r.method == "dlncli ODE" and r.seconds is not None:
             ours[(r.section, r.case)] = r.seconds
     for r in rows:
-        if r.method.startswith("dlncli") and r.seconds is not None:
+        if r.section != "flow" and r.method.startswith("dlncli") and r.seconds is not None:
             ours.setdefault((r.section, r.case), r.seconds)
     for r in rows:
         base = ours.get((r.section, r.case))
