@@ -519,7 +519,7 @@ def tie_break(
             "notes": [],
         }
         if verify:
-            record["verify"] = _verify_tiebreak(prob, parsed, selected, record["notes"])
+            record["verify"] = _verify_tiebreak(prob, bp, parsed, selected, record["notes"])
         _emit(record, lambda: tiebreak_renderable(prob, record), as_json=as_json, output=output)
 
 
@@ -527,11 +527,15 @@ VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
 
 
 def _verify_tiebreak(
-    prob: Any, parsed: list[tuple[str, float]], selected: dict[str, Any], notes: list[str]
+    prob: Any,
+    bp: Any,
+    parsed: list[tuple[str, float]],
+    selected: dict[str, Any],
+    notes: list[str],
 ) -> dict[str, list[dict[str, float]]]:
     from dlncli.limit import LN10, bp_anchor, flow_limit
 
-    anchor = bp_anchor(prob.A, prob.y)
+    anchor = bp_anchor(prob.A, prob.y, bp=bp)  # reuse the BP solve of the command
     out: dict[str, list[dict[str, float]]] = {}
     for label, depth in parsed:
         if math.isinf(depth):

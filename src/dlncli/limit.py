@@ -59,14 +59,22 @@ class Anchor:
     point: FloatArray
 
 
-def bp_anchor(A: FloatArray, y: FloatArray, *, time_limit: float | None = None) -> Anchor:
+def bp_anchor(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    time_limit: float | None = None,
+    bp: BPSolution | None = None,
+) -> Anchor:
     """Solve BP and pick a certificate, strictly inside the dual face when cheaply possible.
 
     Nondegenerate BP has exactly one certificate. Otherwise we search the segment from the
     LP's certificate to the least-squares-central one (minimizing ||A_off^T lam||_2 on the
-    dual face) for the largest margin |a_i^T lam| < 1 off J.
+    dual face) for the largest margin |a_i^T lam| < 1 off J. ``bp``: a BP solution the caller
+    already has (it is solved here otherwise).
     """
-    bp = solve_basis_pursuit(A, y, time_limit=time_limit)
+    if bp is None:
+        bp = solve_basis_pursuit(A, y, time_limit=time_limit)
     support, signs = bp.face.support, bp.face.signs
     off = np.setdiff1d(np.arange(A.shape[1]), support)
     A_j = A[:, support]
