@@ -29,6 +29,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -147,6 +148,25 @@ class LimitResult:
     elapsed_s: float
 
 
+@dataclass(frozen=True)
+class _Arrays:
+    """The matrices the coordinate maps need, in one floating-point precision."""
+
+    dtype: Any
+    M_j: NDArray[Any]
+    K_off: NDArray[Any]
+    w: NDArray[Any]
+    corr_off: NDArray[Any]
+    A: NDArray[Any]
+    y: NDArray[Any]
+    U: NDArray[Any]
+
+    @classmethod
+    def of(cls, coords: MirrorCoordinates, dtype: Any) -> _Arrays:
+        names = ("M_j", "K_off", "w", "corr_off", "A", "y", "U")
+        return cls(dtype, *(getattr(coords, name).astype(dtype) for name in names))
+
+
 class MirrorCoordinates:
     """The scaled dual coordinates theta = (a_hat, b) for one problem, depth and alpha.
 
@@ -202,6 +222,8 @@ class MirrorCoordinates:
             self.c = 1.0
             self.log_kappa = (self.depth - 2.0) * self.log_alpha
         self.kappa = math.exp(self.log_kappa)  # may underflow to 0: then it only drops terms
+        self._double = _Arrays.of(self, np.float64)
+        self._long: _Arrays | None = None  # made on first use (the ODE only)
 
     # ------------------------------------------------------------------ states
 
@@ -248,15 +270,19 @@ class MirrorCoordinates:
             omega = omega + self.U[:, :r] @ (self.kappa * theta[:r])
         return np.asarray(self.basis @ (self.c * self.lam + omega), dtype=np.float64)
 
-    def _u_j(self, theta: FloatArray) -> FloatArray:
-        return np.asarray(self.signs * (self.M_j @ theta[: self.rank_j]), dtype=np.float64)
+    def _u_j(self, theta: FloatArray, arrays: _Arrays | None = None) -> NDArray[Any]:
+        arrays = arrays or self._double
+        th = theta.astype(arrays.dtype)
+        return np.asarray(self.signs * (arrays.M_j @ th[: self.rank_j]), dtype=arrays.dtype)
 
-    def _z_off(self, theta: FloatArray) -> FloatArray:
-        a_hat, b = theta[: self.rank_j], theta[self.rank_j :]
-        z = self.c * self.corr_off + self.K_off[:, self.rank_j :] @ b
+    def _z_off(self, theta: FloatArray, arrays: _Arrays | None = None) -> NDArray[Any]:
+        arrays = arrays or self._double
+        th = theta.astype(arrays.dtype)
+        a_hat, b = th[: self.rank_j], th[self.rank_j :]
+        z = self.c * arrays.corr_off + arrays.K_off[:, self.rank_j :] @ b
         if self.kappa > 0 and self.rank_j:
-            z = z + self.kappa * (self.K_off[:, : self.rank_j] @ a_hat)
-        return np.asarray(z, dtype=np.float64)
+            z = z + self.kappa * (arrays.K_off[:, : self.rank_j] @ a_hat)
+        return np.asarray(z, dtype=arrays.dtype)
 
     def feasible(self, theta: FloatArray) -> bool:
         if not np.all(np.isfinite(theta)):
@@ -273,17 +299,20 @@ class MirrorCoordinates:
         """x(theta) (N,), and dx_J/du_J (|J|,), dx_off/dz_off (|off|,) (both positive)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # Trial points outside the domain give NaN/inf, which callers reject.
-            return self._evaluate(theta)
+            return self._maps(theta, self._double)
 
-    def _evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        n = self.A.shape[1]
-        x = np.zeros(n)
-        u = self._u_j(theta)
-        z = self._z_off(theta)
+    def _maps(
+        self, theta: FloatArray, arrays: _Arrays
+    ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+        """x, dx_J/du_J, dx_off/dz_off in the precision of ``arrays``."""
+        x = np.zeros(self.A.shape[1], dtype=arrays.dtype)
+        u = self._u_j(theta, arrays)
+        z = self._z_off(theta, arrays)
+        w = arrays.w
         pla = self.p_log_alpha
         if self.depth == 2.0:
-            e1 = np.exp(-self.L + self.c * self.w + u)
-            e2 = np.exp(-self.L - self.c * self.w - u)
+            e1 = np.exp(-self.L + self.c * w + u)
+            e2 = np.exp(-self.L - self.c * w - u)
             x[self.support] = self.signs * (e1 - e2)
             d_j = e1 + e2
             f1, f2 = np.exp(-self.L + z), np.exp(-self.L - z)
@@ -292,7 +321,7 @@ class MirrorCoordinates:
         else:
             q = self.q
             log_s = np.log(-u)  # the scaled slack on the active side
-            log_other = np.log(2 * self.w + self.kappa * u)
+            log_other = np.log(2 * w + self.kappa * u)
             x[self.support] = self.signs * (np.exp(-q * log_s) - np.exp(pla - q * log_other))
             d_j = q * (
                 np.exp(-(q + 1) * log_s) + np.exp(pla + self.log_kappa - (q + 1) * log_other)
@@ -309,40 +338,14 @@ class MirrorCoordinates:
         amplified into noise that stops implicit ODE solvers from taking large steps in the
         flow's long tail. Extended precision makes the right-hand side smooth to ~1e-19.
         """
-        ld = np.longdouble
-        if not hasattr(self, "_ld"):
-            self._ld = {
-                "M_j": self.M_j.astype(ld),
-                "K_off": self.K_off.astype(ld),
-                "A": self.A.astype(ld),
-                "y": self.y.astype(ld),
-                "U": self.U.astype(ld),
-                "w": self.w.astype(ld),
-                "corr_off": self.corr_off.astype(ld),
-            }
-        c = self._ld
-        th = theta.astype(ld)
-        r_j = self.rank_j
-        u = self.signs * (c["M_j"] @ th[:r_j])
-        z = ld(self.c) * c["corr_off"] + c["K_off"][:, r_j:] @ th[r_j:]
-        if self.kappa > 0 and r_j:
-            z = z + ld(self.kappa) * (c["K_off"][:, :r_j] @ th[:r_j])
-        pla, x = ld(self.p_log_alpha), np.zeros(self.A.shape[1], dtype=ld)
+        if self._long is None:
+            self._long = _Arrays.of(self, np.longdouble)
+        arrays = self._long
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if self.depth == 2.0:
-                L, cw = ld(self.L), ld(self.c) * c["w"]
-                x[self.support] = self.signs * (np.exp(-L + cw + u) - np.exp(-L - cw - u))
-                x[self.off] = np.exp(-L + z) - np.exp(-L - z)
-            else:
-                q = ld(self.q)
-                other = 2 * c["w"] + ld(self.kappa) * u
-                x[self.support] = self.signs * (
-                    np.exp(-q * np.log(-u)) - np.exp(pla - q * np.log(other))
-                )
-                x[self.off] = np.exp(pla - q * np.log1p(-z)) - np.exp(pla - q * np.log1p(z))
-            g = c["U"].T @ (c["y"] - c["A"] @ x)
-            if r_j:
-                g[:r_j] = g[:r_j] / ld(self.kappa)
+            x, _, _ = self._maps(theta, arrays)
+            g = arrays.U.T @ (arrays.y - arrays.A @ x)
+            if self.rank_j:
+                g[: self.rank_j] = g[: self.rank_j] / np.longdouble(self.kappa)
         return np.asarray(g, dtype=np.float64)
 
     def residual(self, x: FloatArray) -> FloatArray:
@@ -368,14 +371,6 @@ class MirrorCoordinates:
         system = self.K.T @ jac  # = U^T A dx/dtheta
         delta = solve_equilibrated(system, g)
         return delta, jac @ delta, x, g
-
-    def theta_rate(self, g: FloatArray) -> FloatArray:
-        """d theta / d tau for d mu / d tau = U g (tau is the flow time in mu units)."""
-        rate = g.copy()
-        r = self.rank_j
-        if r:
-            rate[:r] = g[:r] / self.kappa if self.kappa > 0 else np.inf
-        return rate
 
     def step_bound(self, theta: FloatArray, delta: FloatArray) -> float:
         """Largest step in (0, 1] keeping every slack positive (fraction to boundary 0.99)."""

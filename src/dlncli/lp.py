@@ -493,11 +493,3 @@ def max_margin_certificate(
     dual = sol[:m]
     margin = 1.0 - float(np.max(np.abs(As[:, off].T @ dual)))
     return MarginCertificate(dual / scale, margin)
-
-
-def solver_info() -> dict[str, Any]:
-    """Version of the LP backend, for reports."""
-    return {
-        "highs_version": f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
-        f"{highspy.HIGHS_VERSION_PATCH}"
-    }
