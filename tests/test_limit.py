@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dlncli.limit import LN10, Anchor, bp_anchor, flow_limit
+from dlncli.limit import (
+    LN10,
+    Anchor,
+    MirrorCoordinates,
+    _newton_solve,
+    bp_anchor,
+    flow_limit,
+    solve_equilibrated,
+)
 from dlncli.problem_io import load_sample
 from tests.reference.mp_limit import mp_flow_limit
 
@@ -111,3 +119,24 @@ def test_large_alpha_is_fine() -> None:
         got = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10).x
         ref = mp_flow_limit(p.A.tolist(), p.y.tolist(), depth, log10_alpha)
         assert np.max(np.abs(got - np.array([float(v) for v in ref]))) <= 1e-10
+
+
+def test_overflowing_depth_two_start_is_rejected_not_a_crash() -> None:
+    # Found on a sparse 800 x 3200 problem: an ill-conditioned A_J put the depth-2 face start
+    # at |theta| ~ 6e3, exp(-L + z) overflowed, and lstsq raised LinAlgError on the inf/nan
+    # Newton matrix. Such a point must count as infeasible and Newton must stop cleanly.
+    p = load_sample("random3x5")
+    anchor = bp_anchor(p.A, p.y)
+    coords = MirrorCoordinates(p.A, p.y, anchor, depth=2.0, log_alpha=-100.0)
+    theta = np.full(coords.dim, 1e4)
+    assert not coords.feasible(theta)
+    outcome = _newton_solve(coords, theta)
+    assert not outcome.converged
+    assert np.all(np.isnan(solve_equilibrated(np.full((2, 2), np.inf), np.ones(2))))
+    # A sane start still converges to the same limit as the public entry point.
+    start = coords.face_state(anchor.point)
+    assert start is not None and coords.feasible(start)
+    converged = _newton_solve(coords, start)
+    x, _, _ = coords.evaluate(converged.theta)
+    reference = flow_limit(p.A, p.y, depth=2.0, log_alpha=-100.0, anchor=anchor).x
+    assert converged.converged and np.max(np.abs(x - reference)) <= 1e-12

@@ -288,7 +288,12 @@ class MirrorCoordinates:
         if not np.all(np.isfinite(theta)):
             return False
         if self.depth == 2.0:
-            return True
+            # Every theta is in the domain, but exp(-L +- z) overflows for large z: such a
+            # point is useless as a Newton iterate (its Jacobian is inf/nan).
+            x, d_j, d_off = self.evaluate(theta)
+            return bool(
+                np.all(np.isfinite(x)) and np.all(np.isfinite(d_j)) and np.all(np.isfinite(d_off))
+            )
         u = self._u_j(theta)
         z = self._z_off(theta)
         return bool(
@@ -366,9 +371,10 @@ class MirrorCoordinates:
     def newton(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """(delta_theta, delta_x, x, g): the Newton step for A x(theta) = y at theta."""
         x, d_j, d_off = self.evaluate(theta)
-        g = self.residual(x)
-        jac = self.jacobian_x(d_j, d_off)
-        system = self.K.T @ jac  # = U^T A dx/dtheta
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite x: caller rejects
+            g = self.residual(x)
+            jac = self.jacobian_x(d_j, d_off)
+            system = self.K.T @ jac  # = U^T A dx/dtheta
         delta = solve_equilibrated(system, g)
         return delta, jac @ delta, x, g
 
@@ -398,6 +404,8 @@ def solve_equilibrated(system: FloatArray, rhs: FloatArray) -> FloatArray:
 
     The blocks of the Newton matrix differ by factors like alpha^p: scaling makes them O(1).
     """
+    if not (np.all(np.isfinite(system)) and np.all(np.isfinite(rhs))):
+        return np.full(rhs.shape, np.nan)  # from a point where x overflowed: callers reject
     diag = np.abs(np.diag(system))
     scale = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
     scaled = scale[:, None] * system * scale[None, :]
@@ -434,6 +442,8 @@ def _newton_solve(coords: MirrorCoordinates, theta: FloatArray) -> _NewtonOutcom
     last = math.inf
     for iteration in range(1, MAX_NEWTON + 1):
         delta, dx, x, g = coords.newton(theta)
+        if not (np.all(np.isfinite(delta)) and np.all(np.isfinite(dx))):
+            return _NewtonOutcome(theta, False, iteration, math.inf)
         scale_x = max(float(np.max(np.abs(x))), 1e-300)
         rel_step = float(np.max(np.abs(dx))) / scale_x
         merit = float(g @ g)
