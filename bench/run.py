@@ -1,17 +1,21 @@
 """One command for every performance claim: dlncli against the tools users would otherwise use.
 
     python -m bench.run --quick            # under 2 minutes, for routine use
-    python -m bench.run                    # the full suite (tens of minutes)
-    python -m bench.run --write-readme     # also rewrite the README's measured-ratios table
+    python -m bench.run                    # the full suite (about an hour and a half)
+    python -m bench.run --only scaling     # one part: comparison (BP, flow) or scaling
+    python -m bench.run --write-readme     # also rewrite the README's tables for the parts run
 
 Comparisons need the ``bench`` extra (cvxpy, clarabel, spgl1): pip install -e ".[bench]".
 Missing ones are reported as "not installed". Every timing row carries its error against the
-reference solution, and every ratio is measured in the same run.
+reference solution, and every ratio is measured in the same run. Scaling runs N = 200 ... 20000
+at m = N/4 with a time cap per measurement; what the cap (or the fitted growth) rules out is
+listed as not run, with the prediction.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import math
 import re
@@ -33,7 +37,6 @@ from dlncli.lp import solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- bench:run:start -->", "<!-- bench:run:end -->"
 SOLVER_CAP_S = 300.0  # time limit passed to the CVXPY solvers
 
 
@@ -237,65 +240,154 @@ def bench_flow(
 
 # --------------------------------------------------------------------------- scaling
 
+SCALING_NS = [200, 400, 800, 1600, 3200, 6400, 12800, 20000]
+SCALING_CAP_S = 600.0  # per measurement in the full run
+SCALING_FLOOR_S = 0.05  # fits and predictions use only times above this
 
-def bench_scaling(ns: list[int], ode_ns: list[int]) -> tuple[list[Row], dict[str, float]]:
-    rows = []
-    times: dict[str, list[tuple[int, float]]] = {"solve-bp": [], "exact limit": [], "ODE": []}
-    for n in sorted(set(ns) | set(ode_ns)):
-        m = n // 4
-        problem = load_sample(f"gauss:{m}:{n}:{max(m // 5, 1)}:0")
-        A, y = problem.A, problem.y
-        anchor = bp_anchor(A, y)
-        if n in ns:
-            seconds, bp = _timed(solve_basis_pursuit, A, y)
-            times["solve-bp"].append((n, seconds))
-            rows.append(
-                Row(
-                    "scaling",
-                    f"N={n}, m={m}",
-                    "solve-bp",
-                    seconds,
-                    bp.residual_inf,
-                    "error: residual",
+
+def _sparse_columns(n: int, per_column: int = 8, seed: int = 0) -> tuple[Any, Any, Any]:
+    """m = N/4 rows, ``per_column`` N(0, 1/per_column) entries in random rows of each column
+    (the sparse sensing matrices of streaming/expander-based compressed sensing), m/10-sparse
+    x: inside that family's recovery region, so BP is unique and equals x_true."""
+    m = n // 4
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([rng.choice(m, per_column, replace=False) for _ in range(n)])
+    cols = np.repeat(np.arange(n), per_column)
+    values = rng.standard_normal(n * per_column) / math.sqrt(per_column)
+    A = sp.csc_matrix((values, (rows, cols)), shape=(m, n))
+    x_true = np.zeros(n)
+    k = max(m // 10, 1)
+    x_true[rng.choice(n, k, replace=False)] = rng.standard_normal(k)
+    return A, A @ x_true, x_true
+
+
+def _dense_gaussian(n: int) -> tuple[Any, Any, Any]:
+    m = n // 4
+    problem = load_sample(f"gauss:{m}:{n}:{max(m // 5, 1)}:0")
+    return problem.A, problem.y, problem.x_true
+
+
+SCALING_FAMILIES: dict[str, Callable[[int], tuple[Any, Any, Any]]] = {
+    "dense Gaussian, K = m/5": _dense_gaussian,
+    "sparse, 8 entries per column, K = m/10": _sparse_columns,
+}
+# p = 3: log_alpha = -2 ln 10 is alpha^p = 1e-6, -ln 10 is alpha^p = 1e-3.
+SCALING_METHODS = ("solve-bp", "BP anchor", "exact limit p=3 a^p=1e-6", "ODE p=3 a^p=1e-3")
+
+
+@dataclass
+class _Series:
+    """One method on one family: the measured (N, seconds), and why it stopped, if it did."""
+
+    points: list[tuple[int, float]]
+    stopped: str = ""
+
+    def predict(self, n: int) -> float | None:
+        """Power-law extrapolation from the last two points, if both are above the floor."""
+        pts = self._timed_points()
+        if len(pts) < 2:
+            return None
+        (n0, t0), (n1, t1) = pts[-2:]
+        return float(t1 * (n / n1) ** (math.log(t1 / t0) / math.log(n1 / n0)))
+
+    def exponent(self) -> str | None:
+        """Least-squares exponent over the points above the floor."""
+        pts = self._timed_points()
+        if len(pts) < 2:
+            return None
+        slope = np.polyfit(np.log([n for n, _ in pts]), np.log([t for _, t in pts]), 1)[0]
+        return f"{slope:.2f} (N = {pts[0][0]}…{pts[-1][0]})"
+
+    def _timed_points(self) -> list[tuple[int, float]]:
+        # Below SCALING_FLOOR_S fixed overheads (imports, allocation) hide the growth.
+        return [(n, t) for n, t in self.points if t >= SCALING_FLOOR_S]
+
+
+def _measure(
+    series: dict[str, _Series],
+    rows: list[Row],
+    case: str,
+    n: int,
+    cap: float,
+    name: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[float, Any] | None:
+    """fn(*args, **kwargs) timed into ``series[name]``; None, with a row saying why, when it
+    is skipped (stopped earlier, or the fit predicts more than ``cap``) or hits the cap."""
+    s = series[name]
+    reason = s.stopped
+    guess = s.predict(n)
+    if not reason and guess is not None and guess > cap:
+        reason = f"not run: fit predicts {guess:.3g} s > cap {cap:g} s"
+    if not reason:
+        try:
+            seconds, value = _timed(fn, *args, **kwargs)
+        except TimeLimitError:
+            reason = f"did not finish in {cap:g} s"
+        else:
+            s.points.append((n, seconds))
+            return seconds, value
+    s.stopped = s.stopped or f"not run: stopped at N={n} ({reason.removeprefix('not run: ')})"
+    rows.append(Row("scaling", case, name, None, None, reason))
+    return None
+
+
+def bench_scaling(
+    ns: list[int], cap: float, families: dict[str, Callable[[int], tuple[Any, Any, Any]]]
+) -> tuple[list[Row], list[str]]:
+    """Time vs N at m = N/4 for solve-bp, the BP anchor (certificate), the exact limit and
+    the ODE. Each measurement gets ``cap`` seconds; a method that hit the cap, or whose fit
+    predicts more than the cap, is not run at larger N, and its rows say why. The limit and
+    the ODE work on dense arrays: sparse A is densified for them (outside the timing)."""
+    rows: list[Row] = []
+    summary: list[str] = []
+    limit_name, ode_name = SCALING_METHODS[2:]
+    for family, make in families.items():
+        series = {name: _Series([]) for name in SCALING_METHODS}
+        for n in ns:
+            case = f"{family}: N={n}, m={n // 4}"
+            if series["solve-bp"].stopped:  # nothing else can run without BP
+                rows.append(Row("scaling", case, "all", None, None, series["solve-bp"].stopped))
+                continue
+            A, y, x_true = make(n)
+            is_sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+            dense = A.toarray() if is_sparse else A
+            measure = functools.partial(_measure, series, rows, case, n, cap)
+            if (bp_run := measure("solve-bp", solve_basis_pursuit, A, y, time_limit=cap)) is None:
+                continue
+            seconds, bp = bp_run
+            verdict = "unique" if bp.unique else f"face dim {bp.face_dimension}"
+            err = float(np.max(np.abs(bp.x - x_true)))
+            rows.append(Row("scaling", case, "solve-bp", seconds, err, f"vs x_true; {verdict}"))
+            # The strict certificate the limit and the ODE need (the LP is already solved).
+            if (anchor_run := measure("BP anchor", bp_anchor, dense, y, bp=bp)) is None:
+                continue
+            seconds, anchor = anchor_run
+            face = anchor.bp.face
+            violation = float(np.max(np.abs(dense[:, face.support].T @ anchor.dual - face.signs)))
+            note = f"error: |A_J^T lambda - s_J|; margin {anchor.margin:.2g}"
+            rows.append(Row("scaling", case, "BP anchor", seconds, violation, note))
+            flow = {"depth": 3.0, "anchor": anchor}
+            if limit_run := measure(limit_name, flow_limit, dense, y, log_alpha=-2 * LN10, **flow):
+                seconds, limit = limit_run
+                rows.append(
+                    Row("scaling", case, limit_name, seconds, limit.residual_inf, "error: residual")
                 )
+            ode_run = measure(
+                ode_name, integrate_flow, dense, y, log_alpha=-LN10, time_limit=cap, **flow
             )
-            seconds, limit = _timed(
-                flow_limit, A, y, depth=3.0, log_alpha=-6 * LN10 / 3, anchor=anchor
-            )
-            times["exact limit"].append((n, seconds))
-            rows.append(
-                Row(
-                    "scaling",
-                    f"N={n}, m={m}",
-                    "exact limit p=3 a^p=1e-6",
-                    seconds,
-                    limit.residual_inf,
-                    "error: residual",
-                )
-            )
-        if n in ode_ns:
-            seconds, run = _timed(
-                integrate_flow, A, y, depth=3.0, log_alpha=-3 * LN10 / 3, anchor=anchor
-            )
-            ref = flow_limit(A, y, depth=3.0, log_alpha=-3 * LN10 / 3, anchor=anchor)
-            times["ODE"].append((n, seconds))
-            rows.append(
-                Row(
-                    "scaling",
-                    f"N={n}, m={m}",
-                    "ODE p=3 a^p=1e-3",
-                    seconds,
-                    float(np.max(np.abs(run.x - ref.x))),
-                    "error: vs exact limit",
-                )
-            )
-    exponents = {}
-    for name, pts in times.items():
-        if len(pts) >= 2:
-            x = np.log([p[0] for p in pts])
-            t = np.log([max(p[1], 1e-6) for p in pts])
-            exponents[name] = float(np.polyfit(x, t, 1)[0])
-    return rows, exponents
+            if ode_run:
+                seconds, run = ode_run
+                ref = flow_limit(dense, y, log_alpha=-LN10, **flow)
+                err = float(np.max(np.abs(run.x - ref.x)))
+                rows.append(Row("scaling", case, ode_name, seconds, err, "error: vs exact limit"))
+        fits = [f"{name} {fit}" for name, s in series.items() if (fit := s.exponent())]
+        summary.append(
+            f"{family}: " + (", ".join(fits) or f"too few points above {SCALING_FLOOR_S:g} s")
+        )
+    return rows, summary
 
 
 # --------------------------------------------------------------------------- output
@@ -305,7 +397,7 @@ def _fmt(v: float | None, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
 
-def table(rows: list[Row], exponents: dict[str, float]) -> str:
+def table(rows: list[Row], footer: list[str]) -> str:
     lines = [
         "| section | case | method | time (s) | ratio to dlncli's | error | note |",
         "|---|---|---|---|---|---|---|",
@@ -334,55 +426,74 @@ def table(rows: list[Row], exponents: dict[str, float]) -> str:
             f"| {r.section} | {r.case} | {r.method} | {_fmt(r.seconds, '.3f')} | "
             f"{ratio} | {_fmt(r.error, '.1e')} | {r.note} |"
         )
-    if exponents:
+    if footer:
         lines.append("")
-        lines.append(
-            "Fitted time exponents (time ~ N^k at m = N/4): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in exponents.items())
-        )
+        lines.extend(footer)
     return "\n".join(lines)
+
+
+def _write_readme_block(name: str, header: str, text: str) -> None:
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    readme = README.read_text()
+    block = f"{start}\n{header}\n\n{text}\n{end}"
+    if start in readme:
+        readme = re.sub(
+            re.escape(start) + ".*?" + re.escape(end), lambda _: block, readme, flags=re.S
+        )
+    else:
+        readme = readme.replace("## Development", f"{block}\n\n## Development")
+    README.write_text(readme)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=("comparison", "scaling"),
+        help="run one part: BP and flow against the alternatives, or time vs N",
+    )
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
-    start = time.perf_counter()
-    if args.quick:
-        rows = bench_bp([(100, 400, 20), (200, 800, 40)])
-        rows += bench_flow(["random3x5", "gauss:10:30:4:2"], [2.0, 3.0], [-3.0], 5.0, True)
-        rows += bench_flow(["gauss:200:1000:40:0"], [2.0, 3.0], [-3.0, -9.0], 5.0, False)
-        scaling, exponents = bench_scaling([200, 400, 800, 1600], ode_ns=[100, 200])
-    else:
-        rows = bench_bp([(100, 400, 20), (500, 2000, 50), (1000, 5000, 100)], sparse=True)
-        # Baselines (and our ODE) are capped at 30 s each: "did not finish in 30 s" rows.
-        rows += bench_flow(
-            ["random3x5", "gauss:10:30:4:2", "gauss:50:200:10:1", "gauss:200:1000:40:0"],
-            [2.0, 3.0, 4.0],
-            [-3.0, -9.0],
-            30.0,
-            True,
-        )
-        scaling, exponents = bench_scaling([200, 400, 800, 1600, 3200], ode_ns=[100, 200, 400])
-    rows += scaling
-    text = table(rows, exponents)
-    header = (
-        f"Measured by `python -m bench.run{' --quick' if args.quick else ''}` on "
-        f"{machine()} in {time.perf_counter() - start:.0f} s."
-    )
-    print(header)
-    print(text)
-    if args.write_readme:
-        readme = README.read_text()
-        block = f"{START}\n{header}\n\n{text}\n{END}"
-        if START in readme:
-            readme = re.sub(
-                re.escape(START) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S
+    parts = [args.only] if args.only else ["comparison", "scaling"]
+    for part in parts:
+        start = time.perf_counter()
+        footer: list[str] = []
+        if part == "comparison" and args.quick:
+            rows = bench_bp([(100, 400, 20), (200, 800, 40)])
+            rows += bench_flow(["random3x5", "gauss:10:30:4:2"], [2.0, 3.0], [-3.0], 5.0, True)
+            rows += bench_flow(["gauss:200:1000:40:0"], [2.0, 3.0], [-3.0, -9.0], 5.0, False)
+        elif part == "comparison":
+            rows = bench_bp([(100, 400, 20), (500, 2000, 50), (1000, 5000, 100)], sparse=True)
+            # Baselines (and our ODE) are capped at 30 s each: "did not finish in 30 s" rows.
+            rows += bench_flow(
+                ["random3x5", "gauss:10:30:4:2", "gauss:50:200:10:1", "gauss:200:1000:40:0"],
+                [2.0, 3.0, 4.0],
+                [-3.0, -9.0],
+                30.0,
+                True,
             )
         else:
-            readme = readme.replace("## Development", f"{block}\n\n## Development")
-        README.write_text(readme)
+            ns, cap = (SCALING_NS[:4], 5.0) if args.quick else (SCALING_NS, SCALING_CAP_S)
+            rows, fits = bench_scaling(ns, cap, SCALING_FAMILIES)
+            footer = [
+                "Fitted time exponents (time ~ N^k at m = N/4, "
+                f"points above {SCALING_FLOOR_S:g} s):",
+                "",
+            ]
+            footer += [f"- {line}" for line in fits]
+        text = table(rows, footer)
+        command = "python -m bench.run" + (" --quick" if args.quick else "")
+        command += f" --only {part}" if args.only else ""
+        header = (
+            f"Measured ({part}) by `{command}` on {machine()} "
+            f"in {time.perf_counter() - start:.0f} s."
+        )
+        print(header)
+        print(text)
+        print()
+        if args.write_readme:
+            _write_readme_block(part, header, text)
 
 
 if __name__ == "__main__":

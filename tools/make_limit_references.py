@@ -15,9 +15,8 @@ import mpmath as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.reference.mp_limit import mp_flow_limit
-
 from dlncli.problem_io import load_sample
+from tests.reference.mp_limit import mp_flow_limit
 
 PROBLEMS = ["line", "plane", "random3x5", "kink:0.1", "gauss:10:30:10:1", "gauss:10:30:4:2"]
 DEPTHS = ["2", "2.5", "3", "4", "6"]
