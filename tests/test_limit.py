@@ -20,6 +20,7 @@ from dlncli.limit import (
     flow_limit,
     solve_equilibrated,
 )
+from dlncli.lp import max_margin_certificate
 from dlncli.problem_io import load_sample
 from tests.reference.mp_limit import mp_flow_limit
 
@@ -140,3 +141,43 @@ def test_overflowing_depth_two_start_is_rejected_not_a_crash() -> None:
     x, _, _ = coords.evaluate(converged.theta)
     reference = flow_limit(p.A, p.y, depth=2.0, log_alpha=-100.0, anchor=anchor).x
     assert converged.converged and np.max(np.abs(x - reference)) <= 1e-12
+
+
+@pytest.mark.parametrize(
+    "spec", ["gauss:50:200:10:1", "gauss:10:30:4:2", "gauss:100:400:20:3", "gauss:40:200:15:4"]
+)
+def test_anchor_certificate_is_strict_and_at_most_the_max_margin(spec: str) -> None:
+    # These faces are vertices with non-strict LP certificates: the anchor comes from the
+    # depth-2 limit. The max-margin LP (an independent computation) bounds its margin.
+    p = load_sample(spec)
+    anchor = bp_anchor(p.A, p.y)
+    face = anchor.bp.face
+    off = np.setdiff1d(np.arange(p.A.shape[1]), face.support)
+    corr = p.A.T @ anchor.dual
+    assert np.max(np.abs(corr[face.support] - face.signs)) <= 1e-9
+    assert anchor.margin == pytest.approx(1 - np.max(np.abs(corr[off])), abs=1e-12)
+    gamma = max_margin_certificate(p.A, face.support, face.signs).margin
+    assert 0 < anchor.margin <= gamma + 1e-9
+
+
+def test_anchor_falls_back_to_the_next_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At L = 1 the depth-2 dual is far from the dual face: its projection is not strict, and
+    # the anchor must come from the next level; the limit does not depend on the certificate.
+    import dlncli.limit as limit_module
+
+    p = load_sample("gauss:50:200:10:1")
+    expected = flow_limit(p.A, p.y, depth=3.0, log_alpha=-2 * LN10).x
+    levels: list[float] = []
+    real = limit_module.flow_limit
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("depth") == 2.0:
+            levels.append(-2 * kwargs["log_alpha"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(limit_module, "ENTROPIC_LEVELS", (1.0, 200.0))
+    monkeypatch.setattr(limit_module, "flow_limit", recording)
+    anchor = bp_anchor(p.A, p.y)
+    assert levels == [1.0, 200.0] and anchor.margin > 0
+    x = real(p.A, p.y, depth=3.0, log_alpha=-2 * LN10, anchor=anchor).x
+    assert np.max(np.abs(x - expected)) <= 1e-12

@@ -103,16 +103,21 @@ def bp_anchor(
     # mu / L (L = ln 1/alpha^2) tends to a point strictly inside the dual face (margin about
     # gamma - O(1/L)). Restore A_J^T lam = s_J exactly and keep it if strictly feasible;
     # otherwise flow_limit falls back to continuation in alpha from mu = 0 (slower, correct).
-    entropic = flow_limit(A, y, depth=2.0, log_alpha=-0.5 * ENTROPIC_L, anchor=anchor)
-    lam = entropic.dual / ENTROPIC_L
-    lam = lam + np.linalg.lstsq(A_j.T, signs - A_j.T @ lam, rcond=None)[0]
-    strict = _margin(A[:, off], lam)
-    if strict > 1e-9 and _margin(A_j, lam, signs) < 1e-9:
-        return Anchor(bp, np.asarray(lam, dtype=np.float64), strict, bp.face.interior_point)
+    for level in ENTROPIC_LEVELS:
+        entropic = flow_limit(A, y, depth=2.0, log_alpha=-0.5 * level, anchor=anchor)
+        lam = entropic.dual / level
+        lam = lam + np.linalg.lstsq(A_j.T, signs - A_j.T @ lam, rcond=None)[0]
+        strict = _margin(A[:, off], lam)
+        if strict > 1e-9 and _margin(A_j, lam, signs) < 1e-9:
+            return Anchor(bp, np.asarray(lam, dtype=np.float64), strict, bp.face.interior_point)
     return anchor
 
 
-ENTROPIC_L = 200.0  # ln(1/alpha^2) of the depth-2 limit used to find a strict certificate
+# ln(1/alpha^2) of the depth-2 limits tried for a strict certificate, cheapest first. Newton
+# from the face needs fewer steps at small L (Gaussian 200 x 800: 16 at L = 20, 35 at 200;
+# sparse 200 x 800: 18 vs 100, not converged) and the margins are alike (0.13 vs 0.15);
+# L = 200 stays as the fallback for faces where the O(1/L) error hides a small margin.
+ENTROPIC_LEVELS = (30.0, 200.0)
 
 
 def numerical_rank(singular_values: FloatArray, shape: tuple[int, ...]) -> int:
