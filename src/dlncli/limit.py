@@ -114,9 +114,10 @@ def bp_anchor(
 
 
 # ln(1/alpha^2) of the depth-2 limits tried for a strict certificate, cheapest first. Newton
-# from the face needs fewer steps at small L (Gaussian 200 x 800: 16 at L = 20, 35 at 200;
-# sparse 200 x 800: 18 vs 100, not converged) and the margins are alike (0.13 vs 0.15);
-# L = 200 stays as the fallback for faces where the O(1/L) error hides a small margin.
+# from the face needs fewer steps at small L (Gaussian 200 x 800: 16 at L = 20, 35 at L = 200;
+# sparse 200 x 800: 18, against 100 without converging at L = 200). L = 20 was too small for
+# Gaussian 400 x 1600 (projected margin -0.11; +0.04 at L = 30, 0.14 at L = 200), so we start
+# at 30 and keep 200 for faces where the O(1/L) error hides a small margin.
 ENTROPIC_LEVELS = (30.0, 200.0)
 
 
