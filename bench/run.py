@@ -367,7 +367,7 @@ def bench_scaling(
             seconds, anchor = anchor_run
             face = anchor.bp.face
             violation = float(np.max(np.abs(dense[:, face.support].T @ anchor.dual - face.signs)))
-            note = f"error: |A_J^T lambda - s_J|; margin {anchor.margin:.2g}"
+            note = f"error: max abs(A_J^T lambda - s_J); margin {anchor.margin:.2g}"
             rows.append(Row("scaling", case, "BP anchor", seconds, violation, note))
             flow = {"depth": 3.0, "anchor": anchor}
             if limit_run := measure(limit_name, flow_limit, dense, y, log_alpha=-2 * LN10, **flow):
