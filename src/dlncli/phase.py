@@ -1,0 +1,723 @@
+"""Recovery phase diagrams: ensembles of random sparse problems solved by BP and the DLN limit.
+
+Notation (docs/phase.md): N unknowns, delta = m / N, rho = k / m. A cell (m, k) holds T
+instances; instance i is A with i.i.d. N(0, 1/m) entries, x with k entries +-1 (random support
+and signs) and y = A x, drawn from a generator seeded by (seed, N, m, k, i) alone, so a
+trial's outcome never depends on scheduling or on the number of workers. A method variant
+(method, depth p, alpha, step size lr) succeeds on an instance when
+
+    ||x_hat - x||_inf <= success_tol * ||x||_inf.
+
+Methods live in one registry (:data:`METHODS`): a method is a name, the parameters it takes
+and a solve function; GD (issue 14) is registered without one until ``dlncli train`` exists.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlncli import __version__
+from dlncli.errors import DlnError
+from dlncli.phase_store import PhaseStore, StoredTrial, TrialKey
+from dlncli.theory import weak_threshold
+
+__all__ = [
+    "METHODS",
+    "CellSummary",
+    "MethodSpec",
+    "PhaseReport",
+    "Transition",
+    "Variant",
+    "draw_instance",
+    "parse_grid",
+    "phase",
+    "run_trial",
+    "transition_point",
+]
+
+FloatArray = NDArray[np.float64]
+LN10 = math.log(10.0)
+INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x (v1)"
+
+
+class SchedulerError(DlnError):
+    """The --scheduler address does not answer."""
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def parse_grid(text: str, *, geometric: bool = False) -> tuple[str, ...]:
+    """``a,b,c`` or ``start:stop:count`` -> the values as decimal strings, in order.
+
+    ``start:stop:count`` gives ``count`` evenly spaced values from start to stop inclusive
+    (log-spaced when ``geometric``, for alpha). Values are returned as text so that an alpha
+    like 1e-400 survives; callers convert. Raises ValueError with what was expected.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty list; expected a,b,c or start:stop:count")
+    if ":" not in text:
+        items = [t.strip() for t in text.split(",")]
+        for item in items:
+            _decimal(item)
+        return tuple(items)
+    parts = [t.strip() for t in text.split(":")]
+    if len(parts) != 3:
+        raise ValueError(f"{text!r}; expected start:stop:count")
+    start, stop = _decimal(parts[0]), _decimal(parts[1])
+    try:
+        count = int(parts[2])
+    except ValueError:
+        raise ValueError(f"count {parts[2]!r} in {text!r}; expected an integer >= 1") from None
+    if count < 1:
+        raise ValueError(f"count {count} in {text!r}; expected an integer >= 1")
+    if count == 1:
+        return (parts[0],)
+    if geometric:
+        if start <= 0 or stop <= 0:
+            raise ValueError(f"{text!r}; expected start and stop > 0 for a log-spaced range")
+        lo, hi = float(start.log10()), float(stop.log10())
+        return tuple(_pow10_text(v) for v in np.linspace(lo, hi, count))
+    return tuple(repr(float(v)) for v in np.linspace(float(start), float(stop), count))
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r}; expected a finite number")
+    return value
+
+
+def _pow10_text(log10_value: float) -> str:
+    if -300 < log10_value < 300:
+        return f"{10.0**log10_value:.6g}"
+    return f"1e{log10_value:.6g}"
+
+
+def log_alpha_of(text: str) -> float:
+    """ln(alpha) of an alpha given as decimal text (exact far outside float range)."""
+    value = _decimal(text)
+    if value <= 0:
+        raise ValueError(f"{text!r}; expected alpha > 0")
+    return float(value.ln())
+
+
+# --------------------------------------------------------------------------- instances
+
+
+def draw_instance(*, n: int, m: int, k: int, trial: int, seed: int) -> tuple[FloatArray, FloatArray]:
+    """Instance ``trial`` of cell (m, k): A (m, n) with N(0, 1/m) entries and the planted x (n,).
+
+    The generator is ``default_rng(SeedSequence([seed, n, m, k, trial]))``: a function of
+    these five integers only.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, n, m, k, trial]))
+    A = rng.standard_normal((m, n)) / math.sqrt(m)
+    x = np.zeros(n)
+    support = rng.choice(n, size=k, replace=False)
+    x[support] = rng.choice(np.array([-1.0, 1.0]), size=k)
+    return A, x
+
+
+# --------------------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One method with its parameters; unused parameters are None.
+
+    depth : p >= 2.  log_alpha : ln(alpha).  alpha_text : alpha as the user typed it.
+    lr : GD step size.
+    """
+
+    method: str
+    depth: float | None = None
+    log_alpha: float | None = None
+    alpha_text: str | None = None
+    lr: float | None = None
+
+    @property
+    def key(self) -> tuple[str, float, float, float]:
+        """The store's key part; unused parameters are 0.0 (see phase_store)."""
+        return (self.method, self.depth or 0.0, self.log_alpha or 0.0, self.lr or 0.0)
+
+    @property
+    def label(self) -> str:
+        parts = [self.method]
+        if self.depth is not None:
+            parts.append(f"p={self.depth:g}")
+        if self.alpha_text is not None:
+            parts.append(f"α={self.alpha_text}")
+        if self.lr is not None:
+            parts.append(f"η={self.lr:g}")
+        return " ".join(parts)
+
+
+class _Instance:
+    """One problem with the BP solution shared by every method that needs it."""
+
+    def __init__(self, A: FloatArray, y: FloatArray) -> None:
+        self.A, self.y = A, y
+        self._bp: Any = None
+        self._anchor: Any = None
+
+    @property
+    def bp(self) -> Any:
+        if self._bp is None:
+            from dlncli.lp import solve_basis_pursuit
+
+            self._bp = solve_basis_pursuit(self.A, self.y)
+        return self._bp
+
+    @property
+    def anchor(self) -> Any:
+        if self._anchor is None:
+            from dlncli.limit import bp_anchor
+
+            self._anchor = bp_anchor(self.A, self.y, bp=self.bp)
+        return self._anchor
+
+
+def _solve_bp(inst: _Instance, variant: Variant) -> FloatArray:
+    x: FloatArray = inst.bp.x
+    return x
+
+
+def _solve_limit(inst: _Instance, variant: Variant) -> FloatArray:
+    from dlncli.limit import flow_limit
+
+    assert variant.depth is not None and variant.log_alpha is not None
+    result = flow_limit(
+        inst.A, inst.y, depth=variant.depth, log_alpha=variant.log_alpha, anchor=inst.anchor
+    )
+    x: FloatArray = result.x
+    return x
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method of the sweep: its parameters and its solver (None: not available yet)."""
+
+    name: str
+    params: tuple[str, ...]  # from ("depth", "alpha", "lr")
+    description: str
+    solve: Callable[[_Instance, Variant], FloatArray] | None = None
+    unavailable: str = ""
+
+
+METHODS: dict[str, MethodSpec] = {
+    "bp": MethodSpec("bp", (), "basis pursuit (HiGHS)", _solve_bp),
+    "limit": MethodSpec(
+        "limit", ("depth", "alpha"), "exact t -> inf limit of the DLN flow", _solve_limit
+    ),
+    "gd": MethodSpec(
+        "gd",
+        ("depth", "alpha", "lr"),
+        "gradient descent at step size lr",
+        None,
+        "method gd (gradient descent at step size --lr) arrives with `dlncli train` "
+        "(issue 14); use bp or limit",
+    ),
+}
+
+
+# --------------------------------------------------------------------------- one trial
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """What a worker needs to run every still-missing variant on one instance."""
+
+    n: int
+    m: int
+    k: int
+    trial: int
+    seed: int
+    success_tol: float
+    variants: tuple[Variant, ...]
+
+
+def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
+    """Draw instance (m, k, trial) and solve it with each variant. Runs on a worker.
+
+    A solver that raises a DlnError (e.g. Newton not converging) counts as a failure of that
+    variant on that instance, recorded with ``failed=True``; anything else is a bug and
+    propagates.
+    """
+    A, x = draw_instance(n=task.n, m=task.m, k=task.k, trial=task.trial, seed=task.seed)
+    inst = _Instance(A, A @ x)
+    scale = float(np.max(np.abs(x))) if task.k else 1.0
+    out = []
+    for variant in task.variants:
+        solve = METHODS[variant.method].solve
+        assert solve is not None, variant.method
+        start = time.perf_counter()
+        try:
+            x_hat = solve(inst, variant)
+        except DlnError:
+            error, failed = None, True
+        else:
+            error, failed = float(np.max(np.abs(x_hat - x))) / scale, False
+        elapsed = time.perf_counter() - start
+        key: TrialKey = (task.m, task.k, task.trial, *variant.key)
+        success = error is not None and error <= task.success_tol
+        out.append(StoredTrial(key, success, failed, error, elapsed))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """Successes of one variant in one cell (delta = m / N, rho = k / m as realized)."""
+
+    delta: float
+    rho: float
+    m: int
+    k: int
+    variant: Variant
+    trials: int
+    successes: int
+    failed: int
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.trials if self.trials else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta": self.delta,
+            "rho": self.rho,
+            "m": self.m,
+            "k": self.k,
+            **_variant_dict(self.variant),
+            "trials": self.trials,
+            "successes": self.successes,
+            "failed": self.failed,
+            "rate": self.rate,
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The empirical 50 % point of one variant at one delta, beside the theory's rho_W."""
+
+    delta: float
+    m: int
+    variant: Variant
+    rho_50: float | None  # None when the rate never crosses 1/2 on the rho grid
+    rho_theory: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta": self.delta,
+            "m": self.m,
+            **_variant_dict(self.variant),
+            "rho_50": self.rho_50,
+            "rho_theory": self.rho_theory,
+        }
+
+
+def _variant_dict(v: Variant) -> dict[str, Any]:
+    alpha = None
+    if v.log_alpha is not None and -745.0 < v.log_alpha < 709.0:
+        alpha = math.exp(v.log_alpha)
+    return {
+        "method": v.method,
+        "depth": v.depth,
+        "alpha": alpha,
+        "alpha_text": v.alpha_text,
+        "log10_alpha": None if v.log_alpha is None else v.log_alpha / LN10,
+        "lr": v.lr,
+        "label": v.label,
+    }
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """Result of :func:`phase`; ``to_dict()`` is the ``dlncli phase --json`` document."""
+
+    n: int
+    seed: int
+    trials: int
+    success_tol: float
+    variants: tuple[Variant, ...]
+    cells: tuple[CellSummary, ...]
+    transitions: tuple[Transition, ...]
+    reused: int
+    computed: int
+    elapsed_s: float
+    solve_s: float  # seconds spent inside solvers for the computed trials (all workers)
+    backend: str
+    store: str | None
+    failed: int = field(default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
+        if self.failed:
+            message += f"; {self.failed} solver failures counted as no recovery"
+        return {
+            "status": "ok",
+            "message": message,
+            "n": self.n,
+            "seed": self.seed,
+            "trials": self.trials,
+            "success_tol": self.success_tol,
+            "cells": [c.to_dict() for c in self.cells],
+            "transitions": [t.to_dict() for t in self.transitions],
+            "reused": self.reused,
+            "computed": self.computed,
+            "failed": self.failed,
+            "elapsed_s": self.elapsed_s,
+            "solve_s": self.solve_s,
+            "backend": self.backend,
+            "store": self.store,
+            "dlncli_version": __version__,
+        }
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def transition_point(rhos: Sequence[float], rates: Sequence[float], weights: Sequence[int]) -> float | None:
+    """The rho where the success rate falls through 1/2.
+
+    The rates (ordered by rho) are first made non-increasing by weighted isotonic regression
+    (pool adjacent violators, weights = trials), which removes sampling wiggles without a
+    model; the crossing is then linearly interpolated between the last point with rate >= 1/2
+    and the next one. None when no point is >= 1/2 or none is < 1/2.
+    """
+    order = np.argsort(np.asarray(rhos, dtype=np.float64), kind="stable")
+    r = np.asarray(rhos, dtype=np.float64)[order]
+    fitted = _decreasing_fit(
+        np.asarray(rates, dtype=np.float64)[order], np.asarray(weights, dtype=np.float64)[order]
+    )
+    below = np.flatnonzero(fitted < 0.5)
+    if not below.size or below[0] == 0:
+        return None
+    j = int(below[0])
+    r_a, r_b, f_a, f_b = r[j - 1], r[j], fitted[j - 1], fitted[j]
+    return float(r_a + (f_a - 0.5) / (f_a - f_b) * (r_b - r_a))
+
+
+def _decreasing_fit(values: FloatArray, weights: FloatArray) -> FloatArray:
+    """Weighted least-squares non-increasing fit (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, length]
+    for v, w in zip(values.tolist(), weights.tolist(), strict=True):
+        blocks.append([v, max(w, 1e-12), 1])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            v2, w2, n2 = blocks.pop()
+            v1, w1, n1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(int(n), v) for v, _, n in blocks])
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def _cells(n: int, deltas: Sequence[float], rhos: Sequence[float]) -> list[tuple[int, int]]:
+    """(m, k) for each (delta, rho): m = round(delta N), k = round(rho m). Raises ValueError
+    when a value is out of range or two values give the same m (or k at one m)."""
+    cells: list[tuple[int, int]] = []
+    ms: dict[int, float] = {}
+    for delta in deltas:
+        if not 0.0 < delta <= 1.0:
+            raise ValueError(f"--delta {delta:g}; expected 0 < delta <= 1")
+        m = round(delta * n)
+        if m < 1:
+            raise ValueError(f"--delta {delta:g} gives m = 0 at N = {n}; expected m >= 1")
+        if m in ms:
+            raise ValueError(f"--delta {ms[m]:g} and {delta:g} both give m = {m} at N = {n}")
+        ms[m] = delta
+        ks: dict[int, float] = {}
+        for rho in rhos:
+            if not 0.0 < rho <= 1.0:
+                raise ValueError(f"--rho {rho:g}; expected 0 < rho <= 1")
+            k = round(rho * m)
+            if k < 1:
+                raise ValueError(f"--rho {rho:g} gives k = 0 at m = {m}; expected k >= 1")
+            if k in ks:
+                raise ValueError(
+                    f"--rho {ks[k]:g} and {rho:g} both give k = {k} at m = {m} "
+                    f"(delta {delta:g}); expected a coarser rho grid or a larger N"
+                )
+            ks[k] = rho
+            cells.append((m, k))
+    return cells
+
+
+def phase(
+    *,
+    n: int,
+    deltas: Sequence[float],
+    rhos: Sequence[float],
+    trials: int,
+    variants: Sequence[Variant] = (Variant("bp"),),
+    seed: int = 0,
+    success_tol: float = 1e-6,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    store: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> PhaseReport:
+    """Run a recovery phase diagram: every (delta, rho) cell, ``trials`` instances, each variant.
+
+    Parameters
+    ----------
+    n : N, the number of unknowns.
+    deltas, rhos : delta = m / N in (0, 1] and rho = k / m in (0, 1]; m = round(delta N),
+        k = round(rho m).
+    trials : T instances per cell.
+    variants : method variants (see :data:`METHODS`), e.g. ``Variant("limit", depth=3.0,
+        log_alpha=math.log(1e-3), alpha_text="1e-3")``.
+    seed : S; instance i of cell (m, k) depends on (S, N, m, k, i) only.
+    success_tol : success when ||x_hat - x||_inf <= success_tol ||x||_inf.
+    workers : local worker processes (default: all cores; 1 runs in this process).
+    scheduler : address of a Dask distributed scheduler (``tcp://host:port``); then the
+        sweep runs there and ``workers`` is ignored.
+    store : SQLite file receiving each trial as it finishes; None keeps results in memory.
+    resume : reuse the trials already in ``store`` (which must belong to the same sweep).
+    progress : called with (done, total) computed instances after each one.
+
+    Raises
+    ------
+    ValueError : a bad grid, variant or count (the CLI turns it into a usage error).
+    StoreError : ``store`` belongs to another sweep or version, or holds trials without resume.
+    KeyboardInterrupt : propagated; finished trials are already in the store.
+    """
+    start = time.perf_counter()
+    if n < 1 or trials < 1:
+        raise ValueError(f"n = {n}, trials = {trials}; expected both >= 1")
+    if not variants:
+        raise ValueError("no method variants; expected at least one")
+    for v in variants:
+        spec = METHODS.get(v.method)
+        if spec is None:
+            raise ValueError(f"method {v.method!r}; expected one of {', '.join(METHODS)}")
+        if spec.solve is None:
+            raise ValueError(spec.unavailable)
+    if len({v.key for v in variants}) != len(variants):
+        raise ValueError("a method variant is given twice")
+    if not success_tol > 0:
+        raise ValueError(f"success_tol = {success_tol}; expected > 0")
+    cells = _cells(n, deltas, rhos)
+    variants = tuple(variants)
+    params = {
+        "n": n,
+        "seed": seed,
+        "trials": trials,
+        "success_tol": success_tol,
+        "cells": [list(c) for c in cells],
+        "variants": [list(v.key) for v in variants],
+        "instance_model": INSTANCE_MODEL,
+    }
+    results: dict[TrialKey, StoredTrial] = {}
+    db = PhaseStore(Path(store)) if store is not None else None
+    try:
+        if db is not None:
+            db.claim(version=__version__, params=params, resume=resume)
+            results.update(db.load())
+        reused = len(results)
+        tasks = []
+        for m, k in cells:
+            for i in range(trials):
+                missing = tuple(v for v in variants if (m, k, i, *v.key) not in results)
+                if missing:
+                    tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing))
+
+        def receive(done: tuple[StoredTrial, ...]) -> None:
+            if db is not None:
+                db.write(done)
+            for t in done:
+                results[t.key] = t
+
+        backend = _execute(tasks, receive, workers=workers, scheduler=scheduler, progress=progress)
+    finally:
+        if db is not None:
+            db.close()
+    computed = len(results) - reused
+    summaries = _summaries(n, cells, trials, variants, results)
+    return PhaseReport(
+        n=n,
+        seed=seed,
+        trials=trials,
+        success_tol=success_tol,
+        variants=variants,
+        cells=tuple(summaries),
+        transitions=tuple(_transitions(n, cells, variants, summaries)),
+        reused=reused,
+        computed=computed,
+        elapsed_s=time.perf_counter() - start,
+        solve_s=sum(t.solve_s for t in results.values()),
+        backend=backend,
+        store=None if store is None else str(store),
+        failed=sum(c.failed for c in summaries),
+    )
+
+
+def _summaries(
+    n: int,
+    cells: Sequence[tuple[int, int]],
+    trials: int,
+    variants: Sequence[Variant],
+    results: dict[TrialKey, StoredTrial],
+) -> list[CellSummary]:
+    out = []
+    for v in variants:
+        for m, k in cells:
+            rows = [results[(m, k, i, *v.key)] for i in range(trials)]
+            out.append(
+                CellSummary(
+                    delta=m / n,
+                    rho=k / m,
+                    m=m,
+                    k=k,
+                    variant=v,
+                    trials=trials,
+                    successes=sum(r.success for r in rows),
+                    failed=sum(r.failed for r in rows),
+                )
+            )
+    return out
+
+
+def _transitions(
+    n: int,
+    cells: Sequence[tuple[int, int]],
+    variants: Sequence[Variant],
+    summaries: Sequence[CellSummary],
+) -> list[Transition]:
+    out = []
+    ms = list(dict.fromkeys(m for m, _ in cells))
+    for v in variants:
+        for m in ms:
+            row = [c for c in summaries if c.variant == v and c.m == m]
+            rho_50 = transition_point(
+                [c.rho for c in row], [c.rate for c in row], [c.trials for c in row]
+            )
+            out.append(Transition(m / n, m, v, rho_50, weak_threshold(m / n)))
+    return out
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _execute(
+    tasks: Sequence[TrialTask],
+    receive: Callable[[tuple[StoredTrial, ...]], None],
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> str:
+    """Run the tasks in this process, on a local Dask cluster, or on a given scheduler;
+    hand each result to ``receive`` as it arrives. Returns a description of the backend."""
+    total = len(tasks)
+    if progress is not None:
+        progress(0, total)
+    if scheduler is None:
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        if workers < 1:
+            raise ValueError(f"workers = {workers}; expected >= 1")
+    if scheduler is None and (workers == 1 or total <= 1):
+        for done, task in enumerate(tasks, start=1):
+            receive(run_trial(task))
+            if progress is not None:
+                progress(done, total)
+        return "serial"
+    if not tasks:
+        return scheduler if scheduler is not None else f"local:{workers}"
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=30)
+        except OSError as exc:
+            raise SchedulerError(
+                f"cannot reach the Dask scheduler at {scheduler} ({exc}); "
+                "expected a running `dask scheduler` address like tcp://host:8786"
+            ) from None
+        with client:
+            _drain(client, tasks, receive, progress)
+        return scheduler
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        _drain(client, tasks, receive, progress)
+    return f"local:{workers}"
+
+
+def _drain(
+    client: Any,
+    tasks: Sequence[TrialTask],
+    receive: Callable[[tuple[StoredTrial, ...]], None],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    from distributed import as_completed
+
+    futures = client.map(run_trial, tasks, pure=False)
+    try:
+        for done, future in enumerate(as_completed(futures), start=1):
+            receive(future.result())
+            future.release()
+            if progress is not None:
+                progress(done, len(tasks))
+    finally:
+        client.cancel(futures)
+
+
+def variants_for(
+    methods: Iterable[str],
+    *,
+    depths: Sequence[float] = (2.0,),
+    alphas: Sequence[str] = ("1e-6",),
+    lr: float | None = None,
+) -> tuple[Variant, ...]:
+    """Every variant of the given methods over the depth and alpha lists (each method takes
+    only the parameters it declares in :data:`METHODS`)."""
+    out: list[Variant] = []
+    for name in methods:
+        spec = METHODS.get(name)
+        if spec is None:
+            raise ValueError(f"method {name!r}; expected one of {', '.join(METHODS)}")
+        if spec.solve is None:
+            raise ValueError(spec.unavailable)
+        ps: Sequence[float | None] = depths if "depth" in spec.params else (None,)
+        alist: Sequence[str | None] = alphas if "alpha" in spec.params else (None,)
+        for p in ps:
+            for a in alist:
+                out.append(
+                    Variant(
+                        name,
+                        depth=p,
+                        log_alpha=None if a is None else log_alpha_of(a),
+                        alpha_text=a,
+                        lr=lr if "lr" in spec.params else None,
+                    )
+                )
+    return tuple(out)
