@@ -735,3 +735,265 @@ def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
                     f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
                 )
     return failures
+
+
+# --------------------------------------------------------------------------- phase
+
+
+def _phase_list(text: str, option: str, *, geometric: bool = False) -> tuple[str, ...]:
+    from dlncli.phase import parse_grid
+
+    try:
+        return parse_grid(text, geometric=geometric)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
+def _phase_floats(text: str, option: str) -> list[float]:
+    return [float(v) for v in _phase_list(text, option)]
+
+
+@contextmanager
+def _phase_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich bar on a terminal, plain lines (about every 10 %) otherwise."""
+    import time
+
+    if quiet:
+        yield None
+        return
+    if not stderr.is_terminal:
+        start, shown = time.perf_counter(), [-1]
+
+        def line(done: int, total: int) -> None:
+            step = done * 10 // max(total, 1)
+            if done and step > shown[0]:
+                shown[0] = step
+                elapsed = time.perf_counter() - start
+                rate = done / elapsed if elapsed > 0 else 0.0
+                eta = (total - done) / rate if rate > 0 else float("nan")
+                stderr.print(
+                    f"phase: {done}/{total} instances, {rate:.2f}/s, ETA {eta:.0f} s",
+                    soft_wrap=True,
+                )
+
+        yield line
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("instances"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("phase", total=None, rate="")
+
+        def update(done: int, total: int) -> None:
+            speed = bar.tasks[0].speed
+            rate = "" if speed is None else f"{speed:.2f}/s"
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
+
+
+@app.command("phase", epilog=EPILOG)
+def phase_command(
+    n: Annotated[
+        int | None,
+        typer.Option("--n", min=1, help="N, the number of unknowns.", show_default=False),
+    ] = None,
+    delta: Annotated[
+        str | None,
+        typer.Option(
+            "--delta",
+            metavar="LIST",
+            help="δ = m/N values: a,b,c or start:stop:count.",
+            show_default=False,
+        ),
+    ] = None,
+    rho: Annotated[
+        str,
+        typer.Option("--rho", metavar="LIST", help="ρ = k/m values (a,b,c or start:stop:count)."),
+    ] = "0.1:0.9:9",
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
+    method: Annotated[
+        str, typer.Option("--method", help="Comma-separated: bp, limit (gd arrives with train).")
+    ] = "bp",
+    depth: Annotated[
+        str | None,
+        typer.Option(
+            "--depth",
+            metavar="LIST",
+            help="Depths p >= 2 for limit. [default: 3]",
+            show_default=False,
+        ),
+    ] = None,
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha",
+            metavar="LIST",
+            help="α values for limit; start:stop:count is log-spaced. [default: 1e-3]",
+            show_default=False,
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="GD step size η (method gd).", show_default=False)
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed S of the ensemble.")] = 0,
+    success_tol: Annotated[
+        float,
+        typer.Option("--success-tol", help="Success when ‖x̂ − x‖∞ ≤ TOL·‖x‖∞.", metavar="TOL"),
+    ] = 1e-6,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Local worker processes. [default: all cores]",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run on an existing Dask scheduler, e.g. tcp://host:8786.",
+            show_default=False,
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="SQLite file receiving each trial as it finishes.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Reuse the trials already in --store.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the phase diagram to FILE (.png, .pdf, .svg).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    theory: Annotated[
+        bool, typer.Option("--theory", help="Only print the asymptotic threshold ρ_W(δ).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Recovery phase diagrams (Donoho–Tanner): over random Gaussian problems with k-sparse ±1
+    x, how often BP and the DLN limit recover x, per (δ = m/N, ρ = k/m) cell, beside the
+    asymptotic weak threshold ρ_W(δ). Runs on all local cores, or on a Dask cluster."""
+    if delta is None:
+        raise typer.BadParameter("missing; expected a list like 0.25,0.5", param_hint="'--delta'")
+    deltas = _phase_floats(delta, "--delta")
+    if theory:
+        from dlncli.report import theory_renderable
+        from dlncli.theory import weak_threshold_table
+
+        if any(not 0 < d <= 1 for d in deltas):
+            raise typer.BadParameter(
+                f"{delta!r}; expected values in (0, 1]", param_hint="'--delta'"
+            )
+        table = weak_threshold_table(deltas)
+        _emit(table.to_dict(), lambda: theory_renderable(table), as_json=as_json, output=None)
+        return
+    if n is None:
+        raise typer.BadParameter("missing; expected the number of unknowns N", param_hint="'--n'")
+    rhos = _phase_floats(rho, "--rho")
+    from dlncli.phase import METHODS, cell_grid, variants_for
+
+    names = [t.strip() for t in method.split(",") if t.strip()]
+    for name in names:
+        if name not in METHODS:
+            raise typer.BadParameter(
+                f"{name!r}; expected a comma-separated list of {', '.join(METHODS)}",
+                param_hint="'--method'",
+            )
+        if METHODS[name].solve is None:
+            raise typer.BadParameter(METHODS[name].unavailable, param_hint="'--method'")
+    if not names or len(set(names)) != len(names):
+        raise typer.BadParameter(
+            f"{method!r}; expected distinct method names", param_hint="'--method'"
+        )
+    used = {p for name in names for p in METHODS[name].params}
+    for option, value, param in (("--depth", depth, "depth"), ("--alpha", alpha, "alpha")):
+        if value is not None and param not in used:
+            takers = " or ".join(k for k, s in METHODS.items() if param in s.params)
+            raise typer.BadParameter(
+                f"applies to --method {takers} only; got --method {method}",
+                param_hint=f"'{option}'",
+            )
+    if lr is not None and "lr" not in used:
+        raise typer.BadParameter("applies to --method gd only", param_hint="'--lr'")
+    depths = [_finite_depth(v) for v in _phase_floats(depth or "3", "--depth")]
+    alphas = _phase_list(alpha or "1e-3", "--alpha", geometric=True)
+    if not math.isfinite(success_tol) or success_tol <= 0:
+        raise typer.BadParameter(
+            f"{success_tol}; expected a number > 0", param_hint="'--success-tol'"
+        )
+    if scheduler is not None and workers is not None:
+        raise typer.BadParameter(
+            "give --workers or --scheduler, not both", param_hint="'--workers'"
+        )
+    if resume and store is None:
+        raise typer.BadParameter("needs --store FILE to resume from", param_hint="'--resume'")
+    try:
+        cell_grid(n, deltas, rhos)
+        variants = variants_for(names, depths=depths, alphas=alphas, lr=lr)
+    except ValueError as exc:
+        _fail(f"Invalid value: {exc}", EXIT_USAGE)
+    _check_output(plot, (store,), force, option="--plot", suffixes=PLOT_SUFFIXES)
+    from dlncli.phase import phase as run_phase
+    from dlncli.problem_io import write_figure
+    from dlncli.report import phase_figure, phase_renderable
+
+    try:
+        with _phase_progress(quiet) as progress:
+            report = run_phase(
+                n=n,
+                deltas=deltas,
+                rhos=rhos,
+                trials=trials,
+                variants=variants,
+                seed=seed,
+                success_tol=success_tol,
+                workers=workers,
+                scheduler=scheduler,
+                store=store,
+                resume=resume,
+                progress=progress,
+            )
+        if plot is not None:
+            write_figure(plot, phase_figure(report))
+    except DlnError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        kept = (
+            f"finished trials are kept in {store}; rerun with --resume"
+            if store is not None
+            else "no --store was given, so the results are lost"
+        )
+        _fail(f"interrupted; {kept}", EXIT_INTERRUPTED)
+    _emit(report.to_dict(), lambda: phase_renderable(report), as_json=as_json, output=None)

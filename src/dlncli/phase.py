@@ -38,16 +38,21 @@ __all__ = [
     "PhaseReport",
     "Transition",
     "Variant",
+    "cell_grid",
     "draw_instance",
     "parse_grid",
     "phase",
     "run_trial",
     "transition_point",
+    "variants_for",
 ]
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
 INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x (v1)"
+
+
+CONNECT_TIMEOUT_S = 10.0
 
 
 class SchedulerError(DlnError):
@@ -119,7 +124,9 @@ def log_alpha_of(text: str) -> float:
 # --------------------------------------------------------------------------- instances
 
 
-def draw_instance(*, n: int, m: int, k: int, trial: int, seed: int) -> tuple[FloatArray, FloatArray]:
+def draw_instance(
+    *, n: int, m: int, k: int, trial: int, seed: int
+) -> tuple[FloatArray, FloatArray]:
     """Instance ``trial`` of cell (m, k): A (m, n) with N(0, 1/m) entries and the planted x (n,).
 
     The generator is ``default_rng(SeedSequence([seed, n, m, k, trial]))``: a function of
@@ -366,6 +373,8 @@ class PhaseReport:
     backend: str
     store: str | None
     failed: int = field(default=0)
+    delta_grid: tuple[float, ...] = ()  # as requested (cells hold the realized m / N)
+    rho_grid: tuple[float, ...] = ()  # as requested (cells hold the realized k / m)
 
     def to_dict(self) -> dict[str, Any]:
         message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
@@ -378,6 +387,8 @@ class PhaseReport:
             "seed": self.seed,
             "trials": self.trials,
             "success_tol": self.success_tol,
+            "delta_grid": list(self.delta_grid),
+            "rho_grid": list(self.rho_grid),
             "cells": [c.to_dict() for c in self.cells],
             "transitions": [t.to_dict() for t in self.transitions],
             "reused": self.reused,
@@ -394,7 +405,9 @@ class PhaseReport:
 # --------------------------------------------------------------------------- transitions
 
 
-def transition_point(rhos: Sequence[float], rates: Sequence[float], weights: Sequence[int]) -> float | None:
+def transition_point(
+    rhos: Sequence[float], rates: Sequence[float], weights: Sequence[int]
+) -> float | None:
     """The rho where the success rate falls through 1/2.
 
     The rates (ordered by rho) are first made non-increasing by weighted isotonic regression
@@ -430,7 +443,7 @@ def _decreasing_fit(values: FloatArray, weights: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------- the sweep
 
 
-def _cells(n: int, deltas: Sequence[float], rhos: Sequence[float]) -> list[tuple[int, int]]:
+def cell_grid(n: int, deltas: Sequence[float], rhos: Sequence[float]) -> list[tuple[int, int]]:
     """(m, k) for each (delta, rho): m = round(delta N), k = round(rho m). Raises ValueError
     when a value is out of range or two values give the same m (or k at one m)."""
     cells: list[tuple[int, int]] = []
@@ -516,7 +529,7 @@ def phase(
         raise ValueError("a method variant is given twice")
     if not success_tol > 0:
         raise ValueError(f"success_tol = {success_tol}; expected > 0")
-    cells = _cells(n, deltas, rhos)
+    cells = cell_grid(n, deltas, rhos)
     variants = tuple(variants)
     params = {
         "n": n,
@@ -568,6 +581,8 @@ def phase(
         backend=backend,
         store=None if store is None else str(store),
         failed=sum(c.failed for c in summaries),
+        delta_grid=tuple(float(d) for d in deltas),
+        rho_grid=tuple(float(r) for r in rhos),
     )
 
 
@@ -649,8 +664,8 @@ def _execute(
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=30)
-        except OSError as exc:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+        except (OSError, ValueError, TypeError) as exc:
             raise SchedulerError(
                 f"cannot reach the Dask scheduler at {scheduler} ({exc}); "
                 "expected a running `dask scheduler` address like tcp://host:8786"
@@ -659,14 +674,14 @@ def _execute(
             _drain(client, tasks, receive, progress)
         return scheduler
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         _drain(client, tasks, receive, progress)
     return f"local:{workers}"
@@ -682,7 +697,7 @@ def _drain(
 
     futures = client.map(run_trial, tasks, pure=False)
     try:
-        for done, future in enumerate(as_completed(futures), start=1):
+        for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
             receive(future.result())
             future.release()
             if progress is not None:

@@ -412,3 +412,118 @@ def compare_figure(records: Sequence[Mapping[str, Any]]) -> Any:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+# --------------------------------------------------------------------------- phase
+
+
+def theory_renderable(table: Any) -> RenderableType:
+    """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport)."""
+    out = Table(title="BP weak threshold ρ_W(δ)")
+    out.add_column("δ = m/N", justify="right")
+    out.add_column("ρ_W = k/m", justify="right")
+    for d, r in zip(table.deltas, table.rhos, strict=True):
+        out.add_row(f"{d:g}", f"{r:.4f}")
+    return out
+
+
+def phase_renderable(report: Any) -> RenderableType:
+    """Success-rate grid (rows ρ, columns δ) per method variant, then the 50 % points beside
+    ρ_W(δ) (``report`` is a phase.PhaseReport)."""
+    parts: list[RenderableType] = [
+        key_value_table(
+            f"phase diagram: N = {report.n}, {report.trials} trials per cell",
+            [
+                ("trials", f"{report.computed} computed, {report.reused} from the store"),
+                ("solver failures", str(report.failed)),
+                ("success", f"‖x̂ − x‖∞ ≤ {report.success_tol:g}·‖x‖∞"),
+                ("backend", escape(report.backend)),
+                ("time", f"{report.elapsed_s:.2f} s"),
+            ],
+        )
+    ]
+    for variant in report.variants:
+        cells = [c for c in report.cells if c.variant == variant]
+        columns = list(dict.fromkeys(c.m for c in cells))
+        grid = Table(title=f"success rate: {escape(variant.label)}")
+        grid.add_column("ρ = k/m", justify="right")
+        for m in columns:
+            grid.add_column(f"δ = {m / report.n:.3g}", justify="right")
+        by_m = {m: [c for c in cells if c.m == m] for m in columns}
+        for j, rho in enumerate(report.rho_grid):
+            grid.add_row(f"{rho:g}", *(f"{by_m[m][j].rate:.2f}" for m in columns))
+        parts.append(grid)
+    table = Table(title="transition: empirical 50 % point vs theory")
+    for col in ("method", "δ", "ρ_50", "ρ_W(δ)", "ρ_50 − ρ_W"):
+        table.add_column(col, justify="right")
+    for t in report.transitions:
+        table.add_row(
+            escape(t.variant.label),
+            f"{t.delta:.4g}",
+            "outside grid" if t.rho_50 is None else f"{t.rho_50:.4f}",
+            f"{t.rho_theory:.4f}",
+            "—" if t.rho_50 is None else f"{t.rho_50 - t.rho_theory:+.4f}",
+        )
+    parts.append(table)
+    return Group(*parts)
+
+
+def phase_figure(report: Any) -> Any:
+    """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
+    curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from dlncli.theory import weak_threshold
+
+    count = len(report.variants)
+    fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    ms = sorted({c.m for c in report.cells})
+    deltas = np.array([m / report.n for m in ms])
+    edges = _edges(deltas, 0.0, 1.0)
+    curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
+    curve_r = [weak_threshold(float(d)) for d in curve_d]
+    mesh = None
+    for ax, variant in zip(axes, report.variants, strict=True):
+        for i, m in enumerate(ms):
+            cells = sorted(
+                (c for c in report.cells if c.variant == variant and c.m == m), key=lambda c: c.rho
+            )
+            rhos = np.array([c.rho for c in cells])
+            rates = np.array([[c.rate] for c in cells])
+            mesh = ax.pcolormesh(
+                edges[i : i + 2], _edges(rhos, 0.0, 1.0), rates, cmap="viridis", vmin=0, vmax=1
+            )
+        ax.plot(curve_d, curve_r, color="white", linewidth=1.5, label="ρ_W(δ)")
+        points = [t for t in report.transitions if t.variant == variant and t.rho_50 is not None]
+        ax.plot(
+            [t.delta for t in points],
+            [t.rho_50 for t in points],
+            "o",
+            color="red",
+            markersize=4,
+            label="50 % point",
+        )
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel("δ = m/N")
+        ax.set_ylabel("ρ = k/m")
+        ax.set_title(variant.label, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=list(axes), label="success rate")
+    return fig
+
+
+def _edges(centers: Any, lo: float, hi: float) -> Any:
+    """Cell edges around sorted centers: midpoints inside, half a step outside, clipped."""
+    c = np.asarray(centers, dtype=np.float64)
+    if c.size == 1:
+        half = 0.05
+        return np.clip(np.array([c[0] - half, c[0] + half]), lo, hi)
+    mid = (c[1:] + c[:-1]) / 2
+    first = c[0] - (mid[0] - c[0])
+    last = c[-1] + (c[-1] - mid[-1])
+    return np.clip(np.concatenate([[first], mid, [last]]), lo, hi)

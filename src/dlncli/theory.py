@@ -95,9 +95,7 @@ class TheoryReport:
         return {
             "status": "ok",
             "message": "asymptotic weak threshold of basis pursuit, signed vectors",
-            "theory": [
-                {"delta": d, "rho": r} for d, r in zip(self.deltas, self.rhos, strict=True)
-            ],
+            "theory": [{"delta": d, "rho": r} for d, r in zip(self.deltas, self.rhos, strict=True)],
         }
 
 
