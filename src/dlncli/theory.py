@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.optimize
-import scipy.special
 
 __all__ = ["TheoryReport", "weak_threshold", "weak_threshold_table"]
 
@@ -32,6 +30,8 @@ TAU_MAX = 38.0
 def _mean_excess(tau: float) -> float:
     """h(tau) = E[(|Z| - tau)_+] = 2 (phi(tau) - tau Phi(-tau)), through the scaled erfc
     so that the tail keeps its relative precision."""
+    import scipy.special
+
     phi = math.exp(-0.5 * tau * tau) / math.sqrt(2.0 * math.pi)
     mills = math.sqrt(math.pi / 2.0) * float(scipy.special.erfcx(tau / math.sqrt(2.0)))
     return 2.0 * phi * (1.0 - tau * mills)
@@ -45,6 +45,8 @@ def _sparsity_at(tau: float) -> float:
 
 def _psi_at(tau: float) -> float:
     """psi(eps(tau)) = eps (1 + tau^2) + (1 - eps) g(tau) with eps = eps(tau)."""
+    import scipy.special
+
     eps = _sparsity_at(tau)
     tail = 0.5 * float(scipy.special.erfc(tau / math.sqrt(2.0)))  # Phi(-tau)
     phi = math.exp(-0.5 * tau * tau) / math.sqrt(2.0 * math.pi)
@@ -75,6 +77,8 @@ def weak_threshold(delta: float) -> float:
         raise ValueError(f"delta = {delta!r}; expected 0 < delta <= 1")
     if delta == 1.0:
         return 1.0
+    import scipy.optimize
+
     # psi(eps(tau)) decreases from 1 (tau -> 0) to 0 (tau -> inf).
     if _psi_at(TAU_MIN) <= delta:
         return 1.0

@@ -1,0 +1,251 @@
+"""dlncli phase: the weak threshold, instances, transitions, the store and resume."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import sqlite3
+from pathlib import Path
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import dlncli
+from dlncli.lp import solve_basis_pursuit
+from dlncli.phase import (
+    Variant,
+    draw_instance,
+    parse_grid,
+    phase,
+    run_trial,
+    transition_point,
+    variants_for,
+)
+from dlncli.phase_store import PhaseStore, StoreError
+from dlncli.theory import weak_threshold, weak_threshold_table
+
+# --------------------------------------------------------------------------- theory
+
+
+def _dmm_threshold(delta: str) -> mp.mpf:
+    """rho_W by a different formula (Donoho, Maleki, Montanari 2009, the minimax soft
+    threshold): max_z [1 - (2/delta) g(z)] / [1 + z^2 - 2 g(z)], g = (1+z^2) Phi(-z) - z phi(z),
+    maximized at 30 digits with mpmath."""
+    d = mp.mpf(delta)
+
+    def f(z: mp.mpf) -> mp.mpf:
+        g = (1 + z * z) * mp.ncdf(-z) - z * mp.npdf(z)
+        return (1 - 2 / d * g) / (1 + z * z - 2 * g)
+
+    # Golden-section search on [0, 8] (f is unimodal there); 120 steps shrink it to 1e-24.
+    lo, hi = mp.mpf(0), mp.mpf(8)
+    ratio = (mp.sqrt(5) - 1) / 2
+    for _ in range(120):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if f(a) < f(b):
+            lo = a
+        else:
+            hi = b
+    return f((lo + hi) / 2)
+
+
+@pytest.mark.parametrize("delta", ["0.02", "0.1", "0.25", "0.5", "0.75", "0.9"])
+def test_weak_threshold_matches_an_independent_high_precision_formula(delta: str) -> None:
+    with mp.workdps(30):
+        expected = float(_dmm_threshold(delta))
+    assert weak_threshold(float(delta)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_weak_threshold_shape() -> None:
+    values = [weak_threshold(d) for d in np.linspace(0.01, 0.99, 25)]
+    assert all(b > a for a, b in itertools.pairwise(values))
+    assert weak_threshold(1.0) == 1.0
+    # 4 digits as printed by `dlncli phase --theory`, from the mpmath formula above.
+    assert f"{weak_threshold(0.5):.4f}" == "0.3857"
+    assert f"{weak_threshold(0.25):.4f}" == "0.2674"
+    for bad in (0.0, -0.1, 1.5, math.nan):
+        with pytest.raises(ValueError):
+            weak_threshold(bad)
+    table = weak_threshold_table([0.25, 0.5]).to_dict()
+    assert [row["delta"] for row in table["theory"]] == [0.25, 0.5]
+
+
+# --------------------------------------------------------------------------- grids and instances
+
+
+def test_parse_grid() -> None:
+    assert parse_grid("0.1,0.25") == ("0.1", "0.25")
+    assert [float(v) for v in parse_grid("0.1:0.5:5")] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert [float(v) for v in parse_grid("1e-30:1e-10:3", geometric=True)] == pytest.approx(
+        [1e-30, 1e-20, 1e-10]
+    )
+    assert parse_grid("1e-400:1e-200:3", geometric=True) == ("1e-400", "1e-300", "1e-200")
+    for bad in ("", "a,b", "0:1", "0:1:0", "0:1:x", "nan"):
+        with pytest.raises(ValueError):
+            parse_grid(bad)
+    with pytest.raises(ValueError):
+        parse_grid("0:1e-3:3", geometric=True)
+
+
+def test_instances_depend_only_on_their_seed_tuple() -> None:
+    A, x = draw_instance(n=40, m=20, k=5, trial=3, seed=7)
+    A2, x2 = draw_instance(n=40, m=20, k=5, trial=3, seed=7)
+    assert np.array_equal(A, A2) and np.array_equal(x, x2)
+    assert A.shape == (20, 40)
+    assert np.count_nonzero(x) == 5 and set(np.abs(x[x != 0])) == {1.0}
+    for other in ({"trial": 4}, {"seed": 8}, {"k": 6}):
+        kwargs = {"n": 40, "m": 20, "k": 5, "trial": 3, "seed": 7, **other}
+        assert not np.array_equal(draw_instance(**kwargs)[0], A)
+    # Columns have unit norm on average: entries N(0, 1/m).
+    big, _ = draw_instance(n=400, m=200, k=1, trial=0, seed=0)
+    assert np.mean(np.sum(big**2, axis=0)) == pytest.approx(1.0, abs=0.02)
+
+
+def test_run_trial_success_is_the_bp_error_against_the_planted_x() -> None:
+    from dlncli.phase import TrialTask
+
+    task = TrialTask(60, 30, 4, 0, 1, 1e-6, (Variant("bp"),))
+    (row,) = run_trial(task)
+    A, x = draw_instance(n=60, m=30, k=4, trial=0, seed=1)
+    bp = solve_basis_pursuit(A, A @ x)
+    assert row.error_inf == pytest.approx(np.max(np.abs(bp.x - x)), abs=1e-12)
+    assert row.success and row.key == (30, 4, 0, "bp", 0.0, 0.0, 0.0)
+    # k close to m: BP cannot recover (more nonzeros than the weak threshold allows).
+    (bad,) = run_trial(TrialTask(60, 30, 25, 0, 1, 1e-6, (Variant("bp"),)))
+    assert not bad.success and bad.error_inf is not None and bad.error_inf > 1e-3
+
+
+def test_limit_at_tiny_alpha_agrees_with_bp_and_at_large_alpha_does_not() -> None:
+    tiny, large = variants_for(["limit"], depths=[3.0], alphas=["1e-9", "0.3"])
+    from dlncli.phase import TrialTask
+
+    for trial in range(3):
+        rows = run_trial(TrialTask(60, 30, 4, trial, 2, 1e-6, (Variant("bp"), tiny, large)))
+        bp_row, tiny_row, large_row = rows
+        assert bp_row.success
+        assert tiny_row.success  # alpha^p = 1e-27: the limit is BP to double precision
+        assert not large_row.success and large_row.error_inf is not None
+
+
+def test_gd_is_registered_but_unavailable() -> None:
+    with pytest.raises(ValueError, match="dlncli train"):
+        variants_for(["gd"], lr=0.1)
+    with pytest.raises(ValueError, match="dlncli train"):
+        phase(n=20, deltas=[0.5], rhos=[0.2], trials=1, variants=[Variant("gd", lr=0.1)])
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def test_transition_point_interpolates_the_monotone_fit() -> None:
+    rhos = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert transition_point(rhos, [1, 1, 0.6, 0.1, 0], [10] * 5) == pytest.approx(0.32)
+    # Order of the input does not matter.
+    assert transition_point(rhos[::-1], [0, 0.1, 0.6, 1, 1], [10] * 5) == pytest.approx(0.32)
+    # A wiggle (0.4 then 0.6) is pooled to 0.5, 0.5: the crossing is at the pooled block's end.
+    assert transition_point(rhos, [1, 0.4, 0.6, 0, 0], [10] * 5) == pytest.approx(0.3)
+    assert transition_point(rhos, [1, 1, 1, 1, 0.9], [10] * 5) is None
+    assert transition_point(rhos, [0.4, 0, 0, 0, 0], [10] * 5) is None
+
+
+def test_bp_transition_is_near_the_weak_threshold() -> None:
+    """A small version of the README result (N = 200, 20 trials): N = 100, 10 trials."""
+    report = phase(n=100, deltas=[0.5], rhos=parse_floats("0.2:0.6:9"), trials=10, workers=1)
+    (t,) = report.transitions
+    assert t.rho_theory == pytest.approx(weak_threshold(0.5))
+    assert t.rho_50 is not None and abs(t.rho_50 - t.rho_theory) < 0.07
+    assert report.computed == 90 and report.reused == 0 and report.backend == "serial"
+    rates = [c.rate for c in report.cells]
+    assert rates[0] == 1.0 and rates[-1] == 0.0
+
+
+def parse_floats(text: str) -> list[float]:
+    return [float(v) for v in parse_grid(text)]
+
+
+# --------------------------------------------------------------------------- store and resume
+
+SWEEP = {"n": 40, "deltas": [0.5], "rhos": [0.1, 0.3, 0.5], "trials": 4, "seed": 3}
+
+
+def _summary(report: dlncli.PhaseReport) -> list[dict[str, object]]:
+    return report.to_dict()["cells"] + report.to_dict()["transitions"]  # type: ignore[no-any-return]
+
+
+def test_store_resume_gives_the_uninterrupted_summary(tmp_path: Path) -> None:
+    variants = (Variant("bp"), *variants_for(["limit"], depths=[3.0], alphas=["1e-2"]))
+    memory = phase(**SWEEP, variants=variants, workers=1)  # type: ignore[arg-type]
+    store = tmp_path / "sweep.db"
+    calls: list[int] = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        phase(**SWEEP, variants=variants, workers=1, store=store, progress=interrupt)  # type: ignore[arg-type]
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 5 * 2
+    resumed = phase(**SWEEP, variants=variants, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+    assert resumed.reused == 10 and resumed.computed == 12 * 2 - 10
+    assert _summary(resumed) == _summary(memory)
+    again = phase(**SWEEP, variants=variants, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+    assert again.reused == 24 and again.computed == 0 and _summary(again) == _summary(memory)
+
+
+def test_store_refuses_other_sweeps(tmp_path: Path) -> None:
+    store = tmp_path / "sweep.db"
+    phase(**SWEEP, workers=1, store=store)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="--resume"):
+        phase(**SWEEP, workers=1, store=store)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="trials 5 here, 4 in the store"):
+        phase(**{**SWEEP, "trials": 5}, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="different sweep"):
+        phase(**{**SWEEP, "seed": 4}, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+    with (
+        PhaseStore(store) as db,
+        pytest.raises(StoreError, match=re.escape(f"dlncli {dlncli.__version__}, this is 0.0.0")),
+    ):
+        db.claim(version="0.0.0", params={}, resume=True)
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database at all, just text" * 100)
+    with pytest.raises(StoreError, match="SQLite"):
+        phase(**SWEEP, workers=1, store=junk)  # type: ignore[arg-type]
+
+
+def test_store_rejects_a_duplicate_trial(tmp_path: Path) -> None:
+    from dlncli.phase import TrialTask
+
+    rows = run_trial(TrialTask(40, 20, 2, 0, 0, 1e-6, (Variant("bp"),)))
+    with PhaseStore(tmp_path / "s.db") as db:
+        db.write(rows)
+        with pytest.raises(sqlite3.IntegrityError):
+            db.write(rows)
+        assert db.count() == 1
+
+
+def test_grid_errors() -> None:
+    with pytest.raises(ValueError, match="both give k = 2"):
+        phase(n=20, deltas=[0.5], rhos=[0.2, 0.21], trials=1)
+    with pytest.raises(ValueError, match="expected 0 < delta <= 1"):
+        phase(n=20, deltas=[1.5], rhos=[0.2], trials=1)
+    with pytest.raises(ValueError, match="k = 0"):
+        phase(n=20, deltas=[0.5], rhos=[0.01], trials=1)
+
+
+def test_public_api() -> None:
+    assert "phase" in dlncli.__all__ and "PhaseReport" in dlncli.__all__
+    report = dlncli.phase(n=30, deltas=[0.5], rhos=[0.2], trials=2, workers=1)
+    assert isinstance(report, dlncli.PhaseReport)
+    doc = report.to_dict()
+    assert {"cells", "transitions", "reused", "computed", "elapsed_s"} <= set(doc)
+    assert set(doc["cells"][0]) >= {
+        "delta", "rho", "m", "k", "method", "depth", "alpha", "trials", "successes", "rate"
+    }  # fmt: skip
+    assert set(doc["transitions"][0]) >= {
+        "delta", "method", "depth", "alpha", "rho_50", "rho_theory"
+    }  # fmt: skip
