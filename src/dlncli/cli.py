@@ -947,8 +947,18 @@ def phase_command(
             )
     if lr is not None and "lr" not in used:
         raise typer.BadParameter("applies to --method gd only", param_hint="'--lr'")
-    depths = [_finite_depth(v) for v in _phase_floats(depth or "3", "--depth")]
+    from dlncli.phase import log_alpha_of
+
+    depths = _phase_floats(depth or "3", "--depth")
+    for p in depths:
+        if not math.isfinite(p) or p < 2:
+            raise typer.BadParameter(f"{p:g}; expected a real number >= 2", param_hint="'--depth'")
     alphas = _phase_list(alpha or "1e-3", "--alpha", geometric=True)
+    for a in alphas:
+        try:
+            log_alpha_of(a)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--alpha'") from None
     if not math.isfinite(success_tol) or success_tol <= 0:
         raise typer.BadParameter(
             f"{success_tol}; expected a number > 0", param_hint="'--success-tol'"
@@ -963,7 +973,7 @@ def phase_command(
         cell_grid(n, deltas, rhos)
         variants = variants_for(names, depths=depths, alphas=alphas, lr=lr)
     except ValueError as exc:
-        _fail(f"Invalid value: {exc}", EXIT_USAGE)
+        _fail(f"Invalid value for {exc}", EXIT_USAGE)
     _check_output(plot, (store,), force, option="--plot", suffixes=PLOT_SUFFIXES)
     from dlncli.phase import phase as run_phase
     from dlncli.problem_io import write_figure

@@ -450,23 +450,23 @@ def cell_grid(n: int, deltas: Sequence[float], rhos: Sequence[float]) -> list[tu
     ms: dict[int, float] = {}
     for delta in deltas:
         if not 0.0 < delta <= 1.0:
-            raise ValueError(f"--delta {delta:g}; expected 0 < delta <= 1")
+            raise ValueError(f"--delta: {delta:g}; expected 0 < delta <= 1")
         m = round(delta * n)
         if m < 1:
-            raise ValueError(f"--delta {delta:g} gives m = 0 at N = {n}; expected m >= 1")
+            raise ValueError(f"--delta: {delta:g} gives m = 0 at N = {n}; expected m >= 1")
         if m in ms:
-            raise ValueError(f"--delta {ms[m]:g} and {delta:g} both give m = {m} at N = {n}")
+            raise ValueError(f"--delta: {ms[m]:g} and {delta:g} both give m = {m} at N = {n}")
         ms[m] = delta
         ks: dict[int, float] = {}
         for rho in rhos:
             if not 0.0 < rho <= 1.0:
-                raise ValueError(f"--rho {rho:g}; expected 0 < rho <= 1")
+                raise ValueError(f"--rho: {rho:g}; expected 0 < rho <= 1")
             k = round(rho * m)
             if k < 1:
-                raise ValueError(f"--rho {rho:g} gives k = 0 at m = {m}; expected k >= 1")
+                raise ValueError(f"--rho: {rho:g} gives k = 0 at m = {m}; expected k >= 1")
             if k in ks:
                 raise ValueError(
-                    f"--rho {ks[k]:g} and {rho:g} both give k = {k} at m = {m} "
+                    f"--rho: {ks[k]:g} and {rho:g} both give k = {k} at m = {m} "
                     f"(delta {delta:g}); expected a coarser rho grid or a larger N"
                 )
             ks[k] = rho

@@ -1,0 +1,113 @@
+"""`dlncli phase` on the command line: JSON, tables, usage errors, store errors, the plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlncli.theory import weak_threshold
+from tests.helpers import run, run_json
+
+SMALL = ("phase", "--n", "40", "--delta", "0.5", "--rho", "0.1,0.3,0.6", "--trials", "3")
+
+
+def test_theory_json_and_table() -> None:
+    doc = run_json("phase", "--theory", "--delta", "0.25,0.5")
+    assert doc["theory"] == [
+        {"delta": 0.25, "rho": weak_threshold(0.25)},
+        {"delta": 0.5, "rho": weak_threshold(0.5)},
+    ]
+    result = run("phase", "--theory", "--delta", "0.1:0.5:3")
+    assert result.exit_code == 0
+    assert "0.3857" in result.stdout and "0.2908" in result.stdout  # delta 0.5 and 0.3
+
+
+def test_sweep_json(tmp_path: Path) -> None:
+    doc = run_json(*SMALL, "--workers", "1", "--method", "bp,limit", "--depth", "3", "--quiet")
+    assert doc["computed"] == 3 * 3 * 2 and doc["reused"] == 0 and doc["elapsed_s"] > 0
+    cells = doc["cells"]
+    assert [(c["m"], c["k"]) for c in cells[:3]] == [(20, 2), (20, 6), (20, 12)]
+    bp = [c for c in cells if c["method"] == "bp"]
+    assert bp[0]["rate"] == 1.0 and bp[0]["successes"] == 3 and bp[0]["depth"] is None
+    limit = [c for c in cells if c["method"] == "limit"]
+    assert limit[0]["depth"] == 3.0 and limit[0]["alpha"] == pytest.approx(1e-3)
+    assert {t["method"] for t in doc["transitions"]} == {"bp", "limit"}
+    assert all(t["rho_theory"] == weak_threshold(0.5) for t in doc["transitions"])
+
+
+def test_sweep_table_store_resume_and_plot(tmp_path: Path) -> None:
+    store, plot = tmp_path / "s.db", tmp_path / "p.png"
+    first = run(*SMALL, "--workers", "1", "--store", str(store), "--plot", str(plot))
+    assert first.exit_code == 0, first.stderr
+    assert "success rate: bp" in first.stdout and "ρ_W(δ)" in first.stdout
+    assert "phase: 9/9 instances" in first.stderr  # plain progress lines off a terminal
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    again = run(*SMALL, "--workers", "1", "--store", str(store))
+    assert again.exit_code == 1 and "--resume" in again.stderr
+    assert again.stderr.startswith("error: ")
+    doc = run_json(*SMALL, "--workers", "1", "--store", str(store), "--resume")
+    assert doc["reused"] == 9 and doc["computed"] == 0
+    other = run(*SMALL[:-1], "4", "--workers", "1", "--store", str(store), "--resume")
+    assert other.exit_code == 1 and "trials 4 here, 3 in the store" in other.stderr
+    exists = run(*SMALL, "--workers", "1", "--plot", str(plot))
+    assert exists.exit_code == 2 and "--force" in exists.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--method", "gd", "--lr", "0.1"), "dlncli train"),
+        (("--method", "bp,sgd"), "expected a comma-separated list"),
+        (("--method", "bp,bp"), "distinct"),
+        (("--lr", "0.1"), "--lr"),
+        (("--depth", "3"), "applies to --method limit"),
+        (("--method", "limit", "--depth", "1.5"), "expected a real number >= 2"),
+        (("--method", "limit", "--alpha", "-1"), "expected alpha > 0"),
+        (("--resume",), "needs --store"),
+        (("--workers", "2", "--scheduler", "tcp://127.0.0.1:1"), "not both"),
+        (("--success-tol", "0"), "expected a number > 0"),
+        (("--rho", "0.1:0.5"), "start:stop:count"),
+        (("--rho", "0.10,0.11"), "both give k = 2"),
+        (("--rho", "x"), "not a number"),
+        (("--trials", "0"), "--trials"),
+    ],
+)
+def test_usage_errors(args: tuple[str, ...], message: str) -> None:
+    result = run(*SMALL, *args)
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_options_are_usage_errors() -> None:
+    assert run("phase", "--n", "40").exit_code == 2
+    no_n = run("phase", "--delta", "0.5")
+    assert no_n.exit_code == 2 and "--n" in no_n.stderr
+    bad = run("phase", "--theory", "--delta", "0,0.5")
+    assert bad.exit_code == 2 and "(0, 1]" in bad.stderr
+
+
+def test_subprocess_json_is_clean() -> None:
+    """HiGHS prints from C++ on first use: stdout must still be exactly one JSON document."""
+    out = subprocess.run(
+        [sys.executable, "-m", "dlncli", *SMALL, "--workers", "1", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    doc = json.loads(out.stdout)
+    assert doc["computed"] == 9
+    assert "phase: 9/9 instances" in out.stderr
+    helptext = subprocess.run(
+        [sys.executable, "-m", "dlncli", "phase", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "--scheduler" in helptext.stdout
