@@ -419,7 +419,7 @@ def compare_figure(records: Sequence[Mapping[str, Any]]) -> Any:
 
 def theory_renderable(table: Any) -> RenderableType:
     """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport)."""
-    out = Table(title="BP weak threshold ρ_W(δ)")
+    out = Table(title="weak threshold ρ_W(δ)")
     out.add_column("δ = m/N", justify="right")
     out.add_column("ρ_W = k/m", justify="right")
     for d, r in zip(table.deltas, table.rhos, strict=True):
