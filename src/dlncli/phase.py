@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -673,18 +676,33 @@ def _execute(
         with client:
             _drain(client, tasks, receive, progress)
         return scheduler
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
+    with _children_ignore_sigint():
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
-    ):
+        )
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         _drain(client, tasks, receive, progress)
     return f"local:{workers}"
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (an ignored signal survives exec, and Python
+    then installs no KeyboardInterrupt handler): Ctrl-C on a terminal reaches the whole process
+    group, and only this process should react, by shutting the cluster down in order. A Ctrl-C
+    during the few seconds of start-up is therefore not seen."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drain(
