@@ -91,10 +91,31 @@ def test_missing_options_are_usage_errors() -> None:
     assert bad.exit_code == 2 and "(0, 1]" in bad.stderr
 
 
+def test_interrupt_keeps_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = sys.modules["dlncli.phase"]  # the attribute dlncli.phase is the function
+    real, calls = engine.run_trial, []
+
+    def flaky(task: object) -> object:
+        calls.append(task)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(engine, "run_trial", flaky)
+    store = tmp_path / "s.db"
+    result = run(*SMALL, "--workers", "1", "--store", str(store), "--json")
+    assert result.exit_code == 130 and result.stdout == ""
+    assert "interrupted; finished trials are kept in" in result.stderr
+    monkeypatch.setattr(engine, "run_trial", real)
+    doc = run_json(*SMALL, "--workers", "1", "--store", str(store), "--resume")
+    assert doc["reused"] == 3 and doc["computed"] == 6
+
+
 def test_subprocess_json_is_clean() -> None:
-    """HiGHS prints from C++ on first use: stdout must still be exactly one JSON document."""
+    """HiGHS prints from C++ on first use, also in worker processes: stdout must still be
+    exactly one JSON document (two local workers: the default path)."""
     out = subprocess.run(
-        [sys.executable, "-m", "dlncli", *SMALL, "--workers", "1", "--json"],
+        [sys.executable, "-m", "dlncli", *SMALL, "--workers", "2", "--json"],
         capture_output=True,
         text=True,
         check=True,

@@ -157,3 +157,13 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     port = _free_port()
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
         phase(**{**SWEEP, "trials": 1}, scheduler=f"tcp://127.0.0.1:{port}")
+
+
+def test_cli_unreachable_scheduler_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import run
+
+    monkeypatch.setattr(sys.modules["dlncli.phase"], "CONNECT_TIMEOUT_S", 1.0)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    result = run("phase", "--n", "20", "--delta", "0.5", "--rho", "0.2", "--scheduler", address)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: cannot reach the Dask scheduler at " + address)

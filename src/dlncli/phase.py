@@ -520,6 +520,8 @@ def phase(
     start = time.perf_counter()
     if n < 1 or trials < 1:
         raise ValueError(f"n = {n}, trials = {trials}; expected both >= 1")
+    if seed < 0:
+        raise ValueError(f"seed = {seed}; expected an integer >= 0")
     if not variants:
         raise ValueError("no method variants; expected at least one")
     for v in variants:
