@@ -97,7 +97,8 @@ def parse_grid(text: str, *, geometric: bool = False) -> tuple[str, ...]:
             raise ValueError(f"{text!r}; expected start and stop > 0 for a log-spaced range")
         lo, hi = float(start.log10()), float(stop.log10())
         return tuple(_pow10_text(v) for v in np.linspace(lo, hi, count))
-    return tuple(repr(float(v)) for v in np.linspace(float(start), float(stop), count))
+    # 12 digits: 0.1:0.9:9 gives 0.3, not linspace's 0.30000000000000004.
+    return tuple(f"{v:.12g}" for v in np.linspace(float(start), float(stop), count))
 
 
 def _decimal(text: str) -> Decimal:
