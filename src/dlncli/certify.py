@@ -32,10 +32,11 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 # Exact arithmetic is used when m <= EXACT_MAX_ROWS and m * N <= EXACT_MAX_ENTRIES: one exact
-# pivot then costs about a second or less (200 x 1000 Gaussian: 1.0 s, measured with
-# bench/bench_certify.py); above that the float bound decides or the verdict is undecided.
-EXACT_MAX_ROWS = 300
-EXACT_MAX_ENTRIES = 600_000
+# basis solve (fmpq_mat, 200 x 200 Gaussian) takes 0.5-1.5 s here, and the route needs two per
+# pivot (python -m bench.bench_certify); above that the float bound decides or the verdict is
+# undecided.
+EXACT_MAX_ROWS = 200
+EXACT_MAX_ENTRIES = 250_000
 MAX_EXACT_PIVOTS = 100
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 
@@ -257,11 +258,12 @@ def exact_rank(M: FloatArray) -> int:
     return int(rational_matrix(M).rank())
 
 
-def consistent_to_roundoff(A: FloatArray, y: FloatArray, x: FloatArray) -> bool:
+def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
     """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
-    round-off of computing y from x."""
-    residual = np.abs(A @ x - y)
-    return bool(np.all(residual <= SNAP_TOL * (np.abs(y) + np.abs(A) @ np.abs(x))))
+    round-off of computing y from x. A may be scipy.sparse."""
+    residual = np.abs(np.asarray(A @ x, dtype=np.float64).ravel() - y)
+    magnitude = np.abs(y) + np.asarray(abs(A) @ np.abs(x), dtype=np.float64).ravel()
+    return bool(np.all(residual <= SNAP_TOL * magnitude))
 
 
 def exact_column_basis(M: FloatArray) -> list[int] | None:

@@ -406,6 +406,14 @@ def solve_basis_pursuit(
         if not certify.consistent_to_roundoff(dense, y, scaling.primal(x_s)):
             raise _infeasible(A, y)
         dual_s, basis = np.zeros(m), None
+    if status == "optimal":
+        # The cheap proof first: a strict certificate with a rigorous float error bound.
+        point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+        quick = (
+            None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
+        )
+        if quick is not None:
+            return _finish(A, y, quick, solver, lp, start)
     exact_failure = ""
     if dense is not None:
         x_float = scaling.primal(_polish(As, ys, x_s))
@@ -417,7 +425,7 @@ def solve_basis_pursuit(
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
     x_s = _polish(As, ys, x_s)
-    verdict = _certify_float(A, As, ys, x_s, dual_s, scaling, lp, exact_failure, ranges=ranges)
+    verdict = _certify_float(A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, ranges=ranges)
     return _finish(A, y, verdict, solver, lp, start)
 
 
@@ -565,6 +573,7 @@ def _round_down(value: Any) -> float:
 
 def _certify_float(
     A: Matrix,
+    y: FloatArray,
     As: Matrix,
     ys: FloatArray,
     x_s: FloatArray,
@@ -583,13 +592,9 @@ def _certify_float(
     face = _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
     corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
     if face.dimension == 0:
-        support = face.support
-        bound = certify.float_uniqueness_bound(
-            A, dual, support, np.sign(face.interior_point[support])
-        )
-        if bound.margin_lower > 0:
-            how = "float error bound on a strict certificate (problem too large for exact)"
-            return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
+        proved = _bound_verdict(A, y, face, dual)
+        if proved is not None:
+            return proved
         x = face.interior_point
     off = np.abs(corr[np.abs(corr) < 1.0 - EQUICORRELATION_TOL])
     margin = float(1.0 - off.max()) if off.size else 1.0
@@ -659,6 +664,48 @@ def _significant(x: FloatArray) -> IntArray:
     return np.flatnonzero(np.abs(x) > SUPPORT_TOL * biggest).astype(np.int64)
 
 
+def _float_point(
+    As: Matrix,
+    ys: FloatArray,
+    x_s: FloatArray,
+    dual_s: FloatArray,
+    scaling: Equilibration,
+    *,
+    ranges: bool,
+) -> Face | None:
+    """The single point of S when the float active set has full column rank, else None."""
+    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
+    active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
+    A_active = _columns(As, active)
+    # Every minimizer lives on `active` with these signs; if A_active has full column rank,
+    # that system has one solution, so S is a single point. No further LP needed.
+    if not _full_column_rank(A_active):
+        return None
+    point_s = np.zeros_like(x_s)
+    if active.size:
+        point_s[active] = np.linalg.lstsq(A_active, ys, rcond=None)[0]
+    support = _significant(point_s)
+    point_s[np.setdiff1d(active, support)] = 0.0
+    if support.size:
+        point_s[support] = np.linalg.lstsq(_columns(As, support), ys, rcond=None)[0]
+    point = scaling.primal(point_s)
+    rng = np.column_stack([point[support], point[support]]) if ranges else None
+    return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
+
+
+def _bound_verdict(A: Matrix, y: FloatArray, face: Face, dual: FloatArray) -> _Verdict | None:
+    """A unique verdict proved by :func:`certify.float_uniqueness_bound` for a point that
+    solves A x = y up to round-off, or None."""
+    if not certify.consistent_to_roundoff(A, y, face.interior_point):
+        return None
+    support = face.support
+    bound = certify.float_uniqueness_bound(A, dual, support, np.sign(face.interior_point[support]))
+    if bound.margin_lower <= 0:
+        return None
+    how = "a rigorous float error bound on a strict certificate (docs/certification.md)"
+    return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
+
+
 def _float_face(
     As: Matrix,
     ys: FloatArray,
@@ -670,23 +717,12 @@ def _float_face(
     ranges: bool,
 ) -> Face:
     """The face from float correlations (scaled data; returned in original units)."""
+    point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+    if point_face is not None:
+        return point_face
     corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
     active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
     signs = np.sign(corr[active])
-    A_active = _columns(As, active)
-    # Every minimizer lives on `active` with these signs; if A_active has full column rank,
-    # that system has one solution, so S is a single point. No further LP needed.
-    if _full_column_rank(A_active):
-        point_s = np.zeros_like(x_s)
-        if active.size:
-            point_s[active] = np.linalg.lstsq(A_active, ys, rcond=None)[0]
-        support = _significant(point_s)
-        point_s[np.setdiff1d(active, support)] = 0.0
-        if support.size:
-            point_s[support] = np.linalg.lstsq(_columns(As, support), ys, rcond=None)[0]
-        point = scaling.primal(point_s)
-        rng = np.column_stack([point[support], point[support]]) if ranges else None
-        return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
     candidate = _face_lp(As, ys, active, signs, scaling, lp)
     if candidate is None:
         raise _infeasible_near(As, ys)
