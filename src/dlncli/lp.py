@@ -535,9 +535,8 @@ def _certify_exact(
     signs_all = np.zeros(n)
     signs_all[E] = [1.0 if corr[i] > 0 else -1.0 for i in on_face]
     how = (
-        f"exact rational arithmetic ({optimum.pivots} exact pivots from the LP's basis), for "
-        f"A x = y* with ||y* - y||_inf = {optimum.backward_error:.2g} (y* = y, or y with "
-        "its round-off removed)"
+        f"exact rational arithmetic ({optimum.pivots} exact pivots); backward error "
+        f"‖y* − y‖∞ = {optimum.backward_error:.2g}"
     )
     if certify.exact_rank(A[:, E]) == E.size:
         support = np.flatnonzero(x).astype(np.int64)
@@ -702,7 +701,7 @@ def _bound_verdict(A: Matrix, y: FloatArray, face: Face, dual: FloatArray) -> _V
     bound = certify.float_uniqueness_bound(A, dual, support, np.sign(face.interior_point[support]))
     if bound.margin_lower <= 0:
         return None
-    how = "a rigorous float error bound on a strict certificate (docs/certification.md)"
+    how = "a rigorous float error bound on a strict certificate"
     return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
 
 
