@@ -132,18 +132,22 @@ def _is_sample_spec(spec: str) -> bool:
 
 def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Problem:
     """K columns with a_i^T lam = 1 inside a D-dim subspace, the rest with |a_i^T lam| <= 0.8,
-    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D."""
+    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D.
+
+    Built so that the ties are exact in float64 (the certified verdict sees the float data
+    as exact rationals): lam = e_1 / s, the facet columns are s * G c_i with small-integer
+    G (first row e_1^T) and c_i (first entry 1), and s is a power of two near 1/sqrt(m)."""
     rng = np.random.default_rng(seed)
-    lam = rng.standard_normal(m)
-    lam /= np.linalg.norm(lam)
-    basis = np.linalg.qr(rng.standard_normal((m, d)))[0]
-    g = basis.T @ lam
-    coeffs = rng.standard_normal((d, k))
-    coeffs += np.outer(g, 1.0 - g @ coeffs) / float(g @ g)  # now g^T c_i = 1
+    scale = 2.0 ** round(-0.5 * math.log2(m))
+    G = rng.integers(-2, 3, size=(m, d)).astype(np.float64)
+    G[0] = 0.0
+    G[0, 0] = 1.0
+    coeffs = rng.integers(-2, 3, size=(d, k)).astype(np.float64)
+    coeffs[0] = 1.0
     A = rng.standard_normal((m, n)) / math.sqrt(m)
-    A[:, :k] = basis @ coeffs
-    corr = A[:, k:].T @ lam
-    A[:, k:] *= np.minimum(1.0, 0.8 / np.maximum(np.abs(corr), 1e-300))
+    A[:, :k] = scale * (G @ coeffs)
+    first = A[0, k:]
+    A[0, k:] = np.where(np.abs(first) > 0.8 * scale, 0.8 * scale * np.sign(first), first)
     perm = rng.permutation(n)
     A = A[:, perm]
     v = np.zeros(n)

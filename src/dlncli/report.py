@@ -73,6 +73,9 @@ def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
         "dual_inf_norm": sol.dual_inf_norm,
         "duality_gap": sol.duality_gap,
         "unique": sol.unique,
+        "certified": sol.certified,
+        "margin": sol.margin,
+        "certification": sol.certification,
         "face_dimension": face.dimension,
         "support": sol.support,
         "signs": sol.signs,
@@ -90,6 +93,8 @@ def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
 
 
 def _bp_message(sol: BPSolution) -> str:
+    if sol.unique is None:
+        return f"verdict {sol.certification}; dual margin {sol.margin:.3g}"
     if sol.unique:
         return f"unique minimizer with {sol.support.size} nonzeros"
     return (
@@ -103,10 +108,18 @@ def bp_renderable(problem: Problem, sol: BPSolution, *, show_all: bool) -> Rende
     summary = Table(title=f"basis pursuit: {escape(problem.name)} ({m}×{n})", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    verdict = "unique" if sol.unique else f"not unique: face of dimension {sol.face.dimension}"
+    if sol.unique is None:
+        verdict = f"undecided (candidate face of dimension {sol.face.dimension})"
+    elif sol.unique:
+        verdict = "unique"
+    else:
+        verdict = f"not unique: face of dimension {sol.face.dimension}"
+    how = sol.certification if sol.unique is None else f"certified by {sol.certification}"
     for key, value in (
         ("status", sol.status),
         ("minimizer", verdict),
+        ("verdict", how),
+        ("dual margin", fmt(sol.margin)),
         ("‖x‖₁", fmt(sol.l1_norm, 10)),
         ("‖Ax − y‖∞", fmt(sol.residual_inf)),
         ("‖Aᵀλ‖∞", fmt(sol.dual_inf_norm, 10)),
