@@ -1,4 +1,4 @@
-"""Flow vs basis pursuit across alpha and depth: errors and fitted rates (MATH.md §3-4).
+"""Flow vs basis pursuit across alpha and depth: errors and fitted rates (docs/model.md §4-5).
 
 For each depth p and scale alpha the flow's limit x_alpha is compared with the reference x*:
 the BP minimizer when it is unique, otherwise the depth's tie-break point. The log-log
@@ -55,7 +55,7 @@ class RateFit:
     agrees: bool
     points: int
     # Where the error first falls below half its value at the largest alpha (the end of a
-    # plateau such as the kink family's, MATH.md §4); None if it never does on the grid.
+    # plateau such as the kink family's, docs/model.md §5); None if it never does on the grid.
     break_log10_alpha_p: float | None
 
 

@@ -2,7 +2,7 @@
 
 Notation as in limit.py. The 2N-dimensional flow reduces exactly to the mirror flow
 d mu / d tau = y - A x(mu) in R^m, with tau = rate * t, rate = 4 (p = 2) or
-p (p - 2) alpha^(p-2) (p > 2) (MATH.md §2). We integrate it in the scaled coordinates theta of
+p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). We integrate it in the scaled coordinates theta of
 :class:`dlncli.limit.MirrorCoordinates`, which keep the slacks' digits, with an implicit
 Radau method and the analytic Jacobian. Any integration error is a perturbation of mu, which
 the mirror flow forgets (its limit does not depend on where in mu-space it starts), so the
