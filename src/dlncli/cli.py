@@ -246,6 +246,25 @@ def _writing(option: str) -> Iterator[None]:
         _fail(f"{option}: {exc}")
 
 
+def _render(renderable: RenderableType) -> str:
+    """The text rich would print to stdout (its width, colours), without touching stdout."""
+    import io
+
+    probe = Console(highlight=False, emoji=False)
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        highlight=False,
+        emoji=False,
+        width=probe.width,
+        force_terminal=probe.is_terminal,
+        color_system=probe.color_system,  # type: ignore[arg-type]  # its own value
+        no_color=probe.no_color,
+    )
+    console.print(renderable)
+    return buffer.getvalue()
+
+
 def _to_stdout(text: str) -> None:
     """Print ``text`` to stdout, turning a closed, full or broken stdout into one stderr line
     (a broken pipe: no line, exit 141)."""
@@ -317,10 +336,7 @@ def _emit(
     if as_json:
         _to_stdout(dump_json(record) + "\n")
     else:
-        console = Console(highlight=False, emoji=False)  # sized and coloured for stdout
-        with console.capture() as captured:
-            console.print(renderable())
-        _to_stdout(captured.get())
+        _to_stdout(_render(renderable()))
 
 
 def _load(source: str | None, max_input_mb: float) -> Any:
