@@ -13,12 +13,10 @@ import json
 import os
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import time
 import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import scipy.io
 import scipy.sparse as sp
 
 import dlncli.cli
+from bench.bench_hostile_io import deflate_bomb, npy_header
 from dlncli.errors import OutputExistsError, ProblemFormatError
 from dlncli.problem_io import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -81,12 +80,6 @@ def _sh(script: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 # --------------------------------------------------------------------------- memory caps
 
 
-def _npy_header(shape: tuple[int, ...]) -> bytes:
-    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}"
-    header += " " * (118 - len(header)) + "\n"
-    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
-
-
 def test_npz_member_without_npy_suffix_declaring_a_huge_shape(tmp_path: Path) -> None:
     # np.load serves a bare member 'A' as key 'A': its header must be checked like 'A.npy'.
     for name, shape in (("A", (100000, 100000)), ("x_true", (2_000_000_000,))):
@@ -95,74 +88,20 @@ def test_npz_member_without_npy_suffix_declaring_a_huge_shape(tmp_path: Path) ->
             y = io.BytesIO()
             np.save(y, np.ones(2))
             if name == "A":
-                z.writestr("A", _npy_header(shape))
+                z.writestr("A", npy_header(shape))
             else:
                 a = io.BytesIO()
                 np.save(a, np.eye(2))
                 z.writestr("A", a.getvalue())
-                z.writestr(name, _npy_header(shape))
+                z.writestr(name, npy_header(shape))
             z.writestr("y", y.getvalue())
         _one_error_line(run("solve-bp", str(f)), f.name, name, str(shape), "input cap of 256 MiB")
-
-
-def _deflate_bomb(path: Path, rows: int, cols: int) -> None:
-    """An npz whose 'A.npy' is an honest deflate stream of rows*cols float64 zeros, written
-    without compressing them all: one full-flush block of 1 MiB of zeros, repeated."""
-    block = zlib.compressobj(9, zlib.DEFLATED, -15)
-    one_mib = block.compress(b"\0" * 2**20) + block.flush(zlib.Z_FULL_FLUSH)
-    header = _npy_header((rows, cols))
-    head = zlib.compressobj(9, zlib.DEFLATED, -15)
-    start = head.compress(header) + head.flush(zlib.Z_FULL_FLUSH)
-    total = rows * cols * 8
-    assert total % 2**20 == 0
-    data = start + one_mib * (total // 2**20) + b"\x03\x00"  # final empty fixed block
-    size = len(header) + total
-    name = b"A.npy"
-    # zip64 extra fields carry the sizes; the CRC is never reached, the cap refuses first.
-    local_extra = struct.pack("<HHQQ", 1, 16, size, len(data))
-    local = (
-        struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, len(name), 20
-        )
-        + name
-        + local_extra
-    )
-    central_extra = struct.pack("<HHQQQ", 1, 24, size, len(data), 0)
-    central = (
-        struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
-            45,
-            45,
-            0,
-            8,
-            0,
-            0,
-            0,
-            0xFFFFFFFF,
-            0xFFFFFFFF,
-            len(name),
-            28,
-            0,
-            0,
-            0,
-            0,
-            0xFFFFFFFF,
-        )
-        + name
-        + central_extra
-    )
-    cd_offset = len(local) + len(data)
-    eocd64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 1, 1, len(central), cd_offset)
-    locator = struct.pack("<IIQI", 0x07064B50, 0, cd_offset + len(central), 1)
-    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), 0xFFFFFFFF, 0)
-    path.write_bytes(local + data + central + eocd64 + locator + eocd)
 
 
 def test_compressed_bombs_are_refused_before_inflating(tmp_path: Path) -> None:
     # The named kind: a ~2 MB file that inflates to 2 GiB, at the default cap.
     bomb = tmp_path / "bomb.npz"
-    _deflate_bomb(bomb, 2**14, 2**14)
+    deflate_bomb(bomb, 2**14, 2**14)
     assert bomb.stat().st_size < 3 * 2**20
     with zipfile.ZipFile(bomb) as z:
         assert z.infolist()[0].file_size > 2 * 2**30
@@ -307,8 +246,14 @@ def test_output_and_trajectory_naming_the_same_file(tmp_path: Path) -> None:
         "also the --output",
         code=2,
     )
+    os.link(t, tmp_path / "hard.npz")
+    _one_error_line(
+        run(*args, "--output", str(tmp_path / "hard.npz"), "--trajectory", str(t), "--force"),
+        "also the --output",
+        code=2,
+    )
     assert t.read_bytes() == b""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "sub", "t.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.npz", "link.npz", "sub", "t.npz"]
 
 
 def test_a_file_that_appears_during_the_run_is_not_clobbered(
