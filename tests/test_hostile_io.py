@@ -101,13 +101,25 @@ def test_npz_member_without_npy_suffix_declaring_a_huge_shape(tmp_path: Path) ->
 def test_compressed_bombs_are_refused_before_inflating(tmp_path: Path) -> None:
     # The named kind: a ~2 MB file that inflates to 2 GiB, at the default cap.
     bomb = tmp_path / "bomb.npz"
-    deflate_bomb(bomb, 2**14, 2**14)
-    assert bomb.stat().st_size < 3 * 2**20
+    deflate_bomb(bomb, 10 * 2**14, 2**13)  # 10 GiB of float64 zeros in ~10 MiB
+    assert bomb.stat().st_size < 11 * 2**20
     with zipfile.ZipFile(bomb) as z:
-        assert z.infolist()[0].file_size > 2 * 2**30
+        assert z.infolist()[0].file_size > 10 * 2**30
+        with z.open("A.npy") as member:  # a real deflate stream: it does inflate to zeros
+            member.read(128)
+            assert member.read(2**22) == b"\0" * 2**22
     start = time.perf_counter()
-    _one_error_line(run("solve-bp", str(bomb)), "bomb.npz", "2 GiB", "input cap of 256 MiB")
+    _one_error_line(run("solve-bp", str(bomb)), "bomb.npz", "10 GiB", "input cap of 256 MiB")
     assert time.perf_counter() - start < 5.0  # refused from the headers, nothing inflated
+    # Other compressors: an LZMA member (8 MiB of zeros in ~1 KB) under a 1 MiB cap.
+    lzma = tmp_path / "lzma.npz"
+    npy = io.BytesIO()
+    np.save(npy, np.zeros((1024, 1024)))
+    with zipfile.ZipFile(lzma, "w", compression=zipfile.ZIP_LZMA) as z:
+        z.writestr("A.npy", npy.getvalue())
+        z.writestr("y.npy", npy.getvalue()[:128])
+    assert lzma.stat().st_size < 20_000
+    _one_error_line(run("solve-bp", str(lzma), "--max-input-mb", "1"), "'A.npy'", "1 MiB")
     # One more: np.savez_compressed zeros (30 KB on disk, 30 MiB inflated), under a 1 MiB cap.
     small = tmp_path / "small.npz"
     np.savez_compressed(small, A=np.zeros((2000, 2000)), y=np.zeros(2000))
@@ -148,6 +160,7 @@ def test_the_cap_can_be_raised_and_lowered() -> None:
         load_sample("gauss:2000:2000:5:0", max_bytes=30 * 2**20)
     assert load_sample("gauss:20:50:5:0", max_bytes=8 * 20 * 50).shape == (20, 50)
     assert DEFAULT_MAX_INPUT_BYTES == 256 * 2**20
+    assert dlncli.cli.DEFAULT_MAX_INPUT_MB * 2**20 == DEFAULT_MAX_INPUT_BYTES  # one cap
 
 
 def test_dev_zero_and_endless_streams(tmp_path: Path) -> None:

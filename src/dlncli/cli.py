@@ -74,8 +74,8 @@ ProblemArg = Annotated[
     str | None,
     typer.Argument(
         metavar="[PROBLEM]",
-        help="A .npz/.csv/.mat file, '-' for stdin, or a sample name (see 'dlncli samples'). "
-        "Default: line.",
+        help="A .npz/.csv/.mat file, '-' for stdin, or a sample name (see 'dlncli samples'; "
+        "a sample name wins over a same-named local file). Default: line.",
         show_default=False,
     ),
 ]
