@@ -434,7 +434,7 @@ def _check_npz_headers(stream: io.BytesIO, name: str, max_bytes: int) -> None:
                 _over_cap(name, f"member {info.filename!r} uncompressed", info.file_size, max_bytes)
                 with archive.open(info) as handle:
                     if handle.read(6) != b"\x93NUMPY":
-                        continue  # np.load treats it as a pickle and refuses it
+                        continue  # np.load returns its raw bytes (size checked above)
                     handle.seek(0)
                     version = np.lib.format.read_magic(handle)
                     if version == (1, 0):
@@ -456,7 +456,7 @@ def _check_npz_headers(stream: io.BytesIO, name: str, max_bytes: int) -> None:
 def _from_mat(stream: io.BytesIO, name: str, path: Path | None, max_bytes: int) -> Problem:
     import scipy.io
 
-    wanted = [key for key in _PROBLEM_KEYS]
+    wanted = list(_PROBLEM_KEYS)
     try:
         # whosmat reads only the variable headers (compressed ones are inflated lazily), so
         # the declared shapes are checked before any data is inflated or allocated.
