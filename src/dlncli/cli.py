@@ -114,9 +114,9 @@ def _nonnegative(text: str | float) -> float:
 
 
 def _positive(text: str | float) -> float:
-    value = _strict_number(text, minimum=0.0)
-    if value == 0:
-        raise typer.BadParameter(f"{text!r}; expected a number > 0")
+    value = _strict_number(text)
+    if value <= 0:
+        raise typer.BadParameter(f"{text!r}; expected a finite number > 0")
     return value
 
 
