@@ -42,11 +42,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LINE_X_L1 = 3.0  # min ||x||_1 for the sample 'line': x = (1, 2, 0) and (0, 3, 0) are optimal
 
 
+def _messages(err: str) -> list[str]:
+    """stderr lines other than progress lines (which a slow, shared machine may add)."""
+    return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("progress: ")]
+
+
 def _one_error_line(result: Any, *fragments: str, code: int = 1) -> None:
     assert result.exit_code == code, (result.stdout, result.stderr)
     err: str = result.stderr
     assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    lines = _messages(err)
     assert len(lines) == 1, err
     for fragment in fragments:
         assert fragment in err, err
@@ -193,7 +198,9 @@ def test_closed_stdin() -> None:
     for command in ("solve-bp -", "flow - --alpha 1e-2"):
         proc = _sh(f"$DLN {command} <&-")
         assert proc.returncode == 1, proc.stderr
-        assert proc.stderr.strip().count("\n") == 0 and "<stdin>: is closed" in proc.stderr
+        assert _messages(proc.stderr) == [
+            "error: <stdin>: is closed; expected CSV text or .npz bytes on stdin"
+        ]
         assert proc.stdout == ""
     # A closed stdin does not matter when the problem is not read from it.
     proc = _sh("$DLN solve-bp line --json <&-")
@@ -207,9 +214,9 @@ def test_closed_stdin() -> None:
 def test_full_disk_on_stdout(command: str) -> None:
     proc = _sh(f"$DLN {command} > /dev/full")
     assert proc.returncode == 1
-    assert (
-        proc.stderr.strip() == "error: cannot write the result to stdout (No space left on device)"
-    )
+    assert _messages(proc.stderr) == [
+        "error: cannot write the result to stdout (No space left on device)"
+    ]
 
 
 def test_closed_stdout(tmp_path: Path) -> None:
@@ -231,7 +238,7 @@ def test_broken_pipe_exits_141_quietly(command: str) -> None:
     proc = _sh(f'$DLN {command} | head -c 10; echo " rc=${{PIPESTATUS[0]}}"')
     assert proc.stdout.endswith(" rc=141\n"), (proc.stdout[-200:], proc.stderr)
     assert len(proc.stdout) == len(" rc=141\n") + 10
-    assert proc.stderr == ""
+    assert _messages(proc.stderr) == []
 
 
 # --------------------------------------------------------------------------- output files
@@ -504,7 +511,7 @@ def test_json_on_an_infeasible_problem_is_the_same_in_every_command(
         document = json.loads(result.stdout)
         assert document["status"] == "infeasible" and document["problem"] == problem
         assert document["message"].startswith(problem)
-        lines = result.stderr.strip().splitlines()
+        lines = _messages(result.stderr)
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0]
         plain = run(command[0], problem, *command[1:])
         assert plain.exit_code == 1 and plain.stdout == ""
