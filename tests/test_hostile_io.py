@@ -153,7 +153,9 @@ def test_huge_sample_specs_are_refused_before_allocating(spec: str) -> None:
     _one_error_line(run("solve-bp", spec), spec, "as float64", "input cap of 256 MiB")
     assert time.perf_counter() - start < 2.0
     with pytest.raises(ProblemFormatError, match="input cap"):
-        load_sample(spec)
+        load_sample(spec, max_bytes=DEFAULT_MAX_INPUT_BYTES)
+    with pytest.raises(ProblemFormatError, match="input cap"):
+        load_problem(spec)
 
 
 def test_the_cap_can_be_raised_and_lowered() -> None:

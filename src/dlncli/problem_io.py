@@ -214,10 +214,11 @@ def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Prob
 def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     """Build a built-in sample problem from its spec (``line``, ``kink:0.1``, ...).
 
-    ``max_bytes`` (default :data:`DEFAULT_MAX_INPUT_BYTES`; None for no cap) bounds the
-    float64 size M·N·8 of a parametric sample's A, checked before anything is allocated.
+    ``max_bytes`` bounds the float64 size M·N·8 of a parametric sample's A, checked before
+    anything is allocated. :func:`load_problem` (and so the CLI) passes the input cap; a direct
+    call builds what it is asked for unless given ``max_bytes`` (benchmarks build large ones).
     """
-    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
+    cap = max_bytes
     if spec in FIXED_SAMPLES:
         A, y, x_true = FIXED_SAMPLES[spec][0]()
         return Problem(spec, A, y, x_true)
