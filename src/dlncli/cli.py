@@ -735,3 +735,87 @@ def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
                     f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
                 )
     return failures
+
+
+# --------------------------------------------------------------------------- potentials
+
+DEFAULT_POTENTIAL_DEPTHS = ["2", "2.5", "3", "4"]
+
+
+def _split_list(texts: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists alike: ['2,3', '4'] -> ['2', '3', '4']."""
+    return [part.strip() for text in texts or [] for part in text.split(",") if part.strip()]
+
+
+def _parse_z(texts: list[str], depths: list[tuple[str, float]]) -> list[float]:
+    values = []
+    for text in texts:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--z'") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{text!r}; expected a finite number", param_hint="'--z'")
+        if abs(value) >= 1 and any(p > 2 for _, p in depths):
+            raise typer.BadParameter(
+                f"{text!r}; expected -1 < z < 1 (h_p is defined there for p > 2)",
+                param_hint="'--z'",
+            )
+        values.append(value)
+    return values
+
+
+@app.command(epilog=EPILOG)
+def potentials(
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth",
+            help="Depth p >= 2 (repeatable or comma-separated). Default: 2, 2.5, 3, 4.",
+            show_default=False,
+        ),
+    ] = None,
+    z_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--z",
+            help="Points z for h_p (repeatable or comma-separated; -1 < z < 1 for p > 2). "
+            "Default: 0, ±0.25, ±0.5, ±0.75, ±0.9, ±0.99.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the paper's figure 3 (h_p, q_p, g_p; black and white) to FILE "
+            "(.png, .pdf, .svg).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The functions behind the flow's limit and tie-break: h_p (x = α^p·h_p(z) along the
+    flow), the potential q_p(w) = ∫₀^w h_p⁻¹ and the tie-break penalty g_p (p = 2: |x| log|x|;
+    p > 2: −|x|^(2/p)), with q_p and g_p on the grid w = h_p(z). See docs/potentials.md."""
+    parsed = _parse_depths(_split_list(depths) or DEFAULT_POTENTIAL_DEPTHS, allow_inf=False)
+    from dlncli.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
+
+    grid = _parse_z(_split_list(z_values), parsed) if z_values else list(DEFAULT_Z)
+    _check_output(output, (), force)
+    _check_output(plot, (output,), force, option="--plot", suffixes=PLOT_SUFFIXES)
+    from dlncli.problem_io import write_figure
+    from dlncli.report import potentials_figure, potentials_renderable
+
+    report = evaluate_potentials([p for _, p in parsed], z=grid)
+    with _handled(None):
+        if plot is not None:
+            curves_h = evaluate_potentials([p for _, p in parsed], z=PLOT_Z)
+            curves_w = evaluate_potentials([p for _, p in parsed], z=[0.0], w=PLOT_W)
+            write_figure(plot, potentials_figure(curves_h, curves_w))
+        _emit(
+            report.to_dict(), lambda: potentials_renderable(report), as_json=as_json, output=output
+        )

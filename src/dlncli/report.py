@@ -412,3 +412,50 @@ def compare_figure(records: Sequence[Mapping[str, Any]]) -> Any:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+# --------------------------------------------------------------------------- potentials
+
+BW_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # black-and-white lines
+
+
+def potentials_renderable(report: Any) -> RenderableType:
+    """A table per depth: z, w = h_p(z), q_p(w), g_p(w)."""
+    parts: list[RenderableType] = []
+    for curve in report.curves:
+        table = Table(title=f"p = {fmt(curve.depth)}: x = α^p·h_p(z); q_p, g_p at w = h_p(z)")
+        for col in ("z", "w = h_p(z)", "q_p(w)", "g_p(w)"):
+            table.add_column(col, justify="right")
+        for z, w, qv, gv in zip(curve.z, curve.w, curve.q, curve.g, strict=True):
+            table.add_row(fmt(float(z), 10), fmt(float(w), 10), fmt(float(qv), 10), fmt(gv, 10))
+        parts.append(table)
+    parts.append(
+        "[dim]q_p(w) = ∫₀^w h_p⁻¹(s) ds; g_p = |x| log|x| (p = 2), −|x|^(2/p) (p > 2). "
+        "docs/potentials.md[/dim]"
+    )
+    return Group(*parts)
+
+
+def potentials_figure(on_z: Any, on_w: Any) -> Any:
+    """The paper's figure 3: h_p on z (from ``on_z``), q_p and g_p on w (from ``on_w``),
+    one black-and-white line style per depth. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12.0, 3.6), layout="constrained")
+    ax_h, ax_q, ax_g = fig.subplots(1, 3)
+    for k, (ch, cw) in enumerate(zip(on_z.curves, on_w.curves, strict=True)):
+        style = {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
+        label = f"p = {ch.depth:g}"
+        ax_h.plot(ch.z, ch.h, label=label, **style)
+        ax_q.plot(cw.w, cw.q, label=label, **style)
+        ax_g.plot(cw.w, cw.g, label=label, **style)
+    ax_h.set(xlim=(-0.99, 0.99), ylim=(-20, 20), xlabel="z", title="h_p(z)")
+    ax_q.set(xlim=(-5, 5), ylim=(0, 3), xlabel="w", title="q_p(w) = ∫₀^w h_p⁻¹")
+    ax_g.set(xlim=(-8, 8), xlabel="x", title="g_p(x)")
+    for ax in (ax_h, ax_q, ax_g):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
