@@ -245,6 +245,12 @@ def _log10_time(value: float | None) -> float | None:
     return math.log10(value)
 
 
+class FlowMethod(str, Enum):
+    ode = "ode"
+    raw = "raw"
+    raw_lsoda = "raw-lsoda"
+
+
 @app.command(epilog=EPILOG)
 def flow(
     problem: ProblemArg = None,
@@ -263,11 +269,20 @@ def flow(
     limit_only: Annotated[
         bool, typer.Option("--limit-only", help="Skip the ODE; compute only the exact limit.")
     ] = False,
+    method: Annotated[
+        FlowMethod,
+        typer.Option(
+            "--method",
+            help="ode: the exact m-dimensional reduction (default). raw / raw-lsoda: the paper "
+            "authors' 2N-dimensional (u, v) integration with Radau (rtol 2.5e-14) or LSODA "
+            "(rtol 1e-12) to --t-end or their horizon 1e9·α^(2−p), for independent checks.",
+        ),
+    ] = FlowMethod.ode,
     trajectory: Annotated[
         Path | None,
         typer.Option(
             "--trajectory",
-            help="Save t, x(t), loss(t) to FILE (.npz or .csv).",
+            help="Save t, x(t), loss(t), u(t), v(t) and ln u, ln v to FILE (.npz or .csv).",
             dir_okay=False,
             show_default=False,
         ),
@@ -288,6 +303,11 @@ def flow(
     with _handled(problem):
         prob = load_problem(problem)
         _check_output(output, (prob.path,), force)
+        if method is not FlowMethod.ode and limit_only:
+            _fail(
+                f"Invalid value for '--method': {method.value} runs the flow; drop --limit-only",
+                EXIT_USAGE,
+            )
         if trajectory is not None:
             if limit_only:
                 _fail(
@@ -300,17 +320,31 @@ def flow(
                 option="--trajectory",
                 suffixes=(".npz", ".csv"),
             )
-        record = _run_flow(
-            prob,
-            depth,
-            alpha_text,
-            log_alpha,
-            log10_t_end,
-            limit_only,
-            trajectory,
-            time_limit,
-            quiet=quiet or as_json,
-        )
+        if method is FlowMethod.ode:
+            record = _run_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                log10_t_end,
+                limit_only,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+            )
+        else:
+            record = _run_raw_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                t_end,
+                method,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+                as_json=as_json,
+            )
         from dlncli.report import flow_record, flow_renderable
 
         full = flow_record(prob, record)
@@ -376,8 +410,13 @@ def _run_flow(
                 converged = run.converged
                 agreement = float(np.max(np.abs(run.x - limit.x))) / scale
             if trajectory is not None:
+                from dlncli.potentials import trajectory_uv
+
                 finite = np.isfinite(run.log10_t)
                 t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
+                uv, uv_note = trajectory_uv(run.xs, depth=depth, log_alpha=log_alpha)
+                if uv_note:
+                    stderr.print(f"note: {escape(uv_note)}", soft_wrap=True)
                 write_arrays(
                     trajectory,
                     {
@@ -385,6 +424,7 @@ def _run_flow(
                         "log10_t": np.where(finite, run.log10_t, -np.inf),
                         "loss": run.losses,
                         "x": run.xs,
+                        **uv,
                     },
                 )
         else:
@@ -437,6 +477,97 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
     with Progress(console=stderr, transient=True) as bar:
         task = bar.add_task("integrating the flow", total=1.0)
         yield lambda done: bar.update(task, completed=done)
+
+
+def _run_raw_flow(
+    prob: Any,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    t_end: float | None,
+    method: FlowMethod,
+    trajectory: Path | None,
+    time_limit: float | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+) -> dict[str, Any]:
+    """flow --method raw: the authors' (u, v) integration, checked against the exact limit."""
+    import time
+
+    from dlncli.flow import integrate_raw_flow
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.problem_io import write_arrays
+    from dlncli.report import dump_json
+
+    if not -700.0 < depth * log_alpha < 700.0:
+        _fail(
+            f"Invalid value for '--alpha': {alpha_text} gives "
+            f"α^p = 1e{depth * log_alpha / LN10:.4g}; --method {method.value} works in "
+            "floating point and needs 1e-300 < α^p < 1e300",
+            EXIT_USAGE,
+        )
+    start = time.perf_counter()
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)  # infeasible: fail before the run
+    with _progress(quiet) as report:
+        run = integrate_raw_flow(
+            prob.A,
+            prob.y,
+            depth=depth,
+            alpha=math.exp(log_alpha),
+            t_end=t_end,
+            time_limit=time_limit,
+            method="Radau" if method is FlowMethod.raw else "LSODA",
+            progress=report,
+        )
+    if run.status == "time limit":
+        raise TimeLimitError(f"{run.message}; use a larger --time-limit or --method ode")
+    if run.status != "finished":
+        if as_json:
+            failed = {"status": "failed", "method": method.value, "message": run.message}
+            sys.stdout.write(dump_json(failed) + "\n")
+        raise DlnError(f"--method {method.value}: {run.message}")
+    if trajectory is not None:
+        write_arrays(trajectory, run.trajectory())
+    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    bp = anchor.bp
+    if bp.unique:
+        reference, point = "bp", bp.x
+    else:
+        from dlncli.tiebreak import select_minimizer
+
+        reference = "tie-break"
+        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
+    residual = prob.A @ run.x - prob.y
+    return {
+        "x": run.x,
+        "x_source": f"raw (u, v) state at t_end ({run.method}, rtol {run.rtol:g})",
+        "alpha": math.exp(log_alpha),
+        "alpha_text": alpha_text,
+        "log10_alpha": log_alpha / LN10,
+        "log10_alpha_p": depth * log_alpha / LN10,
+        "depth": depth,
+        "loss": 0.5 * float(residual @ residual),
+        "residual_inf": float(np.max(np.abs(residual))),
+        "l1_norm": float(np.sum(np.abs(run.x))),
+        "converged": True,
+        "method": method.value,
+        "t_end": run.t_end,
+        "log10_t_end": math.log10(run.t_end),
+        "limit_agreement": float(np.max(np.abs(run.x - limit.x)))
+        / (1.0 + float(np.max(np.abs(limit.x)))),
+        "reference": reference,
+        "distance_to_reference": float(np.max(np.abs(run.x - point))),
+        "bp_unique": bp.unique,
+        "newton_iterations": limit.newton_iterations,
+        "raw_steps": run.steps,
+        "support_changes": [
+            {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
+            for c in run.support_changes
+        ],
+        "message": run.message,
+        "elapsed_s": time.perf_counter() - start,
+    }
 
 
 # --------------------------------------------------------------------------- tie-break

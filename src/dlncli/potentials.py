@@ -340,3 +340,22 @@ def evaluate_potentials(
         ws = hz if w is None else np.asarray(w, dtype=np.float64)
         curves.append(PotentialCurve(p, zs.copy(), hz, ws.copy(), q(ws, p), g(ws, p)))
     return PotentialsReport(tuple(curves), time.perf_counter() - start)
+
+
+def trajectory_uv(
+    xs: FloatArray, *, depth: float, log_alpha: float
+) -> tuple[dict[str, FloatArray], str]:
+    """u(t), v(t) for a saved trajectory x(t) (K, N): always ``log_u`` and ``log_v``, and
+    ``u`` and ``v`` themselves when every value is a normal float. Returns the arrays and a
+    note ("" when u and v are included)."""
+    log_u, log_v = log_uv_from_x(xs, depth=depth, log_alpha=log_alpha)
+    out = {"log_u": log_u, "log_v": log_v}
+    low, high = math.log(np.finfo(np.float64).tiny), math.log(np.finfo(np.float64).max)
+    logs = np.concatenate([log_u.ravel(), log_v.ravel()])
+    if logs.size and (logs.min() < low or logs.max() > high):
+        return out, (
+            f"u(t), v(t) reach e^{logs.min():.4g}…e^{logs.max():.4g}, outside float range: "
+            "saved as log_u, log_v (natural logs) only"
+        )
+    out["u"], out["v"] = np.exp(log_u), np.exp(log_v)
+    return out, ""
