@@ -180,7 +180,7 @@ def solve_bp(
         Solver, typer.Option("--solver", help="HiGHS LP solver for the main solve.")
     ] = Solver.choose,
     ranges: Annotated[
-        bool, typer.Option("--ranges", help="Also give each face coordinate's [min, max].")
+        bool, typer.Option("--ranges", help="Also give each face coordinate's \\[min, max].")
     ] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
     time_limit: TimeLimitOpt = None,
@@ -695,6 +695,27 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 
 
+class PlotLayout(str, Enum):
+    problem = "problem"
+    depth = "depth"
+
+
+class AlphaAxis(str, Enum):
+    decreasing = "decreasing"
+    increasing = "increasing"
+
+
+def _t_end_rule(text: str | None) -> Any:
+    from dlncli.compare import parse_t_end_rule
+
+    if text is None:
+        return None
+    try:
+        return parse_t_end_rule(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--t-end-rule'") from None
+
+
 @app.command(epilog=EPILOG)
 def compare(
     problems: Annotated[
@@ -740,6 +761,17 @@ def compare(
     use_ode: Annotated[
         bool, typer.Option("--ode", help="Use the ODE end-points instead of the exact limits.")
     ] = False,
+    t_end_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--t-end-rule",
+            metavar="RULE",
+            help="Integrate the ODE to the finite horizon t_end = RULE (in alpha and p, e.g. "
+            "the paper's '1e9*alpha^(2-p)') instead of to convergence; rows also give the "
+            "exact limit's error beside it.",
+            show_default=False,
+        ),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -749,6 +781,22 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    plot_by: Annotated[
+        PlotLayout,
+        typer.Option(
+            "--plot-by",
+            help="Panels of --plot: one per problem with a line per depth, or one per depth "
+            "with a line per problem (the paper's figure 2).",
+        ),
+    ] = PlotLayout.problem,
+    alpha_axis: Annotated[
+        AlphaAxis,
+        typer.Option("--alpha-axis", help="Direction of the α^p axis of --plot."),
+    ] = AlphaAxis.decreasing,
+    bw: Annotated[
+        bool, typer.Option("--bw", help="Black-and-white line styles in --plot (for print).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     fail_above: Annotated[
         float | None,
         typer.Option(
@@ -777,6 +825,7 @@ def compare(
         if alpha_p_range
         else list(DEFAULT_LOG10_ALPHA_P)
     )
+    rule = _t_end_rule(t_end_rule)
     from dlncli.compare import compare_flow_to_bp
     from dlncli.problem_io import load_problem, write_figure
     from dlncli.report import compare_figure, compare_record, compare_renderable
@@ -788,21 +837,25 @@ def compare(
             prob = load_problem(source)
             _check_output(output, (prob.path,), force)
             _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
-            result = compare_flow_to_bp(
-                prob.A,
-                prob.y,
-                depths=[v for _, v in parsed],
-                log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
-                use_ode=use_ode,
-                time_limit=time_limit,
-            )
+            with _progress(quiet or as_json) as report:
+                result = compare_flow_to_bp(
+                    prob.A,
+                    prob.y,
+                    depths=[v for _, v in parsed],
+                    log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
+                    use_ode=use_ode,
+                    t_end_rule=rule,
+                    time_limit=time_limit,
+                    progress=report,
+                )
             records.append(compare_record(prob, result))
     failures = _gate(records, fail_above)
     single = len(records) == 1
     document: dict[str, Any] = {
         "status": "ok" if not failures else "failed",
         "message": "; ".join(failures) if failures else "all checks passed",
-        "method": "ode" if use_ode else "limit",
+        "method": "horizon" if rule is not None else "ode" if use_ode else "limit",
+        "t_end_rule": None if rule is None else rule.text,
         "reference": records[0]["reference"]
         if single
         else {r["problem"]["name"]: r["reference"] for r in records},
@@ -816,7 +869,15 @@ def compare(
     }
     with _handled(None):
         if plot is not None:
-            write_figure(plot, compare_figure(records))
+            write_figure(
+                plot,
+                compare_figure(
+                    records,
+                    by=plot_by.value,
+                    increasing=alpha_axis is AlphaAxis.increasing,
+                    bw=bw,
+                ),
+            )
         _emit(document, lambda: compare_renderable(records), as_json=as_json, output=output)
     if failures:
         stderr.print(
