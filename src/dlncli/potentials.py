@@ -132,12 +132,16 @@ def _inverse_abs(
         # h is increasing and convex on [0, 1) with h'(0) = 2k, so z0 = w / (2k) lies right of
         # the root and Newton decreases monotonically onto it.
         zk = np.minimum(target / (2.0 * k), SMALL_Z)
+        active = np.arange(zk.size)
         for _ in range(MAX_ITERATIONS):
-            value = np.expm1(-k * np.log1p(-zk)) - np.expm1(-k * np.log1p(zk))
-            slope = k * (np.exp(-(k + 1) * np.log1p(-zk)) + np.exp(-(k + 1) * np.log1p(zk)))
-            step = (value - target) / slope
-            zk = np.maximum(zk - step, 0.0)
-            if np.all(np.abs(step) <= 4e-16 * np.maximum(zk, 1e-300)):
+            za, ta = zk[active], target[active]
+            value = np.expm1(-k * np.log1p(-za)) - np.expm1(-k * np.log1p(za))
+            slope = k * (np.exp(-(k + 1) * np.log1p(-za)) + np.exp(-(k + 1) * np.log1p(za)))
+            new = np.maximum(za - (value - ta) / slope, 0.0)
+            zk[active] = np.minimum(new, za)  # monotone: a rise is rounding, not progress
+            moving = za - new > 4e-16 * za
+            active = active[moving]
+            if active.size == 0:
                 break
         z_abs[small] = zk
         log_slack[small] = np.log1p(-zk)
@@ -150,14 +154,18 @@ def _inverse_abs(
         hi = -lw / k  # ln of |w|^(-1/k)
         lo = -np.logaddexp(lw, 0.0) / k  # ln of (|w| + 1)^(-1/k)
         ell = hi.copy()
+        active = np.arange(ell.size)
         for _ in range(MAX_ITERATIONS):
-            s = np.exp(ell)
-            rk = np.exp(k * (ell - np.log(2.0 - s)))  # r^k, r = s / (2 - s)
-            value = -k * ell + np.log1p(-rk) - lw
-            slope = -k * (1.0 + rk * (2.0 / (2.0 - s)) / (1.0 - rk))
-            step = value / slope
-            ell = np.clip(ell - step, lo, hi)
-            if np.all(np.abs(step) <= 4e-16 * np.maximum(np.abs(ell), 1.0)):
+            ea, lwa = ell[active], lw[active]
+            sa = np.exp(ea)
+            rk = np.exp(k * (ea - np.log(2.0 - sa)))  # r^k, r = s / (2 - s)
+            value = -k * ea + np.log1p(-rk) - lwa
+            slope = -k * (1.0 + rk * (2.0 / (2.0 - sa)) / (1.0 - rk))
+            new = np.clip(ea - value / slope, lo[active], hi[active])
+            ell[active] = new
+            moving = np.abs(new - ea) > 4e-16 * np.maximum(np.abs(new), 1.0)
+            active = active[moving]
+            if active.size == 0:
                 break
         log_slack[large] = ell
         z_abs[large] = -np.expm1(ell)
