@@ -260,3 +260,12 @@ def test_potentials_usage_errors(args: list[str], needle: str) -> None:
 def test_p2_accepts_any_real_z() -> None:
     data = run_json("potentials", "--depth", "2", "--z", "3")
     assert data["curves"][0]["h"] == [pytest.approx(2 * math.sinh(3.0), rel=1e-15)]
+
+
+def test_the_package_exports_the_potentials_api() -> None:
+    import dlncli
+
+    assert {"evaluate_potentials", "PotentialsReport", "log_uv_from_x"} <= set(dlncli.__all__)
+    report = dlncli.evaluate_potentials([3.0], z=[0.5])
+    assert isinstance(report, dlncli.PotentialsReport)
+    assert report.to_dict()["curves"][0]["h"] == [pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-15)]
