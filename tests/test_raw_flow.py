@@ -114,7 +114,7 @@ def test_flow_method_raw_json_and_trajectory(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["method"] == "raw-lsoda" and "LSODA" in data["x_source"]
+    assert data["method"] == "raw-lsoda" and "LSODA" in data["message"]
     assert data["t_end"] == pytest.approx(1e9 * 1e-2 ** (2 - 3), rel=1e-12)
     assert data["limit_agreement"] < 1e-11 and data["raw_steps"] > 10
     with np.load(traj) as npz:

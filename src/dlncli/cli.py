@@ -541,7 +541,7 @@ def _run_raw_flow(
     residual = prob.A @ run.x - prob.y
     return {
         "x": run.x,
-        "x_source": f"raw (u, v) state at t_end ({run.method}, rtol {run.rtol:g})",
+        "x_source": "raw (u, v) state at t_end",
         "alpha": math.exp(log_alpha),
         "alpha_text": alpha_text,
         "log10_alpha": log_alpha / LN10,
