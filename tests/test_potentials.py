@@ -269,3 +269,19 @@ def test_the_package_exports_the_potentials_api() -> None:
     report = dlncli.evaluate_potentials([3.0], z=[0.5])
     assert isinstance(report, dlncli.PotentialsReport)
     assert report.to_dict()["curves"][0]["h"] == [pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-15)]
+
+
+def test_potentials_json_in_a_subprocess_is_one_clean_document() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dlncli", "potentials", "--depth", "2.5", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["curves"][0]["depth"] == 2.5 and len(data["curves"][0]["q"]) == 11
