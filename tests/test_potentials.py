@@ -19,6 +19,7 @@ from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 
 DEPTHS = [2.0, 2.05, 2.5, 3.0, 4.0, 7.0]
+EXTREME = [2.0001, 2.001, 1000.0]  # k = 20001, 2001 (h leaves float range at z ~ 0.04, 0.35)
 
 
 def mp_h(z: Any, p: float) -> Any:
@@ -74,7 +75,7 @@ def test_h_matches_mpmath(p: float) -> None:
     np.testing.assert_allclose(P.h(z, p), expected, rtol=1e-14, atol=0)
 
 
-@pytest.mark.parametrize("p", DEPTHS)
+@pytest.mark.parametrize("p", DEPTHS + EXTREME)
 def test_h_inverse_matches_mpmath_and_round_trips(p: float) -> None:
     w = np.array([1e-300, 1e-12, 1e-5, 0.01, 0.3, 1.0, 3.0, 10.0, 1e3, 1e8, 1e300])
     w = np.concatenate([w, -w])
@@ -84,8 +85,9 @@ def test_h_inverse_matches_mpmath_and_round_trips(p: float) -> None:
             expected[i] = float(mp_h_inverse(v, p))
     z = P.h_inverse(w, p)
     np.testing.assert_allclose(z, expected, rtol=3e-15, atol=0)
-    inner = np.abs(w) < 1e250
-    np.testing.assert_allclose(P.h(z[inner], p), w[inner], rtol=1e-9)
+    # h(z) from the rounded z: relative error ~ k eps / (1 - |z|), so only where 1 - |z| > 1e-3.
+    inner = np.abs(z) < 0.999
+    np.testing.assert_allclose(P.h(z[inner], p), w[inner], rtol=1e-11)
 
 
 @pytest.mark.parametrize("p", [2.5, 3.0, 6.0])
@@ -108,7 +110,7 @@ def test_q_is_the_integral_of_the_inverse(p: float) -> None:
     np.testing.assert_allclose(P.q(w, p), expected, rtol=2e-15, atol=0)
 
 
-@pytest.mark.parametrize("p", DEPTHS)
+@pytest.mark.parametrize("p", DEPTHS + EXTREME)
 def test_q_matches_the_legendre_form_in_high_precision(p: float) -> None:
     """q_p(h(z)) = z h(z) - (Phi(z) - Phi(0)) at 40 digits, over the whole range."""
     w = np.array([1e-300, 1e-100, 1e-12, 1e-6, 1e-3, 0.05, 0.5, 2.0, 30.0, 1e5, 1e12, 1e200])
@@ -122,7 +124,10 @@ def test_q_matches_the_legendre_form_in_high_precision(p: float) -> None:
                 a = 2 / (mp.mpf(p) - 2)
                 delta_phi = (slack ** (-a) + (2 - slack) ** (-a) - 2) / a
             expected.append(float(mp.mpf(v) * z - delta_phi))
-    np.testing.assert_allclose(P.q(w, p), np.array(expected), rtol=2e-15, atol=0)
+    # q is computed from z = h^{-1}(w), whose rounding q amplifies by about k z: 2e-15 for
+    # moderate p, 1e-13 for p = 2.0001 (k = 20001).
+    rtol = 2e-15 if p in DEPTHS else 1e-13
+    np.testing.assert_allclose(P.q(w, p), np.array(expected), rtol=rtol, atol=0)
 
 
 @pytest.mark.parametrize("p", DEPTHS)

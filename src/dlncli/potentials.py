@@ -123,23 +123,38 @@ def _inverse_abs(
     if log_w is None:
         with np.errstate(divide="ignore"):
             log_w = np.log(abs_w)
-    boundary = float(h(SMALL_Z, p))
+    # Newton on z up to z_b = 1/2, or lower where h_p(z_b) would leave float range (k large,
+    # p near 2); the slack form takes over above.
+    z_b = min(SMALL_Z, -math.expm1(-600.0 / k))
+    boundary = float(h(z_b, p))
     small = abs_w <= boundary
     z_abs = np.zeros_like(abs_w)
     log_slack = np.zeros_like(abs_w)
     if np.any(small):
         target = abs_w[small]
-        # h is increasing and convex on [0, 1) with h'(0) = 2k, so z0 = w / (2k) lies right of
-        # the root and Newton decreases monotonically onto it.
-        zk = np.minimum(target / (2.0 * k), SMALL_Z)
-        active = np.arange(zk.size)
+        # h is increasing and convex on [0, z_b] with h(0) = 0 and h'(0) = 2k, so the root lies
+        # in [w z_b / h(z_b), min(w / (2k), z_b)]. Newton on ln h(z) = ln w (nearly linear
+        # where h grows like e^(kz)), kept in that bracket, bisecting geometrically.
+        with np.errstate(divide="ignore"):
+            log_t = np.log(target)
+        lo = target * (z_b / boundary)
+        hi = np.minimum(target / (2.0 * k), z_b)
+        zk = hi.copy()
+        active = np.flatnonzero(target > 0)
+        zk[target == 0] = 0.0
         for _ in range(MAX_ITERATIONS):
-            za, ta = zk[active], target[active]
+            za = zk[active]
             value = np.expm1(-k * np.log1p(-za)) - np.expm1(-k * np.log1p(za))
             slope = k * (np.exp(-(k + 1) * np.log1p(-za)) + np.exp(-(k + 1) * np.log1p(za)))
-            new = np.maximum(za - (value - ta) / slope, 0.0)
-            zk[active] = np.minimum(new, za)  # monotone: a rise is rounding, not progress
-            moving = za - new > 4e-16 * za
+            f = np.log(value) - log_t[active]
+            hi[active] = np.where(f > 0, za, hi[active])
+            lo[active] = np.where(f < 0, za, lo[active])
+            la, ha = lo[active], hi[active]
+            new = za - f * value / slope
+            middle = np.where(la > 0, np.sqrt(la * ha), 0.5 * ha)
+            new = np.where((new < la) | (new > ha), middle, new)
+            zk[active] = new
+            moving = (np.abs(new - za) > 4e-16 * new) & (f != 0)
             active = active[moving]
             if active.size == 0:
                 break
@@ -214,12 +229,14 @@ def q(w: ArrayLike, depth: float) -> FloatArray:
         coeff = np.ones_like(zs)  # C(k + j, j) z^j for the current even j
         total = np.zeros_like(zs)
         j = 0
-        while j < 100_000:
+        while j < 1_000_000:
             term = coeff / (j + 2)
             total += term
-            if j > 2.0 * k and np.all(term <= 1e-17 * total):
+            ratio = z2 * (k + j + 1) * (k + j + 2) / ((j + 1) * (j + 2))
+            # Past the largest term the ratios only fall, so the tail is below term * 2.
+            if np.all(ratio < 0.5) and np.all(term <= 1e-17 * total):
                 break
-            coeff = coeff * z2 * (k + j + 1) * (k + j + 2) / ((j + 1) * (j + 2))
+            coeff = coeff * ratio
             j += 2
         out[series] = 2.0 * k * total * z2
     return np.asarray(out, dtype=np.float64)
