@@ -1,8 +1,14 @@
-"""dlncli: diagonal linear networks, their gradient flow and basis pursuit."""
+"""dlncli: diagonal linear networks vs basis pursuit (see README.md and docs/)."""
 
 __version__ = "0.1.0"
 
-from dlncli.problem_io import (  # after __version__, which cli.py imports
+from dlncli.potentials import (  # after __version__, which cli.py imports
+    PotentialCurve,
+    PotentialsReport,
+    evaluate_potentials,
+    log_uv_from_x,
+)
+from dlncli.problem_io import (
     DEFAULT_MAX_INPUT_BYTES,
     Problem,
     load_problem,
@@ -12,9 +18,13 @@ from dlncli.problem_io import (  # after __version__, which cli.py imports
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
+    "PotentialCurve",
+    "PotentialsReport",
     "Problem",
     "__version__",
+    "evaluate_potentials",
     "load_problem",
     "load_sample",
+    "log_uv_from_x",
     "parse_decimal",
 ]

@@ -413,7 +413,7 @@ def solve_bp(
         Solver, typer.Option("--solver", help="HiGHS LP solver for the main solve.")
     ] = Solver.choose,
     ranges: Annotated[
-        bool, typer.Option("--ranges", help="Also give each face coordinate's [min, max].")
+        bool, typer.Option("--ranges", help="Also give each face coordinate's \\[min, max].")
     ] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
     time_limit: TimeLimitOpt = None,
@@ -482,6 +482,12 @@ def _log10_time(value: float | None) -> float | None:
     return math.log10(value)
 
 
+class FlowMethod(str, Enum):
+    ode = "ode"
+    raw = "raw"
+    raw_lsoda = "raw-lsoda"
+
+
 @app.command(epilog=EPILOG)
 def flow(
     problem: ProblemArg = None,
@@ -503,11 +509,20 @@ def flow(
     limit_only: Annotated[
         bool, typer.Option("--limit-only", help="Skip the ODE; compute only the exact limit.")
     ] = False,
+    method: Annotated[
+        FlowMethod,
+        typer.Option(
+            "--method",
+            help="ode: the exact m-dimensional reduction (default). raw / raw-lsoda: the paper "
+            "authors' 2N-dimensional (u, v) integration with Radau (rtol 2.5e-14) or LSODA "
+            "(rtol 1e-12) to --t-end or their horizon 1e9·α^(2−p), for independent checks.",
+        ),
+    ] = FlowMethod.ode,
     trajectory: Annotated[
         Path | None,
         typer.Option(
             "--trajectory",
-            help="Save t, x(t), loss(t) to FILE (.npz or .csv).",
+            help="Save t, x(t), loss(t), u(t), v(t) and ln u, ln v to FILE (.npz or .csv).",
             dir_okay=False,
             show_default=False,
         ),
@@ -535,6 +550,11 @@ def flow(
     with _handled(problem, as_json=as_json), _heartbeat("flow", quiet=quiet) as status:
         prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
+        if method is not FlowMethod.ode and limit_only:
+            _fail(
+                f"Invalid value for '--method': {method.value} runs the flow; drop --limit-only",
+                EXIT_USAGE,
+            )
         if trajectory is not None:
             if limit_only:
                 _fail(
@@ -547,19 +567,34 @@ def flow(
                 option="--trajectory",
                 suffixes=(".npz", ".csv"),
             )
-        record = _run_flow(
-            prob,
-            depth,
-            alpha_text,
-            log_alpha,
-            log10_t_end,
-            limit_only,
-            trajectory,
-            time_limit,
-            quiet=quiet or as_json,
-            force=force,
-            status=status,
-        )
+        if method is FlowMethod.ode:
+            record = _run_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                log10_t_end,
+                limit_only,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+                force=force,
+                status=status,
+            )
+        else:
+            record = _run_raw_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                t_end,
+                method,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+                as_json=as_json,
+                force=force,
+            )
         from dlncli.report import flow_record, flow_renderable
 
         full = flow_record(prob, record)
@@ -632,8 +667,13 @@ def _run_flow(
                 converged = run.converged
                 agreement = float(np.max(np.abs(run.x - limit.x))) / scale
             if trajectory is not None:
+                from dlncli.potentials import trajectory_uv
+
                 finite = np.isfinite(run.log10_t)
                 t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
+                uv, uv_note = trajectory_uv(run.xs, depth=depth, log_alpha=log_alpha)
+                if uv_note:
+                    stderr.print(f"note: {escape(uv_note)}", soft_wrap=True)
                 with _writing("--trajectory"):
                     write_arrays(
                         trajectory,
@@ -642,6 +682,7 @@ def _run_flow(
                             "log10_t": np.where(finite, run.log10_t, -np.inf),
                             "loss": run.losses,
                             "x": run.xs,
+                            **uv,
                         },
                         force=force,
                     )
@@ -696,6 +737,99 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
     with Progress(console=stderr, transient=True) as bar:
         task = bar.add_task("integrating the flow", total=1.0)
         yield lambda done: bar.update(task, completed=done)
+
+
+def _run_raw_flow(
+    prob: Any,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    t_end: float | None,
+    method: FlowMethod,
+    trajectory: Path | None,
+    time_limit: float | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+    force: bool = False,
+) -> dict[str, Any]:
+    """flow --method raw: the authors' (u, v) integration, checked against the exact limit."""
+    import time
+
+    from dlncli.flow import integrate_raw_flow
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.problem_io import write_arrays
+    from dlncli.report import dump_json
+
+    if not -700.0 < depth * log_alpha < 700.0:
+        _fail(
+            f"Invalid value for '--alpha': {alpha_text} gives "
+            f"α^p = 1e{depth * log_alpha / LN10:.4g}; --method {method.value} works in "
+            "floating point and needs 1e-300 < α^p < 1e300",
+            EXIT_USAGE,
+        )
+    start = time.perf_counter()
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)  # infeasible: fail before the run
+    with _progress(quiet) as report:
+        run = integrate_raw_flow(
+            prob.A,
+            prob.y,
+            depth=depth,
+            alpha=math.exp(log_alpha),
+            t_end=t_end,
+            time_limit=time_limit,
+            method="Radau" if method is FlowMethod.raw else "LSODA",
+            progress=report,
+        )
+    if run.status == "time limit":
+        raise TimeLimitError(f"{run.message}; use a larger --time-limit or --method ode")
+    if run.status != "finished":
+        if as_json:
+            failed = {"status": "failed", "method": method.value, "message": run.message}
+            _to_stdout(dump_json(failed) + "\n")
+        raise DlnError(f"--method {method.value}: {run.message}")
+    if trajectory is not None:
+        with _writing("--trajectory"):
+            write_arrays(trajectory, run.trajectory(), force=force)
+    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    bp = anchor.bp
+    if bp.unique:
+        reference, point = "bp", bp.x
+    else:
+        from dlncli.tiebreak import select_minimizer
+
+        reference = "tie-break"
+        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
+    residual = prob.A @ run.x - prob.y
+    return {
+        "x": run.x,
+        "x_source": "raw (u, v) state at t_end",
+        "alpha": math.exp(log_alpha),
+        "alpha_text": alpha_text,
+        "log10_alpha": log_alpha / LN10,
+        "log10_alpha_p": depth * log_alpha / LN10,
+        "depth": depth,
+        "loss": 0.5 * float(residual @ residual),
+        "residual_inf": float(np.max(np.abs(residual))),
+        "l1_norm": float(np.sum(np.abs(run.x))),
+        "converged": True,
+        "method": method.value,
+        "t_end": run.t_end,
+        "log10_t_end": math.log10(run.t_end),
+        "limit_agreement": float(np.max(np.abs(run.x - limit.x)))
+        / (1.0 + float(np.max(np.abs(limit.x)))),
+        "reference": reference,
+        "distance_to_reference": float(np.max(np.abs(run.x - point))),
+        "bp_unique": bp.unique,
+        "newton_iterations": limit.newton_iterations,
+        "raw_steps": run.steps,
+        "support_changes": [
+            {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
+            for c in run.support_changes
+        ],
+        "message": run.message,
+        "elapsed_s": time.perf_counter() - start,
+    }
 
 
 # --------------------------------------------------------------------------- tie-break
@@ -836,6 +970,27 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 
 
+class PlotLayout(str, Enum):
+    problem = "problem"
+    depth = "depth"
+
+
+class AlphaAxis(str, Enum):
+    decreasing = "decreasing"
+    increasing = "increasing"
+
+
+def _t_end_rule(text: str | None) -> Any:
+    from dlncli.compare import parse_t_end_rule
+
+    if text is None:
+        return None
+    try:
+        return parse_t_end_rule(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--t-end-rule'") from None
+
+
 @app.command(epilog=EPILOG)
 def compare(
     problems: Annotated[
@@ -881,6 +1036,17 @@ def compare(
     use_ode: Annotated[
         bool, typer.Option("--ode", help="Use the ODE end-points instead of the exact limits.")
     ] = False,
+    t_end_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--t-end-rule",
+            metavar="RULE",
+            help="Integrate the ODE to the finite horizon t_end = RULE (in alpha and p, e.g. "
+            "the paper's '1e9*alpha^(2-p)') instead of to convergence; rows also give the "
+            "exact limit's error beside it.",
+            show_default=False,
+        ),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -890,6 +1056,22 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    plot_by: Annotated[
+        PlotLayout,
+        typer.Option(
+            "--plot-by",
+            help="Panels of --plot: one per problem with a line per depth, or one per depth "
+            "with a line per problem (the paper's figure 2).",
+        ),
+    ] = PlotLayout.problem,
+    alpha_axis: Annotated[
+        AlphaAxis,
+        typer.Option("--alpha-axis", help="Direction of the α^p axis of --plot."),
+    ] = AlphaAxis.decreasing,
+    bw: Annotated[
+        bool, typer.Option("--bw", help="Black-and-white line styles in --plot (for print).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     fail_above: Annotated[
         float | None,
         typer.Option(
@@ -926,6 +1108,7 @@ def compare(
             f"{points} points, each a limit solve; expected at most {MAX_GRID_POINTS}",
             param_hint="'--alpha-range' / '--alpha-p-range' / '--alpha' / '--depth'",
         )
+    rule = _t_end_rule(t_end_rule)
     from dlncli.compare import compare_flow_to_bp
     from dlncli.problem_io import write_figure
     from dlncli.report import compare_figure, compare_record, compare_renderable
@@ -938,21 +1121,25 @@ def compare(
             prob = _load(source, max_input_mb)
             _check_output(output, (prob.path,), force)
             _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
-            result = compare_flow_to_bp(
-                prob.A,
-                prob.y,
-                depths=[v for _, v in parsed],
-                log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
-                use_ode=use_ode,
-                time_limit=time_limit,
-            )
+            with _progress(quiet or as_json) as report:
+                result = compare_flow_to_bp(
+                    prob.A,
+                    prob.y,
+                    depths=[v for _, v in parsed],
+                    log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
+                    use_ode=use_ode,
+                    t_end_rule=rule,
+                    time_limit=time_limit,
+                    progress=report,
+                )
             records.append(compare_record(prob, result))
     failures = _gate(records, fail_above)
     single = len(records) == 1
     document: dict[str, Any] = {
         "status": "ok" if not failures else "failed",
         "message": "; ".join(failures) if failures else "all checks passed",
-        "method": "ode" if use_ode else "limit",
+        "method": "horizon" if rule is not None else "ode" if use_ode else "limit",
+        "t_end_rule": None if rule is None else rule.text,
         "reference": records[0]["reference"]
         if single
         else {r["problem"]["name"]: r["reference"] for r in records},
@@ -967,7 +1154,16 @@ def compare(
     with _handled(None):
         if plot is not None:
             with _writing("--plot"):
-                write_figure(plot, compare_figure(records), force=force)
+                write_figure(
+                    plot,
+                    compare_figure(
+                        records,
+                        by=plot_by.value,
+                        increasing=alpha_axis is AlphaAxis.increasing,
+                        bw=bw,
+                    ),
+                    force=force,
+                )
         _emit(
             document,
             lambda: compare_renderable(records),
@@ -1036,3 +1232,92 @@ def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
                     f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
                 )
     return failures
+
+
+# --------------------------------------------------------------------------- potentials
+
+DEFAULT_POTENTIAL_DEPTHS = ["2", "2.5", "3", "4"]
+
+
+def _split_list(texts: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists alike: ['2,3', '4'] -> ['2', '3', '4']."""
+    return [part.strip() for text in texts or [] for part in text.split(",") if part.strip()]
+
+
+def _parse_z(texts: list[str], depths: list[tuple[str, float]]) -> list[float]:
+    values = []
+    for text in texts:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--z'") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{text!r}; expected a finite number", param_hint="'--z'")
+        if abs(value) >= 1 and any(p > 2 for _, p in depths):
+            raise typer.BadParameter(
+                f"{text!r}; expected -1 < z < 1 (h_p is defined there for p > 2)",
+                param_hint="'--z'",
+            )
+        values.append(value)
+    return values
+
+
+@app.command(epilog=EPILOG)
+def potentials(
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth",
+            help="Depth p >= 2 (repeatable or comma-separated). Default: 2, 2.5, 3, 4.",
+            show_default=False,
+        ),
+    ] = None,
+    z_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--z",
+            help="Points z for h_p (repeatable or comma-separated; -1 < z < 1 for p > 2). "
+            "Default: 0, ±0.25, ±0.5, ±0.75, ±0.9, ±0.99.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the paper's figure 3 (h_p, q_p, g_p; black and white) to FILE "
+            "(.png, .pdf, .svg).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The functions behind the flow's limit and tie-break: h_p (x = α^p·h_p(z) along the
+    flow), the potential q_p(w) = ∫₀^w h_p⁻¹ and the tie-break penalty g_p (p = 2: |x| log|x|;
+    p > 2: −|x|^(2/p)), with q_p and g_p on the grid w = h_p(z). See docs/potentials.md."""
+    parsed = _parse_depths(_split_list(depths) or DEFAULT_POTENTIAL_DEPTHS, allow_inf=False)
+    from dlncli.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
+
+    grid = _parse_z(_split_list(z_values), parsed) if z_values else list(DEFAULT_Z)
+    _check_output(output, (), force)
+    _check_output(plot, (output,), force, option="--plot", suffixes=PLOT_SUFFIXES)
+    from dlncli.problem_io import write_figure
+    from dlncli.report import potentials_figure, potentials_renderable
+
+    report = evaluate_potentials([p for _, p in parsed], z=grid)
+    with _handled(None):
+        if plot is not None:
+            curves_h = evaluate_potentials([p for _, p in parsed], z=PLOT_Z)
+            curves_w = evaluate_potentials([p for _, p in parsed], z=[0.0], w=PLOT_W)
+            with _writing("--plot"):
+                write_figure(plot, potentials_figure(curves_h, curves_w), force=force)
+        _emit(
+            report.to_dict(),
+            lambda: potentials_renderable(report),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
