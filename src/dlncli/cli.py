@@ -735,3 +735,104 @@ def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
                     f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
                 )
     return failures
+
+
+# --------------------------------------------------------------------------- path
+
+
+def _parse_small_alpha(text: str | None, option: str) -> tuple[str, float] | None:
+    """An alpha < 1 as typed -> (text, ln alpha); the path is the alpha -> 0 limit."""
+    if text is None:
+        return None
+    try:
+        alpha_text, log_alpha = _parse_alpha(text)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
+    if log_alpha >= 0:
+        raise typer.BadParameter(
+            f"{text!r}; expected a number 0 < α < 1 (the path is the α → 0 limit)",
+            param_hint=f"'{option}'",
+        )
+    return alpha_text, log_alpha
+
+
+@app.command("path", epilog=EPILOG)
+def path_command(
+    problem: ProblemArg = None,
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", callback=_finite_depth)
+    ] = 2.0,
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha",
+            help="Also give each saddle's physical time t_k at this α < 1 (any decimal).",
+            show_default=False,
+        ),
+    ] = None,
+    check_alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--check-alpha",
+            help="Integrate the flow at this α < 1 and report each jump's observed rescaled "
+            "time and its deviation from τ_k.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the loss staircase and the coordinates against τ to FILE "
+            "(.png, .pdf, .svg); with --check-alpha the ODE is drawn over it.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every support coordinate in the table.")
+    ] = False,
+    time_limit: TimeLimitOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The α → 0 limit of the flow as an exact saddle-to-saddle path: each saddle's rescaled
+    time τ_k (τ = 2t/ln(1/α) for p = 2, p(p−2)α^(p−2)·t for p > 2), loss, the coordinates
+    entering and leaving; the last saddle against solve-bp's minimizer."""
+    timed = _parse_small_alpha(alpha, "--alpha")
+    checked = _parse_small_alpha(check_alpha, "--check-alpha")
+    from dlncli.path import path
+    from dlncli.problem_io import load_problem, write_arrays, write_figure
+    from dlncli.report import path_figure, path_renderable
+
+    with _handled(problem):
+        prob = load_problem(problem)
+        _check_output(output, (prob.path,), force)
+        _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
+        result = path(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=None if timed is None else timed[1],
+            check_log_alpha=None if checked is None else checked[1],
+            time_limit=time_limit,
+        )
+        if plot is not None:
+            write_figure(plot, path_figure(prob.name, result))
+        if output is not None and output.suffix.lower() != ".json":
+            write_arrays(
+                output,
+                {
+                    "tau": np.array([s.tau for s in result.saddles]),
+                    "loss": np.array([s.loss for s in result.saddles]),
+                    "x": np.array([s.x for s in result.saddles]),
+                },
+            )
+            output = None
+        _emit(
+            result.to_dict(),
+            lambda: path_renderable(prob, result, show_all=show_all),
+            as_json=as_json,
+            output=output,
+        )
