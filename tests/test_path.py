@@ -106,7 +106,7 @@ def test_each_saddle_is_an_nnls_kkt_point_and_the_end_is_bp(seed: int) -> None:
     on = np.flatnonzero(end)
     np.testing.assert_allclose(q[on], np.sign(end[on]), atol=1e-12)
     assert float(y @ lam) == pytest.approx(np.sum(np.abs(end)), rel=1e-12)  # zero duality gap
-    assert result.bp_unique and result.bp_distance < 1e-10
+    assert result.bp_unique and result.bp_distance is not None and result.bp_distance < 1e-10
     losses = [s.loss for s in result.saddles]
     assert all(a > b for a, b in itertools.pairwise(losses))
     for saddle in result.saddles:
@@ -131,10 +131,21 @@ def test_y_zero_is_a_single_saddle() -> None:
     assert result.to_dict()["saddles"][0]["x"] == [0.0] * 6
 
 
-def test_y_outside_the_range_is_infeasible() -> None:
+@pytest.mark.parametrize("compare_bp", [True, False])
+def test_y_outside_the_range_is_infeasible(compare_bp: bool) -> None:
     A = np.array([[1.0, 2.0], [2.0, 4.0]])
-    with pytest.raises(InfeasibleError):
-        path(A, np.array([1.0, 0.0]))
+    with pytest.raises(InfeasibleError, match="not in the range of A"):
+        path(A, np.array([1.0, 0.0]), compare_bp=compare_bp)
+
+
+def test_without_bp_the_path_is_the_same() -> None:
+    p = load_sample("face2d")
+    full, alone = path(p.A, p.y, depth=3.0), path(p.A, p.y, depth=3.0, compare_bp=False)
+    assert alone.bp_distance is None and alone.tiebreak_distance is None
+    assert alone.bp_unique is False and alone.bp_elapsed_s < full.bp_elapsed_s
+    for a, b in zip(full.saddles, alone.saddles, strict=True):
+        assert a.tau == b.tau and a.support == b.support and np.array_equal(a.x, b.x)
+    assert full.end_vertex_distance == pytest.approx(alone.end_vertex_distance, abs=1e-12)
 
 
 def test_physical_time_from_tau() -> None:
@@ -311,7 +322,8 @@ def test_non_unique_bp_face_ends_at_the_tie_break_point(depth: float) -> None:
     np.testing.assert_allclose(
         result.x, [1 - t_star, 2 * (1 - t_star), 3 * t_star], atol=1e-12 if depth == 2 else 2e-6
     )
-    assert not result.bp_unique and result.tiebreak_distance < 1e-12
+    assert not result.bp_unique
+    assert result.tiebreak_distance is not None and result.tiebreak_distance < 1e-12
     assert result.end_vertex_distance > 0.3  # the active-set vertex is elsewhere on the face
     assert result.check is not None and result.check.end_distance is not None
     assert result.check.end_distance < 1e-6  # the ODE at small alpha ends there too
@@ -338,7 +350,8 @@ def test_api_export_and_json_is_to_dict() -> None:
     assert isinstance(report, PathReport)
     data = run_json("path", "random3x5", "--depth", "3")
     expected = json.loads(json.dumps(report.to_dict()))
-    data.pop("elapsed_s"), expected.pop("elapsed_s")
+    for key in ("elapsed_s", "bp_elapsed_s"):
+        data.pop(key), expected.pop(key)
     assert data == expected
     assert {"depth", "saddles", "bp_distance", "elapsed_s"} <= set(report.to_dict())
     assert set(data["saddles"][0]) >= {"tau", "x", "loss", "support", "entered", "left"}
@@ -396,13 +409,21 @@ def test_cli_usage_errors(args: list[str], text: str) -> None:
     assert text in result.stderr
 
 
-def test_cli_infeasible_exits_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--no-bp"]])
+def test_cli_infeasible_exits_1(tmp_path: Path, extra: list[str]) -> None:
     problem = tmp_path / "bad.csv"
     problem.write_text("1,2,1\n2,4,0\n")
-    result = run("path", str(problem))
+    result = run("path", str(problem), *extra)
     assert result.exit_code == 1
     assert result.stderr.startswith("error:") and "not in the range of A" in result.stderr
+    assert "bad.csv" in result.stderr
     assert result.stdout == ""
+
+
+def test_cli_no_bp() -> None:
+    data = run_json("path", "random3x5", "--no-bp")
+    assert data["bp_distance"] is None and data["bp_elapsed_s"] < 1e-3
+    assert data["saddles"][1]["tau"] == pytest.approx(0.67879999022528, rel=1e-12)
 
 
 def test_cli_subprocess_json_parses() -> None:

@@ -789,6 +789,13 @@ def path_command(
             show_default=False,
         ),
     ] = None,
+    no_bp: Annotated[
+        bool,
+        typer.Option(
+            "--no-bp",
+            help="Skip the solve-bp comparison (its LP dominates the time on large problems).",
+        ),
+    ] = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="List every support coordinate in the table.")
     ] = False,
@@ -816,6 +823,7 @@ def path_command(
             depth=depth,
             log_alpha=None if timed is None else timed[1],
             check_log_alpha=None if checked is None else checked[1],
+            compare_bp=not no_bp,
             time_limit=time_limit,
         )
         if plot is not None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlncli.errors import SolverError, TimeLimitError
+from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
 
 if TYPE_CHECKING:
     from dlncli.flow import FlowResult
@@ -120,15 +120,16 @@ class PathReport:
     depth: float
     saddles: tuple[Saddle, ...]
     certificate: FloatArray  # (m,) lambda(tau_end) = int r dtau; q = A^T lambda
-    bp_x: FloatArray  # (N,) solve-bp's minimizer
+    bp_x: FloatArray | None  # (N,) solve-bp's minimizer (None: compare_bp=False)
     bp_unique: bool
-    bp_distance: float  # ||x_end - bp_x||_inf
+    bp_distance: float | None  # ||x_end - bp_x||_inf
     tiebreak_x: FloatArray  # (N,) the depth's tie-break point of the BP face (lp + tiebreak)
-    tiebreak_distance: float  # ||x_end - tiebreak_x||_inf
+    tiebreak_distance: float | None  # ||x_end - tiebreak_x||_inf
     end_vertex_distance: float  # ||active-set vertex at the end - tiebreak_x||_inf
     log10_alpha: float | None
     check: PathCheck | None
     notes: tuple[str, ...]
+    bp_elapsed_s: float  # of elapsed_s, the time spent in solve-bp (0 when ``bp`` was given)
     elapsed_s: float
 
     @property
@@ -155,6 +156,7 @@ class PathReport:
             "tiebreak_distance": self.tiebreak_distance,
             "end_vertex_distance": self.end_vertex_distance,
             "notes": list(self.notes),
+            "bp_elapsed_s": self.bp_elapsed_s,
             "elapsed_s": self.elapsed_s,
         }
         if timed:
@@ -462,6 +464,7 @@ def path(
     log_alpha: float | None = None,
     check_log_alpha: float | None = None,
     bp: BPSolution | None = None,
+    compare_bp: bool = True,
     time_limit: float | None = None,
     max_events: int | None = None,
 ) -> PathReport:
@@ -478,6 +481,9 @@ def path(
         jump's observed rescaled time (the loss crossing the midpoint of consecutive saddle
         losses) and its deviation from tau_k.
     bp : solve-bp's solution for (A, y), if the caller has it.
+    compare_bp : solve BP with HiGHS (unless ``bp`` is given) and measure the last saddle
+        against its minimizer and against the depth's tie-break point of its face. False skips
+        that LP (the slow part on large problems) unless ``check_log_alpha`` needs it.
     time_limit : seconds for the whole computation; TimeLimitError when exceeded.
     max_events : stop with SolverError after this many events (default 20 N + 100).
 
@@ -488,7 +494,8 @@ def path(
 
     Raises
     ------
-    InfeasibleError : y is not in the range of A.
+    InfeasibleError : y is not in the range of A (the path would end at a least-squares
+        point with A x != y).
     """
     start = time.perf_counter()
     if not (math.isfinite(depth) and depth >= 2.0):
@@ -501,8 +508,10 @@ def path(
 
     A = np.asarray(A, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    if bp is None:
+    bp_start = time.perf_counter()
+    if bp is None and (compare_bp or check_log_alpha is not None):
         bp = solve_basis_pursuit(A, y, time_limit=time_limit)
+    bp_elapsed = time.perf_counter() - bp_start
     deadline = None if time_limit is None else start + time_limit
     n = A.shape[1]
     raw, lam, grad_tol = _trace(A, y, max_events=max_events or 20 * n + 100, deadline=deadline)
@@ -547,15 +556,22 @@ def path(
         )
         previous = support
     x_end = saddles[-1].x
-    tiebreak_x = select_minimizer(A, y, bp, [depth]).selections[0].x
-    if not bp.unique:
+    misfit = float(np.linalg.norm(A @ x_end - y))
+    if misfit > 1e-8 * max(float(np.linalg.norm(y)), np.finfo(float).tiny):
+        raise InfeasibleError(
+            f"y is not in the range of A: the path ends at a least-squares point with residual "
+            f"{misfit:.3g}; expected a consistent system"
+        )
+    last_dimension = saddles[-1].face_dimension if bp is None else bp.face.dimension
+    if last_dimension:
         notes.append(
-            f"BP has a {bp.face.dimension}-dimensional face of minimizers: the path ends at the "
+            f"BP has a {last_dimension}-dimensional face of minimizers: the path ends at the "
             f"depth-{depth:g} tie-break point, {saddles[-1].vertex_distance:.3g} from the "
             "active-set vertex where the papers' algorithm stops"
         )
+    tiebreak_x = x_end if bp is None else select_minimizer(A, y, bp, [depth]).selections[0].x
     check = None
-    if check_log_alpha is not None:
+    if check_log_alpha is not None and bp is not None:
         check = _check(A, y, bp, saddles, depth, check_log_alpha, deadline)
         saddles = [
             _with_observed(s, tau) for s, tau in zip(saddles, check.observed_tau, strict=True)
@@ -566,17 +582,22 @@ def path(
         depth=float(depth),
         saddles=tuple(saddles),
         certificate=lam,
-        bp_x=bp.x,
-        bp_unique=bp.unique,
-        bp_distance=float(np.max(np.abs(x_end - bp.x), initial=0.0)),
+        bp_x=None if bp is None else bp.x,
+        bp_unique=last_dimension == 0,
+        bp_distance=None if bp is None else _distance(x_end, bp.x),
         tiebreak_x=tiebreak_x,
-        tiebreak_distance=float(np.max(np.abs(x_end - tiebreak_x), initial=0.0)),
-        end_vertex_distance=float(np.max(np.abs(raw[-1].vertex - tiebreak_x), initial=0.0)),
+        tiebreak_distance=None if bp is None else _distance(x_end, tiebreak_x),
+        end_vertex_distance=_distance(raw[-1].vertex, tiebreak_x),
         log10_alpha=None if log_alpha is None else log_alpha / LN10,
         check=check,
         notes=tuple(notes),
+        bp_elapsed_s=bp_elapsed,
         elapsed_s=time.perf_counter() - start,
     )
+
+
+def _distance(a: FloatArray, b: FloatArray) -> float:
+    return float(np.max(np.abs(a - b), initial=0.0))
 
 
 def _with_observed(saddle: Saddle, tau: float | None) -> Saddle:
