@@ -19,6 +19,7 @@ from scipy.optimize import brentq, nnls
 import dlncli
 from dlncli.errors import InfeasibleError
 from dlncli.limit import LN10
+from dlncli.lp import solve_basis_pursuit
 from dlncli.path import PathReport, _State, _ThinQR, log10_tau_rate, path
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
@@ -428,6 +429,33 @@ def test_cli_no_bp() -> None:
     data = run_json("path", "random3x5", "--no-bp")
     assert data["bp_distance"] is None and data["bp_elapsed_s"] < 1e-3
     assert data["saddles"][1]["tau"] == pytest.approx(0.67879999022528, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_degenerate_integer_problems_match_the_reference(seed: int) -> None:
+    """Small integer matrices: ties, dependent columns, faces. Event times and losses are
+    unique even where the saddles are not, so they must match the fresh-NNLS reference."""
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(1, 5)), int(rng.integers(2, 9))
+    A = rng.integers(-2, 3, size=(m, n)).astype(float)
+    y = A @ (rng.integers(-2, 3, size=n) * (rng.random(n) < 0.5)).astype(float)
+    result = path(A, y, depth=2.0 + seed % 3)
+    reference = _reference_path(A, y)
+    np.testing.assert_allclose(
+        [s.tau for s in result.saddles], [t for t, _ in reference], rtol=1e-9, atol=1e-12
+    )
+    losses = [0.5 * float(np.sum((A @ x - y) ** 2)) for _, x in reference]
+    np.testing.assert_allclose([s.loss for s in result.saddles], losses, atol=1e-9 * (1 + y @ y))
+    bp = solve_basis_pursuit(A, y)
+    assert np.sum(np.abs(result.x)) == pytest.approx(bp.l1_norm, rel=1e-9, abs=1e-12)
+    assert np.max(np.abs(A.T @ result.certificate), initial=0.0) <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-bp"]])
+def test_cli_time_limit_exits_4(extra: list[str]) -> None:
+    result = run("path", "gauss:50:200:10:0", "--time-limit", "0", *extra)
+    assert result.exit_code == 4
+    assert "time limit" in result.stderr and result.stdout == ""
 
 
 def test_cli_subprocess_json_parses() -> None:

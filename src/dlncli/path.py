@@ -383,7 +383,7 @@ def _trace(
             raise SolverError(f"the path did not end within {max_events} events")
         if deadline is not None and time.perf_counter() > deadline:
             raise TimeLimitError(
-                f"the path reached tau = {tau:.6g} after {len(saddles) - 1} events"
+                f"the time limit was hit at tau = {tau:.6g}, after {len(saddles) - 1} events"
             )
         idx = np.flatnonzero(moving)
         gm = state.g[idx]
