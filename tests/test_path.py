@@ -233,6 +233,18 @@ def test_ode_jump_times_converge_like_one_over_log_alpha_for_depth_2() -> None:
     assert dev[2] < 0.004 * path(A, y).saddles[-1].tau
 
 
+def test_ode_jump_times_on_a_10_by_30_problem() -> None:
+    """The issue's size: about two digits at alpha = 1e-60, three at 1e-120 (p = 2). Here the
+    ODE's own convergence test can stop it early; the check then integrates past tau_end."""
+    p = load_sample("gauss:10:30:3:0")
+    coarse, fine = (path(p.A, p.y, check_log_alpha=level * LN10) for level in (-60.0, -120.0))
+    assert coarse.max_tau_deviation is not None and fine.max_tau_deviation is not None
+    assert fine.max_tau_deviation / coarse.max_tau_deviation == pytest.approx(0.5, rel=0.05)
+    for a, b in zip(coarse.saddles[1:], fine.saddles[1:], strict=True):
+        assert a.observed_tau == pytest.approx(a.tau, rel=0.02)
+        assert b.observed_tau == pytest.approx(b.tau, rel=0.01)
+
+
 @pytest.mark.parametrize(("depth", "levels"), [(3.0, [-3.0, -4.0]), (4.0, [-1.5, -2.0])])
 def test_ode_jump_times_converge_like_alpha_to_the_p_minus_2(
     depth: float, levels: list[float]
