@@ -398,6 +398,13 @@ def test_cli_alpha_and_check_alpha_keys(tmp_path: Path) -> None:
     assert data["max_tau_deviation"] < 3e-3
 
 
+def test_check_alpha_beyond_float_range_says_so() -> None:
+    data = run_json("path", "random3x5", "--depth", "4", "--check-alpha", "1e-300")
+    assert data["max_tau_deviation"] is None and data["check_end_distance"] is None
+    assert all(s["observed_tau"] is None for s in data["saddles"])
+    assert any("beyond float range" in note for note in data["notes"])
+
+
 def test_cli_table_and_outputs(tmp_path: Path) -> None:
     result = run("path", "face2d", "--depth", "3", "--alpha", "1e-6")
     assert result.exit_code == 0, result.stderr
