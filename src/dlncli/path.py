@@ -299,7 +299,12 @@ class _State:
             self.w = np.delete(self.w, pos)
 
     def nnls(self, max_iterations: int) -> int:
-        """Lawson-Hanson from the current (feasible) passive set; returns the iterations."""
+        """min 1/2 ||B w - y||^2 s.t. w >= 0, B = A_E diag(s_E), by Lawson-Hanson from the
+        current (feasible) passive set P; returns the iterations.
+
+        Optimal when d_j = s_j g_j <= grad_tol for every j in E outside P (g = A^T (y - A x)):
+        the KKT conditions, with g_P = 0 from the least-squares solve on P.
+        """
         blocked: set[int] = set()
         for iteration in range(1, max_iterations + 1):
             d = np.where(self.active, self.signs * self.g, -np.inf)

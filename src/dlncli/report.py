@@ -510,21 +510,19 @@ def path_figure(name: str, report: Any) -> Any:
     fig = Figure(figsize=(6.4, 5.6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.stairs(losses, steps, baseline=None, label="path", linewidth=1.5)
+    colours = {}
+    for i in shown:
+        colours[i] = bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}").get_edgecolor()
     check = report.check
     if check is not None and check.log10_tau.size:
         finite = np.isfinite(check.log10_tau)
         t_ode = 10.0 ** check.log10_tau[finite]
         keep = t_ode <= end
-        top.plot(
-            t_ode[keep],
-            check.losses[finite][keep],
-            "--",
-            label=f"ODE, α = 1e{check.log10_alpha:.4g}",
-        )
+        label = f"ODE, α = 1e{check.log10_alpha:.4g}"
+        top.plot(t_ode[keep], check.losses[finite][keep], "--", label=label)
         for i in shown:
-            bottom.plot(t_ode[keep], check.xs[finite][keep, i], "--", color="0.5", linewidth=0.8)
-    for i in shown:
-        bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}")
+            ode_x = check.xs[finite][keep, i]
+            bottom.plot(t_ode[keep], ode_x, "--", color=colours[i], linewidth=0.8)
     top.set_ylabel("loss ½‖Ax − y‖²")
     top.set_title(f"{name}: α → 0 path, depth {report.depth:g}", fontsize=10)
     top.legend(fontsize=8)
