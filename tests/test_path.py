@@ -348,6 +348,20 @@ def test_non_unique_bp_face_ends_at_the_tie_break_point(depth: float) -> None:
     assert tie.hit == (1, 2) and tie.face_dimension == 1
 
 
+def test_near_tie_is_resolved_exactly() -> None:
+    """kink:1e-9: A = [1, 1 - 1e-9]. Column 1 would reach |q| = 1 at tau = 1/(1 - 1e-9), after
+    column 0 has fitted y exactly, so it never enters: the unique BP minimizer (1, 0). HiGHS's
+    tolerances cannot tell the two columns apart; the path can, and says so."""
+    p = load_sample("kink:1e-9")
+    result = path(p.A, p.y)
+    assert [s.support for s in result.saddles] == [(), (0,)]
+    np.testing.assert_allclose(result.x, [1.0, 0.0], atol=1e-15)
+    assert result.bp_unique and result.saddles[1].face_dimension == 0
+    exact_tie = path(np.array([[1.0, 1.0]]), np.array([1.0]))
+    assert exact_tie.saddles[1].hit == (0, 1) and not exact_tie.bp_unique
+    np.testing.assert_allclose(exact_tie.x, [0.5, 0.5], atol=1e-12)  # every depth: symmetric
+
+
 def test_three_way_tie_on_a_two_dimensional_face() -> None:
     p = load_sample("simplex")
     result = path(p.A, p.y, depth=2.0)

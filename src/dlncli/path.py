@@ -40,7 +40,7 @@ IntArray = NDArray[np.int64]
 
 LN10 = math.log(10.0)
 # Inactive coordinates whose hitting times agree to this relative accuracy join together (a tie).
-TIE_RTOL = 1e-9
+TIE_RTOL = 1e-12
 # |g_i| below GRAD_RTOL * ||A||_col * ||y|| counts as zero (the NNLS optimality tolerance).
 GRAD_RTOL = 1e-10
 # A column whose component orthogonal to the passive columns is below this fraction of its
@@ -567,7 +567,13 @@ def path(
             f"y is not in the range of A: the path ends at a least-squares point with residual "
             f"{misfit:.3g}; expected a consistent system"
         )
-    last_dimension = saddles[-1].face_dimension if bp is None else bp.face.dimension
+    last_dimension = saddles[-1].face_dimension
+    if bp is not None and bp.face.dimension != last_dimension:
+        notes.append(
+            f"solve-bp reports a {bp.face.dimension}-dimensional face of minimizers (HiGHS "
+            f"tolerances); the path's last saddle has a {last_dimension}-dimensional one (its "
+            "event times separate columns that the LP's tolerances do not)"
+        )
     if last_dimension:
         notes.append(
             f"BP has a {last_dimension}-dimensional face of minimizers: the path ends at the "
