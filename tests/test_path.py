@@ -117,6 +117,17 @@ def test_each_saddle_is_an_nnls_kkt_point_and_the_end_is_bp(seed: int) -> None:
         assert saddle.loss == pytest.approx(0.5 * float(np.sum((A @ saddle.x - y) ** 2)))
 
 
+def test_nnls_is_warm_started() -> None:
+    """Each event adds the coordinates that hit |q| = 1 to the previous passive set: about
+    |hit| + 1 Lawson-Hanson iterations, where a cold start would need one per support entry."""
+    A, y = _gauss(4, 40, 160)
+    result = path(A, y)
+    assert len(result.saddles[-1].support) >= 15
+    iterations = [s.nnls_iterations for s in result.saddles[1:]]
+    assert max(iterations) <= 3
+    assert sum(iterations) <= 2 * (len(result.saddles) - 1) + 5
+
+
 def test_a_coordinate_leaves_and_comes_back() -> None:
     A, y = _gauss(29)
     result = path(A, y)

@@ -72,6 +72,7 @@ class Saddle:
     face_dimension: int
     selection: str
     vertex_distance: float  # ||x - active-set vertex||_inf (0 unless face_dimension > 0)
+    nnls_iterations: int  # Lawson-Hanson iterations at this event (warm start: about |hit| + 1)
     t: float | None = None
     log10_t: float | None = None
     observed_tau: float | None = None
@@ -88,6 +89,7 @@ class Saddle:
             "face_dimension": self.face_dimension,
             "selection": self.selection,
             "vertex_distance": self.vertex_distance,
+            "nnls_iterations": self.nnls_iterations,
         }
         if timed:
             out["t"] = self.t
@@ -345,15 +347,14 @@ class _RawSaddle:
     vertex: FloatArray
     loss: float
     hit: tuple[int, ...]
-    active: NDArray[np.bool_]
-    signs: FloatArray
-    g: FloatArray
+    stationary: IntArray  # coordinates of E with g_i = 0: where NNLS minimizers may be nonzero
+    nnls_iterations: int
 
 
 def _trace(
     A: FloatArray, y: FloatArray, *, max_events: int, deadline: float | None
-) -> tuple[list[_RawSaddle], FloatArray, float]:
-    """The exact event sequence with active-set vertices; returns (saddles, lambda, grad_tol)."""
+) -> tuple[list[_RawSaddle], FloatArray]:
+    """The exact event sequence with active-set vertices; returns (saddles, lambda)."""
     m, n = A.shape
     At = np.ascontiguousarray(A.T)
     col_norm = float(np.max(np.linalg.norm(A, axis=0), initial=0.0))
@@ -374,11 +375,7 @@ def _trace(
     )
     lam = np.zeros(m)
     tau = 0.0
-    saddles = [
-        _RawSaddle(
-            0.0, np.zeros(n), 0.5 * float(y @ y), (), state.active.copy(), state.signs, state.g
-        )
-    ]
+    saddles = [_RawSaddle(0.0, np.zeros(n), 0.5 * float(y @ y), (), np.zeros(0, np.int64), 0)]
     while True:
         free = ~state.active
         moving = free & (np.abs(state.g) > grad_tol)
@@ -402,7 +399,7 @@ def _trace(
         state.q[hit] = sign_hit
         state.active[hit] = True
         state.signs[hit] = sign_hit
-        state.nnls(max_iterations=10 * n + 10)
+        iterations = state.nnls(max_iterations=10 * n + 10)
         # Zero coordinates of E whose gradient points inward leave E: q_i moves inside.
         inward = state.active & (state.signs * state.g < -grad_tol)
         if state.passive:
@@ -415,27 +412,24 @@ def _trace(
                 state.x(),
                 0.5 * float(state.residual @ state.residual),
                 tuple(int(i) for i in hit),
-                state.active.copy(),
-                state.signs.copy(),
-                state.g.copy(),
+                np.flatnonzero(state.active & (np.abs(state.g) <= grad_tol)).astype(np.int64),
+                iterations,
             )
         )
-    return saddles, lam, grad_tol
+    return saddles, lam
 
 
 # --------------------------------------------------------------------------- faces of saddles
 
 
-def _face_selection(
-    A: FloatArray, raw: _RawSaddle, depth: float, grad_tol: float
-) -> tuple[FloatArray, int]:
+def _face_selection(A: FloatArray, raw: _RawSaddle, depth: float) -> tuple[FloatArray, int]:
     """The point the flow selects on the set of NNLS minimizers, and that set's dimension.
 
     The minimizers are {x supported on E with signs s : A_E x = b}, b = A x_vertex; they form
     the BP face of (A_E, b) (docs/path.md §4). Unique unless the zero-gradient columns of E are
     dependent; then the flow's point is the depth's tie-break point of that face.
     """
-    candidates = np.flatnonzero(raw.active & (np.abs(raw.g) <= grad_tol))
+    candidates = raw.stationary
     support = np.flatnonzero(raw.vertex)
     if candidates.size <= support.size:
         return raw.vertex, 0
@@ -519,13 +513,13 @@ def path(
     bp_elapsed = time.perf_counter() - bp_start
     deadline = None if time_limit is None else start + time_limit
     n = A.shape[1]
-    raw, lam, grad_tol = _trace(A, y, max_events=max_events or 20 * n + 100, deadline=deadline)
+    raw, lam = _trace(A, y, max_events=max_events or 20 * n + 100, deadline=deadline)
     notes: list[str] = []
     saddles: list[Saddle] = []
     previous: tuple[int, ...] = ()
     rate = None if log_alpha is None else log10_tau_rate(depth, log_alpha)
     for k, r in enumerate(raw):
-        x, dim = _face_selection(A, r, depth, grad_tol) if k else (r.vertex, 0)
+        x, dim = _face_selection(A, r, depth) if k else (r.vertex, 0)
         support = tuple(int(i) for i in np.flatnonzero(x))
         vertex_distance = float(np.max(np.abs(x - r.vertex), initial=0.0))
         if dim:
@@ -555,6 +549,7 @@ def path(
                 face_dimension=dim,
                 selection="tie-break" if dim else "nnls",
                 vertex_distance=vertex_distance,
+                nnls_iterations=r.nnls_iterations,
                 t=t,
                 log10_t=log10_t,
             )
