@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from dlncli.path import PathReport, Saddle, path
 from dlncli.potentials import (  # after __version__, which cli.py imports
     PotentialCurve,
     PotentialsReport,
@@ -18,13 +19,16 @@ from dlncli.problem_io import (
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
+    "PathReport",
     "PotentialCurve",
     "PotentialsReport",
     "Problem",
+    "Saddle",
     "__version__",
     "evaluate_potentials",
     "load_problem",
     "load_sample",
     "log_uv_from_x",
     "parse_decimal",
+    "path",
 ]

@@ -1321,3 +1321,117 @@ def potentials(
             output=output,
             force=force,
         )
+
+
+# --------------------------------------------------------------------------- path
+
+
+def _parse_small_alpha(text: str | None, option: str) -> tuple[str, float] | None:
+    """An alpha < 1 as typed -> (text, ln alpha); the path is the alpha -> 0 limit."""
+    if text is None:
+        return None
+    try:
+        alpha_text, log_alpha = _parse_alpha(text)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
+    if log_alpha >= 0:
+        raise typer.BadParameter(
+            f"{text!r}; expected a number 0 < α < 1 (the path is the α → 0 limit)",
+            param_hint=f"'{option}'",
+        )
+    return alpha_text, log_alpha
+
+
+@app.command("path", epilog=EPILOG)
+def path_command(
+    problem: ProblemArg = None,
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", parser=_depth_value)
+    ] = 2.0,
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha",
+            help="Also give each saddle's physical time t_k at this α < 1 (any decimal).",
+            show_default=False,
+        ),
+    ] = None,
+    check_alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--check-alpha",
+            help="Integrate the flow at this α < 1 and report each jump's observed rescaled "
+            "time and its deviation from τ_k.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the loss staircase and the coordinates against τ to FILE "
+            "(.png, .pdf, .svg); with --check-alpha the ODE is drawn over it.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    no_bp: Annotated[
+        bool,
+        typer.Option(
+            "--no-bp",
+            help="Skip the solve-bp comparison (its LP dominates the time on large problems).",
+        ),
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every support coordinate in the table.")
+    ] = False,
+    time_limit: TimeLimitOpt = None,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The α → 0 limit of the flow as an exact saddle-to-saddle path: each saddle's rescaled
+    time τ_k (τ = 2t/ln(1/α) for p = 2, p(p−2)α^(p−2)·t for p > 2), loss, the coordinates
+    entering and leaving; the last saddle against solve-bp's minimizer."""
+    timed = _parse_small_alpha(alpha, "--alpha")
+    checked = _parse_small_alpha(check_alpha, "--check-alpha")
+    from dlncli.path import path
+    from dlncli.problem_io import write_arrays, write_figure
+    from dlncli.report import path_figure, path_renderable
+
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path,), force)
+        _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
+        result = path(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=None if timed is None else timed[1],
+            check_log_alpha=None if checked is None else checked[1],
+            compare_bp=not no_bp,
+            time_limit=time_limit,
+        )
+        if plot is not None:
+            with _writing("--plot"):
+                write_figure(plot, path_figure(prob.name, result), force=force)
+        if output is not None and output.suffix.lower() != ".json":
+            with _writing("--output"):
+                write_arrays(
+                    output,
+                    {
+                        "tau": np.array([s.tau for s in result.saddles]),
+                        "loss": np.array([s.loss for s in result.saddles]),
+                        "x": np.array([s.x for s in result.saddles]),
+                    },
+                    force=force,
+                )
+            output = None
+        _emit(
+            result.to_dict(),
+            lambda: path_renderable(prob, result, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )

@@ -527,3 +527,124 @@ def potentials_figure(on_z: Any, on_w: Any) -> Any:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+# --------------------------------------------------------------------------- path
+
+
+def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
+    if limit is not None and len(indices) > limit:
+        return ", ".join(map(str, indices[:limit])) + f", … ({len(indices)})"
+    return ", ".join(map(str, indices)) or "—"
+
+
+def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> RenderableType:
+    """The saddle table of a :class:`dlncli.path.PathReport` and its summary."""
+    m, n = problem.shape
+    timed = report.log10_alpha is not None
+    check = report.check
+    table = Table(title=f"α → 0 saddle-to-saddle path: {escape(problem.name)} ({m}×{n})")
+    table.add_column("k", justify="right", no_wrap=True)
+    table.add_column("τ_k", justify="right", no_wrap=True)
+    if timed:
+        table.add_column("t_k", justify="right", no_wrap=True)
+    table.add_column("loss", justify="right", no_wrap=True)
+    table.add_column("entered")
+    leaving = any(saddle.left for saddle in report.saddles)
+    if leaving:
+        table.add_column("left")
+    table.add_column("support")
+    if check is not None:
+        table.add_column("ODE τ", justify="right", no_wrap=True)
+        table.add_column("Δτ", justify="right", no_wrap=True)
+    limit = None if show_all else 12
+    for k, saddle in enumerate(report.saddles):
+        cells = [str(k), fmt(saddle.tau)]
+        if timed:
+            if saddle.log10_t is None:
+                cells.append("0")
+            elif saddle.t is not None:
+                cells.append(fmt(saddle.t, 4))
+            else:
+                cells.append(f"1e{saddle.log10_t:.5g}")
+        mark = " (face)" if saddle.face_dimension else ""
+        cells += [fmt(saddle.loss, 4), _index_list(saddle.entered, limit)]
+        if leaving:
+            cells.append(_index_list(saddle.left, limit))
+        cells.append(_index_list(saddle.support, limit) + mark)
+        if check is not None:
+            observed = saddle.observed_tau
+            cells.append("—" if observed is None else fmt(observed))
+            cells.append("—" if observed is None else fmt(observed - saddle.tau, 2))
+        table.add_row(*cells)
+    rows = [
+        ("depth p", fmt(report.depth)),
+        ("time scale", "τ = 2t / ln(1/α)" if report.depth == 2.0 else "τ = p(p−2)·α^(p−2)·t"),
+        ("jumps", str(len(report.saddles) - 1)),
+        ("BP minimizer", "unique" if report.bp_unique else "not unique (a face)"),
+        ("last saddle vs solve-bp", fmt(report.bp_distance)),
+        ("last saddle vs depth tie-break", fmt(report.tiebreak_distance)),
+    ]
+    if not report.bp_unique:
+        rows.append(("active-set vertex vs tie-break", fmt(report.end_vertex_distance)))
+    if check is not None:
+        rows.append(("--check-alpha", f"1e{check.log10_alpha:.6g}"))
+        rows.append(
+            (
+                "max |observed τ − τ_k|",
+                "—" if check.max_tau_deviation is None else fmt(check.max_tau_deviation),
+            )
+        )
+        rows.append(
+            (
+                "ODE end vs last saddle",
+                "—" if check.end_distance is None else fmt(check.end_distance),
+            )
+        )
+    rows.append(("time", f"{report.elapsed_s:.3f} s"))
+    parts: list[RenderableType] = [table, key_value_table("summary", rows)]
+    parts += [f"[dim]note: {escape(note)}[/dim]" for note in report.notes]
+    return Group(*parts)
+
+
+def path_figure(name: str, report: Any) -> Any:
+    """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
+    dashed over them when the report has a --check-alpha run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saddles = report.saddles
+    tau = np.array([s.tau for s in saddles])
+    end = 1.25 * tau[-1] if tau[-1] > 0 else 1.0
+    steps = np.append(tau, end)
+    losses = np.array([s.loss for s in saddles])
+    xs = np.array([s.x for s in saddles])
+    shown = np.flatnonzero(np.any(xs != 0.0, axis=0))[:20]
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.stairs(losses, steps, baseline=None, label="path", linewidth=1.5)
+    colours = {}
+    for i in shown:
+        colours[i] = bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}").get_edgecolor()
+    check = report.check
+    if check is not None and check.log10_tau.size:
+        finite = np.isfinite(check.log10_tau)
+        t_ode = 10.0 ** check.log10_tau[finite]
+        keep = t_ode <= end
+        label = f"ODE, α = 1e{check.log10_alpha:.4g}"
+        top.plot(t_ode[keep], check.losses[finite][keep], "--", label=label)
+        for i in shown:
+            ode_x = check.xs[finite][keep, i]
+            bottom.plot(t_ode[keep], ode_x, "--", color=colours[i], linewidth=0.8)
+    top.set_ylabel("loss ½‖Ax − y‖²")
+    top.set_title(f"{name}: α → 0 path, depth {report.depth:g}", fontsize=10)
+    top.legend(fontsize=8)
+    bottom.set_xlabel("rescaled time τ")
+    bottom.set_ylabel("x_i")
+    if shown.size <= 10:
+        bottom.legend(fontsize=7, ncol=2)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    return fig
