@@ -304,32 +304,34 @@ def test_raw_uv_flow_jumps_at_the_path_times_for_depth_3() -> None:
 
 def test_degenerate_nnls_face_the_flow_takes_the_tie_break_point() -> None:
     """Columns 0, 1, 2 are dependent and reach |q| = 1 together: the saddle at tau in (1, 2)
-    is not unique. The flow sits at the depth's tie-break point of that face."""
-    A = np.array([[1.0, 0.0, 0.8, 0.0], [0.0, 1.0, 0.2, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    is not unique. The flow sits at the depth's tie-break point of that face. (0.75 and 0.25
+    are exact in binary: with 0.8 and 0.2 the float columns are not exactly dependent, the
+    face's l1 norm tilts by 5.6e-17 and, exactly, the minimizer is a vertex.)"""
+    A = np.array([[1.0, 0.0, 0.75, 0.0], [0.0, 1.0, 0.25, 0.0], [0.0, 0.0, 0.0, 1.0]])
     y = np.array([1.0, 1.0, 0.5])
-    # face: w = (1 - 0.8 s, 1 - 0.2 s, s, 0), s in [0, 1.25]
+    # face: w = (1 - 0.75 s, 1 - 0.25 s, s, 0), s in [0, 4/3]
     entropic = brentq(
-        lambda s: math.log(s) - 0.8 * math.log(1 - 0.8 * s) - 0.2 * math.log(1 - 0.2 * s),
+        lambda s: math.log(s) - 0.75 * math.log(1 - 0.75 * s) - 0.25 * math.log(1 - 0.25 * s),
         1e-9,
-        1.25 - 1e-9,
+        4 / 3 - 1e-9,
     )
 
     def power(s: float) -> float:  # d/ds sum w^(2/3) = 0 for depth 3
         return float(
-            s ** (-1 / 3) - 0.8 * (1 - 0.8 * s) ** (-1 / 3) - 0.2 * (1 - 0.2 * s) ** (-1 / 3)
+            s ** (-1 / 3) - 0.75 * (1 - 0.75 * s) ** (-1 / 3) - 0.25 * (1 - 0.25 * s) ** (-1 / 3)
         )
 
     chosen: list[FloatArray] = []
     for depth, level, s_star in [
         (2.0, -30.0, entropic),
-        (3.0, -3.0, brentq(power, 1e-9, 1.25 - 1e-9)),
+        (3.0, -3.0, brentq(power, 1e-9, 4 / 3 - 1e-9)),
     ]:
         result = path(A, y, depth=depth, check_log_alpha=level * LN10)
         saddle = result.saddles[1]
         assert saddle.tau == 1.0 and saddle.hit == (0, 1, 2) and saddle.face_dimension == 1
         assert saddle.selection == "tie-break" and saddle.vertex_distance > 0.3
         np.testing.assert_allclose(
-            saddle.x, [1 - 0.8 * s_star, 1 - 0.2 * s_star, s_star, 0], atol=1e-10
+            saddle.x, [1 - 0.75 * s_star, 1 - 0.25 * s_star, s_star, 0], atol=1e-10
         )
         check = result.check
         assert check is not None
