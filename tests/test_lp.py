@@ -24,7 +24,7 @@ def test_random3x5_matches_published_minimizer() -> None:
     np.testing.assert_allclose(sol.x, [0, 0, -0.27822, -0.949197, -0.536551], atol=5e-6)
     assert sol.unique and sol.face_dimension == 0
     assert sol.l1_norm == pytest.approx(1.76397, abs=1e-5)
-    assert sol.lp_solves == 1  # generic case: the verdict costs no extra LP
+    assert sol.lp_solves <= 1  # generic case: the verdict costs no extra LP (homotopy: none)
     _kkt_ok(p.A, p.y, sol.x, sol.dual)
 
 

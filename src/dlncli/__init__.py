@@ -1,17 +1,44 @@
-"""dlncli: diagonal linear networks, their gradient flow and basis pursuit."""
+"""dlncli: diagonal linear networks vs basis pursuit (see README.md and docs/)."""
 
 __version__ = "0.1.0"
+
+from dlncli.path import PathReport, Saddle, path
 
 # Phase diagrams (docs/phase.md). Imported eagerly on purpose: binding the function after the
 # submodule loads is what keeps `dlncli.phase` the function rather than the module dlncli.phase.
 from dlncli.phase import PhaseReport, Variant, phase
+from dlncli.potentials import (  # after __version__, which cli.py imports
+    PotentialCurve,
+    PotentialsReport,
+    evaluate_potentials,
+    log_uv_from_x,
+)
+from dlncli.problem_io import (
+    DEFAULT_MAX_INPUT_BYTES,
+    Problem,
+    load_problem,
+    load_sample,
+    parse_decimal,
+)
 from dlncli.theory import TheoryReport, weak_threshold, weak_threshold_table
 
 __all__ = [
+    "DEFAULT_MAX_INPUT_BYTES",
+    "PathReport",
     "PhaseReport",
+    "PotentialCurve",
+    "PotentialsReport",
+    "Problem",
+    "Saddle",
     "TheoryReport",
     "Variant",
     "__version__",
+    "evaluate_potentials",
+    "load_problem",
+    "load_sample",
+    "log_uv_from_x",
+    "parse_decimal",
+    "path",
     "phase",
     "weak_threshold",
     "weak_threshold_table",

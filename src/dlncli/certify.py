@@ -391,6 +391,13 @@ def float_uniqueness_bound(
     computed (a generous multiple of the SVD's backward error).
     """
     m, n = A.shape
+    # A power-of-two rescaling (exact, and the bound is invariant under A -> A/t, lambda ->
+    # t lambda) keeps squares of entries like 1e200 finite.
+    largest = float(abs(A).max()) if A.size else 0.0
+    if largest > 0:
+        unit = float(2.0 ** np.round(np.log2(largest)))
+        A = A / unit
+        dual = dual * unit
     gamma = m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)
     abs_dual = np.abs(dual)
     sparse = sp.issparse(A)

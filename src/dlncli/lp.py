@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from dlncli import certify
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
+from dlncli.homotopy import homotopy_bp
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -378,6 +379,12 @@ def solve_basis_pursuit(
     if float(np.max(np.abs(y), initial=0.0)) == 0.0:
         return _zero_solution(n, m, start, ranges=ranges)
     scaling = equilibrate(A, y)
+    if solver == "choose":
+        # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
+        # minimizer, no LP at all when its certificate is proved strict.
+        quick = _homotopy_verdict(A, y, scaling, budget, ranges=ranges)
+        if quick is not None:
+            return _finish(A, y, quick, "homotopy", 0, 0, start)
     As, ys = scaling.apply(A, y)
     lp = _Lp(budget, solver=solver)
     # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
@@ -413,20 +420,20 @@ def solve_basis_pursuit(
             None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
         if quick is not None:
-            return _finish(A, y, quick, solver, lp, start)
+            return _finish(A, y, quick, solver, lp.solves, lp.iterations, start)
     exact_failure = ""
     if dense is not None:
         x_float = scaling.primal(_polish(As, ys, x_s))
         x_float[np.abs(x_float) <= SUPPORT_TOL * np.max(np.abs(x_float), initial=0.0)] = 0.0
         certified = _certify_exact(dense, y, basis, x_float, As, ys, scaling, lp, ranges=ranges)
         if isinstance(certified, _Verdict):
-            return _finish(A, y, certified, solver, lp, start)
+            return _finish(A, y, certified, solver, lp.solves, lp.iterations, start)
         if status != "optimal":
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
     x_s = _polish(As, ys, x_s)
     verdict = _certify_float(A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, ranges=ranges)
-    return _finish(A, y, verdict, solver, lp, start)
+    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start)
 
 
 @dataclass(frozen=True)
@@ -441,7 +448,13 @@ class _Verdict:
 
 
 def _finish(
-    A: Matrix, y: FloatArray, v: _Verdict, solver: str, lp: _Lp, start: float
+    A: Matrix,
+    y: FloatArray,
+    v: _Verdict,
+    solver: str,
+    lp_solves: int,
+    iterations: int,
+    start: float,
 ) -> BPSolution:
     x = v.x + 0.0  # no -0.0
     l1 = float(np.sum(np.abs(x)))
@@ -463,10 +476,42 @@ def _finish(
         certification=v.certification,
         face=v.face,
         solver=solver,
-        lp_solves=lp.solves,
-        iterations=lp.iterations,
+        lp_solves=lp_solves,
+        iterations=iterations,
         elapsed_s=time.perf_counter() - start,
     )
+
+
+def _homotopy_verdict(
+    A: Matrix, y: FloatArray, scaling: Equilibration, budget: Deadline, *, ranges: bool
+) -> _Verdict | None:
+    """BP by :func:`homotopy.homotopy_bp` on the row-equilibrated data (row scaling leaves
+    BP unchanged; column scaling would weight it), accepted only with a proof: x re-solved
+    on the support with the path's signs, and a strict certificate by the float bound."""
+    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    rows_scaled: Matrix = (
+        sp.csc_matrix(sp.diags(scaling.rows) @ A) if sparse else scaling.rows[:, None] * A
+    )
+
+    def check_budget() -> None:
+        budget.remaining("the homotopy path")
+
+    path = homotopy_bp(rows_scaled, scaling.rows * y / scaling.y_scale, on_step=check_budget)
+    if path is None:
+        return None
+    A_K = _columns(A, path.support)
+    x_K = np.asarray(np.linalg.lstsq(A_K, y, rcond=None)[0], dtype=np.float64)
+    keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
+    if np.any(np.sign(x_K[keep]) != path.signs[keep]):
+        return None
+    support = path.support[keep]
+    x = np.zeros(A.shape[1])
+    if support.size:
+        x[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
+    rng = np.column_stack([x[support], x[support]]) if ranges else None
+    face = Face(support, np.sign(x[support]), 0, x, rng)
+    dual = scaling.rows * path.certificate
+    return _bound_verdict(A, y, face, dual, path.support, path.signs)
 
 
 def _dense(A: Matrix) -> FloatArray:
@@ -692,13 +737,23 @@ def _float_point(
     return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
 
 
-def _bound_verdict(A: Matrix, y: FloatArray, face: Face, dual: FloatArray) -> _Verdict | None:
+def _bound_verdict(
+    A: Matrix,
+    y: FloatArray,
+    face: Face,
+    dual: FloatArray,
+    equicorrelated: IntArray | None = None,
+    signs: FloatArray | None = None,
+) -> _Verdict | None:
     """A unique verdict proved by :func:`certify.float_uniqueness_bound` for a point that
-    solves A x = y up to round-off, or None."""
+    solves A x = y up to round-off, or None. The certificate is checked on
+    ``equicorrelated`` (default: the point's support) with ``signs``."""
     if not certify.consistent_to_roundoff(A, y, face.interior_point):
         return None
-    support = face.support
-    bound = certify.float_uniqueness_bound(A, dual, support, np.sign(face.interior_point[support]))
+    support = face.support if equicorrelated is None else equicorrelated
+    if signs is None:
+        signs = np.sign(face.interior_point[support])
+    bound = certify.float_uniqueness_bound(A, dual, support, signs)
     if bound.margin_lower <= 0:
         return None
     how = "a rigorous float error bound on a strict certificate"
