@@ -440,8 +440,8 @@ def test_cli_table_and_outputs(tmp_path: Path) -> None:
         out = tmp_path / f"p{suffix}"
         assert run("path", "face2d", "--output", str(out)).exit_code == 0
         assert out.stat().st_size > 0
-    arrays = np.load(tmp_path / "p.npz")
-    assert arrays["x"].shape == (3, 5) and arrays["tau"][1] == 0.25
+    with np.load(tmp_path / "p.npz") as arrays:
+        assert arrays["x"].shape == (3, 5) and arrays["tau"][1] == 0.25
 
 
 @pytest.mark.parametrize(
