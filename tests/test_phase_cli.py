@@ -132,3 +132,20 @@ def test_subprocess_json_is_clean() -> None:
         timeout=60,
     )
     assert "--scheduler" in helptext.stdout
+
+
+def test_figure_panels_and_theory_curve() -> None:
+    import numpy as np
+
+    from dlncli.phase import phase, variants_for
+    from dlncli.report import phase_figure
+
+    variants = variants_for(["bp", "limit"], depths=[3.0], alphas=["1e-2"])
+    report = phase(n=40, deltas=[0.3, 0.6], rhos=[0.2, 0.5], trials=2, variants=variants, workers=1)
+    fig = phase_figure(report)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["bp", "limit p=3 α=1e-2"]
+    assert len(fig.axes) == 3  # two panels and the colour bar
+    curve = next(line for line in panels[0].get_lines() if line.get_label() == "ρ_W(δ)")
+    xs, ys = curve.get_xdata(), curve.get_ydata()
+    assert np.allclose(ys, [weak_threshold(float(d)) for d in xs])
