@@ -149,6 +149,18 @@ def test_scheduler_sweep_survives_a_killed_worker(
     assert _summary(report) == _summary(serial)
 
 
+def test_workers_with_another_dlncli_version_are_refused(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlncli.phase import SchedulerError
+
+    address, _ = cluster
+    # The driver pretends to be another version; the real workers report the installed one.
+    monkeypatch.setattr(sys.modules["dlncli.phase"], "__version__", "0.0.0-driver")
+    with pytest.raises(SchedulerError, match=r"runs dlncli .*; expected 0\.0\.0-driver"):
+        phase(**{**SWEEP, "trials": 1}, scheduler=address)
+
+
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from dlncli.phase import SchedulerError
 

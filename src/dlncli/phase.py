@@ -677,6 +677,7 @@ def _execute(
                 "expected a running `dask scheduler` address like tcp://host:8786"
             ) from None
         with client:
+            _check_workers(client, scheduler)
             _drain(client, tasks, receive, progress)
         return scheduler
     with _children_ignore_sigint():
@@ -706,6 +707,33 @@ def _children_ignore_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def worker_version() -> str:
+    """The dlncli version a worker runs (called on the workers by :func:`_check_workers`)."""
+    from dlncli import __version__ as version
+
+    return version
+
+
+def _check_workers(client: Any, scheduler: str) -> None:
+    """Refuse a cluster whose workers run another dlncli version: their trials could differ
+    from this one's, and the store records this version. Workers that join later are not
+    checked."""
+    try:
+        versions: dict[str, str] = client.run(worker_version)
+    except Exception as exc:  # e.g. ModuleNotFoundError re-raised from a worker without dlncli
+        raise SchedulerError(
+            f"the workers of {scheduler} cannot run dlncli ({type(exc).__name__}: {exc}); "
+            f"expected dlncli {__version__} installed on every worker"
+        ) from None
+    wrong = {w: v for w, v in versions.items() if v != __version__}
+    if wrong:
+        worker, version = sorted(wrong.items())[0]
+        raise SchedulerError(
+            f"worker {worker} of {scheduler} runs dlncli {version}; expected {__version__} "
+            f"on every worker ({len(wrong)} of {len(versions)} differ)"
+        )
 
 
 def _drain(
