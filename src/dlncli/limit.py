@@ -208,7 +208,7 @@ class LimitResult:
     route: str = "face"  # face | face-free Newton | face-free continuation | min-l2 | zero
     check_precision: str = ""  # the arithmetic of the check (float64, longdouble, mpmath)
     check_step: float = math.nan  # the check's last relative Newton step: an error estimate
-    face_correction: float = 0.0  # max|x_face - x| / (1 + max|x|) when the check moved x
+    face_correction: float = 0.0  # max|x_face - x| / (1 + max|x|); nan: the face route failed
     message: str = ""
     scale_exp: int = 0  # the computation ran on (2^k A, 2^k y)
 
@@ -416,7 +416,7 @@ class MirrorCoordinates:
             g = arrays.U.T @ (arrays.y - arrays.A @ x)
             if self.rank_j:
                 g[: self.rank_j] = g[: self.rank_j] / np.longdouble(self.kappa)
-        return np.asarray(g, dtype=np.float64)
+            return np.asarray(g, dtype=np.float64)  # inf at overflowing trial states
 
     def residual(self, x: FloatArray) -> FloatArray:
         """U^T (y - A x) in the reduced rows: the gradient of the dual (and of -loss)."""
@@ -741,7 +741,7 @@ def _certified(
     )
     iterations += solve.iterations
     if solve.converged:
-        correction = 0.0 if x_face is None else _distance(solve.x, x_face)
+        correction = math.nan if x_face is None else _distance(solve.x, x_face)
         return result(
             solve.x,
             arith.to_float(solve.mu),
