@@ -37,7 +37,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
-from dlncli.errors import SolverError
+from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
 from dlncli.lp import BPSolution, solve_basis_pursuit
 
 FloatArray = NDArray[np.float64]
@@ -563,7 +563,9 @@ def flow_limit(
     A : (m, N).  y : (m,).
     depth : p >= 2 (real).
     log_alpha : ln(alpha); any real number (alpha = 1e-1000 is log_alpha = -2302.6).
-    anchor : the BP anchor, when the caller already has one (see :func:`bp_anchor`).
+    anchor : the BP anchor, when the caller already has one (see :func:`bp_anchor`). When
+        it is not given and BP's LPs fail (not infeasible, not a time limit), the face-free
+        continuation is used alone.
     certify : run the face-free check (False: only the face route, as inside bp_anchor).
 
     Raises
@@ -573,9 +575,15 @@ def flow_limit(
     """
     start = time.perf_counter()
     if anchor is None:
-        anchor = bp_anchor(A, y)
+        try:
+            anchor = bp_anchor(A, y)
+        except (InfeasibleError, TimeLimitError):
+            raise
+        except SolverError:
+            anchor = None  # no usable BP face: the face-free routes need none
+    scale_exp = scale_exponent(A) if anchor is None else anchor.scale_exp
     A_user, y_user = A, y
-    A, y = normalize(A, y, anchor.scale_exp)
+    A, y = normalize(A, y, scale_exp)
     n = A.shape[1]
 
     def result(x: FloatArray, dual: FloatArray, **fields: Any) -> LimitResult:
@@ -593,12 +601,13 @@ def flow_limit(
             "continuation_stages": 0,
             "last_step": 0.0,
             "elapsed_s": time.perf_counter() - start,
-            "scale_exp": anchor.scale_exp,
+            "scale_exp": scale_exp,
         }
         base.update(fields)
         return LimitResult(**base)
 
-    if anchor.bp.face.support.size == 0:  # y = 0: the flow never leaves x = 0
+    if not np.any(y) or (anchor is not None and anchor.bp.face.support.size == 0):
+        # y = 0: the flow never leaves x = 0
         return result(np.zeros(n), np.zeros(A.shape[0]), certified=True, route="zero")
     large = _large_alpha_limit(A, y, depth, log_alpha)
     if large is not None:
@@ -612,7 +621,7 @@ def flow_limit(
             message=f"alpha^p is so large that x is the minimum-l2 interpolator (relative "
             f"deviation bound {bound:.1e})",
         )
-    face = _face_route(A, y, anchor, depth, log_alpha)
+    face = None if anchor is None else _face_route(A, y, anchor, depth, log_alpha)
     if not certify:
         if face is None:
             raise _not_converged(depth, log_alpha, math.inf)
