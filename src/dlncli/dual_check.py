@@ -52,7 +52,7 @@ LN10 = math.log(10.0)
 # 64-bit mantissa suffices, and otherwise reported as not certified.
 MP_MAX_ENTRIES = 20_000
 
-TARGET_DIGITS = 13  # the check resolves x to about 1e-13 relative
+TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def lost_digits(depth: float, log_alpha: float, x_scale: float) -> int:
     log10_ratio = max(0.0, (math.log(max(x_scale, 1e-300)) - pla) / LN10)
     if depth == 2.0:
         return math.ceil(math.log10(1.0 + log10_ratio * LN10))
-    return math.ceil(log10_ratio * (depth - 2.0) / depth) + 1
+    return math.ceil(log10_ratio * (depth - 2.0) / depth)
 
 
 def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
@@ -163,7 +163,7 @@ def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | 
     need = digits_lost + TARGET_DIGITS
     if need <= 15:
         return FLOAT64
-    if need <= 18 and np.finfo(np.longdouble).precision >= 18:
+    if need <= 19 and np.finfo(np.longdouble).precision >= 18:
         return LONGDOUBLE
     if shape[0] * shape[1] <= MP_MAX_ENTRIES:
         return Arithmetic("mpmath", need + 12)
@@ -367,9 +367,13 @@ def _ldexp(value: float, exponent: int) -> float:
         return math.inf
 
 
-def tolerance(arith: Arithmetic) -> float:
-    """The Newton stopping tolerance each arithmetic can reach."""
-    return {"float64": 1e-13, "longdouble": 1e-15}.get(arith.name, 1e-16)
+def tolerance(arith: Arithmetic, digits_lost: int = 0) -> float:
+    """The Newton stopping tolerance (relative step in x) the arithmetic can reach when
+    ``digits_lost`` of its digits go to the slacks: 1e-13 / 1e-15 / 1e-16 (float64, long
+    double, mpmath), loosened to 10^(lost + 1 - digits) (long double with 7 lost: 1e-11)."""
+    base = {"float64": 1e-13, "longdouble": 1e-15}.get(arith.name, 1e-16)
+    digits = {"float64": 16, "longdouble": 19}.get(arith.name, arith.dps)
+    return max(base, 10.0 ** (digits_lost + 1 - digits))
 
 
 def continuation(
@@ -403,7 +407,7 @@ def _continuation(
     target = depth * log_alpha
     level = max(target, math.log(max(x_scale, 1e-300)) + 2 * LN10)
     stride = (20.0 if depth == 2.0 else 2.0) * LN10
-    tol = tolerance(arith)
+    tol = tolerance(arith, lost_digits(depth, log_alpha, x_scale))
 
     def coordinate(pla: float) -> float:
         return -pla if depth == 2.0 else math.exp(pla * (depth - 2.0) / depth)

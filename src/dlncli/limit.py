@@ -701,7 +701,8 @@ def _certified(
         x_scale = float(np.max(np.abs(x_face)))
     else:
         x_scale = float(np.max(np.abs(np.linalg.lstsq(A, y, rcond=None)[0])))
-    arith = dual_check.choose_arithmetic(A.shape, dual_check.lost_digits(depth, log_alpha, x_scale))
+    lost = dual_check.lost_digits(depth, log_alpha, x_scale)
+    arith = dual_check.choose_arithmetic(A.shape, lost)
     face_fields: dict[str, Any] = {}
     if face is not None:
         face_fields = {
@@ -721,7 +722,7 @@ def _certified(
             **face_fields,
         )
     iterations = 0 if face is None else face.iterations
-    tol = dual_check.tolerance(arith)
+    tol = dual_check.tolerance(arith, lost)
     if face is not None and x_face is not None:
         check_dual = dual_check.DualProblem(A, y, depth=depth, log_alpha=log_alpha, arith=arith)
         with arith.context():
