@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlncli import dual_check
+from dlncli.errors import TimeLimitError
 from dlncli.limit import LN10, Anchor, bp_anchor, flow_limit, normalize, scale_exponent
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
@@ -321,3 +322,12 @@ def test_cli_reports_certificate_fields() -> None:
     assert data["certificate_precision"]
     result = run("flow", "plane", "--depth", "3", "--alpha", "1e-3", "--limit-only")
     assert "limit certified" in result.stdout
+
+
+def test_time_limit_covers_the_check() -> None:
+    A, y = kink(1e-7)
+    with pytest.raises(TimeLimitError):
+        flow_limit(A, y, depth=3.0, log_alpha=-8 * LN10, time_limit=0.0)
+    result = run("flow", "kink:1e-7", "--depth", "3", "--alpha", "1e-8", "--time-limit", "0")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error:") and "Traceback" not in result.stderr

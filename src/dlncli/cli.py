@@ -343,7 +343,10 @@ def _run_flow(
 
     start = time.perf_counter()
     anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
-    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0)
+    limit = flow_limit(
+        prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor, time_limit=remaining
+    )
     x = limit.x
     method, source, converged = "limit", "exact limit", limit.converged
     log10_t_end_out: float | None = None

@@ -542,6 +542,7 @@ def flow_limit(
     log_alpha: float,
     anchor: Anchor | None = None,
     certify: bool = True,
+    time_limit: float | None = None,
 ) -> LimitResult:
     """x_alpha = lim_{t -> inf} x(t) for the depth-``depth`` DLN flow started at scale alpha.
 
@@ -567,13 +568,23 @@ def flow_limit(
         it is not given and BP's LPs fail (not infeasible, not a time limit), the face-free
         continuation is used alone.
     certify : run the face-free check (False: only the face route, as inside bp_anchor).
+    time_limit : wall-clock seconds for the check and the continuation (TimeLimitError).
 
     Raises
     ------
     InfeasibleError : y is not in the range of A (the flow has no limit fitting the data).
     SolverError : no route converged.
+    TimeLimitError : ``time_limit`` was hit.
     """
     start = time.perf_counter()
+
+    def tick() -> None:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise TimeLimitError(
+                f"the flow limit was not certified within {time_limit:g} s (depth {depth:g}, "
+                f"log10 alpha {log_alpha / LN10:.4g})"
+            )
+
     if anchor is None:
         try:
             anchor = bp_anchor(A, y)
@@ -635,7 +646,7 @@ def flow_limit(
             route="face",
             message="not checked",
         )
-    return _certified(A, y, depth, log_alpha, face, result)
+    return _certified(A, y, depth, log_alpha, face, result, tick)
 
 
 @dataclass
@@ -688,6 +699,7 @@ def _certified(
     log_alpha: float,
     face: _FaceRoute | None,
     result: Callable[..., LimitResult],
+    tick: Callable[[], None],
 ) -> LimitResult:
     """Check the face route's answer with the face-free dual Newton; fall back to continuation."""
     from dlncli import dual_check
@@ -729,7 +741,9 @@ def _certified(
             mu0 = _precise_dual(A, face.coords, face.outcome.theta, arith)
             feasible = check_dual.feasible(check_dual.z(mu0))
         if feasible:
-            check = dual_check.newton(check_dual, mu0, tol=tol, max_iterations=CHECK_ITERATIONS)
+            check = dual_check.newton(
+                check_dual, mu0, tol=tol, max_iterations=CHECK_ITERATIONS, on_iteration=tick
+            )
             iterations += check.iterations
             if check.converged:
                 correction = _distance(check.x, x_face)
@@ -747,7 +761,7 @@ def _certified(
                     message="" if correction <= 1e-9 else _corrected(correction),
                 )
     solve, stages = dual_check.continuation(
-        A, y, depth=depth, log_alpha=log_alpha, arith=arith, x_scale=x_scale
+        A, y, depth=depth, log_alpha=log_alpha, arith=arith, x_scale=x_scale, on_iteration=tick
     )
     iterations += solve.iterations
     if solve.converged:
