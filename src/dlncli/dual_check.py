@@ -146,16 +146,22 @@ LONGDOUBLE = Arithmetic("longdouble")
 
 
 def lost_digits(depth: float, log_alpha: float, x_scale: float) -> int:
-    """Decimal digits of mu spent before x's: the slack exponent (p > 2) or the size of z.
+    """Decimal digits of mu spent before x's, from R = ln(max|x| / alpha^p) >= 0.
 
-    p > 2: the smallest slack is about (alpha^p / max|x|)^{(p-2)/p}; p = 2: z ~ ln(max|x| /
-    alpha^2), whose absolute error becomes x's relative error, so log10|z| digits are lost.
+    x's exponent is pla - q log(s) with s = 1 - |z| >= exp(-R/q) on the support; z's relative
+    rounding eps moves it by q |z| eps / s, so log10(q (1 - s) / s) digits are lost (36 for
+    p = 6, alpha = 1e-9; about log10(R) as p -> 2, which is the p = 2 count: there z ~ R and its
+    absolute error is x's relative error).
     """
     pla = depth * log_alpha
-    log10_ratio = max(0.0, (math.log(max(x_scale, 1e-300)) - pla) / LN10)
+    big_r = max(0.0, math.log(max(x_scale, 1e-300)) - pla)
     if depth == 2.0:
-        return math.ceil(math.log10(1.0 + log10_ratio * LN10))
-    return math.ceil(log10_ratio * (depth - 2.0) / depth)
+        return math.ceil(math.log10(1.0 + big_r))
+    q = depth / (depth - 2.0)
+    # log10(q (1 - s) / s) with s = exp(-R / q), written to stay finite for huge R / q.
+    ratio = big_r / q
+    log10_lost = math.log10(q) + math.log10(-math.expm1(-ratio)) + ratio / LN10 if ratio else 0.0
+    return max(0, math.ceil(log10_lost))
 
 
 def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
