@@ -331,3 +331,16 @@ def test_time_limit_covers_the_check() -> None:
     result = run("flow", "kink:1e-7", "--depth", "3", "--alpha", "1e-8", "--time-limit", "0")
     assert result.exit_code == 4
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_overflowing_newton_step_is_not_certified() -> None:
+    """p = 2.01, alpha = 1e-30 on gauss:50:200: a full Newton step from the right answer once
+    overflowed x to 1e235 and was taken as converged. The face route's x (a different method;
+    a 30-digit face-free continuation agrees with it to 9e-14) must come back, certified."""
+    p = load_sample("gauss:50:200:10:5")
+    anchor = bp_anchor(p.A, p.y)
+    face = flow_limit(p.A, p.y, depth=2.01, log_alpha=-30 * LN10, anchor=anchor, certify=False)
+    result = flow_limit(p.A, p.y, depth=2.01, log_alpha=-30 * LN10, anchor=anchor)
+    assert result.certified
+    assert result.residual_inf <= 1e-9 * np.max(np.abs(p.y))
+    assert close(result.x, face.x)

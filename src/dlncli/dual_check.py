@@ -53,6 +53,7 @@ LN10 = math.log(10.0)
 MP_MAX_ENTRIES = 20_000
 
 TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
+RESIDUAL_TOL = 1e-9  # a certified x has max|y - A x| <= RESIDUAL_TOL * max|y|
 
 
 @dataclass(frozen=True)
@@ -342,15 +343,21 @@ def _newton(
             trial = mu + ar.scalar(t) * delta
             if problem.feasible(problem.z(trial)):
                 x_t, d_t, f_t = problem.evaluate(trial)
-                if t == 1.0 and rel <= 1e3 * tol:
-                    accepted = True  # past the objective's resolution: the Newton step is right
+                g_t_max = ar.abs_max(problem.y - problem.A @ x_t)
+                if not math.isfinite(g_t_max):  # x overflowed
+                    t *= 0.5
+                    continue
+                if t == 1.0 and rel <= 1e3 * tol and g_t_max <= 10.0 * g_max:
+                    # Past the objective's resolution the full Newton step is right, unless it
+                    # left the region where its prediction holds (the residual jumps).
+                    accepted = True
                     break
                 if f_t >= f + ar.scalar(1e-4 * t) * slope:
                     accepted = True
                     break
                 # f can be too large to rank tiny steps (alpha^p Phi ~ 1e3 for big alpha):
                 # a smaller residual y - A x is progress as well.
-                if t == 1.0 and ar.abs_max(problem.y - problem.A @ x_t) < 0.5 * g_max:
+                if t == 1.0 and g_t_max < 0.5 * g_max:
                     accepted = True
                     break
             t *= 0.5
@@ -360,7 +367,10 @@ def _newton(
         last = rel * t
         if t == 1.0 and rel <= tol:
             residual = ar.abs_max(problem.y - problem.A @ x)
-            return DualSolve(True, mu, ar.to_float(x), residual, last, iteration)
+            # A x = y is part of the certificate: a tiny step at a point that does not fit
+            # the data (x overflowed) is not convergence.
+            fits = residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300)
+            return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
     residual = ar.abs_max(problem.y - problem.A @ x)
     return DualSolve(False, mu, ar.to_float(x), residual, last, max_iterations)
 
