@@ -344,3 +344,13 @@ def test_overflowing_newton_step_is_not_certified() -> None:
     assert result.certified
     assert result.residual_inf <= 1e-9 * np.max(np.abs(p.y))
     assert close(result.x, face.x)
+
+
+def test_unrepresentable_scale_is_refused_clearly() -> None:
+    """A ~ 1e-320 with y ~ 1: x ~ 1e320 cannot be represented; one line, exit 1."""
+    stdin = _npz(np.array([[1e-320, 5e-321]]), np.array([1.0]))
+    proc = _subprocess("flow", "-", "--json", stdin=stdin)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and proc.stdout == b""
+    assert err.startswith("error:") and "beyond float64's range" in err
+    assert "Warning" not in err and "Traceback" not in err

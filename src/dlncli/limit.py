@@ -89,10 +89,22 @@ def normalize(A: FloatArray, y: FloatArray, scale_exp: int) -> tuple[FloatArray,
     The flow on (S A, S y) is the flow on (A, y) run at speed S^2: x_{SA}(t) = x_A(S^2 t)
     (nu' = S^2 (y - A x) for nu = S nu_S). So the limit and the BP solutions are the same, and
     a normalized time t_n is the user's time 2^(2k) t_n (:func:`user_log10_time`).
+
+    Raises SolverError when 2^k y overflows: then x ~ y / A itself is beyond float64's range.
     """
     if scale_exp == 0:
         return A, y
-    return np.ldexp(A, scale_exp), np.ldexp(y, scale_exp)
+    with np.errstate(over="ignore"):
+        A_n, y_n = np.ldexp(A, scale_exp), np.ldexp(y, scale_exp)
+    if not np.all(np.isfinite(y_n)):
+        top_y = float(np.max(np.abs(y)))
+        top_a = float(np.max(np.abs(A)))
+        ratio = math.log10(top_y) - math.log10(top_a)
+        raise SolverError(
+            f"max|y| / max|A| = {top_y:.3g} / {top_a:.3g} = 1e{ratio:.0f}: the solution's scale "
+            "is beyond float64's range (expected a ratio below 1e300); rescale y"
+        )
+    return A_n, y_n
 
 
 def user_log10_time(log10_t_normalized: float, scale_exp: int) -> float:
