@@ -1,4 +1,4 @@
-"""compare: errors and rates against independently known numbers (MATH.md §4)."""
+"""compare: errors and rates against independently known numbers (docs/model.md §5)."""
 
 from __future__ import annotations
 

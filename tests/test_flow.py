@@ -149,7 +149,7 @@ def test_flow_trajectory_file(tmp_path: Path) -> None:
     csv = tmp_path / "traj.csv"
     run_json("flow", "random3x5", "--alpha", "1e-2", "--trajectory", str(csv))
     header = csv.read_text().splitlines()[0].split(",")
-    assert header[:3] == ["t", "log10_t", "loss"] and header[3:] == [f"x_{i}" for i in range(5)]
+    assert header[:3] == ["t", "log10_t", "loss"] and header[3:8] == [f"x_{i}" for i in range(5)]
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def test_live_mpmath_reference_agrees() -> None:
 
 
 def _line_t(depth: float) -> float:
-    """The paper's closed-form tie-break on the line instance (MATH.md §3)."""
+    """The paper's closed-form tie-break on the line instance (docs/model.md §4)."""
     if depth == 2:
         c = 4 ** (1 / 3)
         return c / (3 + c)

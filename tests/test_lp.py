@@ -24,7 +24,7 @@ def test_random3x5_matches_published_minimizer() -> None:
     np.testing.assert_allclose(sol.x, [0, 0, -0.27822, -0.949197, -0.536551], atol=5e-6)
     assert sol.unique and sol.face_dimension == 0
     assert sol.l1_norm == pytest.approx(1.76397, abs=1e-5)
-    assert sol.lp_solves == 1  # generic case: the verdict costs no extra LP
+    assert sol.lp_solves <= 1  # generic case: the verdict costs no extra LP (homotopy: none)
     _kkt_ok(p.A, p.y, sol.x, sol.dual)
 
 
@@ -106,13 +106,15 @@ def test_agrees_with_scipy_linprog_on_random_problems() -> None:
 
 def test_rank_deficient_zero_columns_and_tiny_scale() -> None:
     rng = np.random.default_rng(3)
-    B = rng.standard_normal((3, 8))
+    # Small integers and power-of-two scales keep row 4 = row 1 + row 2 exact: rows that are
+    # dependent only up to round-off are a different (full-rank) problem for exact arithmetic.
+    B = rng.integers(-9, 10, size=(3, 8)).astype(np.float64)
     A = np.vstack([B, B[0] + B[1]])  # rank 3 with 4 rows
     A[:, 5] = 0.0
     x0 = np.zeros(8)
     x0[[1, 6]] = [1.5, -2.0]
     y = A @ x0
-    for scale in (1.0, 1e-120, 1e120):
+    for scale in (1.0, 2.0**-400, 2.0**400):
         sol = solve_basis_pursuit(A * scale, y * scale)
         np.testing.assert_allclose(sol.x, x0, atol=1e-9)
         assert sol.unique

@@ -1,23 +1,39 @@
-"""dlncli: diagonal linear networks, their gradient flow and basis pursuit."""
+"""dlncli: diagonal linear networks vs basis pursuit (see README.md and docs/)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from dlncli.limit import LimitResult, flow_limit
+from dlncli.limit import LimitResult, flow_limit
+from dlncli.path import PathReport, Saddle, path
+from dlncli.potentials import (  # after __version__, which cli.py imports
+    PotentialCurve,
+    PotentialsReport,
+    evaluate_potentials,
+    log_uv_from_x,
+)
+from dlncli.problem_io import (
+    DEFAULT_MAX_INPUT_BYTES,
+    Problem,
+    load_problem,
+    load_sample,
+    parse_decimal,
+)
 
-__all__ = ["LimitResult", "__version__", "flow_limit"]
-
-# Imported on first use: `dlncli --help` must not pay for numpy/scipy/mpmath.
-_LAZY = {"flow_limit": "dlncli.limit", "LimitResult": "dlncli.limit"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dlncli' has no attribute {name!r}")
+__all__ = [
+    "DEFAULT_MAX_INPUT_BYTES",
+    "LimitResult",
+    "PathReport",
+    "PotentialCurve",
+    "PotentialsReport",
+    "Problem",
+    "Saddle",
+    "__version__",
+    "evaluate_potentials",
+    "flow_limit",
+    "load_problem",
+    "load_sample",
+    "log_uv_from_x",
+    "parse_decimal",
+    "path",
+]

@@ -2,13 +2,18 @@
 
 Exit codes: 0 success; 1 bad or infeasible problem (one line on stderr); 2 usage error;
 3 a requested check failed (``compare --fail-above``); 4 a ``--time-limit`` was hit;
-130 interrupted (Ctrl-C).
+130 interrupted (Ctrl-C); 129/143 hung up/terminated (SIGHUP/SIGTERM); 141 stdout was
+closed by its reader (broken pipe; nothing printed).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
@@ -21,7 +26,14 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 
 from dlncli import __version__
-from dlncli.errors import DlnError, InfeasibleError, ProblemFormatError, TimeLimitError
+from dlncli.errors import (
+    DlnError,
+    InfeasibleError,
+    OutputError,
+    OutputExistsError,
+    ProblemFormatError,
+    TimeLimitError,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -29,10 +41,13 @@ EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
 EXIT_TIME_LIMIT = 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
+TERMINATING_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}  # exit 128 + signum
 
 EPILOG = (
     "Exit codes: 0 ok · 1 bad or infeasible problem · 2 usage error · "
-    "3 requested check failed · 4 time limit hit · 130 interrupted."
+    "3 requested check failed · 4 time limit hit · 130 interrupted · "
+    "129/143 SIGHUP/SIGTERM · 141 broken pipe."
 )
 
 app = typer.Typer(
@@ -59,8 +74,8 @@ ProblemArg = Annotated[
     str | None,
     typer.Argument(
         metavar="[PROBLEM]",
-        help="A .npz/.csv/.mat file, '-' for stdin, or a sample name (see 'dlncli samples'). "
-        "Default: line.",
+        help="A .npz/.csv/.mat file, '-' for stdin, or a sample name (see 'dlncli samples'; "
+        "a sample name wins over a same-named local file). Default: line.",
         show_default=False,
     ),
 ]
@@ -75,10 +90,56 @@ OutputOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow --output to replace a file.")]
+
+
+def _strict_number(text: str | float, *, minimum: float | None = None) -> float:
+    """An option value as a plain ASCII decimal (no '1_000', no full-width digits).
+
+    Typer also passes the declared default (a float) through the parser."""
+    from dlncli.problem_io import DECIMAL
+
+    if isinstance(text, float | int):
+        return float(text)
+    if DECIMAL.fullmatch(text) is None:
+        raise typer.BadParameter(f"{text!r} is not a plain decimal number; expected e.g. 2.5")
+    value = float(text)
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        raise typer.BadParameter(f"{text!r}; expected a finite number{bound}")
+    return value
+
+
+def _nonnegative(text: str | float) -> float:
+    return _strict_number(text, minimum=0.0)
+
+
+def _positive(text: str | float) -> float:
+    value = _strict_number(text)
+    if value <= 0:
+        raise typer.BadParameter(f"{text!r}; expected a finite number > 0")
+    return value
+
+
 TimeLimitOpt = Annotated[
     float | None,
-    typer.Option("--time-limit", min=0.0, help="Seconds; exit 4 when hit.", show_default=False),
+    typer.Option(
+        "--time-limit", parser=_nonnegative, help="Seconds; exit 4 when hit.", show_default=False
+    ),
 ]
+MaxInputOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-input-mb",
+        parser=_positive,
+        help="Refuse a problem larger than this many MiB (bytes read, or A and y as float64), "
+        "before allocating it.",
+    ),
+]
+DEFAULT_MAX_INPUT_MB = 256.0  # problem_io.DEFAULT_MAX_INPUT_MB, without importing numpy early
+
+
+def _max_bytes(max_input_mb: float) -> int:
+    return max(int(max_input_mb * 2**20), 1)
 
 
 def _version(value: bool) -> None:
@@ -94,6 +155,28 @@ def main(
     ] = False,
 ) -> None:
     """Diagonal linear networks vs basis pursuit."""
+    _occupy_closed_std_fds()
+
+
+_STDOUT_CLOSED = [False]
+
+
+def _occupy_closed_std_fds() -> None:
+    # Started with <&- or >&-: put /dev/null on the free descriptor, so that no file opened
+    # later (an output's temporary file, the problem file) becomes fd 0, 1 or 2 and receives
+    # C-level prints. sys.stdin stays None (load_problem reports it for '-'); a closed stdout
+    # is remembered for _to_stdout, and sys.stdout/stderr point at /dev/null so code that
+    # flushes them keeps working.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+    if sys.stdout is None:
+        _STDOUT_CLOSED[0] = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -101,22 +184,122 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
+class _Terminated(BaseException):
+    """SIGTERM/SIGHUP, raised like KeyboardInterrupt so temporary files are cleaned up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated(signum)
+
+
 @contextmanager
-def _handled(source: str | None) -> Iterator[None]:
-    """The one place that turns DlnError / Ctrl-C into a message and an exit code."""
+def _handled(source: str | None, *, as_json: bool = False) -> Iterator[None]:
+    """The one place that turns DlnError / Ctrl-C / SIGTERM into a message and an exit code.
+
+    With ``as_json``, an infeasible problem also prints ``{"status": "infeasible", ...}`` on
+    stdout, in every command.
+    """
     from dlncli.problem_io import DEFAULT_PROBLEM
 
     label = {None: DEFAULT_PROBLEM, "-": "<stdin>"}.get(source, source)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {
+        sig: signal.signal(sig, _raise_terminated) for sig in TERMINATING_SIGNALS if main_thread
+    }
     try:
         yield
     except TimeLimitError as exc:
         _fail(f"{label}: {exc}", EXIT_TIME_LIMIT)
     except ProblemFormatError as exc:  # already names the file or sample
         _fail(str(exc))
+    except InfeasibleError as exc:
+        if as_json:
+            from dlncli.report import dump_json
+
+            document = {"status": "infeasible", "message": f"{label}: {exc}", "problem": label}
+            _to_stdout(dump_json(document) + "\n")
+        _fail(f"{label}: {exc}")
     except DlnError as exc:
         _fail(f"{label}: {exc}")
     except KeyboardInterrupt:
         _fail("interrupted; no output file was written", EXIT_INTERRUPTED)
+    except _Terminated as exc:
+        name = TERMINATING_SIGNALS.get(signal.Signals(exc.signum), str(exc.signum))
+        _fail(f"terminated by {name}; no output file was written", 128 + exc.signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _writing(option: str) -> Iterator[None]:
+    """Output-file failures as messages: a file that appeared meanwhile is a usage error (2)."""
+    try:
+        yield
+    except OutputExistsError as exc:
+        _fail(f"Invalid value for '{option}': {exc} (it appeared during the run)", EXIT_USAGE)
+    except OutputError as exc:
+        _fail(f"{option}: {exc}")
+
+
+def _render(renderable: RenderableType) -> str:
+    """The text rich would print to stdout (its width, colours), without touching stdout."""
+    import io
+
+    probe = Console(highlight=False, emoji=False)
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        highlight=False,
+        emoji=False,
+        width=probe.width,
+        force_terminal=probe.is_terminal,
+        color_system=probe.color_system,  # type: ignore[arg-type]  # its own value
+        no_color=probe.no_color,
+    )
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def _to_stdout(text: str) -> None:
+    """Print ``text`` to stdout, turning a closed, full or broken stdout into one stderr line
+    (a broken pipe: no line, exit 141)."""
+    if _STDOUT_CLOSED[0] or sys.stdout is None:
+        _fail("cannot print the result: stdout is closed; expected an open stdout (or --output)")
+    stream = sys.stdout
+    try:
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError):  # not a real file (CliRunner)
+            stream.write(text)
+            stream.flush()
+            return
+        stream.flush()
+        # os.write in a loop: a reader that exits mid-write makes the kernel return a partial
+        # count, which Python's buffered stdout drops silently (exit 0 with truncated output).
+        data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+        while data:
+            data = data[os.write(fd, data) :]
+    except BrokenPipeError:
+        _silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except OSError as exc:
+        _silence_stdout()
+        _fail(f"cannot write the result to stdout ({exc.strerror or exc})")
+
+
+def _silence_stdout() -> None:
+    # What is left in Python's buffer would fail again at exit ("Exception ignored ...").
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests) or already gone
+        pass
 
 
 def _check_output(
@@ -142,17 +325,67 @@ def _emit(
     *,
     as_json: bool,
     output: Path | None,
+    force: bool = False,
 ) -> None:
     from dlncli.problem_io import write_record
     from dlncli.report import dump_json, jsonable
 
     if output is not None:
-        write_record(output, jsonable(record))
+        with _writing("--output"):
+            write_record(output, jsonable(record), force=force)
     if as_json:
-        sys.stdout.write(dump_json(record) + "\n")
-        sys.stdout.flush()
+        _to_stdout(dump_json(record) + "\n")
     else:
-        Console(highlight=False, emoji=False).print(renderable())
+        _to_stdout(_render(renderable()))
+
+
+def _load(source: str | None, max_input_mb: float) -> Any:
+    """load_problem with the input cap, and a note when a sample name hides a local file."""
+    from dlncli.problem_io import load_problem, shadowed_file
+
+    shadow = shadowed_file(source)
+    if shadow is not None:
+        stderr.print(
+            f"note: {escape(str(source))!r} is a built-in sample name, so the sample is used, "
+            f"not the local file; write ./{escape(str(shadow))} to read the file",
+            soft_wrap=True,
+        )
+    return load_problem(source, max_bytes=_max_bytes(max_input_mb))
+
+
+PROGRESS_INTERVAL_S = 10.0
+
+
+@contextmanager
+def _heartbeat(what: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """Plain progress lines for logs: when stderr is not a terminal, print what is running
+    every PROGRESS_INTERVAL_S seconds. Yields a setter for the current status text."""
+    status = [what]
+    if quiet or stderr.is_terminal:
+        yield lambda text: None
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(PROGRESS_INTERVAL_S):
+            elapsed = time.monotonic() - start
+            stderr.print(
+                f"progress: {escape(status[0])} ({elapsed:.0f} s elapsed)",
+                soft_wrap=True,
+                highlight=False,
+            )
+
+    def set_status(text: str) -> None:
+        status[0] = text
+
+    thread = threading.Thread(target=beat, name="dlncli-progress", daemon=True)
+    thread.start()
+    try:
+        yield set_status
+    finally:
+        stop.set()
+        thread.join()
 
 
 # --------------------------------------------------------------------------- commands
@@ -180,36 +413,33 @@ def solve_bp(
         Solver, typer.Option("--solver", help="HiGHS LP solver for the main solve.")
     ] = Solver.choose,
     ranges: Annotated[
-        bool, typer.Option("--ranges", help="Also give each face coordinate's [min, max].")
+        bool, typer.Option("--ranges", help="Also give each face coordinate's \\[min, max].")
     ] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
     time_limit: TimeLimitOpt = None,
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
 ) -> None:
     """Solve basis pursuit (min ‖x‖₁ s.t. Ax = y) with HiGHS; certify uniqueness or describe
     the face of minimizers."""
     from dlncli.lp import solve_basis_pursuit
-    from dlncli.problem_io import load_problem
-    from dlncli.report import bp_record, bp_renderable, dump_json
+    from dlncli.report import bp_record, bp_renderable
 
-    with _handled(problem):
-        prob = load_problem(problem)
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
-        try:
+        with _heartbeat("solve-bp: solving basis pursuit"):
             sol = solve_basis_pursuit(
                 prob.A, prob.y, solver=solver.value, time_limit=time_limit, ranges=ranges
             )
-        except InfeasibleError as exc:
-            if as_json:
-                sys.stdout.write(dump_json({"status": "infeasible", "message": str(exc)}) + "\n")
-            raise
         _emit(
             bp_record(prob, sol),
             lambda: bp_renderable(prob, sol, show_all=show_all),
             as_json=as_json,
             output=output,
+            force=force,
         )
 
 
@@ -218,31 +448,44 @@ def solve_bp(
 
 def _parse_alpha(text: str) -> tuple[str, float]:
     """An alpha as typed -> (text, ln alpha), exactly, for values far outside float range."""
-    from decimal import Decimal, InvalidOperation
+    from decimal import Decimal
 
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+    from dlncli.problem_io import DECIMAL
+
+    if DECIMAL.fullmatch(text) is None:
         raise typer.BadParameter(
-            f"{text!r} is not a number; expected e.g. 1e-6", param_hint="'--alpha'"
-        ) from None
-    if not value.is_finite() or value <= 0:
+            f"{text!r} is not a plain decimal number; expected e.g. 1e-6", param_hint="'--alpha'"
+        )
+    value = Decimal(text)
+    if value <= 0:
         raise typer.BadParameter(f"{text!r}; expected a finite number > 0", param_hint="'--alpha'")
-    return text.strip(), float(value.ln())
+    try:
+        return text, float(value.ln())
+    except ArithmeticError:  # an exponent beyond what decimal's context can take
+        raise typer.BadParameter(
+            f"{text!r} is out of range; expected |log10 alpha| below 1e6", param_hint="'--alpha'"
+        ) from None
 
 
-def _finite_depth(value: float) -> float:
-    if not math.isfinite(value) or value < 2:
-        raise typer.BadParameter(f"{value}; expected a real number >= 2")
+def _depth_value(text: str | float) -> float:
+    value = _strict_number(text)
+    if value < 2:
+        raise typer.BadParameter(f"{text!r}; expected a real number >= 2")
     return value
 
 
 def _log10_time(value: float | None) -> float | None:
     if value is None:
         return None
-    if not math.isfinite(value) or value <= 0:
+    if value <= 0:
         raise typer.BadParameter(f"{value}; expected a time > 0", param_hint="'--t-end'")
     return math.log10(value)
+
+
+class FlowMethod(str, Enum):
+    ode = "ode"
+    raw = "raw"
+    raw_lsoda = "raw-lsoda"
 
 
 @app.command(epilog=EPILOG)
@@ -252,22 +495,34 @@ def flow(
         str, typer.Option("--alpha", help="Initialization scale α > 0, any decimal (1e-1000 ok).")
     ] = "1e-6",
     depth: Annotated[
-        float, typer.Option("--depth", help="Depth p >= 2 (real).", callback=_finite_depth)
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", parser=_depth_value)
     ] = 3.0,
     t_end: Annotated[
         float | None,
         typer.Option(
-            "--t-end", help="Integrate to this time instead of to convergence.", show_default=False
+            "--t-end",
+            parser=_strict_number,
+            help="Integrate to this time instead of to convergence.",
+            show_default=False,
         ),
     ] = None,
     limit_only: Annotated[
         bool, typer.Option("--limit-only", help="Skip the ODE; compute only the exact limit.")
     ] = False,
+    method: Annotated[
+        FlowMethod,
+        typer.Option(
+            "--method",
+            help="ode: the exact m-dimensional reduction (default). raw / raw-lsoda: the paper "
+            "authors' 2N-dimensional (u, v) integration with Radau (rtol 2.5e-14) or LSODA "
+            "(rtol 1e-12) to --t-end or their horizon 1e9·α^(2−p), for independent checks.",
+        ),
+    ] = FlowMethod.ode,
     trajectory: Annotated[
         Path | None,
         typer.Option(
             "--trajectory",
-            help="Save t, x(t), loss(t) to FILE (.npz or .csv).",
+            help="Save t, x(t), loss(t), u(t), v(t) and ln u, ln v to FILE (.npz or .csv).",
             dir_okay=False,
             show_default=False,
         ),
@@ -278,16 +533,28 @@ def flow(
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
 ) -> None:
     """Run the DLN gradient flow x = u^p − v^p from u = v = α: the ODE trajectory and its
     exact limit x_α (from the dual characterization), with their agreement."""
     alpha_text, log_alpha = _parse_alpha(alpha)
     log10_t_end = _log10_time(t_end)
-    from dlncli.problem_io import load_problem
+    from dlncli.problem_io import same_file
 
-    with _handled(problem):
-        prob = load_problem(problem)
+    if trajectory is not None and output is not None and same_file(trajectory, output):
+        _fail(
+            f"Invalid value for '--trajectory': {trajectory}: is also the --output file; "
+            "expected two different files",
+            EXIT_USAGE,
+        )
+    with _handled(problem, as_json=as_json), _heartbeat("flow", quiet=quiet) as status:
+        prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
+        if method is not FlowMethod.ode and limit_only:
+            _fail(
+                f"Invalid value for '--method': {method.value} runs the flow; drop --limit-only",
+                EXIT_USAGE,
+            )
         if trajectory is not None:
             if limit_only:
                 _fail(
@@ -300,17 +567,34 @@ def flow(
                 option="--trajectory",
                 suffixes=(".npz", ".csv"),
             )
-        record = _run_flow(
-            prob,
-            depth,
-            alpha_text,
-            log_alpha,
-            log10_t_end,
-            limit_only,
-            trajectory,
-            time_limit,
-            quiet=quiet or as_json,
-        )
+        if method is FlowMethod.ode:
+            record = _run_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                log10_t_end,
+                limit_only,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+                force=force,
+                status=status,
+            )
+        else:
+            record = _run_raw_flow(
+                prob,
+                depth,
+                alpha_text,
+                log_alpha,
+                t_end,
+                method,
+                trajectory,
+                time_limit,
+                quiet=quiet or as_json,
+                as_json=as_json,
+                force=force,
+            )
         from dlncli.report import flow_record, flow_renderable
 
         full = flow_record(prob, record)
@@ -319,6 +603,7 @@ def flow(
             lambda: flow_renderable(prob, full, show_all=show_all),
             as_json=as_json,
             output=output,
+            force=force,
         )
 
 
@@ -333,6 +618,8 @@ def _run_flow(
     time_limit: float | None,
     *,
     quiet: bool,
+    force: bool = False,
+    status: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     import time
 
@@ -342,7 +629,9 @@ def _run_flow(
     from dlncli.problem_io import write_arrays
 
     start = time.perf_counter()
+    status("flow: solving the basis-pursuit anchor")
     anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+    status("flow: computing the exact limit")
     remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0)
     limit = flow_limit(
         prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor, time_limit=remaining
@@ -370,7 +659,9 @@ def _run_flow(
             )
         stderr.print(f"note: {escape(message)}", soft_wrap=True)
     elif not limit_only:
-        with _progress(quiet) as report:
+        status("flow: integrating the ODE")
+        with _progress(quiet) as bar:
+            report = bar or (lambda done: status(f"flow: integrating the ODE, about {done:.0%}"))
             run = integrate_flow(
                 prob.A,
                 prob.y,
@@ -396,17 +687,25 @@ def _run_flow(
                 converged = run.converged
                 agreement = float(np.max(np.abs(run.x - limit.x))) / scale
             if trajectory is not None:
+                from dlncli.potentials import trajectory_uv
+
                 finite = np.isfinite(run.log10_t)
                 t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
-                write_arrays(
-                    trajectory,
-                    {
-                        "t": t,
-                        "log10_t": np.where(finite, run.log10_t, -np.inf),
-                        "loss": run.losses,
-                        "x": run.xs,
-                    },
-                )
+                uv, uv_note = trajectory_uv(run.xs, depth=depth, log_alpha=log_alpha)
+                if uv_note:
+                    stderr.print(f"note: {escape(uv_note)}", soft_wrap=True)
+                with _writing("--trajectory"):
+                    write_arrays(
+                        trajectory,
+                        {
+                            "t": t,
+                            "log10_t": np.where(finite, run.log10_t, -np.inf),
+                            "loss": run.losses,
+                            "x": run.xs,
+                            **uv,
+                        },
+                        force=force,
+                    )
         else:
             stderr.print(f"note: {escape(message)}", soft_wrap=True)
     bp = anchor.bp
@@ -415,6 +714,7 @@ def _run_flow(
     else:
         from dlncli.tiebreak import select_minimizer
 
+        status("flow: selecting the depth's minimizer on the face")
         reference = "tie-break"
         A_n, y_n = normalize(prob.A, prob.y, anchor.scale_exp)
         point = select_minimizer(A_n, y_n, bp, [depth]).selections[0].x
@@ -467,6 +767,99 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
         yield lambda done: bar.update(task, completed=done)
 
 
+def _run_raw_flow(
+    prob: Any,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    t_end: float | None,
+    method: FlowMethod,
+    trajectory: Path | None,
+    time_limit: float | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+    force: bool = False,
+) -> dict[str, Any]:
+    """flow --method raw: the authors' (u, v) integration, checked against the exact limit."""
+    import time
+
+    from dlncli.flow import integrate_raw_flow
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.problem_io import write_arrays
+    from dlncli.report import dump_json
+
+    if not -700.0 < depth * log_alpha < 700.0:
+        _fail(
+            f"Invalid value for '--alpha': {alpha_text} gives "
+            f"α^p = 1e{depth * log_alpha / LN10:.4g}; --method {method.value} works in "
+            "floating point and needs 1e-300 < α^p < 1e300",
+            EXIT_USAGE,
+        )
+    start = time.perf_counter()
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)  # infeasible: fail before the run
+    with _progress(quiet) as report:
+        run = integrate_raw_flow(
+            prob.A,
+            prob.y,
+            depth=depth,
+            alpha=math.exp(log_alpha),
+            t_end=t_end,
+            time_limit=time_limit,
+            method="Radau" if method is FlowMethod.raw else "LSODA",
+            progress=report,
+        )
+    if run.status == "time limit":
+        raise TimeLimitError(f"{run.message}; use a larger --time-limit or --method ode")
+    if run.status != "finished":
+        if as_json:
+            failed = {"status": "failed", "method": method.value, "message": run.message}
+            _to_stdout(dump_json(failed) + "\n")
+        raise DlnError(f"--method {method.value}: {run.message}")
+    if trajectory is not None:
+        with _writing("--trajectory"):
+            write_arrays(trajectory, run.trajectory(), force=force)
+    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    bp = anchor.bp
+    if bp.unique:
+        reference, point = "bp", bp.x
+    else:
+        from dlncli.tiebreak import select_minimizer
+
+        reference = "tie-break"
+        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
+    residual = prob.A @ run.x - prob.y
+    return {
+        "x": run.x,
+        "x_source": "raw (u, v) state at t_end",
+        "alpha": math.exp(log_alpha),
+        "alpha_text": alpha_text,
+        "log10_alpha": log_alpha / LN10,
+        "log10_alpha_p": depth * log_alpha / LN10,
+        "depth": depth,
+        "loss": 0.5 * float(residual @ residual),
+        "residual_inf": float(np.max(np.abs(residual))),
+        "l1_norm": float(np.sum(np.abs(run.x))),
+        "converged": True,
+        "method": method.value,
+        "t_end": run.t_end,
+        "log10_t_end": math.log10(run.t_end),
+        "limit_agreement": float(np.max(np.abs(run.x - limit.x)))
+        / (1.0 + float(np.max(np.abs(limit.x)))),
+        "reference": reference,
+        "distance_to_reference": float(np.max(np.abs(run.x - point))),
+        "bp_unique": bp.unique,
+        "newton_iterations": limit.newton_iterations,
+        "raw_steps": run.steps,
+        "support_changes": [
+            {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
+            for c in run.support_changes
+        ],
+        "message": run.message,
+        "elapsed_s": time.perf_counter() - start,
+    }
+
+
 # --------------------------------------------------------------------------- tie-break
 
 DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
@@ -474,11 +867,15 @@ DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
 
 def _parse_depths(texts: list[str] | None, *, allow_inf: bool) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
+    from dlncli.problem_io import parse_decimal
+
     for text in texts or []:
         try:
-            value = float(text)
+            value = parse_decimal(text)
         except ValueError:
-            raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--depth'") from None
+            raise typer.BadParameter(
+                f"{text!r} is not a plain decimal number; expected e.g. 2.5", param_hint="'--depth'"
+            ) from None
         if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
             expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
             raise typer.BadParameter(f"{text!r}; expected {expected}", param_hint="'--depth'")
@@ -506,19 +903,21 @@ def tie_break(
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
 ) -> None:
     """Which basis-pursuit minimizer the flow selects as α → 0, for each depth: the face of
     minimizers and x*_p (p = 2: max entropy; p > 2: max Σ|x|^(2/p); inf: max Σ log|x|)."""
     parsed = _parse_depths(depths or DEFAULT_TIEBREAK_DEPTHS, allow_inf=True)
     from dlncli.lp import solve_basis_pursuit
-    from dlncli.problem_io import load_problem
     from dlncli.report import tiebreak_renderable
     from dlncli.tiebreak import select_minimizer
 
-    with _handled(problem):
-        prob = load_problem(problem)
+    with _handled(problem, as_json=as_json), _heartbeat("tie-break") as status:
+        prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
+        status("tie-break: solving basis pursuit and its face")
         bp = solve_basis_pursuit(prob.A, prob.y, time_limit=time_limit, ranges=True)
+        status("tie-break: selecting a minimizer per depth")
         result = select_minimizer(prob.A, prob.y, bp, [v for _, v in parsed])
         selected = {label: sel.x for (label, _), sel in zip(parsed, result.selections, strict=True)}
         distances = {
@@ -547,8 +946,15 @@ def tie_break(
             "notes": [],
         }
         if verify:
+            status("tie-break: --verify against the flow's exact limits")
             record["verify"] = _verify_tiebreak(prob, bp, parsed, selected, record["notes"])
-        _emit(record, lambda: tiebreak_renderable(prob, record), as_json=as_json, output=output)
+        _emit(
+            record,
+            lambda: tiebreak_renderable(prob, record),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
 
 
 VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
@@ -592,6 +998,27 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 
 
+class PlotLayout(str, Enum):
+    problem = "problem"
+    depth = "depth"
+
+
+class AlphaAxis(str, Enum):
+    decreasing = "decreasing"
+    increasing = "increasing"
+
+
+def _t_end_rule(text: str | None) -> Any:
+    from dlncli.compare import parse_t_end_rule
+
+    if text is None:
+        return None
+    try:
+        return parse_t_end_rule(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--t-end-rule'") from None
+
+
 @app.command(epilog=EPILOG)
 def compare(
     problems: Annotated[
@@ -617,7 +1044,7 @@ def compare(
         ),
     ] = None,
     alpha_range: Annotated[
-        tuple[str, str, int] | None,
+        tuple[str, str, str] | None,
         typer.Option(
             "--alpha-range",
             metavar="START STOP NUM",
@@ -626,7 +1053,7 @@ def compare(
         ),
     ] = None,
     alpha_p_range: Annotated[
-        tuple[str, str, int] | None,
+        tuple[str, str, str] | None,
         typer.Option(
             "--alpha-p-range",
             metavar="START STOP NUM",
@@ -637,6 +1064,17 @@ def compare(
     use_ode: Annotated[
         bool, typer.Option("--ode", help="Use the ODE end-points instead of the exact limits.")
     ] = False,
+    t_end_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--t-end-rule",
+            metavar="RULE",
+            help="Integrate the ODE to the finite horizon t_end = RULE (in alpha and p, e.g. "
+            "the paper's '1e9*alpha^(2-p)') instead of to convergence; rows also give the "
+            "exact limit's error beside it.",
+            show_default=False,
+        ),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -646,11 +1084,27 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    plot_by: Annotated[
+        PlotLayout,
+        typer.Option(
+            "--plot-by",
+            help="Panels of --plot: one per problem with a line per depth, or one per depth "
+            "with a line per problem (the paper's figure 2).",
+        ),
+    ] = PlotLayout.problem,
+    alpha_axis: Annotated[
+        AlphaAxis,
+        typer.Option("--alpha-axis", help="Direction of the α^p axis of --plot."),
+    ] = AlphaAxis.decreasing,
+    bw: Annotated[
+        bool, typer.Option("--bw", help="Black-and-white line styles in --plot (for print).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     fail_above: Annotated[
         float | None,
         typer.Option(
             "--fail-above",
-            min=0.0,
+            parser=_nonnegative,
             help="Exit 3 if the error at the smallest α of any depth exceeds TOL.",
             metavar="TOL",
             show_default=False,
@@ -660,6 +1114,7 @@ def compare(
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
 ) -> None:
     """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
     beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
@@ -674,32 +1129,45 @@ def compare(
         if alpha_p_range
         else list(DEFAULT_LOG10_ALPHA_P)
     )
+    points = len(parsed) * len(grid if grid is not None else grid_p)
+    if points > MAX_GRID_POINTS:
+        raise typer.BadParameter(
+            f"the grid has {len(parsed)} depth(s) x {points // len(parsed)} alpha values = "
+            f"{points} points, each a limit solve; expected at most {MAX_GRID_POINTS}",
+            param_hint="'--alpha-range' / '--alpha-p-range' / '--alpha' / '--depth'",
+        )
+    rule = _t_end_rule(t_end_rule)
     from dlncli.compare import compare_flow_to_bp
-    from dlncli.problem_io import load_problem, write_figure
+    from dlncli.problem_io import write_figure
     from dlncli.report import compare_figure, compare_record, compare_renderable
 
     sources = problems or [None]  # type: ignore[list-item]
     records: list[dict[str, Any]] = []
     for source in sources:
-        with _handled(source):
-            prob = load_problem(source)
+        label = "default problem" if source is None else source
+        with _handled(source, as_json=as_json), _heartbeat(f"compare: {label}"):
+            prob = _load(source, max_input_mb)
             _check_output(output, (prob.path,), force)
             _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
-            result = compare_flow_to_bp(
-                prob.A,
-                prob.y,
-                depths=[v for _, v in parsed],
-                log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
-                use_ode=use_ode,
-                time_limit=time_limit,
-            )
+            with _progress(quiet or as_json) as report:
+                result = compare_flow_to_bp(
+                    prob.A,
+                    prob.y,
+                    depths=[v for _, v in parsed],
+                    log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
+                    use_ode=use_ode,
+                    t_end_rule=rule,
+                    time_limit=time_limit,
+                    progress=report,
+                )
             records.append(compare_record(prob, result))
     failures = _gate(records, fail_above)
     single = len(records) == 1
     document: dict[str, Any] = {
         "status": "ok" if not failures else "failed",
         "message": "; ".join(failures) if failures else "all checks passed",
-        "method": "ode" if use_ode else "limit",
+        "method": "horizon" if rule is not None else "ode" if use_ode else "limit",
+        "t_end_rule": None if rule is None else rule.text,
         "reference": records[0]["reference"]
         if single
         else {r["problem"]["name"]: r["reference"] for r in records},
@@ -713,8 +1181,24 @@ def compare(
     }
     with _handled(None):
         if plot is not None:
-            write_figure(plot, compare_figure(records))
-        _emit(document, lambda: compare_renderable(records), as_json=as_json, output=output)
+            with _writing("--plot"):
+                write_figure(
+                    plot,
+                    compare_figure(
+                        records,
+                        by=plot_by.value,
+                        increasing=alpha_axis is AlphaAxis.increasing,
+                        bw=bw,
+                    ),
+                    force=force,
+                )
+        _emit(
+            document,
+            lambda: compare_renderable(records),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
     if failures:
         stderr.print(
             f"check failed: {escape(failures[0])}"
@@ -724,8 +1208,11 @@ def compare(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
+MAX_GRID_POINTS = 2000  # depths x alpha values per problem; each point is one limit solve
+
+
 def _alpha_grid(
-    alphas: list[str] | None, alpha_range: tuple[str, str, int] | None
+    alphas: list[str] | None, alpha_range: tuple[str, str, str] | None
 ) -> list[float] | None:
     """log10 alpha values shared by every depth, or None for the default per-depth grid."""
     if alphas:
@@ -735,11 +1222,21 @@ def _alpha_grid(
     return None
 
 
-def _log_range(spec: tuple[str, str, int], option: str) -> list[float]:
+def _log_range(spec: tuple[str, str, str], option: str) -> list[float]:
     """START STOP NUM -> NUM log10 values evenly spaced from log10 START to log10 STOP."""
-    start, stop, num = spec
-    if num < 1:
-        raise typer.BadParameter(f"NUM is {num}; expected >= 1", param_hint=f"'{option}'")
+    from dlncli.problem_io import INTEGER
+
+    start, stop, num_text = spec
+    if INTEGER.fullmatch(num_text) is None:
+        raise typer.BadParameter(
+            f"NUM is {num_text!r}; expected a plain decimal integer", param_hint=f"'{option}'"
+        )
+    num = int(num_text)
+    if not 1 <= num <= MAX_GRID_POINTS:
+        raise typer.BadParameter(
+            f"NUM is {num}; expected 1 <= NUM <= {MAX_GRID_POINTS} (each value is a limit solve)",
+            param_hint=f"'{option}'",
+        )
     try:
         lo, hi = (_parse_alpha(v)[1] / math.log(10) for v in (start, stop))
     except typer.BadParameter as exc:
@@ -763,3 +1260,206 @@ def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
                     f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
                 )
     return failures
+
+
+# --------------------------------------------------------------------------- potentials
+
+DEFAULT_POTENTIAL_DEPTHS = ["2", "2.5", "3", "4"]
+
+
+def _split_list(texts: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists alike: ['2,3', '4'] -> ['2', '3', '4']."""
+    return [part.strip() for text in texts or [] for part in text.split(",") if part.strip()]
+
+
+def _parse_z(texts: list[str], depths: list[tuple[str, float]]) -> list[float]:
+    values = []
+    for text in texts:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--z'") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{text!r}; expected a finite number", param_hint="'--z'")
+        if abs(value) >= 1 and any(p > 2 for _, p in depths):
+            raise typer.BadParameter(
+                f"{text!r}; expected -1 < z < 1 (h_p is defined there for p > 2)",
+                param_hint="'--z'",
+            )
+        values.append(value)
+    return values
+
+
+@app.command(epilog=EPILOG)
+def potentials(
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth",
+            help="Depth p >= 2 (repeatable or comma-separated). Default: 2, 2.5, 3, 4.",
+            show_default=False,
+        ),
+    ] = None,
+    z_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--z",
+            help="Points z for h_p (repeatable or comma-separated; -1 < z < 1 for p > 2). "
+            "Default: 0, ±0.25, ±0.5, ±0.75, ±0.9, ±0.99.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the paper's figure 3 (h_p, q_p, g_p; black and white) to FILE "
+            "(.png, .pdf, .svg).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The functions behind the flow's limit and tie-break: h_p (x = α^p·h_p(z) along the
+    flow), the potential q_p(w) = ∫₀^w h_p⁻¹ and the tie-break penalty g_p (p = 2: |x| log|x|;
+    p > 2: −|x|^(2/p)), with q_p and g_p on the grid w = h_p(z). See docs/potentials.md."""
+    parsed = _parse_depths(_split_list(depths) or DEFAULT_POTENTIAL_DEPTHS, allow_inf=False)
+    from dlncli.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
+
+    grid = _parse_z(_split_list(z_values), parsed) if z_values else list(DEFAULT_Z)
+    _check_output(output, (), force)
+    _check_output(plot, (output,), force, option="--plot", suffixes=PLOT_SUFFIXES)
+    from dlncli.problem_io import write_figure
+    from dlncli.report import potentials_figure, potentials_renderable
+
+    report = evaluate_potentials([p for _, p in parsed], z=grid)
+    with _handled(None):
+        if plot is not None:
+            curves_h = evaluate_potentials([p for _, p in parsed], z=PLOT_Z)
+            curves_w = evaluate_potentials([p for _, p in parsed], z=[0.0], w=PLOT_W)
+            with _writing("--plot"):
+                write_figure(plot, potentials_figure(curves_h, curves_w), force=force)
+        _emit(
+            report.to_dict(),
+            lambda: potentials_renderable(report),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
+
+
+# --------------------------------------------------------------------------- path
+
+
+def _parse_small_alpha(text: str | None, option: str) -> tuple[str, float] | None:
+    """An alpha < 1 as typed -> (text, ln alpha); the path is the alpha -> 0 limit."""
+    if text is None:
+        return None
+    try:
+        alpha_text, log_alpha = _parse_alpha(text)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
+    if log_alpha >= 0:
+        raise typer.BadParameter(
+            f"{text!r}; expected a number 0 < α < 1 (the path is the α → 0 limit)",
+            param_hint=f"'{option}'",
+        )
+    return alpha_text, log_alpha
+
+
+@app.command("path", epilog=EPILOG)
+def path_command(
+    problem: ProblemArg = None,
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", parser=_depth_value)
+    ] = 2.0,
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha",
+            help="Also give each saddle's physical time t_k at this α < 1 (any decimal).",
+            show_default=False,
+        ),
+    ] = None,
+    check_alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--check-alpha",
+            help="Integrate the flow at this α < 1 and report each jump's observed rescaled "
+            "time and its deviation from τ_k.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the loss staircase and the coordinates against τ to FILE "
+            "(.png, .pdf, .svg); with --check-alpha the ODE is drawn over it.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    no_bp: Annotated[
+        bool,
+        typer.Option(
+            "--no-bp",
+            help="Skip the solve-bp comparison (its LP dominates the time on large problems).",
+        ),
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every support coordinate in the table.")
+    ] = False,
+    time_limit: TimeLimitOpt = None,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The α → 0 limit of the flow as an exact saddle-to-saddle path: each saddle's rescaled
+    time τ_k (τ = 2t/ln(1/α) for p = 2, p(p−2)α^(p−2)·t for p > 2), loss, the coordinates
+    entering and leaving; the last saddle against solve-bp's minimizer."""
+    timed = _parse_small_alpha(alpha, "--alpha")
+    checked = _parse_small_alpha(check_alpha, "--check-alpha")
+    from dlncli.path import path
+    from dlncli.problem_io import write_arrays, write_figure
+    from dlncli.report import path_figure, path_renderable
+
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path,), force)
+        _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
+        result = path(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=None if timed is None else timed[1],
+            check_log_alpha=None if checked is None else checked[1],
+            compare_bp=not no_bp,
+            time_limit=time_limit,
+        )
+        if plot is not None:
+            with _writing("--plot"):
+                write_figure(plot, path_figure(prob.name, result), force=force)
+        if output is not None and output.suffix.lower() != ".json":
+            with _writing("--output"):
+                write_arrays(
+                    output,
+                    {
+                        "tau": np.array([s.tau for s in result.saddles]),
+                        "loss": np.array([s.loss for s in result.saddles]),
+                        "x": np.array([s.x for s in result.saddles]),
+                    },
+                    force=force,
+                )
+            output = None
+        _emit(
+            result.to_dict(),
+            lambda: path_renderable(prob, result, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )

@@ -1,4 +1,4 @@
-"""Flow vs basis pursuit across alpha and depth: errors and fitted rates (MATH.md §3-4).
+"""Flow vs basis pursuit across alpha and depth: errors and fitted rates (docs/model.md §4-5).
 
 For each depth p and scale alpha the flow's limit x_alpha is compared with the reference x*:
 the BP minimizer when it is unique, otherwise the depth's tie-break point. The log-log
@@ -12,10 +12,11 @@ beside the rate theory predicts:
 
 from __future__ import annotations
 
+import ast
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +42,10 @@ class CompareRow:
     l1_gap: float  # ||x_alpha||_1 - min ||x||_1
     residual_inf: float
     converged: bool
+    # With a finite horizon (t_end_rule): the time and the exact limit's error beside it.
+    log10_t_end: float | None = None
+    limit_error_l2: float | None = None
+    source: str = "limit"  # "limit", "ode" (to convergence) or "ode at t_end"
 
     @property
     def log10_alpha_p(self) -> float:
@@ -55,7 +60,7 @@ class RateFit:
     agrees: bool
     points: int
     # Where the error first falls below half its value at the largest alpha (the end of a
-    # plateau such as the kink family's, MATH.md §4); None if it never does on the grid.
+    # plateau such as the kink family's, docs/model.md §5); None if it never does on the grid.
     break_log10_alpha_p: float | None
 
 
@@ -69,6 +74,94 @@ class Comparison:
     rows: tuple[CompareRow, ...]
     fits: tuple[RateFit, ...]
     elapsed_s: float
+    t_end_rule: str | None = None
+
+
+# --------------------------------------------------------------------------- finite horizons
+
+
+@dataclass(frozen=True)
+class TEndRule:
+    """A horizon t_end(p, alpha) such as the paper's ``1e9*alpha^(2-p)``, evaluated as
+    log10 t_end so that alpha = 1e-300 cannot overflow it.
+
+    Grammar: products and quotients of positive numbers, expressions in ``p`` and powers
+    ``alpha^(E)`` (``^`` or ``**``) whose exponent E is an expression in ``p``.
+    """
+
+    text: str
+    tree: ast.expr = field(repr=False, compare=False)
+
+    def log10_t_end(self, depth: float, log10_alpha: float) -> float:
+        """log10 t_end = (the rule in the log domain) for this depth and log10 alpha."""
+        return _log10_of(self.tree, float(depth), float(log10_alpha))
+
+
+def parse_t_end_rule(text: str) -> TEndRule:
+    """Parse a horizon rule (see :class:`TEndRule`); ValueError says what is wrong."""
+    try:
+        tree = ast.parse(text.replace("^", "**"), mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"{text!r} is not an expression; expected e.g. 1e9*alpha^(2-p)") from None
+    rule = TEndRule(text.strip(), tree)
+    value = rule.log10_t_end(3.0, -1.0)  # raises on names, operators or signs not allowed
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite time")
+    return rule
+
+
+def _has_alpha(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "alpha" for n in ast.walk(node))
+
+
+def _log10_of(node: ast.expr, p: float, log10_alpha: float) -> float:
+    if not _has_alpha(node):
+        value = _value_of(node, p)
+        if not value > 0:
+            raise ValueError(f"{ast.unparse(node)} = {value:g} at p = {p:g}; a time needs > 0")
+        return math.log10(value)
+    if isinstance(node, ast.Name):  # alpha itself
+        return log10_alpha
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _log10_of(node.left, p, log10_alpha) + _log10_of(node.right, p, log10_alpha)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return _log10_of(node.left, p, log10_alpha) - _log10_of(node.right, p, log10_alpha)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not _has_alpha(node.right):
+        return _value_of(node.right, p) * _log10_of(node.left, p, log10_alpha)
+    raise ValueError(
+        f"{ast.unparse(node)!r}: alpha may appear only in products, quotients and powers "
+        "alpha^(expression in p)"
+    )
+
+
+_ARITHMETIC: dict[type, Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+def _value_of(node: ast.expr, p: float) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.Name) and node.id == "p":
+        return p
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _value_of(node.operand, p)
+        return -inner if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        try:
+            return float(
+                _ARITHMETIC[type(node.op)](_value_of(node.left, p), _value_of(node.right, p))
+            )
+        except (ZeroDivisionError, OverflowError):
+            raise ValueError(f"{ast.unparse(node)!r} cannot be evaluated at p = {p:g}") from None
+    raise ValueError(f"{ast.unparse(node)!r} is not allowed; use numbers, p, alpha, + - * / ^")
+
+
+# --------------------------------------------------------------------------- the comparison
 
 
 def compare_flow_to_bp(
@@ -78,7 +171,9 @@ def compare_flow_to_bp(
     depths: Sequence[float],
     log10_alphas: Callable[[float], Sequence[float]],
     use_ode: bool = False,
+    t_end_rule: TEndRule | None = None,
     time_limit: float | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Comparison:
     """Errors of the flow's limit (or ODE end-point) against BP for every (depth, alpha).
 
@@ -88,6 +183,9 @@ def compare_flow_to_bp(
     depths : the depths p >= 2.
     log10_alphas : for each depth, the log10 alpha values of its grid.
     use_ode : integrate the ODE to convergence instead of using the exact limit.
+    t_end_rule : integrate the ODE to this finite horizon t_end(p, alpha) instead (as the
+        paper's figures do); each row then also carries the exact limit's error.
+    progress : called with the fraction of grid points done.
     """
     start = time.perf_counter()
     anchor = bp_anchor(A, y, time_limit=time_limit)
@@ -103,28 +201,30 @@ def compare_flow_to_bp(
     selections = select_minimizer(A, y, bp, list(depths)).selections
     references = {float(p): sel.x for p, sel in zip(depths, selections, strict=True)}
     rows: list[CompareRow] = []
+    grids = {float(p): list(log10_alphas(p)) for p in depths}
+    total, done = sum(len(g) for g in grids.values()), 0
     for depth in depths:
         x_star = references[float(depth)]
-        for log10_alpha in log10_alphas(depth):
-            if use_ode:
+        for log10_alpha in grids[float(depth)]:
+            limit = flow_limit(A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
+            x, converged, source = limit.x, limit.converged, "limit"
+            log10_t_end = None
+            if t_end_rule is not None:
+                log10_t_end = t_end_rule.log10_t_end(depth, log10_alpha)
+            if use_ode or t_end_rule is not None:
                 run = integrate_flow(
                     A,
                     y,
                     depth=depth,
                     log_alpha=log10_alpha * LN10,
                     anchor=anchor,
+                    log10_t_end=log10_t_end,
                     time_limit=time_limit,
                 )
+                # Unreachable (time scale beyond float range): the end-point is the limit.
                 if run.reachable:
                     x, converged = run.x, run.converged
-                else:  # time scale beyond float range: the ODE's end-point is the limit
-                    limit = flow_limit(
-                        A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor
-                    )
-                    x, converged = limit.x, limit.converged
-            else:
-                limit = flow_limit(A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
-                x, converged = limit.x, limit.converged
+                    source = "ode" if log10_t_end is None else "ode at t_end"
             diff = x - x_star
             rows.append(
                 CompareRow(
@@ -135,8 +235,16 @@ def compare_flow_to_bp(
                     l1_gap=float(np.sum(np.abs(x))) - bp.l1_norm,
                     residual_inf=float(np.max(np.abs(A @ x - y))),
                     converged=converged,
+                    log10_t_end=log10_t_end,
+                    limit_error_l2=None
+                    if t_end_rule is None
+                    else float(np.linalg.norm(limit.x - x_star)),
+                    source=source,
                 )
             )
+            done += 1
+            if progress is not None:
+                progress(done / total)
     fits = tuple(
         fit_rate(
             [r for r in rows if r.depth == float(p)],
@@ -154,6 +262,7 @@ def compare_flow_to_bp(
         rows=tuple(rows),
         fits=fits,
         elapsed_s=time.perf_counter() - start,
+        t_end_rule=None if t_end_rule is None else t_end_rule.text,
     )
 
 

@@ -19,3 +19,11 @@ class SolverError(DlnError):
 
 class TimeLimitError(SolverError):
     """A --time-limit was hit before the computation finished (exit code 4)."""
+
+
+class OutputError(DlnError):
+    """An output file or stdout could not be written (disk full, permissions, closed)."""
+
+
+class OutputExistsError(OutputError):
+    """The output file exists (perhaps created during the run) and --force was not given."""

@@ -2,7 +2,7 @@
 
 Notation as in limit.py. The 2N-dimensional flow reduces exactly to the mirror flow
 d mu / d tau = y - A x(mu) in R^m, with tau = rate * t, rate = 4 (p = 2) or
-p (p - 2) alpha^(p-2) (p > 2) (MATH.md §2). We integrate it in the scaled coordinates theta of
+p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). We integrate it in the scaled coordinates theta of
 :class:`dlncli.limit.MirrorCoordinates`, which keep the slacks' digits, with an implicit
 Radau method and the analytic Jacobian. Any integration error is a perturbation of mu, which
 the mirror flow forgets (its limit does not depend on where in mu-space it starts), so the
@@ -257,14 +257,81 @@ def _support_changes(
 
 # --------------------------------------------------------------------------- the paper's method
 
+# The authors' tolerances: Radau for their figure 1, LSODA for their figure 2 (atol 0 in both).
+RAW_RTOL = {"Radau": 2.5e-14, "LSODA": 1e-12}
+RAW_HORIZON = 1e9  # their t_end = 1e9 * alpha^(2 - p)
+
 
 @dataclass(frozen=True)
 class RawFlowResult:
+    """The raw (u, v) integration. ``x``, ``u``, ``v`` are the state at ``t_end`` (the time
+    reached); ``success`` is True only when the integrator reached ``t_target``."""
+
     x: FloatArray
     t_end: float
     steps: int
     success: bool
     elapsed_s: float
+    t_target: float = math.nan
+    status: str = "finished"  # "finished", "failed", "time limit", "unreachable"
+    message: str = ""
+    method: str = "Radau"
+    rtol: float = math.nan
+    u: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    v: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    ts: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)  # (K,) times
+    us: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)  # (K, N)
+    vs: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)  # (K, N)
+    support_changes: tuple[SupportChange, ...] = ()
+    losses: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)  # (K,)
+    depth: float = math.nan
+
+    def trajectory(self) -> dict[str, FloatArray]:
+        """The recorded states as named arrays: t, log10_t, loss, x, u, v, log_u, log_v."""
+        p = self.depth
+        with np.errstate(divide="ignore", over="ignore"):
+            return {
+                "t": self.ts,
+                "log10_t": np.log10(self.ts),
+                "loss": self.losses,
+                "x": self.us**p - self.vs**p,
+                "u": self.us,
+                "v": self.vs,
+                "log_u": np.log(self.us),
+                "log_v": np.log(self.vs),
+            }
+
+
+def raw_flow_rhs(
+    A: FloatArray, y: FloatArray, depth: float
+) -> tuple[Callable[[float, FloatArray], FloatArray], Callable[[float, FloatArray], FloatArray]]:
+    """The raw flow's right-hand side and Jacobian in the paper authors' form.
+
+    With state (u, v) in R^2N, x = u^p - v^p and G = p A^T (y - A x) (the residual formed
+    first, never as A^T y - A^T A x):
+
+        u' = u^(p-1) G,   v' = -v^(p-1) G,
+        J = diag((p-1) u^(p-2) G, -(p-1) v^(p-2) G) - p^2 P^T P,
+        P = [A diag(u^(p-1)), -A diag(v^(p-1))]   (m x 2N).
+    """
+    p = float(depth)
+    n = A.shape[1]
+
+    def rhs(_t: float, state: FloatArray) -> FloatArray:
+        u, v = state[:n], state[n:]
+        grad = p * (A.T @ (y - A @ (u**p - v**p)))
+        return np.concatenate([u ** (p - 1) * grad, -(v ** (p - 1)) * grad])
+
+    def jac(_t: float, state: FloatArray) -> FloatArray:
+        u, v = state[:n], state[n:]
+        grad = p * (A.T @ (y - A @ (u**p - v**p)))
+        P = np.concatenate([A * u ** (p - 1), -A * v ** (p - 1)], axis=1)
+        out = -(p**2) * (P.T @ P)
+        out[np.arange(n), np.arange(n)] += (p - 1) * u ** (p - 2) * grad
+        out[np.arange(n, 2 * n), np.arange(n, 2 * n)] -= (p - 1) * v ** (p - 2) * grad
+        return np.asarray(out, dtype=np.float64)
+
+    return rhs, jac
 
 
 def integrate_raw_flow(
@@ -274,72 +341,130 @@ def integrate_raw_flow(
     depth: float,
     alpha: float,
     t_end: float | None = None,
-    rtol: float = 2.5e-14,
+    rtol: float | None = None,
     atol: float = 0.0,
     time_limit: float | None = None,
     method: str = "Radau",
+    progress: Callable[[float], None] | None = None,
 ) -> RawFlowResult:
-    """Radau (or ``method="LSODA"``) on the raw 2N-dimensional (u, v) flow with the dense
-    analytic Jacobian.
+    """Radau (or ``method="LSODA"``) on the raw 2N-dimensional (u, v) flow from u = v = alpha
+    with the dense analytic Jacobian (:func:`raw_flow_rhs`), as the paper's authors do.
 
-    This is how the paper's authors integrate the flow (default t_end = 1e9 alpha^(2-p)).
-    Slow and limited to small N and moderate alpha; used as an independent check and as the
-    benchmark baseline. ``time_limit`` stops it (success=False) after that many seconds.
+    Parameters
+    ----------
+    A : (m, N).  y : (m,).  depth : p >= 2.  alpha : the scale (a float > 0).
+    t_end : default the authors' horizon 1e9 alpha^(2-p).
+    rtol : default the authors' 2.5e-14 (Radau) or 1e-12 (LSODA); atol 0 as theirs.
+    time_limit : wall-clock seconds; then status "time limit" (success False).
+
+    Slow and limited to small N and moderate alpha; an independent check and the benchmark
+    baseline. It never raises on a failed integration: ``status`` and ``message`` say what
+    happened and how far it got.
     """
     start = time.perf_counter()
     p = float(depth)
     n = A.shape[1]
-    gram = A.T @ A
-    aty = A.T @ y
-    if t_end is None:
-        t_end = 1e9 * alpha ** (2.0 - p)
-
-    def rhs(_: float, state: FloatArray) -> FloatArray:
-        u, v = state[:n], state[n:]
-        corr = aty - gram @ (u**p - v**p)
-        return np.concatenate([p * u ** (p - 1) * corr, -p * v ** (p - 1) * corr])
-
-    def jac(_: float, state: FloatArray) -> FloatArray:
-        u, v = state[:n], state[n:]
-        corr = aty - gram @ (u**p - v**p)
-        du = p * u ** (p - 1)  # d x / d u
-        dv = -p * v ** (p - 1)  # d x / d v
-        dcorr_du = -gram * du[None, :]
-        dcorr_dv = -gram * dv[None, :]
-        top = np.hstack(
-            [
-                np.diag(p * (p - 1) * u ** (p - 2) * corr) + du[:, None] * dcorr_du,
-                du[:, None] * dcorr_dv,
-            ]
+    tol = RAW_RTOL[method] if rtol is None else rtol
+    with np.errstate(over="ignore"):
+        target = RAW_HORIZON * alpha ** (2.0 - p) if t_end is None else float(t_end)
+    rhs, jac = raw_flow_rhs(A, y, p)
+    u0 = np.full(n, float(alpha))
+    if not (alpha > 0 and math.isfinite(target) and alpha**p > 0):
+        return RawFlowResult(
+            np.zeros(n),
+            0.0,
+            0,
+            False,
+            time.perf_counter() - start,
+            status="unreachable",
+            message=f"alpha = {alpha:g}, t_end = {target:g}: alpha^p or t_end is outside "
+            "float range; the raw (u, v) integrator cannot represent this flow",
+            u=u0,
+            v=u0,
+            t_target=target,
+            method=method,
+            rtol=tol,
+            depth=p,
         )
-        bottom = np.hstack(
-            [
-                -(p * v ** (p - 1))[:, None] * dcorr_du,
-                np.diag(-p * (p - 1) * v ** (p - 2) * corr)
-                - (p * v ** (p - 1))[:, None] * dcorr_dv,
-            ]
-        )
-        return np.vstack([top, bottom])
-
     integrator = {"Radau": Radau, "LSODA": LSODA}[method]
-    solver = integrator(
-        rhs, 0.0, np.full(2 * n, float(alpha)), t_end, rtol=rtol, atol=atol, jac=jac
-    )
+    ts, us, vs = [0.0], [u0], [u0]
     steps = 0
-    success = True
-    while solver.status == "running":
-        if solver.step() is not None:
-            success = False
-            break
-        steps += 1
-        if time_limit is not None and time.perf_counter() - start > time_limit:
-            success = False
-            break
-    u, v = solver.y[:n], solver.y[n:]
+    status, message = "finished", ""
+    # Overflow is reported through the state and the status, not as numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            solver = integrator(
+                rhs, 0.0, np.concatenate([u0, u0]), target, rtol=tol, atol=atol, jac=jac
+            )
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return RawFlowResult(
+                np.zeros(n),
+                0.0,
+                0,
+                False,
+                time.perf_counter() - start,
+                status="failed",
+                message=f"{method} could not start: {exc}",
+                u=u0,
+                v=u0,
+                t_target=target,
+                method=method,
+                rtol=tol,
+            )
+        while solver.status == "running":
+            try:
+                failure = solver.step()
+            except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite Jacobian or LU
+                failure = str(exc)
+            if failure is not None:
+                status, message = "failed", f"{method} stopped: {failure}"
+                break
+            steps += 1
+            if not np.all(np.isfinite(solver.y)):
+                status, message = "failed", "the state (u, v) left float range"
+                break
+            ts.append(float(solver.t))
+            us.append(solver.y[:n].copy())
+            vs.append(solver.y[n:].copy())
+            if progress is not None and solver.t > 0:
+                done = math.log10(solver.t) / max(math.log10(target), 1.0)
+                progress(min(max(done, 0.0), 0.99))
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                status = "time limit"
+                message = f"{method} on (u, v) did not finish in {time_limit:g} s"
+                break
+    if status == "finished" and solver.status != "finished":
+        status, message = "failed", f"{method} stopped: {solver.status}"
+    u, v = us[-1], vs[-1]  # the last finite state
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = u**p - v**p
+    if status == "finished":
+        message = f"{method} on (u, v) reached t = {target:.6g} in {steps} steps (rtol {tol:g})"
+    else:
+        message += f" at t = {solver.t:.6g} of {target:.6g} after {steps} steps"
+    u_arr, v_arr = np.array(us), np.array(vs)
+    t_arr = np.array(ts)
+    log_t = np.where(t_arr > 0, np.log10(np.where(t_arr > 0, t_arr, 1.0)), -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        xs = u_arr**p - v_arr**p
+        losses = 0.5 * np.sum((xs @ A.T - y) ** 2, axis=1)
     return RawFlowResult(
-        u**p - v**p,
+        x,
         float(solver.t),
         steps,
-        success and solver.status == "finished",
+        status == "finished",
         time.perf_counter() - start,
+        status=status,
+        message=message,
+        u=u.copy(),
+        v=v.copy(),
+        ts=t_arr,
+        us=u_arr,
+        vs=v_arr,
+        support_changes=_support_changes(log_t, xs, losses),
+        t_target=target,
+        method=method,
+        rtol=tol,
+        depth=p,
+        losses=losses,
     )

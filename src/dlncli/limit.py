@@ -1,6 +1,6 @@
 """The exact t -> infinity limit of the DLN gradient flow, by Newton's method on its dual.
 
-Notation (shared/MATH.md §2): A is (m, N), y is (m,), p >= 2 the depth, alpha > 0 the scale,
+Notation (docs/model.md §2-3): A is (m, N), y is (m,), p >= 2 the depth, alpha > 0 the scale,
 always handled through log_alpha = ln(alpha). The limit is x_alpha = alpha^p h_p(A^T mu) where
 mu maximizes y^T mu - alpha^p sum_i Phi_p(a_i^T mu).
 

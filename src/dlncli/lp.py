@@ -7,8 +7,12 @@ The set S of BP minimizers is described exactly by any certificate: with
 E = {i : |a_i^T lambda| = 1} and s = sign(A^T lambda),
 S = {x : A x = y, x_i = 0 off E, s_i x_i >= 0 on E}. Its relative interior support J
 (the coordinates nonzero somewhere on S) comes from one homogenized LP, and
-dim S = |J| - rank(A_J). So the verdict takes one LP in the generic case (A_E has full
-column rank) and two otherwise.
+dim S = |J| - rank(A_J) (docs/certification.md).
+
+Pipeline (validate -> equilibrate -> solve -> certify -> undo): the LP runs on a power-of-two
+equilibrated copy (exact, so nothing is lost), then the float answer is certified: exactly
+(python-flint, :mod:`dlncli.certify`) when the problem fits, or by a rigorous float bound;
+a verdict that neither proves is reported as undecided.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from dlncli import certify
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
+from dlncli.homotopy import homotopy_bp
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -35,12 +41,17 @@ IntArray = NDArray[np.int64]
 Matrix = Any
 
 SOLVERS = ("choose", "simplex", "ipm", "pdlp")
-# |a_i^T lambda| >= 1 - EQUICORRELATION_TOL counts as active. HiGHS's dual feasibility
-# tolerance is 1e-7 on the scaled LP; a looser set E is safe because the face LP re-checks.
+# Float route only: |a_i^T lambda| >= 1 - EQUICORRELATION_TOL counts as active. HiGHS's dual
+# feasibility tolerance is 1e-7 on the scaled LP; a looser set E is safe because the face LP
+# re-checks, and a verdict it cannot prove is reported as undecided.
 EQUICORRELATION_TOL = 1e-7
 # Entries below this fraction of ||x||_inf are LP round-off (feasibility tolerance 1e-7 on
 # the scaled problem, usually far better); they are zeroed before the exact re-solve.
 SUPPORT_TOL = 1e-9
+# HiGHS drops matrix entries below small_matrix_value (default 1e-9); equilibration brings
+# every row and column maximum near 1, and this keeps the rest (1e-12 is the smallest allowed).
+SMALL_MATRIX_VALUE = 1e-12
+EQUILIBRATION_PASSES = 8
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,14 @@ class Face:
 
 @dataclass(frozen=True)
 class BPSolution:
-    """Result of :func:`solve_basis_pursuit`. Vectors are (N,) unless stated."""
+    """Result of :func:`solve_basis_pursuit`. Vectors are (N,) unless stated.
+
+    unique : True / False when ``certified``; None when the verdict is undecided.
+    certified : the verdict (and face) passed a check that could have failed.
+    margin : dual margin 1 - max_{i not in E} |a_i^T lambda| of the certificate (a rigorous
+        lower bound on the float route; 1.0 when every coordinate is equicorrelated).
+    certification : how the verdict was proved, or why it is undecided.
+    """
 
     status: str
     x: FloatArray
@@ -74,7 +92,10 @@ class BPSolution:
     duality_gap: float  # ||x||_1 - y^T dual
     support: IntArray  # of the reported x
     signs: FloatArray  # of x on its support
-    unique: bool
+    unique: bool | None
+    certified: bool
+    margin: float
+    certification: str
     face: Face
     solver: str
     lp_solves: int
@@ -114,39 +135,71 @@ def _redirect_stdout(target: str = "stderr") -> Iterator[None]:
         os.close(saved)
 
 
-class _Lp:
-    """A reusable HiGHS instance for one LP (rows r_lo <= M z <= r_hi, bounds, cost)."""
+@dataclass(frozen=True)
+class LpModel:
+    """rows: row_lower <= matrix z <= row_upper; columns: col_lower <= z <= col_upper."""
 
-    def __init__(self, *, solver: str = "choose", time_limit: float | None = None) -> None:
+    cost: FloatArray
+    col_lower: FloatArray
+    col_upper: FloatArray
+    matrix: sp.csc_matrix
+    row_lower: FloatArray
+    row_upper: FloatArray
+    maximize: bool = False
+
+
+# Every HiGHS model status maps to "optimal", "infeasible", or an exception class.
+_STATUS: dict[Any, str | type[BaseException]] = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kTimeLimit: TimeLimitError,
+    highspy.HighsModelStatus.kInterrupt: KeyboardInterrupt,
+}
+
+
+class Deadline:
+    """One time budget shared by every LP of a command (``None`` = no limit)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.end = None if seconds is None else time.perf_counter() + seconds
+
+    def remaining(self, what: str) -> float | None:
+        """Seconds left; raises TimeLimitError when the budget is spent."""
+        if self.end is None:
+            return None
+        left = self.end - time.perf_counter()
+        if left <= 0:
+            raise TimeLimitError(f"the time limit of {self.seconds:g} s was reached in {what}")
+        return left
+
+
+class _Lp:
+    """A reusable HiGHS instance for one LP, counting its solves and iterations."""
+
+    def __init__(self, deadline: Deadline, *, solver: str = "choose") -> None:
         with _redirect_stdout("devnull"):  # the licence banner is noise, even on stderr
             self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("solver", solver)
-        if time_limit is not None:
-            self.highs.setOptionValue("time_limit", float(time_limit))
+        self.highs.setOptionValue("small_matrix_value", SMALL_MATRIX_VALUE)
+        # Lets cancelSolve stop a running solve, so Ctrl-C takes effect within ~0.1 s.
+        self.highs.HandleKeyboardInterrupt = True
+        self.deadline = deadline
         self.solves = 0
         self.iterations = 0
 
-    def load(
-        self,
-        cost: FloatArray,
-        lower: FloatArray,
-        upper: FloatArray,
-        matrix: sp.csc_matrix,
-        row_lower: FloatArray,
-        row_upper: FloatArray,
-        *,
-        maximize: bool = False,
-    ) -> None:
+    def load(self, model: LpModel) -> None:
+        matrix = model.matrix
         lp = highspy.HighsLp()
         lp.num_col_ = matrix.shape[1]
         lp.num_row_ = matrix.shape[0]
-        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-        lp.col_lower_ = _inf(lower)
-        lp.col_upper_ = _inf(upper)
-        lp.row_lower_ = _inf(row_lower)
-        lp.row_upper_ = _inf(row_upper)
-        lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+        lp.col_cost_ = np.asarray(model.cost, dtype=np.float64)
+        lp.col_lower_ = _inf(model.col_lower)
+        lp.col_upper_ = _inf(model.col_upper)
+        lp.row_lower_ = _inf(model.row_lower)
+        lp.row_upper_ = _inf(model.row_upper)
+        lp.sense_ = highspy.ObjSense.kMaximize if model.maximize else highspy.ObjSense.kMinimize
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.num_col_ = matrix.shape[1]
         lp.a_matrix_.num_row_ = matrix.shape[0]
@@ -155,9 +208,19 @@ class _Lp:
         lp.a_matrix_.value_ = matrix.data.astype(np.float64)
         self.highs.passModel(lp)
 
-    def run(self) -> str:
+    def run(self, what: str) -> str:
+        """Solve; return "optimal", "infeasible" or "failed"; raise on time limit / Ctrl-C."""
+        left = self.deadline.remaining(what)
+        self.highs.setOptionValue("time_limit", np.inf if left is None else float(left))
         with _redirect_stdout():
-            self.highs.run()
+            thread = self.highs.startSolve()
+            try:
+                while not self.highs.wait(0.1)[0]:
+                    pass
+            except KeyboardInterrupt:
+                self.highs.cancelSolve()  # type: ignore[no-untyped-call]
+                self.highs.joinSolve(thread, interrupt_limit=0)
+                raise
         self.solves += 1
         info = self.highs.getInfo()
         self.iterations += (
@@ -166,11 +229,31 @@ class _Lp:
             + max(int(info.pdlp_iteration_count), 0)
         )
         status = self.highs.getModelStatus()
-        return str(self.highs.modelStatusToString(status))
+        outcome = _STATUS.get(status)
+        if isinstance(outcome, str):
+            return outcome
+        if outcome is TimeLimitError:
+            raise TimeLimitError(
+                f"the time limit of {self.deadline.seconds:g} s was reached in {what}"
+            )
+        if outcome is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        return "failed"  # any other status: no answer, the caller has a fallback or refuses
 
     def solution(self) -> tuple[FloatArray, FloatArray]:
         sol = self.highs.getSolution()
         return np.array(sol.col_value, dtype=np.float64), np.array(sol.row_dual, dtype=np.float64)
+
+    def basis(self) -> list[int] | None:
+        """Basic variables in certify's numbering: columns, then rows (2N + r)."""
+        basis = self.highs.getBasis()
+        if not basis.valid:
+            return None
+        basic = highspy.HighsBasisStatus.kBasic
+        cols = [j for j, st in enumerate(basis.col_status) if st == basic]
+        n_cols = len(basis.col_status)
+        rows = [n_cols + r for r, st in enumerate(basis.row_status) if st == basic]
+        return cols + rows
 
     def set_cost(self, cost: FloatArray, *, maximize: bool) -> None:
         n = len(cost)
@@ -178,12 +261,88 @@ class _Lp:
         sense = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
         self.highs.changeObjectiveSense(sense)
 
+    def absorb(self, other: _Lp) -> None:
+        self.solves += other.solves
+        self.iterations += other.iterations
+
 
 def _inf(values: FloatArray) -> FloatArray:
     out = np.asarray(values, dtype=np.float64).copy()
     out[out == np.inf] = highspy.kHighsInf
     out[out == -np.inf] = -highspy.kHighsInf
     return out
+
+
+# --------------------------------------------------------------------------- equilibration
+
+
+def _power_of_two(values: FloatArray) -> FloatArray:
+    """2^round(log2 v) for positive v, 1 elsewhere: multiplying by it is exact."""
+    out = np.ones_like(values)
+    positive = values > 0
+    out[positive] = np.exp2(np.round(np.log2(values[positive])))
+    return out
+
+
+@dataclass(frozen=True)
+class Equilibration:
+    """Ã = R A D and ỹ = R y / sigma with power-of-two diagonals R = diag(rows),
+    D = diag(cols) and sigma = y_scale, so every scaling is exact.
+
+    BP on (A, y) is the weighted LP min sum_j d_j |x̃_j| s.t. Ã x̃ = ỹ; its solution maps
+    back by x = sigma D x̃ and its certificate by lambda = R lambda~ (|a_j^T lambda| =
+    |ã_j^T lambda~| / d_j).
+    """
+
+    rows: FloatArray  # (m,)
+    cols: FloatArray  # (N,)
+    y_scale: float
+
+    def apply(self, A: Matrix, y: FloatArray) -> tuple[Matrix, FloatArray]:
+        sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+        if sparse:
+            scaled = sp.diags(self.rows) @ A @ sp.diags(self.cols)
+            return sp.csc_matrix(scaled), self.rows * y / self.y_scale
+        return self.rows[:, None] * A * self.cols[None, :], self.rows * y / self.y_scale
+
+    def primal(self, x_scaled: FloatArray) -> FloatArray:
+        return np.asarray(self.y_scale * self.cols * x_scaled, dtype=np.float64)
+
+    def primal_inverse(self, x: FloatArray) -> FloatArray:
+        return np.asarray(x / (self.y_scale * self.cols), dtype=np.float64)
+
+    def dual(self, dual_scaled: FloatArray) -> FloatArray:
+        return np.asarray(self.rows * dual_scaled, dtype=np.float64)
+
+    def dual_inverse(self, dual: FloatArray) -> FloatArray:
+        return np.asarray(dual / self.rows, dtype=np.float64)
+
+
+def equilibrate(A: Matrix, y: FloatArray) -> Equilibration:
+    """Ruiz equilibration (alternate 1/sqrt of row and column maxima), rounded to powers
+    of two, then y scaled so that max |ỹ| is about 1."""
+    m, n = A.shape
+    rows, cols = np.ones(m), np.ones(n)
+    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    magnitude: Matrix = sp.csr_matrix(abs(A)) if sparse else np.abs(A)
+    for _ in range(EQUILIBRATION_PASSES):
+        row_max = _scaled_max(magnitude, rows, cols, axis=1, sparse=sparse)
+        rows = rows * _power_of_two(1.0 / np.sqrt(np.where(row_max > 0, row_max, 1.0)))
+        col_max = _scaled_max(magnitude, rows, cols, axis=0, sparse=sparse)
+        cols = cols * _power_of_two(1.0 / np.sqrt(np.where(col_max > 0, col_max, 1.0)))
+    y_max = float(np.max(np.abs(rows * y)))
+    y_scale = float(_power_of_two(np.array([y_max]))[0]) if y_max > 0 else 1.0
+    return Equilibration(rows, cols, y_scale)
+
+
+def _scaled_max(
+    magnitude: Matrix, rows: FloatArray, cols: FloatArray, *, axis: int, sparse: bool
+) -> FloatArray:
+    """max over ``axis`` of diag(rows) |A| diag(cols)."""
+    if sparse:
+        scaled: Matrix = sp.diags(rows) @ magnitude @ sp.diags(cols)
+        return np.asarray(scaled.max(axis=axis).toarray(), dtype=np.float64).ravel()
+    return np.asarray((rows[:, None] * magnitude * cols[None, :]).max(axis=axis), np.float64)
 
 
 # --------------------------------------------------------------------------- basis pursuit
@@ -196,87 +355,305 @@ def solve_basis_pursuit(
     solver: str = "choose",
     time_limit: float | None = None,
     ranges: bool = False,
+    deadline: Deadline | None = None,
 ) -> BPSolution:
-    """Solve min ||x||_1 s.t. A x = y and describe the set of minimizers exactly.
+    """Solve min ||x||_1 s.t. A x = y and describe the set of minimizers, certified.
 
     Parameters
     ----------
     A : (m, N) array or scipy.sparse matrix.  y : (m,) array.
     solver : HiGHS solver for the main LP ("choose", "simplex", "ipm", "pdlp").
-    time_limit : seconds for each LP, or None.
+    time_limit : seconds for the whole call (every LP), or None.
     ranges : also compute [min, max] of every coordinate over the face (2 LPs each).
+    deadline : a budget shared with the caller's other work (overrides ``time_limit``).
 
     Raises
     ------
     InfeasibleError : y is not in the range of A.
-    SolverError : HiGHS stopped without an optimal solution (e.g. time limit).
+    TimeLimitError : the time budget ran out.
+    SolverError : HiGHS stopped without an answer.
     """
     start = time.perf_counter()
+    budget = deadline if deadline is not None else Deadline(time_limit)
     m, n = A.shape
-    # Global scaling keeps data like 1e-120 away from HiGHS's tiny-value cut-offs.
-    scale_a = float(abs(A).max()) or 1.0
-    scale_y = float(np.max(np.abs(y)))
-    if scale_y == 0.0:
-        return _zero_solution(A, n, m, start, ranges=ranges)
-    As: Matrix = A / scale_a
-    ys = y / scale_y
-    lp = _Lp(solver=solver, time_limit=time_limit)
+    if float(np.max(np.abs(y), initial=0.0)) == 0.0:
+        return _zero_solution(n, m, start, ranges=ranges)
+    scaling = equilibrate(A, y)
+    if solver == "choose":
+        # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
+        # minimizer, no LP at all when its certificate is proved strict.
+        quick = _homotopy_verdict(A, y, scaling, budget, ranges=ranges)
+        if quick is not None:
+            return _finish(A, y, quick, "homotopy", 0, 0, start)
+    As, ys = scaling.apply(A, y)
+    lp = _Lp(budget, solver=solver)
     # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
     # (Gaussian 500x2000: 2.9 s without, 4.8 s with; same 677 simplex iterations).
     lp.highs.setOptionValue("presolve", "off")
     sparse = sp.issparse(As)
     matrix = sp.csc_matrix(sp.hstack([As, -As]) if sparse else np.hstack([As, -As]))
-    lp.load(np.ones(2 * n), np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys)
-    status = lp.run()
-    if status == "Infeasible":
-        raise InfeasibleError(
-            "y is not in the range of A: A x = y has no solution "
-            f"(least-squares residual {_lstsq_residual(A, y):.3g}); expected a consistent system"
+    weights = np.concatenate([scaling.cols, scaling.cols])
+    lp.load(LpModel(weights, np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys))
+    status = lp.run("the basis pursuit LP")
+    exact = certify.fits_exact((m, n))
+    dense = _dense(A) if exact else None
+    if status == "failed" and dense is None:
+        raise SolverError("HiGHS could not solve the basis pursuit LP; try another --solver")
+    if status == "optimal":
+        z, dual_s = lp.solution()
+        x_s = z[:n] - z[n:]
+        basis = lp.basis() if solver != "pdlp" else None
+    else:
+        # HiGHS found no optimum (infeasible, or it gave up, e.g. on costs spanning 1e300
+        # after equilibration). Small problems get a second, exact opinion from a column
+        # basis of A, when y is in its range up to round-off.
+        if dense is None:
+            raise _infeasible(A, y)
+        x_s = np.asarray(np.linalg.lstsq(_dense(As), ys, rcond=None)[0], dtype=np.float64)
+        if not certify.consistent_to_roundoff(dense, y, scaling.primal(x_s)):
+            raise _infeasible(A, y)
+        dual_s, basis = np.zeros(m), None
+    if status == "optimal":
+        # The cheap proof first: a strict certificate with a rigorous float error bound.
+        point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+        quick = (
+            None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
-    if status == "Time limit reached":
-        raise TimeLimitError(f"HiGHS hit the time limit of {time_limit:g} s before an optimum")
-    if status != "Optimal":
-        raise SolverError(f"HiGHS stopped with status {status!r}; expected 'Optimal'")
-    z, dual_s = lp.solution()
-    x_s = z[:n] - z[n:]
-    corr = np.asarray(As.T @ dual_s, dtype=np.float64)
+        if quick is not None:
+            return _finish(A, y, quick, solver, lp.solves, lp.iterations, start)
+    exact_failure = ""
+    if dense is not None:
+        x_float = scaling.primal(_polish(As, ys, x_s))
+        x_float[np.abs(x_float) <= SUPPORT_TOL * np.max(np.abs(x_float), initial=0.0)] = 0.0
+        certified = _certify_exact(dense, y, basis, x_float, As, ys, scaling, lp, ranges=ranges)
+        if isinstance(certified, _Verdict):
+            return _finish(A, y, certified, solver, lp.solves, lp.iterations, start)
+        if status != "optimal":
+            raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
+        exact_failure = certified
+    x_s = _polish(As, ys, x_s)
+    verdict = _certify_float(A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, ranges=ranges)
+    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start)
 
-    face = _face(As, ys, x_s, corr, lp_time_limit=time_limit, ranges=ranges, counter=lp)
-    x_s = _polish(As, ys, x_s, face)
 
-    # Undo the scaling: x = x_s * scale_y / scale_a, lambda = lambda_s / scale_a.
-    unscale = scale_y / scale_a
-    x = x_s * unscale
-    dual = dual_s / scale_a  # so that A^T dual = As^T dual_s
-    face = Face(
-        face.support,
-        face.signs,
-        face.dimension,
-        face.interior_point * unscale,
-        None if face.ranges is None else face.ranges * unscale,
-    )
+@dataclass(frozen=True)
+class _Verdict:
+    x: FloatArray
+    dual: FloatArray
+    face: Face
+    unique: bool | None
+    certified: bool
+    margin: float
+    certification: str
+
+
+def _finish(
+    A: Matrix,
+    y: FloatArray,
+    v: _Verdict,
+    solver: str,
+    lp_solves: int,
+    iterations: int,
+    start: float,
+) -> BPSolution:
+    x = v.x + 0.0  # no -0.0
     l1 = float(np.sum(np.abs(x)))
     support = np.flatnonzero(x).astype(np.int64)
+    corr = np.asarray(A.T @ v.dual, dtype=np.float64).ravel()
     return BPSolution(
         status="optimal",
         x=x,
         l1_norm=l1,
-        residual_inf=float(np.max(np.abs(np.asarray(A @ x) - y))),
-        dual=dual,
-        dual_inf_norm=float(np.max(np.abs(corr))),
-        duality_gap=l1 - float(y @ dual),
+        residual_inf=float(np.max(np.abs(np.asarray(A @ x).ravel() - y))),
+        dual=v.dual,
+        dual_inf_norm=float(np.max(np.abs(corr), initial=0.0)),
+        duality_gap=l1 - float(y @ v.dual),
         support=support,
         signs=np.sign(x[support]),
-        unique=face.dimension == 0,
-        face=face,
+        unique=v.unique,
+        certified=v.certified,
+        margin=v.margin,
+        certification=v.certification,
+        face=v.face,
         solver=solver,
-        lp_solves=lp.solves,
-        iterations=lp.iterations,
+        lp_solves=lp_solves,
+        iterations=iterations,
         elapsed_s=time.perf_counter() - start,
     )
 
 
-def _zero_solution(A: Matrix, n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
+def _homotopy_verdict(
+    A: Matrix, y: FloatArray, scaling: Equilibration, budget: Deadline, *, ranges: bool
+) -> _Verdict | None:
+    """BP by :func:`homotopy.homotopy_bp` on the row-equilibrated data (row scaling leaves
+    BP unchanged; column scaling would weight it), accepted only with a proof: x re-solved
+    on the support with the path's signs, and a strict certificate by the float bound."""
+    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    rows_scaled: Matrix = (
+        sp.csc_matrix(sp.diags(scaling.rows) @ A) if sparse else scaling.rows[:, None] * A
+    )
+
+    def check_budget() -> None:
+        budget.remaining("the homotopy path")
+
+    path = homotopy_bp(rows_scaled, scaling.rows * y / scaling.y_scale, on_step=check_budget)
+    if path is None:
+        return None
+    A_K = _columns(A, path.support)
+    x_K = np.asarray(np.linalg.lstsq(A_K, y, rcond=None)[0], dtype=np.float64)
+    keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
+    if np.any(np.sign(x_K[keep]) != path.signs[keep]):
+        return None
+    support = path.support[keep]
+    x = np.zeros(A.shape[1])
+    if support.size:
+        x[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
+    rng = np.column_stack([x[support], x[support]]) if ranges else None
+    face = Face(support, np.sign(x[support]), 0, x, rng)
+    dual = scaling.rows * path.certificate
+    return _bound_verdict(A, y, face, dual, path.support, path.signs)
+
+
+def _dense(A: Matrix) -> FloatArray:
+    sparse = sp.issparse(A)
+    return np.asarray(A.toarray() if sparse else A, dtype=np.float64)
+
+
+def _infeasible(A: Matrix, y: FloatArray) -> InfeasibleError:
+    return InfeasibleError(
+        "y is not in the range of A: A x = y has no solution "
+        f"(least-squares residual {_lstsq_residual(A, y):.3g}); expected a consistent system"
+    )
+
+
+def _start_basis(A: FloatArray, y: FloatArray) -> list[int]:
+    """A primal-feasible basis from scratch: a column basis R of A with the signs of the
+    solution of A_R x_R = y, completed by artificial rows."""
+    n = A.shape[1]
+    cols = certify.exact_column_basis(A) or []
+    x_r = np.linalg.lstsq(A[:, cols], y, rcond=None)[0] if cols else np.zeros(0)
+    basis = [j if x_r[k] >= 0 else j + n for k, j in enumerate(cols)]
+    return basis + _complete_rows(A[:, cols], 2 * n)
+
+
+def _complete_rows(columns: FloatArray, offset: int) -> list[int]:
+    """Unit rows e_r (numbered offset + r) that complete ``columns`` to a basis of R^m."""
+    import scipy.linalg
+
+    m, k = columns.shape
+    if k >= m:
+        return []
+    q, _ = np.linalg.qr(columns, mode="complete") if k else (np.eye(m), None)
+    complement = q[:, k:]
+    _, _, pivots = scipy.linalg.qr(complement.T, pivoting=True)
+    return [offset + int(r) for r in pivots[: m - k]]
+
+
+def _certify_exact(
+    A: FloatArray,
+    y: FloatArray,
+    basis: list[int] | None,
+    x_float: FloatArray,
+    As: Matrix,
+    ys: FloatArray,
+    scaling: Equilibration,
+    lp: _Lp,
+    *,
+    ranges: bool,
+) -> _Verdict | str:
+    """Exact optimum, E, signs, verdict and face, or why exact arithmetic failed."""
+    m, n = A.shape
+    if basis is None or len(basis) != m:
+        basis = _start_basis(A, y)
+    optimum = certify.exact_simplex(A, y, basis, x_float)
+    if isinstance(optimum, str):
+        if "infeasible" in optimum:
+            raise _infeasible(A, y)
+        return optimum
+    x = certify.to_float(optimum.x)
+    dual = certify.to_float(optimum.dual)
+    corr = optimum.correlations
+    on_face = [i for i, c in enumerate(corr) if abs(c) == 1]
+    off_face = [abs(c) for i, c in enumerate(corr) if abs(c) != 1]
+    margin = 1.0 if not off_face else _round_down(1 - max(off_face))
+    E = np.array(on_face, dtype=np.int64)
+    signs_all = np.zeros(n)
+    signs_all[E] = [1.0 if corr[i] > 0 else -1.0 for i in on_face]
+    how = (
+        f"exact rational arithmetic ({optimum.pivots} exact pivots); backward error "
+        f"‖y* − y‖∞ = {optimum.backward_error:.2g}"
+    )
+    if certify.exact_rank(A[:, E]) == E.size:
+        support = np.flatnonzero(x).astype(np.int64)
+        rng = np.column_stack([x[support], x[support]]) if ranges else None
+        face = Face(support, np.sign(x[support]), 0, x, rng)
+        return _Verdict(x, dual, face, True, True, margin, how)
+    candidate = _face_lp(As, ys, E, signs_all[E], scaling, lp)
+    if candidate is None:
+        support = np.flatnonzero(x).astype(np.int64)
+        face = Face(support, np.sign(x[support]), 0, x, None)
+        why = "undecided: the face LP found no relative-interior point"
+        return _Verdict(x, dual, face, None, False, margin, why)
+    support, point = candidate
+    proof = certify.certify_face(A, optimum.rhs, signs_all, support, E, point)
+    if isinstance(proof, str) or not proof.maximal:
+        # Two exact points would still show non-uniqueness, but the face is not proved:
+        # report the exact optimum with an undecided verdict.
+        why = proof if isinstance(proof, str) else "the face's support is not proved maximal"
+        face = Face(support, signs_all[support], support.size, point, None)
+        return _Verdict(x, dual, face, None, False, margin, f"undecided: {why}")
+    rng = None
+    if ranges:
+        rng = _face_ranges(As, ys, proof.support, signs_all[proof.support], scaling, lp)
+    face = Face(proof.support, signs_all[proof.support], proof.dimension, proof.interior_point, rng)
+    return _Verdict(x, dual, face, proof.dimension == 0, True, margin, how)
+
+
+def _round_down(value: Any) -> float:
+    """A float <= the exact rational ``value`` (for margins reported as lower bounds)."""
+    nearest = int(value.p) / int(value.q)
+    return float(np.nextafter(nearest, -np.inf)) if nearest > 0 else nearest
+
+
+def _certify_float(
+    A: Matrix,
+    y: FloatArray,
+    As: Matrix,
+    ys: FloatArray,
+    x_s: FloatArray,
+    dual_s: FloatArray,
+    scaling: Equilibration,
+    lp: _Lp,
+    exact_failure: str,
+    *,
+    ranges: bool,
+) -> _Verdict:
+    """The float route (problems too large for exact arithmetic, or where it failed): a unique
+    verdict is certified by :func:`certify.float_uniqueness_bound`; anything else is
+    undecided."""
+    x = scaling.primal(x_s)
+    dual = scaling.dual(dual_s)
+    face = _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
+    corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
+    if face.dimension == 0:
+        proved = _bound_verdict(A, y, face, dual)
+        if proved is not None:
+            return proved
+        x = face.interior_point
+    off = np.abs(corr[np.abs(corr) < 1.0 - EQUICORRELATION_TOL])
+    margin = float(1.0 - off.max()) if off.size else 1.0
+    if exact_failure:
+        route = f"exact arithmetic failed ({exact_failure})"
+    else:
+        route = (
+            f"the problem ({A.shape[0]}x{A.shape[1]}) exceeds the exact-arithmetic limit "
+            f"(m <= {certify.EXACT_MAX_ROWS}, m*N <= {certify.EXACT_MAX_ENTRIES})"
+        )
+    why = f"undecided: {route} and the float error bound does not prove the verdict"
+    return _Verdict(x, dual, face, None, False, margin, why)
+
+
+def _zero_solution(n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
     empty = np.zeros(0, dtype=np.int64)
     face = Face(empty, np.zeros(0), 0, np.zeros(n), np.zeros((0, 2)) if ranges else None)
     return BPSolution(
@@ -289,7 +666,10 @@ def _zero_solution(A: Matrix, n: int, m: int, start: float, *, ranges: bool) -> 
         duality_gap=0.0,
         support=empty,
         signs=np.zeros(0),
-        unique=True,
+        unique=True,  # ||x||_1 = 0 only at x = 0
+        certified=True,
+        margin=1.0,
+        certification="y = 0: x = 0 is the only point with ||x||_1 = 0",
         face=face,
         solver="none (y = 0)",
         lp_solves=0,
@@ -328,118 +708,188 @@ def _significant(x: FloatArray) -> IntArray:
     return np.flatnonzero(np.abs(x) > SUPPORT_TOL * biggest).astype(np.int64)
 
 
-def _face(
-    A: Matrix,
-    y: FloatArray,
-    x: FloatArray,
-    corr: FloatArray,
+def _float_point(
+    As: Matrix,
+    ys: FloatArray,
+    x_s: FloatArray,
+    dual_s: FloatArray,
+    scaling: Equilibration,
     *,
-    lp_time_limit: float | None,
     ranges: bool,
-    counter: _Lp,
-) -> Face:
-    """Describe S from a certificate's correlations ``corr = A^T lambda`` (scaled data)."""
+) -> Face | None:
+    """The single point of S when the float active set has full column rank, else None."""
+    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
     active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
-    signs = np.sign(corr[active])
+    A_active = _columns(As, active)
     # Every minimizer lives on `active` with these signs; if A_active has full column rank,
     # that system has one solution, so S is a single point. No further LP needed.
-    if _full_column_rank(_columns(A, active)):
-        point = np.zeros_like(x)
-        if active.size:
-            point[active] = np.linalg.lstsq(_columns(A, active), y, rcond=None)[0]
-        support = _significant(point)
-        point[np.setdiff1d(active, support)] = 0.0
-        if support.size:
-            point[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
-        rng = np.column_stack([point[support], point[support]]) if ranges else None
-        return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
+    if not _full_column_rank(A_active):
+        return None
+    point_s = np.zeros_like(x_s)
+    if active.size:
+        point_s[active] = np.linalg.lstsq(A_active, ys, rcond=None)[0]
+    support = _significant(point_s)
+    point_s[np.setdiff1d(active, support)] = 0.0
+    if support.size:
+        point_s[support] = np.linalg.lstsq(_columns(As, support), ys, rcond=None)[0]
+    point = scaling.primal(point_s)
+    rng = np.column_stack([point[support], point[support]]) if ranges else None
+    return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
 
-    l1 = float(np.sum(np.abs(x)))
-    signed = _columns(A, active) * signs  # columns s_i a_i, so S = {v >= 0 : signed v = y}
+
+def _bound_verdict(
+    A: Matrix,
+    y: FloatArray,
+    face: Face,
+    dual: FloatArray,
+    equicorrelated: IntArray | None = None,
+    signs: FloatArray | None = None,
+) -> _Verdict | None:
+    """A unique verdict proved by :func:`certify.float_uniqueness_bound` for a point that
+    solves A x = y up to round-off, or None. The certificate is checked on
+    ``equicorrelated`` (default: the point's support) with ``signs``."""
+    if not certify.consistent_to_roundoff(A, y, face.interior_point):
+        return None
+    support = face.support if equicorrelated is None else equicorrelated
+    if signs is None:
+        signs = np.sign(face.interior_point[support])
+    bound = certify.float_uniqueness_bound(A, dual, support, signs)
+    if bound.margin_lower <= 0:
+        return None
+    how = "a rigorous float error bound on a strict certificate"
+    return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
+
+
+def _float_face(
+    As: Matrix,
+    ys: FloatArray,
+    x_s: FloatArray,
+    dual_s: FloatArray,
+    scaling: Equilibration,
+    lp: _Lp,
+    *,
+    ranges: bool,
+) -> Face:
+    """The face from float correlations (scaled data; returned in original units)."""
+    point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+    if point_face is not None:
+        return point_face
+    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
+    active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
+    signs = np.sign(corr[active])
+    candidate = _face_lp(As, ys, active, signs, scaling, lp)
+    if candidate is None:
+        raise _infeasible_near(As, ys)
+    support, point = candidate
+    A_j = _columns(As, support)
+    dimension = int(support.size - (np.linalg.matrix_rank(A_j) if support.size else 0))
+    all_signs = np.zeros(As.shape[1])
+    all_signs[active] = signs
+    rng = None
+    if ranges:
+        rng = _face_ranges(As, ys, support, all_signs[support], scaling, lp)
+    return Face(support.astype(np.int64), all_signs[support], dimension, point, rng)
+
+
+def _infeasible_near(As: Matrix, ys: FloatArray) -> InfeasibleError:
+    return InfeasibleError(
+        "y is at the edge of the range of A: the system A x = y is consistent only up to "
+        f"round-off (least-squares residual of the scaled system {_lstsq_residual(As, ys):.3g}); "
+        "expected a consistent system"
+    )
+
+
+def _face_lp(
+    As: Matrix,
+    ys: FloatArray,
+    active: IntArray,
+    signs: FloatArray,
+    scaling: Equilibration,
+    counter: _Lp,
+) -> tuple[IntArray, FloatArray] | None:
+    """Support J and a relative-interior point (original units) of S, on scaled data.
+
+    Homogenized LP: max sum t  s.t. signed v = tau y, t <= v, 0 <= t <= 1, tau >= 1
+    (columns v (k), t (k), tau). At the optimum t_i = 1 exactly for the coordinates that
+    can be nonzero on S (scale a relative-interior point up), and v / tau is such a point.
+    None when the LP finds S empty (y only numerically in the cone).
+    """
     k = active.size
-    # Homogenized LP: max sum t  s.t. signed v = tau y, 1^T v <= l1 tau, t <= v, 0<=t<=1,
-    # tau >= 1. At the optimum t_i = 1 exactly for the coordinates that can be nonzero on S
-    # (scale a relative-interior point up), and v / tau is such a point.
-    # Columns: v (k), t (k), tau (1).
-    eq = sp.hstack([sp.csc_matrix(signed), sp.csc_matrix((y.size, k)), sp.csc_matrix(-y[:, None])])
-    l1_row = sp.hstack(
-        [sp.csc_matrix(np.ones((1, k))), sp.csc_matrix((1, k)), sp.csc_matrix([[-l1 * (1 + 1e-9)]])]
+    signed = _columns(As, active) * signs
+    eq = sp.hstack(
+        [sp.csc_matrix(signed), sp.csc_matrix((ys.size, k)), sp.csc_matrix(-ys[:, None])]
     )
     link = sp.hstack([-sp.identity(k), sp.identity(k), sp.csc_matrix((k, 1))])
-    matrix = sp.csc_matrix(sp.vstack([eq, l1_row, link]))
-    face_lp = _Lp(solver="choose", time_limit=lp_time_limit)
+    matrix = sp.csc_matrix(sp.vstack([eq, link]))
+    face_lp = _Lp(counter.deadline)
     face_lp.load(
-        np.concatenate([np.zeros(k), np.ones(k), [0.0]]),
-        np.concatenate([np.zeros(k), np.zeros(k), [1.0]]),
-        np.concatenate([np.full(k, np.inf), np.ones(k), [np.inf]]),
-        matrix,
-        np.concatenate([np.zeros(y.size), [-np.inf], np.full(k, -np.inf)]),
-        np.concatenate([np.zeros(y.size), [0.0], np.zeros(k)]),
-        maximize=True,
+        LpModel(
+            np.concatenate([np.zeros(k), np.ones(k), [0.0]]),
+            np.concatenate([np.zeros(k), np.zeros(k), [1.0]]),
+            np.concatenate([np.full(k, np.inf), np.ones(k), [np.inf]]),
+            matrix,
+            np.concatenate([np.zeros(ys.size), np.full(k, -np.inf)]),
+            np.concatenate([np.zeros(ys.size), np.zeros(k)]),
+            maximize=True,
+        )
     )
-    status = face_lp.run()
-    counter.solves += face_lp.solves
-    counter.iterations += face_lp.iterations
-    if status != "Optimal":
-        raise SolverError(f"face LP stopped with status {status!r}; expected 'Optimal'")
+    status = face_lp.run("the face LP")
+    counter.absorb(face_lp)
+    if status != "optimal":
+        return None
     sol, _ = face_lp.solution()
     v, t, tau = sol[:k], sol[k : 2 * k], sol[2 * k]
     in_j = t > 0.5
-    support = active[in_j]
-    point = np.zeros_like(x)
-    point[active] = signs * np.maximum(v, 0.0) / tau
-    point[active[~in_j]] = 0.0
-    A_j = _columns(A, support)
-    dimension = int(support.size - (np.linalg.matrix_rank(A_j) if support.size else 0))
-    rng = None
-    if ranges:
-        rng = _face_ranges(signed[:, in_j], y, signs[in_j], lp_time_limit, counter)
-    return Face(support.astype(np.int64), signs[in_j], dimension, point, rng)
+    point_s = np.zeros(As.shape[1])
+    point_s[active[in_j]] = signs[in_j] * np.maximum(v[in_j], 0.0) / tau
+    return active[in_j].astype(np.int64), scaling.primal(point_s)
 
 
 def _face_ranges(
-    signed: FloatArray, y: FloatArray, signs: FloatArray, time_limit: float | None, counter: _Lp
+    As: Matrix,
+    ys: FloatArray,
+    support: IntArray,
+    signs: FloatArray,
+    scaling: Equilibration,
+    counter: _Lp,
 ) -> FloatArray:
     """[min, max] of x_i over S = {v >= 0 : signed v = y}, x = signs * v: 2 LPs per coordinate."""
-    k = signed.shape[1]
-    lp = _Lp(solver="simplex", time_limit=time_limit)
-    lp.load(np.zeros(k), np.zeros(k), np.full(k, np.inf), sp.csc_matrix(signed), y, y)
+    k = support.size
+    signed = _columns(As, support) * signs
+    lp = _Lp(counter.deadline, solver="simplex")
+    lp.load(LpModel(np.zeros(k), np.zeros(k), np.full(k, np.inf), sp.csc_matrix(signed), ys, ys))
     out = np.zeros((k, 2))
     for i in range(k):
         for j, maximize in enumerate((False, True)):
             cost = np.zeros(k)
             cost[i] = 1.0
             lp.set_cost(cost, maximize=maximize)
-            status = lp.run()
-            if status != "Optimal":
-                raise SolverError(f"range LP for coordinate {i} stopped with status {status!r}")
+            if lp.run(f"the range LP of coordinate {int(support[i])}") != "optimal":
+                raise _infeasible_near(As, ys)
             out[i, j] = lp.solution()[0][i]
-    counter.solves += lp.solves
-    counter.iterations += lp.iterations
-    lo, hi = signs * out[:, 0], signs * out[:, 1]
+    counter.absorb(lp)
+    unit = scaling.y_scale * scaling.cols[support] * signs
+    lo, hi = unit * out[:, 0], unit * out[:, 1]
     return np.column_stack([np.minimum(lo, hi), np.maximum(lo, hi)]) + 0.0  # no -0.0
 
 
-def _polish(A: Matrix, y: FloatArray, x: FloatArray, face: Face) -> FloatArray:
-    """Re-solve A_K x_K = y on the support K of x (or of the unique minimizer).
+def _polish(As: Matrix, ys: FloatArray, x_s: FloatArray) -> FloatArray:
+    """Re-solve A_K x_K = y on the support K of x (scaled data).
 
     Kept only when it lowers the residual and keeps the signs: the LP's x is feasible to
     ~1e-9, the least-squares re-solve usually to ~1e-16.
     """
-    if face.dimension == 0:
-        candidate = face.interior_point
-    else:
-        support = _significant(x)
-        if not _full_column_rank(_columns(A, support)):
-            return x
-        candidate = np.zeros_like(x)
-        if support.size:
-            candidate[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
-        if np.any(np.sign(candidate[support]) != np.sign(x[support])):
-            return x
-    before = float(np.max(np.abs(A @ x - y)))
-    after = float(np.max(np.abs(A @ candidate - y)))
-    return candidate if after <= before else x
+    support = _significant(x_s)
+    if not _full_column_rank(_columns(As, support)):
+        return x_s
+    candidate = np.zeros_like(x_s)
+    if support.size:
+        candidate[support] = np.linalg.lstsq(_columns(As, support), ys, rcond=None)[0]
+    if np.any(np.sign(candidate[support]) != np.sign(x_s[support])):
+        return x_s
+    before = float(np.max(np.abs(As @ x_s - ys)))
+    after = float(np.max(np.abs(As @ candidate - ys)))
+    return candidate if after <= before else x_s
 
 
 # --------------------------------------------------------------------------- dual margin
@@ -459,7 +909,12 @@ class MarginCertificate:
 
 
 def max_margin_certificate(
-    A: FloatArray, support: IntArray, signs: FloatArray, *, time_limit: float | None = None
+    A: FloatArray,
+    support: IntArray,
+    signs: FloatArray,
+    *,
+    time_limit: float | None = None,
+    deadline: Deadline | None = None,
 ) -> MarginCertificate:
     """The certificate that maximizes gamma = 1 - max_{i not in J} |a_i^T lambda|.
 
@@ -476,19 +931,20 @@ def max_margin_certificate(
     plus = sp.csc_matrix(np.hstack([As[:, off].T, np.ones((off.size, 1))]))
     minus = sp.csc_matrix(np.hstack([As[:, off].T, -np.ones((off.size, 1))]))
     matrix = sp.csc_matrix(sp.vstack([on_rows, plus, minus]))
-    lp = _Lp(solver="choose", time_limit=time_limit)
+    lp = _Lp(deadline if deadline is not None else Deadline(time_limit))
     lp.load(
-        np.concatenate([np.zeros(m), [1.0]]),
-        np.concatenate([np.full(m, -np.inf), [-np.inf]]),
-        np.concatenate([np.full(m, np.inf), [1.0]]),
-        matrix,
-        np.concatenate([signs, np.full(off.size, -np.inf), np.full(off.size, -1.0)]),
-        np.concatenate([signs, np.ones(off.size), np.full(off.size, np.inf)]),
-        maximize=True,
+        LpModel(
+            np.concatenate([np.zeros(m), [1.0]]),
+            np.concatenate([np.full(m, -np.inf), [-np.inf]]),
+            np.concatenate([np.full(m, np.inf), [1.0]]),
+            matrix,
+            np.concatenate([signs, np.full(off.size, -np.inf), np.full(off.size, -1.0)]),
+            np.concatenate([signs, np.ones(off.size), np.full(off.size, np.inf)]),
+            maximize=True,
+        )
     )
-    status = lp.run()
-    if status != "Optimal":
-        raise SolverError(f"dual-margin LP stopped with status {status!r}; expected 'Optimal'")
+    if lp.run("the dual-margin LP") != "optimal":
+        raise SolverError("the dual-margin LP found no certificate; expected a BP face")
     sol, _ = lp.solution()
     dual = sol[:m]
     margin = 1.0 - float(np.max(np.abs(As[:, off].T @ dual)))

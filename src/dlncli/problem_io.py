@@ -3,6 +3,12 @@
 A problem is a pair (A, y) with A of shape (m, N) and y of shape (m,). It comes from a
 .npz, .csv or .mat file, from stdin (``-``: CSV text or npz bytes), or from a built-in
 sample name (see :data:`SAMPLES`).
+
+Hostile input is refused before memory is allocated for it: every source is held to one cap
+on its size, ``max_bytes`` (default :data:`DEFAULT_MAX_INPUT_BYTES`), counted as the larger of
+the bytes read and the float64 size of the arrays it declares (npz and .mat headers, sample
+dimensions, CSV cells). Numbers in text (CSV cells, sample fields) are plain ASCII decimals:
+``1_000``, full-width or other non-ASCII digits are refused.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from dlncli.errors import ProblemFormatError
+from dlncli.errors import OutputError, OutputExistsError, ProblemFormatError
 
 FloatArray = NDArray[np.float64]
 
@@ -125,25 +131,83 @@ _KINK = re.compile(r"kink:(.+)")
 _GAUSS = re.compile(r"gauss:(.+)")
 _FACE = re.compile(r"face:(.+)")
 
+# Plain ASCII decimals only: float() and int() also take "1_000" and non-ASCII digits ("１").
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+_INT = INTEGER.pattern
+_STRICT_SPEC = re.compile(
+    rf"kink:{DECIMAL.pattern}|gauss(?::{_INT}){{4}}|face(?::{_INT}){{5}}", re.ASCII
+)
+
+
+def parse_decimal(text: str) -> float:
+    """A plain ASCII decimal (``-1.5``, ``2e-3``) as float64; ``inf``/``nan`` words also parse.
+
+    Raises
+    ------
+    ValueError
+        For anything else, including ``1_000``, surrounding blanks and non-ASCII digits,
+        which Python's ``float`` would accept.
+    """
+    if not (DECIMAL.fullmatch(text) or _NON_FINITE.fullmatch(text)):
+        raise ValueError(f"not a plain decimal number: {text!r}")
+    return float(text)
+
+
+def is_sample_spec(spec: str) -> bool:
+    """Whether ``spec`` names a built-in sample (a fixed name or a well-formed pattern).
+
+    Such a name always means the sample, even when a file of that name exists in the current
+    directory; write it as a path (``./line``) to read the file.
+    """
+    return spec in FIXED_SAMPLES or _STRICT_SPEC.fullmatch(spec) is not None
+
+
+def shadowed_file(spec: str | None) -> Path | None:
+    """The local file that the sample name ``spec`` hides, if any (for a note to the user)."""
+    if spec is None or not is_sample_spec(spec):
+        return None
+    path = Path(spec)
+    return path if path.exists() else None
+
 
 def _is_sample_spec(spec: str) -> bool:
     return spec in FIXED_SAMPLES or any(p.fullmatch(spec) for p in (_KINK, _GAUSS, _FACE))
 
 
+def format_bytes(n: int) -> str:
+    """``n`` bytes in MiB/GiB for messages."""
+    return f"{n / 2**30:.3g} GiB" if n >= 2**30 else f"{n / 2**20:.3g} MiB"
+
+
+def _over_cap(name: str, what: str, nbytes: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and nbytes > max_bytes:
+        raise ProblemFormatError(
+            f"{name}: {what} is {format_bytes(nbytes)}, more than the input cap of "
+            f"{format_bytes(max_bytes)}; expected a smaller input (raise the cap with "
+            "--max-input-mb)"
+        )
+
+
 def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Problem:
     """K columns with a_i^T lam = 1 inside a D-dim subspace, the rest with |a_i^T lam| <= 0.8,
-    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D."""
+    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D.
+
+    Built so that the ties are exact in float64 (the certified verdict sees the float data
+    as exact rationals): lam = e_1 / s, the facet columns are s * G c_i with small-integer
+    G (first row e_1^T) and c_i (first entry 1), and s is a power of two near 1/sqrt(m)."""
     rng = np.random.default_rng(seed)
-    lam = rng.standard_normal(m)
-    lam /= np.linalg.norm(lam)
-    basis = np.linalg.qr(rng.standard_normal((m, d)))[0]
-    g = basis.T @ lam
-    coeffs = rng.standard_normal((d, k))
-    coeffs += np.outer(g, 1.0 - g @ coeffs) / float(g @ g)  # now g^T c_i = 1
+    scale = 2.0 ** round(-0.5 * math.log2(m))
+    G = rng.integers(-2, 3, size=(m, d)).astype(np.float64)
+    G[0] = 0.0
+    G[0, 0] = 1.0
+    coeffs = rng.integers(-2, 3, size=(d, k)).astype(np.float64)
+    coeffs[0] = 1.0
     A = rng.standard_normal((m, n)) / math.sqrt(m)
-    A[:, :k] = basis @ coeffs
-    corr = A[:, k:].T @ lam
-    A[:, k:] *= np.minimum(1.0, 0.8 / np.maximum(np.abs(corr), 1e-300))
+    A[:, :k] = scale * (G @ coeffs)
+    first = A[0, k:]
+    A[0, k:] = np.where(np.abs(first) > 0.8 * scale, 0.8 * scale * np.sign(first), first)
     perm = rng.permutation(n)
     A = A[:, perm]
     v = np.zeros(n)
@@ -151,8 +215,14 @@ def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Prob
     return Problem(spec, A, A @ v, None)
 
 
-def load_sample(spec: str) -> Problem:
-    """Build a built-in sample problem from its spec (``line``, ``kink:0.1``, ...)."""
+def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
+    """Build a built-in sample problem from its spec (``line``, ``kink:0.1``, ...).
+
+    ``max_bytes`` bounds the float64 size M·N·8 of a parametric sample's A, checked before
+    anything is allocated. :func:`load_problem` (and so the CLI) passes the input cap; a direct
+    call builds what it is asked for unless given ``max_bytes`` (benchmarks build large ones).
+    """
+    cap = max_bytes
     if spec in FIXED_SAMPLES:
         A, y, x_true = FIXED_SAMPLES[spec][0]()
         return Problem(spec, A, y, x_true)
@@ -161,14 +231,25 @@ def load_sample(spec: str) -> Problem:
         eps = _parse_float(kink.group(1), spec, "EPS")
         if not 0 <= eps < 1:
             raise ProblemFormatError(f"{spec}: EPS is {eps:g}; expected 0 <= EPS < 1")
+        if eps == 0 and float(kink.group(1).lower().partition("e")[0]) != 0:
+            raise ProblemFormatError(
+                f"{spec}: EPS = {kink.group(1)} underflows to 0 in float64; "
+                "expected 0 or EPS > 2**-54 = 5.55e-17"
+            )
+        if eps > 0 and 1.0 - eps == 1.0:
+            raise ProblemFormatError(
+                f"{spec}: EPS = {kink.group(1)} is below float64 resolution (1 - EPS rounds to 1, "
+                "which would be kink:0); expected 0 or EPS > 2**-54 = 5.55e-17"
+            )
         return Problem(spec, np.array([[1.0, 1.0 - eps]]), np.array([1.0]))
     if _GAUSS.fullmatch(spec):
         m, n, k, seed = _int_fields(spec, "gauss", ("M", "N", "K", "SEED"))
-        if m < 1 or n < 1 or not 0 <= k <= n or seed < 0 or m * n > 50_000_000:
+        if m < 1 or n < 1 or not 0 <= k <= n or seed < 0:
             raise ProblemFormatError(
                 f"{spec}: M={m}, N={n}, K={k}, SEED={seed}; "
-                "expected M, N >= 1, 0 <= K <= N, SEED >= 0, M*N <= 5e7"
+                "expected M, N >= 1, 0 <= K <= N, SEED >= 0"
             )
+        _over_cap(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, cap)
         rng = np.random.default_rng(seed)
         A = rng.standard_normal((m, n)) / math.sqrt(m)
         x_true = np.zeros(n)
@@ -176,11 +257,12 @@ def load_sample(spec: str) -> Problem:
         return Problem(spec, A, A @ x_true, x_true)
     if _FACE.fullmatch(spec):
         m, n, k, d, seed = _int_fields(spec, "face", ("M", "N", "K", "D", "SEED"))
-        if not (1 <= d <= min(k, m) and k <= n and seed >= 0 and m * n <= 50_000_000):
+        if not (1 <= d <= min(k, m) and k <= n and seed >= 0):
             raise ProblemFormatError(
                 f"{spec}: M={m}, N={n}, K={k}, D={d}, SEED={seed}; "
-                "expected 1 <= D <= min(K, M), K <= N, SEED >= 0, M*N <= 5e7"
+                "expected 1 <= D <= min(K, M), K <= N, SEED >= 0"
             )
+        _over_cap(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, cap)
         return _facet_problem(spec, m, n, k, d, seed)
     raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
 
@@ -198,29 +280,45 @@ def _int_fields(spec: str, prefix: str, names: tuple[str, ...]) -> list[int]:
 
 def _parse_float(text: str, spec: str, field: str) -> float:
     try:
-        value = float(text)
+        value = parse_decimal(text)
     except ValueError:
-        raise ProblemFormatError(f"{spec}: {field} is {text!r}; expected a number") from None
+        raise ProblemFormatError(
+            f"{spec}: {field} is {text!r}; expected a plain decimal number such as 1e-3"
+        ) from None
     if not math.isfinite(value):
         raise ProblemFormatError(f"{spec}: {field} is {text!r}; expected a finite number")
     return value
 
 
 def _parse_int(text: str, spec: str, field: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ProblemFormatError(f"{spec}: {field} is {text!r}; expected an integer") from None
+    if INTEGER.fullmatch(text) is None or len(text) > 20:
+        raise ProblemFormatError(
+            f"{spec}: {field} is {text!r}; expected a plain decimal integer (digits 0-9)"
+        )
+    return int(text)
 
 
 # --------------------------------------------------------------------------- files
 
 _NPZ_MAGIC = b"PK"
-MAX_ELEMENTS = 200_000_000  # refuse declared shapes that would need > 1.6 GB of float64
+DEFAULT_MAX_INPUT_MB = 256
+DEFAULT_MAX_INPUT_BYTES = DEFAULT_MAX_INPUT_MB * 2**20
+_PROBLEM_KEYS = ("A", "y", "b", "x_true")
+_CHUNK = 2**20
 
 
-def load_problem(source: str | None) -> Problem:
+def load_problem(source: str | None, *, max_bytes: int | None = None) -> Problem:
     """Load a problem from a path, ``-`` (stdin), a sample spec, or the default sample.
+
+    A valid sample name (``line``, ``kink:0.1``, ...) always means the sample, even when a file
+    of that name exists (see :func:`shadowed_file`); a name with a path separator is a file.
+
+    Parameters
+    ----------
+    source : path, ``-``, sample spec, or None for the default sample.
+    max_bytes : the input cap in bytes (default :data:`DEFAULT_MAX_INPUT_BYTES`): the bytes
+        read and the float64 size of the declared arrays must both stay within it. It is
+        checked before the arrays are allocated.
 
     Raises
     ------
@@ -228,39 +326,70 @@ def load_problem(source: str | None) -> Problem:
         With a one-line message naming the source, what is wrong, the value and what was
         expected.
     """
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
     if source is None:
-        return load_sample(DEFAULT_PROBLEM)
+        return load_sample(DEFAULT_PROBLEM, max_bytes=cap)
+    if not source.strip():
+        raise ProblemFormatError(
+            f"{source!r}: is an empty problem name; expected a file path, '-' for stdin "
+            "or a sample name (see 'dlncli samples')"
+        )
     if source == "-":
-        data = sys.stdin.buffer.read()
+        stdin = sys.stdin
+        if stdin is None:  # started with stdin closed (<&-)
+            raise ProblemFormatError("<stdin>: is closed; expected CSV text or .npz bytes on stdin")
+        try:
+            data = _read_bounded(stdin.buffer, "<stdin>", cap)
+        except (OSError, ValueError) as exc:
+            raise ProblemFormatError(f"<stdin>: cannot be read ({exc})") from None
         if not data.strip():
             raise ProblemFormatError("<stdin>: is empty; expected CSV text or .npz bytes")
         if data.startswith(_NPZ_MAGIC):
-            return _from_npz(io.BytesIO(data), "<stdin>", None)
-        return _from_csv_text(_decode(data, "<stdin>"), "<stdin>", None)
+            return _from_npz(io.BytesIO(data), "<stdin>", None, cap)
+        return _from_csv_text(_decode(data, "<stdin>"), "<stdin>", None, cap)
+    if is_sample_spec(source):
+        return load_sample(source, max_bytes=cap)
     path = Path(source)
     if not path.exists():
         if _is_sample_spec(source):
-            return load_sample(source)
+            return load_sample(source, max_bytes=cap)  # a malformed spec: its own message
         raise ProblemFormatError(f"{source}: no such file or built-in sample; see 'dlncli samples'")
     if path.is_dir():
         raise ProblemFormatError(f"{source}: is a directory; expected a .npz, .csv or .mat file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv", ".txt", ".mat"):
+        raise ProblemFormatError(
+            f"{source}: extension {suffix or '(none)'!r} is not supported; "
+            "expected .npz, .csv or .mat"
+        )
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if path.is_file():  # devices and pipes report no useful size: read_bounded stops them
+            _over_cap(source, "the file", size, cap)
+        with path.open("rb") as handle:
+            raw = _read_bounded(handle, source, cap)
     except OSError as exc:
         raise ProblemFormatError(f"{source}: cannot be read ({exc.strerror})") from None
     if not raw:
         raise ProblemFormatError(f"{source}: is empty; expected a problem file")
-    suffix = path.suffix.lower()
     resolved = path.resolve()
     if suffix == ".npz":
-        return _from_npz(io.BytesIO(raw), source, resolved)
+        return _from_npz(io.BytesIO(raw), source, resolved, cap)
     if suffix in (".csv", ".txt"):
-        return _from_csv_text(_decode(raw, source), source, resolved)
-    if suffix == ".mat":
-        return _from_mat(io.BytesIO(raw), source, resolved)
-    raise ProblemFormatError(
-        f"{source}: extension {suffix or '(none)'!r} is not supported; expected .npz, .csv or .mat"
-    )
+        return _from_csv_text(_decode(raw, source), source, resolved, cap)
+    return _from_mat(io.BytesIO(raw), source, resolved, cap)
+
+
+def _read_bounded(handle: Any, name: str, max_bytes: int) -> bytes:
+    """Read to EOF, refusing as soon as more than ``max_bytes`` arrive (/dev/zero, ``yes``)."""
+    buffer = bytearray()
+    while True:
+        chunk = handle.read(min(_CHUNK, max_bytes + 1 - len(buffer)))
+        if not chunk:
+            return bytes(buffer)
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            _over_cap(name, "the input read so far", len(buffer), max_bytes)
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -270,15 +399,15 @@ def _decode(raw: bytes, name: str) -> str:
         raise ProblemFormatError(f"{name}: is not UTF-8 text; expected CSV") from None
 
 
-def _from_npz(stream: io.BytesIO, name: str, path: Path | None) -> Problem:
+def _from_npz(stream: io.BytesIO, name: str, path: Path | None, max_bytes: int) -> Problem:
     if not stream.getvalue().startswith(_NPZ_MAGIC):
         raise ProblemFormatError(f"{name}: is not an npz (zip) archive; expected np.savez output")
-    _check_npz_headers(stream, name)
+    _check_npz_headers(stream, name, max_bytes)
     try:
         with np.load(stream, allow_pickle=False) as archive:
             keys = set(archive.files)
             arrays: dict[str, Any] = {}
-            for key in ("A", "y", "b", "x_true"):
+            for key in _PROBLEM_KEYS:
                 if key in keys:
                     arrays[key] = archive[key]
     except ValueError as exc:
@@ -290,29 +419,37 @@ def _from_npz(stream: io.BytesIO, name: str, path: Path | None) -> Problem:
         raise ProblemFormatError(f"{name}: is not a valid npz archive ({exc})") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise ProblemFormatError(f"{name}: is not a valid npz archive ({exc})") from None
-    return _from_arrays(arrays, keys, name, path)
+    return _from_arrays(arrays, keys, name, path, max_bytes)
 
 
-def _check_npz_headers(stream: io.BytesIO, name: str) -> None:
-    """Refuse huge declared shapes before numpy allocates them (a 100-byte file can ask for
-    80 GB)."""
+def _check_npz_headers(stream: io.BytesIO, name: str, max_bytes: int) -> None:
+    """Refuse what np.load would inflate beyond the cap, before it allocates anything.
+
+    Checks every member that np.load would return as A, y, b or x_true (``A.npy`` and also a
+    bare ``A``): its uncompressed size as the zip declares it (a deflate bomb) and the shape
+    and dtype its .npy header declares (a 100-byte file can ask for 80 GB).
+    """
+    total = 0
     try:
         with zipfile.ZipFile(stream) as archive:
-            for member in archive.namelist():
-                if not member.endswith(".npy"):
+            for info in archive.infolist():
+                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                if key not in _PROBLEM_KEYS:
                     continue
-                with archive.open(member) as handle:
+                _over_cap(name, f"member {info.filename!r} uncompressed", info.file_size, max_bytes)
+                with archive.open(info) as handle:
+                    if handle.read(6) != b"\x93NUMPY":
+                        continue  # np.load returns its raw bytes (size checked above)
+                    handle.seek(0)
                     version = np.lib.format.read_magic(handle)
                     if version == (1, 0):
-                        shape, _, _ = np.lib.format.read_array_header_1_0(handle)
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
                     else:
-                        shape, _, _ = np.lib.format.read_array_header_2_0(handle)
-                size = math.prod(shape)
-                if size > MAX_ELEMENTS:
-                    raise ProblemFormatError(
-                        f"{name}: {member[:-4]} declares shape {shape} ({size} entries); "
-                        f"expected at most {MAX_ELEMENTS} entries"
-                    )
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                nbytes = math.prod(shape) * max(dtype.itemsize, 8)
+                _over_cap(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
+                total += nbytes
+                _over_cap(name, "A, y and x_true together as float64", total, max_bytes)
     except ProblemFormatError:
         raise
     except Exception as exc:  # zipfile and numpy's header parser raise many types
@@ -321,24 +458,42 @@ def _check_npz_headers(stream: io.BytesIO, name: str) -> None:
         stream.seek(0)
 
 
-def _from_mat(stream: io.BytesIO, name: str, path: Path | None) -> Problem:
+def _from_mat(stream: io.BytesIO, name: str, path: Path | None, max_bytes: int) -> Problem:
     import scipy.io
 
+    wanted = list(_PROBLEM_KEYS)
     try:
-        content = scipy.io.loadmat(cast(Any, stream))  # file objects work; the stubs say paths
+        # whosmat reads only the variable headers (compressed ones are inflated lazily), so
+        # the declared shapes are checked before any data is inflated or allocated.
+        declared = scipy.io.whosmat(cast(Any, stream))  # file objects work; stubs say paths
+        total = 0
+        for key, shape, _ in declared:
+            if key in wanted:
+                nbytes = 8 * math.prod(shape)
+                _over_cap(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
+                total += nbytes
+                _over_cap(name, "A, y and x_true together as float64", total, max_bytes)
+        stream.seek(0)
+        content = scipy.io.loadmat(cast(Any, stream), variable_names=wanted)
+    except ProblemFormatError:
+        raise
     except NotImplementedError:
         raise ProblemFormatError(
             f"{name}: is a MATLAB v7.3 (HDF5) file; expected a v5 .mat (save -v7)"
         ) from None
     except Exception as exc:  # scipy.io raises many types for malformed files
         raise ProblemFormatError(f"{name}: is not a readable .mat file ({exc})") from None
-    keys = {k for k in content if not k.startswith("__")}
-    arrays: dict[str, Any] = {k: content[k] for k in ("A", "y", "b", "x_true") if k in keys}
-    return _from_arrays(arrays, keys, name, path)
+    keys = {str(k) for k, _, _ in declared}
+    arrays: dict[str, Any] = {k: content[k] for k in _PROBLEM_KEYS if k in content}
+    return _from_arrays(arrays, keys, name, path, max_bytes)
 
 
 def _from_arrays(
-    arrays: Mapping[str, Any], keys: set[str], name: str, path: Path | None
+    arrays: Mapping[str, Any],
+    keys: set[str],
+    name: str,
+    path: Path | None,
+    max_bytes: int | None = None,
 ) -> Problem:
     if "A" not in arrays:
         raise ProblemFormatError(
@@ -348,9 +503,9 @@ def _from_arrays(
         raise ProblemFormatError(
             f"{name}: has no array 'y' or 'b' (found {sorted(keys)}); expected 'A' and 'y'"
         )
-    A = _numeric(arrays["A"], name, "A")
+    A = _numeric(arrays["A"], name, "A", max_bytes)
     y_key = "y" if "y" in arrays else "b"
-    y = _numeric(arrays[y_key], name, y_key)
+    y = _numeric(arrays[y_key], name, y_key, max_bytes)
     if A.ndim != 2:
         raise ProblemFormatError(
             f"{name}: A has {A.ndim} dimension(s), shape {A.shape}; expected a 2-D (m, N) matrix"
@@ -362,7 +517,7 @@ def _from_arrays(
     x_true = None
     if "x_true" in arrays:
         x_true = _as_vector(
-            _numeric(arrays["x_true"], name, "x_true"),
+            _numeric(arrays["x_true"], name, "x_true", max_bytes),
             n,
             name,
             "x_true",
@@ -393,7 +548,16 @@ def _as_vector(
     return v
 
 
-def _numeric(value: Any, name: str, key: str) -> FloatArray:
+def _numeric(value: Any, name: str, key: str, max_bytes: int | None = None) -> FloatArray:
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
+    if hasattr(value, "toarray") and hasattr(value, "shape"):  # scipy.sparse, e.g. from .mat
+        _over_cap(
+            name,
+            f"{key} of shape {value.shape} as a dense float64 array",
+            8 * math.prod(value.shape),
+            cap,
+        )
+        value = value.toarray()
     arr = np.asarray(value)
     if arr.dtype == object:
         raise ProblemFormatError(f"{name}: {key} is an object array; expected numbers")
@@ -403,10 +567,7 @@ def _numeric(value: Any, name: str, key: str) -> FloatArray:
         raise ProblemFormatError(
             f"{name}: {key} has dtype {arr.dtype}; expected real numbers (float or int)"
         )
-    if arr.size > MAX_ELEMENTS:
-        raise ProblemFormatError(
-            f"{name}: {key} has {arr.size} entries; expected at most {MAX_ELEMENTS}"
-        )
+    _over_cap(name, f"{key} of shape {arr.shape} as float64", 8 * arr.size, cap)
     return np.array(arr, dtype=np.float64)
 
 
@@ -427,8 +588,12 @@ def _checked(problem: Problem) -> Problem:
 _COMPLEX = re.compile(r"^[+-]?[\d.eE+-]*[+-][\d.eE+-]*[ij]$|^[+-]?[\d.eE+-]+[ij]$")
 
 
-def _from_csv_text(text: str, name: str, path: Path | None) -> Problem:
-    rows: list[list[float]] = []
+def _from_csv_text(
+    text: str, name: str, path: Path | None, max_bytes: int | None = None
+) -> Problem:
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
+    rows: list[FloatArray] = []
+    cells_total = 0
     first_data_line = True
     for lineno, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.split("#", 1)[0].strip()
@@ -436,34 +601,49 @@ def _from_csv_text(text: str, name: str, path: Path | None) -> Problem:
             continue
         cells = [c.strip() for c in line.split(",")]
         try:
-            values = [float(c) for c in cells]
+            values = [parse_decimal(c) for c in cells]
         except ValueError:
             bad = next(c for c in cells if not _is_float(c))
             if first_data_line and not any(_is_float(c) for c in cells):
                 first_data_line = False  # a header row: every cell is a label
                 continue
-            what = "a complex number" if _COMPLEX.match(bad.replace(" ", "")) else "not a number"
+            if _COMPLEX.match(bad.replace(" ", "")):
+                what = "a complex number"
+            elif _is_loose_float(bad):
+                what = "not a plain decimal number (no '_' separators or non-ASCII digits)"
+            else:
+                what = "not a number"
             raise ProblemFormatError(
                 f"{name}: line {lineno}: cell {bad!r} is {what}; expected real numbers"
             ) from None
         first_data_line = False
-        if rows and len(values) != len(rows[0]):
+        if rows and len(values) != rows[0].size:
             raise ProblemFormatError(
                 f"{name}: line {lineno}: has {len(values)} cells but earlier rows have "
-                f"{len(rows[0])}; expected a rectangular a_1,...,a_N,y table"
+                f"{rows[0].size}; expected a rectangular a_1,...,a_N,y table"
             )
-        rows.append(values)
+        cells_total += len(values)
+        _over_cap(name, f"the table up to line {lineno} as float64", 8 * cells_total, cap)
+        rows.append(np.array(values, dtype=np.float64))
     if not rows:
         raise ProblemFormatError(f"{name}: has no data rows; expected rows a_1,...,a_N,y")
-    if len(rows[0]) < 2:
+    if rows[0].size < 2:
         raise ProblemFormatError(
-            f"{name}: rows have {len(rows[0])} cell; expected at least 2 (a_1,...,a_N,y)"
+            f"{name}: rows have {rows[0].size} cell; expected at least 2 (a_1,...,a_N,y)"
         )
-    table = np.array(rows, dtype=np.float64)
+    table = np.vstack(rows)
     return _checked(Problem(name, table[:, :-1].copy(), table[:, -1].copy(), None, path))
 
 
 def _is_float(text: str) -> bool:
+    try:
+        parse_decimal(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loose_float(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -495,7 +675,7 @@ def check_output_path(
         return f"directory {str(resolved.parent)!r} does not exist"
     if not os.access(resolved.parent, os.W_OK):
         return f"directory {str(resolved.parent)!r} is not writable"
-    if any(p is not None and p == resolved for p in inputs):
+    if any(p is not None and same_file(p, out) for p in inputs):
         return "is the input problem file; refusing to overwrite it"
     if out.exists() and not force:
         return "exists; pass --force to overwrite it"
@@ -504,8 +684,22 @@ def check_output_path(
     return None
 
 
-def write_record(out: Path, record: Mapping[str, Any]) -> None:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks followed, ``./``
+    and ``..`` removed) or, when both exist, the same inode (hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def write_record(out: Path, record: Mapping[str, Any], *, force: bool = False) -> None:
     """Write a result record to .json, .npz or .csv (by extension), atomically.
+
+    The file is put in place with no-clobber semantics unless ``force``: see
+    :func:`_atomic_write`.
 
     Vectors go to .npz as arrays; .csv gets one row per coordinate for every vector of
     length N plus ``# key = value`` comment lines for scalars.
@@ -520,15 +714,15 @@ def write_record(out: Path, record: Mapping[str, Any]) -> None:
         payload = buffer.getvalue()
     else:
         payload = _record_csv(record).encode()
-    _atomic_write(out, payload)
+    _atomic_write(out, payload, force=force)
 
 
-def write_arrays(out: Path, columns: Mapping[str, FloatArray]) -> None:
+def write_arrays(out: Path, columns: Mapping[str, FloatArray], *, force: bool = False) -> None:
     """Write named arrays to .npz, or to .csv as columns (2-D arrays expand to key_0, ...)."""
     if out.suffix.lower() == ".npz":
         buffer = io.BytesIO()
         np.savez(buffer, **columns)  # type: ignore[arg-type]
-        _atomic_write(out, buffer.getvalue())
+        _atomic_write(out, buffer.getvalue(), force=force)
         return
     header: list[str] = []
     blocks: list[FloatArray] = []
@@ -542,14 +736,14 @@ def write_arrays(out: Path, columns: Mapping[str, FloatArray]) -> None:
             blocks.append(a)
     table = np.hstack(blocks)
     lines = [",".join(header)] + [",".join(repr(float(v)) for v in row) for row in table]
-    _atomic_write(out, ("\n".join(lines) + "\n").encode())
+    _atomic_write(out, ("\n".join(lines) + "\n").encode(), force=force)
 
 
-def write_figure(out: Path, figure: Any) -> None:
+def write_figure(out: Path, figure: Any, *, force: bool = False) -> None:
     """Save a matplotlib figure; the format follows the extension (.png, .pdf, .svg)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=out.suffix.lower().lstrip("."), dpi=150)
-    _atomic_write(out, buffer.getvalue())
+    _atomic_write(out, buffer.getvalue(), force=force)
 
 
 def _is_numeric(value: Any) -> bool:
@@ -577,14 +771,86 @@ def _record_csv(record: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(out: Path, payload: bytes) -> None:
-    # Write beside the target and rename, so an interrupted run leaves no half-written file.
-    directory = out.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
+def _atomic_write(out: Path, payload: bytes, *, force: bool) -> None:
+    """Write ``payload`` to a temporary file beside ``out`` and put it in place.
+
+    An interrupted run (Ctrl-C, SIGTERM) leaves no half-written file: the temporary file is
+    removed on every exit path. Without ``force`` the "exists" decision is made atomically
+    when the file is put in place (a hard link, else ``renameat2(RENAME_NOREPLACE)``), so a
+    file that appeared during the run is not clobbered. The file gets the mode a plain
+    ``open`` would give (0666 minus the umask), not mkstemp's 0600.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` exists and ``force`` is False.
+    OutputError
+        The file cannot be written (disk full, permissions, ...).
+    """
+    directory = Path(os.path.abspath(out)).parent
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             handle.write(payload)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(tmp, out)
+            tmp = None
+        else:
+            _place_no_clobber(tmp, out)
+    except FileExistsError:
+        raise OutputExistsError(f"{out}: exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _place_no_clobber(tmp: str, out: Path) -> None:
+    """Give ``tmp`` the name ``out`` unless ``out`` exists (FileExistsError), atomically."""
+    try:
+        os.link(tmp, out)  # fails with EEXIST if out exists, whatever it is
+        return
+    except FileExistsError:
         raise
+    except OSError:
+        pass  # a file system without hard links
+    if not _rename_noreplace(tmp, out):
+        with open(out, "xb") as handle:  # O_EXCL: still atomic about existence
+            handle.write(Path(tmp).read_bytes())
+
+
+def _rename_noreplace(src: str, dst: Path) -> bool:
+    """renameat2(RENAME_NOREPLACE) through libc; False when the system does not offer it."""
+    import ctypes
+    import ctypes.util
+    import errno
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    libc = ctypes.CDLL(name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_noreplace = -100, 1
+    result = renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        raise FileExistsError(err, os.strerror(err), str(dst))
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+def _umask() -> int:
+    # The only portable way to read the umask is to set it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -73,6 +73,9 @@ def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
         "dual_inf_norm": sol.dual_inf_norm,
         "duality_gap": sol.duality_gap,
         "unique": sol.unique,
+        "certified": sol.certified,
+        "margin": sol.margin,
+        "certification": sol.certification,
         "face_dimension": face.dimension,
         "support": sol.support,
         "signs": sol.signs,
@@ -90,6 +93,8 @@ def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
 
 
 def _bp_message(sol: BPSolution) -> str:
+    if sol.unique is None:
+        return f"verdict {sol.certification}; dual margin {sol.margin:.3g}"
     if sol.unique:
         return f"unique minimizer with {sol.support.size} nonzeros"
     return (
@@ -103,10 +108,18 @@ def bp_renderable(problem: Problem, sol: BPSolution, *, show_all: bool) -> Rende
     summary = Table(title=f"basis pursuit: {escape(problem.name)} ({m}×{n})", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    verdict = "unique" if sol.unique else f"not unique: face of dimension {sol.face.dimension}"
+    if sol.unique is None:
+        verdict = f"undecided (candidate face of dimension {sol.face.dimension})"
+    elif sol.unique:
+        verdict = "unique"
+    else:
+        verdict = f"not unique: face of dimension {sol.face.dimension}"
+    how = sol.certification if sol.unique is None else f"certified by {sol.certification}"
     for key, value in (
         ("status", sol.status),
         ("minimizer", verdict),
+        ("verdict", how),
+        ("dual margin", fmt(sol.margin)),
         ("‖x‖₁", fmt(sol.l1_norm, 10)),
         ("‖Ax − y‖∞", fmt(sol.residual_inf)),
         ("‖Aᵀλ‖∞", fmt(sol.dual_inf_norm, 10)),
@@ -316,6 +329,12 @@ def compare_record(problem: Problem, comparison: Any) -> dict[str, Any]:
                 "l1_gap": r.l1_gap,
                 "residual_inf": r.residual_inf,
                 "converged": r.converged,
+                "source": r.source,
+                "log10_t_end": r.log10_t_end,
+                "t_end": None
+                if r.log10_t_end is None or r.log10_t_end > 300
+                else 10.0**r.log10_t_end,
+                "limit_error_l2": r.limit_error_l2,
             }
             for r in comparison.rows
         ],
@@ -332,6 +351,7 @@ def compare_record(problem: Problem, comparison: Any) -> dict[str, Any]:
             for f in comparison.fits
         ],
         "elapsed_s": comparison.elapsed_s,
+        "t_end_rule": comparison.t_end_rule,
     }
 
 
@@ -355,19 +375,28 @@ def compare_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
                 ],
             )
         )
-        rows = Table(title="errors of x_α (exact limit unless --ode)")
-        for col in ("p", "α", "α^p", "‖x_α − x*‖₂", "‖x_α − x*‖∞", "‖x_α‖₁ − min", "‖Ax − y‖∞"):
+        rule = rec.get("t_end_rule")
+        if rule is None:
+            rows = Table(title="errors of x_α (exact limit unless --ode)")
+            columns = ["p", "α", "α^p", "‖x_α − x*‖₂", "‖x_α − x*‖∞", "‖x_α‖₁ − min", "‖Ax − y‖∞"]
+        else:
+            rows = Table(title=f"errors of x(t_end), t_end = {escape(rule)}; the limit beside")
+            columns = ["p", "α", "α^p", "t_end", "‖x(t_end) − x*‖₂", "‖Ax − y‖∞"]
+            columns += ["t → ∞: ‖x_α − x*‖₂"]
+        for col in columns:
             rows.add_column(col, justify="right")
         for r in rec["rows"]:
-            rows.add_row(
-                fmt(r["depth"]),
-                f"1e{r['log10_alpha']:.4g}",
-                f"1e{r['log10_alpha_p']:.4g}",
-                fmt(r["error_l2"], 3),
-                fmt(r["error_inf"], 3),
-                fmt(r["l1_gap"], 3),
-                fmt(r["residual_inf"], 2),
-            )
+            cells = [fmt(r["depth"]), f"1e{r['log10_alpha']:.4g}", f"1e{r['log10_alpha_p']:.4g}"]
+            if rule is not None:
+                t_end = r["log10_t_end"]
+                cells.append("—" if t_end is None else f"1e{t_end:.4g}")
+            if rule is None:
+                cells += [fmt(r[k], 3) for k in ("error_l2", "error_inf", "l1_gap")]
+                cells.append(fmt(r["residual_inf"], 2))
+            else:
+                cells += [fmt(r["error_l2"], 3), fmt(r["residual_inf"], 2)]
+                cells.append(fmt(r["limit_error_l2"], 3))
+            rows.add_row(*cells)
         parts.append(rows)
         fits = Table(title="rate: log-log slope of the error vs α^p (asymptotic points)")
         for col in ("p", "fitted slope", "theory", "agrees", "points"):
@@ -384,32 +413,239 @@ def compare_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
     return Group(*parts)
 
 
-def compare_figure(records: Sequence[Mapping[str, Any]]) -> Any:
-    """The paper-style figure: error vs alpha^p, log-log, one line per depth, a panel per
-    problem. Returns a matplotlib Figure (matplotlib is imported only here)."""
+BW_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # black-and-white lines
+
+
+def _curve_label(name: str) -> str:
+    """A problem's legend entry; the kink family is labelled by its ε as in the paper."""
+    return f"ε = {name.split(':', 1)[1]}" if name.startswith("kink:") else name
+
+
+def compare_figure(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    by: str = "problem",
+    increasing: bool = False,
+    bw: bool = False,
+) -> Any:
+    """The paper-style figure: error vs alpha^p, log-log. ``by="problem"``: a panel per
+    problem, a line per depth (the paper's figure 1); ``by="depth"``: a panel per depth, a
+    line per problem (its figure 2). ``increasing``: alpha^p grows to the right (as in the
+    paper); ``bw``: black lines told apart by dash pattern. Returns a matplotlib Figure
+    (matplotlib is imported only here)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    count = len(records)
-    fig = Figure(figsize=(4.2 * count, 3.6), layout="constrained")
-    axes = fig.subplots(1, count, squeeze=False)[0]
-    for ax, rec in zip(axes, records, strict=True):
-        depths = sorted({r["depth"] for r in rec["rows"]})
+    # (panel title, [(legend label, rows)]) for each panel
+    panels: list[tuple[str, list[tuple[str, list[Mapping[str, Any]]]]]] = []
+    if by == "depth":
+        depths = sorted({r["depth"] for rec in records for r in rec["rows"]})
         for depth in depths:
-            pts = [r for r in rec["rows"] if r["depth"] == depth]
+            lines = [
+                (
+                    _curve_label(rec["problem"]["name"]),
+                    [r for r in rec["rows"] if r["depth"] == depth],
+                )
+                for rec in records
+            ]
+            panels.append((f"p = {depth:g}", lines))
+    else:
+        for rec in records:
+            lines = [
+                (f"p = {depth:g}", [r for r in rec["rows"] if r["depth"] == depth])
+                for depth in sorted({r["depth"] for r in rec["rows"]})
+            ]
+            title = f"{rec['problem']['name']} (γ = {rec['dual_margin']:.3g})"
+            panels.append((title, lines))
+    horizon = any(rec.get("t_end_rule") for rec in records)
+    fig = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, lines) in zip(axes, panels, strict=True):
+        for k, (label, pts) in enumerate(lines):
+            style: dict[str, Any] = (
+                {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
+                if bw
+                else {"marker": "o", "markersize": 3}
+            )
             ax.loglog(
                 [10.0 ** r["log10_alpha_p"] for r in pts],
                 [max(r["error_l2"], 1e-300) for r in pts],
-                marker="o",
-                markersize=3,
-                label=f"p = {depth:g}",
+                label=label,
+                **style,
             )
-        ax.invert_xaxis()
+        if not increasing:
+            ax.invert_xaxis()
         ax.set_xlabel("α^p")
-        ax.set_ylabel("‖x_α − x*‖₂")
-        ax.set_title(f"{rec['problem']['name']} (γ = {rec['dual_margin']:.3g})", fontsize=10)
+        ax.set_ylabel("‖x(t_end) − x*‖₂" if horizon else "‖x_α − x*‖₂")
+        ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- potentials
+
+
+def potentials_renderable(report: Any) -> RenderableType:
+    """A table per depth: z, w = h_p(z), q_p(w), g_p(w)."""
+    parts: list[RenderableType] = []
+    for curve in report.curves:
+        table = Table(title=f"p = {fmt(curve.depth)}: x = α^p·h_p(z); q_p, g_p at w = h_p(z)")
+        for col in ("z", "w = h_p(z)", "q_p(w)", "g_p(w)"):
+            table.add_column(col, justify="right")
+        for z, w, qv, gv in zip(curve.z, curve.w, curve.q, curve.g, strict=True):
+            table.add_row(fmt(float(z), 10), fmt(float(w), 10), fmt(float(qv), 10), fmt(gv, 10))
+        parts.append(table)
+    parts.append(
+        "[dim]q_p(w) = ∫₀^w h_p⁻¹(s) ds; g_p = |x| log|x| (p = 2), −|x|^(2/p) (p > 2). "
+        "docs/potentials.md[/dim]"
+    )
+    return Group(*parts)
+
+
+def potentials_figure(on_z: Any, on_w: Any) -> Any:
+    """The paper's figure 3: h_p on z (from ``on_z``), q_p and g_p on w (from ``on_w``),
+    one black-and-white line style per depth. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12.0, 3.6), layout="constrained")
+    ax_h, ax_q, ax_g = fig.subplots(1, 3)
+    for k, (ch, cw) in enumerate(zip(on_z.curves, on_w.curves, strict=True)):
+        style = {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
+        label = f"p = {ch.depth:g}"
+        ax_h.plot(ch.z, ch.h, label=label, **style)
+        ax_q.plot(cw.w, cw.q, label=label, **style)
+        ax_g.plot(cw.w, cw.g, label=label, **style)
+    ax_h.set(xlim=(-0.99, 0.99), ylim=(-20, 20), xlabel="z", title="h_p(z)")
+    ax_q.set(xlim=(-5, 5), ylim=(0, 3), xlabel="w", title="q_p(w) = ∫₀^w h_p⁻¹")
+    ax_g.set(xlim=(-8, 8), xlabel="x", title="g_p(x)")
+    for ax in (ax_h, ax_q, ax_g):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- path
+
+
+def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
+    if limit is not None and len(indices) > limit:
+        return ", ".join(map(str, indices[:limit])) + f", … ({len(indices)})"
+    return ", ".join(map(str, indices)) or "—"
+
+
+def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> RenderableType:
+    """The saddle table of a :class:`dlncli.path.PathReport` and its summary."""
+    m, n = problem.shape
+    timed = report.log10_alpha is not None
+    check = report.check
+    table = Table(title=f"α → 0 saddle-to-saddle path: {escape(problem.name)} ({m}×{n})")
+    table.add_column("k", justify="right", no_wrap=True)
+    table.add_column("τ_k", justify="right", no_wrap=True)
+    if timed:
+        table.add_column("t_k", justify="right", no_wrap=True)
+    table.add_column("loss", justify="right", no_wrap=True)
+    table.add_column("entered")
+    leaving = any(saddle.left for saddle in report.saddles)
+    if leaving:
+        table.add_column("left")
+    table.add_column("support")
+    if check is not None:
+        table.add_column("ODE τ", justify="right", no_wrap=True)
+        table.add_column("Δτ", justify="right", no_wrap=True)
+    limit = None if show_all else 12
+    for k, saddle in enumerate(report.saddles):
+        cells = [str(k), fmt(saddle.tau)]
+        if timed:
+            if saddle.log10_t is None:
+                cells.append("0")
+            elif saddle.t is not None:
+                cells.append(fmt(saddle.t, 4))
+            else:
+                cells.append(f"1e{saddle.log10_t:.5g}")
+        mark = " (face)" if saddle.face_dimension else ""
+        cells += [fmt(saddle.loss, 4), _index_list(saddle.entered, limit)]
+        if leaving:
+            cells.append(_index_list(saddle.left, limit))
+        cells.append(_index_list(saddle.support, limit) + mark)
+        if check is not None:
+            observed = saddle.observed_tau
+            cells.append("—" if observed is None else fmt(observed))
+            cells.append("—" if observed is None else fmt(observed - saddle.tau, 2))
+        table.add_row(*cells)
+    rows = [
+        ("depth p", fmt(report.depth)),
+        ("time scale", "τ = 2t / ln(1/α)" if report.depth == 2.0 else "τ = p(p−2)·α^(p−2)·t"),
+        ("jumps", str(len(report.saddles) - 1)),
+        ("BP minimizer", "unique" if report.bp_unique else "not unique (a face)"),
+        ("last saddle vs solve-bp", fmt(report.bp_distance)),
+        ("last saddle vs depth tie-break", fmt(report.tiebreak_distance)),
+    ]
+    if not report.bp_unique:
+        rows.append(("active-set vertex vs tie-break", fmt(report.end_vertex_distance)))
+    if check is not None:
+        rows.append(("--check-alpha", f"1e{check.log10_alpha:.6g}"))
+        rows.append(
+            (
+                "max |observed τ − τ_k|",
+                "—" if check.max_tau_deviation is None else fmt(check.max_tau_deviation),
+            )
+        )
+        rows.append(
+            (
+                "ODE end vs last saddle",
+                "—" if check.end_distance is None else fmt(check.end_distance),
+            )
+        )
+    rows.append(("time", f"{report.elapsed_s:.3f} s"))
+    parts: list[RenderableType] = [table, key_value_table("summary", rows)]
+    parts += [f"[dim]note: {escape(note)}[/dim]" for note in report.notes]
+    return Group(*parts)
+
+
+def path_figure(name: str, report: Any) -> Any:
+    """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
+    dashed over them when the report has a --check-alpha run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saddles = report.saddles
+    tau = np.array([s.tau for s in saddles])
+    end = 1.25 * tau[-1] if tau[-1] > 0 else 1.0
+    steps = np.append(tau, end)
+    losses = np.array([s.loss for s in saddles])
+    xs = np.array([s.x for s in saddles])
+    shown = np.flatnonzero(np.any(xs != 0.0, axis=0))[:20]
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.stairs(losses, steps, baseline=None, label="path", linewidth=1.5)
+    colours = {}
+    for i in shown:
+        colours[i] = bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}").get_edgecolor()
+    check = report.check
+    if check is not None and check.log10_tau.size:
+        finite = np.isfinite(check.log10_tau)
+        t_ode = 10.0 ** check.log10_tau[finite]
+        keep = t_ode <= end
+        label = f"ODE, α = 1e{check.log10_alpha:.4g}"
+        top.plot(t_ode[keep], check.losses[finite][keep], "--", label=label)
+        for i in shown:
+            ode_x = check.xs[finite][keep, i]
+            bottom.plot(t_ode[keep], ode_x, "--", color=colours[i], linewidth=0.8)
+    top.set_ylabel("loss ½‖Ax − y‖²")
+    top.set_title(f"{name}: α → 0 path, depth {report.depth:g}", fontsize=10)
+    top.legend(fontsize=8)
+    bottom.set_xlabel("rescaled time τ")
+    bottom.set_ylabel("x_i")
+    if shown.size <= 10:
+        bottom.legend(fontsize=7, ncol=2)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
     return fig

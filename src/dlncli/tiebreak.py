@@ -1,4 +1,4 @@
-"""Which BP minimizer the flow selects as alpha -> 0, for each depth (MATH.md §3).
+"""Which BP minimizer the flow selects as alpha -> 0, for each depth (docs/model.md §4).
 
 On the face S of BP minimizers (support J, signs s_J; v = s_J * x_J >= 0 and
 B v = y with B = A_J diag(s_J)) the selected point x*_p

@@ -1,0 +1,428 @@
+"""Certified basis pursuit verdicts: exact rational arithmetic and rigorous float bounds.
+
+The input floats are exact rationals, so basis pursuit min ||x||_1 s.t. A x = y has an exact
+answer. Notation as in docs/certification.md: the LP is
+
+    min 1^T z  s.t.  [A, -A, I] (z, a) = y,  z >= 0,  a = 0   (x = z_+ - z_-),
+
+whose basis B (m variables) gives x_B = B^{-1} y and the dual lambda = B^{-T} c_B. A basis is
+optimal when x_B is feasible and every reduced cost 1 -+ a_i^T lambda is >= 0. From an optimal
+lambda, E = {i : |a_i^T lambda| = 1} and s = sign(A^T lambda) describe all minimizers,
+S = {x : A x = y, x = 0 off E, s_i x_i >= 0 on E}.
+
+:func:`exact_simplex` starts from the float LP's basis and pivots in exact arithmetic
+(python-flint's fmpq_mat) until that basis is optimal; near-ties that float64 cannot see
+(a margin of 1e-16) are then decided exactly. :func:`certify_face` proves the face of
+minimizers (its support J, its dimension, a point in its relative interior) from a float
+candidate. :func:`float_uniqueness_bound` is the cheap route for problems too large for
+exact arithmetic: a rigorous a-priori bound on the float error of a strict certificate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from flint import fmpq, fmpq_mat
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+# Exact arithmetic is used when m <= EXACT_MAX_ROWS and m * N <= EXACT_MAX_ENTRIES: one exact
+# basis solve (fmpq_mat, 200 x 200 Gaussian) takes 0.5-1.5 s here, and the route needs two per
+# pivot (python -m bench.bench_certify); above that the float bound decides or the verdict is
+# undecided.
+EXACT_MAX_ROWS = 200
+EXACT_MAX_ENTRIES = 250_000
+MAX_EXACT_PIVOTS = 100
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
+
+
+def fits_exact(shape: tuple[int, int]) -> bool:
+    """Whether an (m, N) problem is small enough for exact rational certification."""
+    m, n = shape
+    return m <= EXACT_MAX_ROWS and m * n <= EXACT_MAX_ENTRIES
+
+
+def rational_matrix(M: FloatArray) -> fmpq_mat:
+    """The exact rational value of a float64 matrix (every float is a dyadic rational)."""
+    rows, cols = M.shape
+    entries = [fmpq(*value.as_integer_ratio()) for value in M.ravel().tolist()]
+    return fmpq_mat(rows, cols, entries)
+
+
+def rational_column(v: FloatArray | list[fmpq]) -> fmpq_mat:
+    values = v if isinstance(v, list) else [fmpq(*f.as_integer_ratio()) for f in v.tolist()]
+    return fmpq_mat(len(values), 1, values)
+
+
+def _column_entries(M: fmpq_mat) -> list[fmpq]:
+    return [M[i, 0] for i in range(M.nrows())]
+
+
+def to_float(values: list[fmpq]) -> FloatArray:
+    """Round exact rationals to the nearest float64 (exact rationals -> reported numbers)."""
+    return np.array([int(q.p) / int(q.q) for q in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ExactOptimum:
+    """An optimal basis of the BP LP for the data (A, y*), verified in exact arithmetic.
+
+    x : (N,) exact minimizer (a vertex of S).  dual : (m,) exact certificate lambda.
+    correlations : (N,) a_i^T lambda, exact.  pivots : exact simplex pivots taken.
+    rhs : the exact right-hand side solved for: y, or y* = A x_float when y is consistent
+        with the float minimizer only up to round-off; backward_error = ||rhs - y||_inf.
+    """
+
+    x: list[fmpq]
+    dual: list[fmpq]
+    correlations: list[fmpq]
+    pivots: int
+    rhs: fmpq_mat
+    backward_error: float
+
+
+# y and A x_float differing by at most SNAP_TOL of each row's magnitude is round-off in y
+# (a planted y = A x_true is rarely exactly in the span of x_true's columns); BP is then
+# certified for y* = A x_float, and ||y* - y|| is reported as a backward error.
+SNAP_TOL = 1e-9
+
+
+class _ExactLp:
+    """The BP LP in exact arithmetic; variables 0..2N-1 are z, 2N..2N+m-1 the fixed a."""
+
+    def __init__(self, A: FloatArray, y: FloatArray) -> None:
+        self.m, self.n = A.shape
+        self.A = A
+        self.At = rational_matrix(A.T)  # (N, m): correlations are At * lambda
+        self.y = rational_column(y)
+
+    def column(self, var: int) -> FloatArray:
+        if var < self.n:
+            return self.A[:, var]
+        if var < 2 * self.n:
+            return -self.A[:, var - self.n]
+        unit = np.zeros(self.m)
+        unit[var - 2 * self.n] = 1.0
+        return unit
+
+    def basis_matrix(self, basis: list[int]) -> fmpq_mat:
+        return rational_matrix(np.column_stack([self.column(v) for v in basis]))
+
+    def row_values(self, vector: fmpq_mat) -> list[fmpq]:
+        """(M^T vector) for the z variables: [A^T v, -A^T v], exact."""
+        corr = _column_entries(self.At * vector)
+        return corr + [-c for c in corr]
+
+
+def _violation(value: fmpq, var: int, n: int) -> fmpq:
+    if var >= 2 * n:
+        return abs(value)
+    return -value if value < 0 else fmpq(0)
+
+
+def exact_simplex(
+    A: FloatArray, y: FloatArray, basis: list[int], x_float: FloatArray
+) -> ExactOptimum | str:
+    """Pivot from ``basis`` to an exactly optimal basis of the BP LP (Bland's rule).
+
+    A : (m, N); y : (m,); basis : m variable indices (z: 0..2N-1, row slacks 2N + r);
+    x_float : (N,) the float LP's minimizer, round-off entries already zeroed.
+
+    The right-hand side is y itself when the basis's exact solution is feasible and agrees
+    with the float one; otherwise y* = A x_float (exact), provided every |y*_i - y_i| is
+    round-off: at most SNAP_TOL (|y_i| + (|A| |x_float|)_i). Then dual simplex while the basis
+    is primal infeasible, primal simplex while it is dual infeasible. Returns the optimum, or
+    a reason string.
+    """
+    lp = _ExactLp(A, y)
+    m, n = lp.m, lp.n
+    basis = list(basis)
+    if len(basis) != m:
+        return f"the float basis has {len(basis)} variables, expected {m}"
+    y_exact = lp.y
+    B = lp.basis_matrix(basis)
+    if B.rank() < m:
+        return "the float LP's basis is singular in exact arithmetic"
+    values = _column_entries(B.solve(lp.y))
+    feasible = not any(_violation(v, var, n) > 0 for v, var in zip(values, basis, strict=True))
+    if not (feasible and _agrees(_basis_x(values, basis, n), x_float)):
+        y_star = lp.At.transpose() * rational_column(x_float)
+        if consistent_to_roundoff(A, y, x_float):
+            lp.y = y_star
+    for pivots in range(MAX_EXACT_PIVOTS + 1):
+        B = lp.basis_matrix(basis)
+        if B.rank() < m:
+            return "a basis became singular in exact arithmetic"
+        values = _column_entries(B.solve(lp.y))
+        cost = rational_column([fmpq(1) if v < 2 * n else fmpq(0) for v in basis])
+        dual = B.transpose().solve(cost)
+        reduced = [1 - c for c in lp.row_values(dual)]
+        in_basis = set(basis)
+        entering = [j for j in range(2 * n) if j not in in_basis and reduced[j] < 0]
+        infeasible = [
+            p
+            for p, (v, var) in enumerate(zip(values, basis, strict=True))
+            if _violation(v, var, n) > 0
+        ]
+        if not entering and not infeasible:
+            corr = _column_entries(lp.At * dual)
+            moved = lp.y - y_exact
+            error = max((abs(float(moved[i, 0])) for i in range(m)), default=0.0)
+            x = _basis_x(values, basis, n)
+            return ExactOptimum(x, _column_entries(dual), corr, pivots, lp.y, error)
+        if pivots == MAX_EXACT_PIVOTS:
+            break
+        if infeasible and entering:
+            return "the float basis is neither primal nor dual feasible in exact arithmetic"
+        if infeasible:
+            p = min(infeasible, key=lambda k: basis[k])
+            unit = [fmpq(0)] * m
+            unit[p] = fmpq(1)
+            row = lp.row_values(B.transpose().solve(rational_column(unit)))
+            q_or_none = _dual_ratio(row, reduced, in_basis, n, too_low=values[p] < 0)
+            if q_or_none is None:
+                return "the exact LP is infeasible: y is not in the range of A"
+            basis[p] = q_or_none
+            continue
+        q = entering[0]
+        direction = _column_entries(B.solve(rational_column(lp.column(q))))
+        leave = _primal_ratio(basis, values, direction, n)
+        if leave is None:
+            return "the exact LP is unbounded, which basis pursuit never is"
+        basis[leave] = q
+    return f"no exact optimum within {MAX_EXACT_PIVOTS} pivots"
+
+
+def _basis_x(values: list[fmpq], basis: list[int], n: int) -> list[fmpq]:
+    x = [fmpq(0)] * n
+    for p, v in enumerate(basis):
+        if v < n:
+            x[v] += values[p]
+        elif v < 2 * n:
+            x[v - n] -= values[p]
+    return x
+
+
+def _agrees(x: list[fmpq], x_float: FloatArray) -> bool:
+    """Exact and float basic solutions agree to 1e-6 of max |x|: the basis is not so
+    ill-conditioned that its exact solution answers a different question than the float one."""
+    exact = to_float(x)
+    scale = max(float(np.max(np.abs(x_float), initial=0.0)), 1e-300)
+    return bool(np.max(np.abs(exact - x_float), initial=0.0) <= 1e-6 * scale)
+
+
+def _primal_ratio(
+    basis: list[int], values: list[fmpq], direction: list[fmpq], n: int
+) -> int | None:
+    best: tuple[fmpq, int, int] | None = None
+    for p, v in enumerate(basis):
+        if v >= 2 * n:
+            if direction[p] == 0:
+                continue
+            ratio = fmpq(0)  # a fixed artificial variable blocks any motion
+        elif direction[p] > 0:
+            ratio = values[p] / direction[p]
+        else:
+            continue
+        key = (ratio, v, p)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    return None if best is None else best[2]
+
+
+def _dual_ratio(
+    row: list[fmpq], reduced: list[fmpq], in_basis: set[int], n: int, *, too_low: bool
+) -> int | None:
+    """Entering variable of a dual simplex step on a row whose basic value must rise
+    (``too_low``) or fall: candidates have row entries of the right sign, ratio d_j/|row_j|."""
+    best: tuple[fmpq, int] | None = None
+    for j in range(2 * n):
+        if j in in_basis:
+            continue
+        entry = row[j]
+        if (too_low and entry < 0) or (not too_low and entry > 0):
+            key = (reduced[j] / abs(entry), j)
+            if best is None or key < best:
+                best = key
+    return None if best is None else best[1]
+
+
+def exact_rank(M: FloatArray) -> int:
+    if M.size == 0:
+        return 0
+    return int(rational_matrix(M).rank())
+
+
+def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
+    """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
+    round-off of computing y from x. A may be scipy.sparse."""
+    residual = np.abs(np.asarray(A @ x, dtype=np.float64).ravel() - y)
+    magnitude = np.abs(y) + np.asarray(abs(A) @ np.abs(x), dtype=np.float64).ravel()
+    return bool(np.all(residual <= SNAP_TOL * magnitude))
+
+
+def exact_column_basis(M: FloatArray) -> list[int] | None:
+    """Columns of M forming a basis of range(M) exactly: chosen by pivoted QR in float,
+    accepted when their exact rank equals theirs and M's; None when float cannot pick them."""
+    import scipy.linalg
+
+    if M.shape[1] == 0:
+        return []
+    target = exact_rank(M)
+    if target == 0:
+        return []
+    _, _, order = scipy.linalg.qr(M, mode="economic", pivoting=True)
+    chosen = sorted(int(j) for j in order[:target])
+    return chosen if exact_rank(M[:, chosen]) == target else None
+
+
+@dataclass(frozen=True)
+class FaceCertificate:
+    """A proof of the face S of minimizers, or the reason there is none.
+
+    support : (k,) J, coordinates nonzero somewhere on S.  dimension : |J| - rank A_J.
+    interior_point : (N,) a point of S with s_i x_i > 0 on J (exact, rounded to float).
+    maximal : J proven to contain every coordinate that is nonzero on S.
+    """
+
+    support: IntArray
+    dimension: int
+    interior_point: FloatArray
+    maximal: bool
+
+
+def certify_face(
+    A: FloatArray,
+    y: fmpq_mat,
+    signs: FloatArray,
+    support: IntArray,
+    equicorrelated: IntArray,
+    candidate: FloatArray,
+) -> FaceCertificate | str:
+    """Prove that S has the support ``support`` (J, inside E) and the dimension |J| - rank A_J.
+
+    Parameters
+    ----------
+    A : (m, N); y : (m, 1) exact right-hand side (y* of the exact optimum);
+    signs : (N,) s_i = sign(a_i^T lambda) for an exact optimal lambda; equicorrelated : E;
+    candidate : (N,) a float relative-interior point.
+
+    A point v of S with s_i v_i > 0 on J is built exactly: the coordinates of J outside a
+    column basis R of A_J keep their float values, A_R v_R solves the rest. J is maximal
+    when some w in null(A_J^T) has s_i a_i^T w > 0 on E \\ J: every point of S then has
+    sum_{E \\ J} v_i s_i a_i^T w = w^T y = 0, so v = 0 on E \\ J.
+    """
+    n = A.shape[1]
+    A_J = A[:, support]
+    found = exact_column_basis(A_J)
+    if found is None:
+        return "no exact column basis of the candidate face"
+    basis = found
+    rest = [k for k in range(support.size) if k not in set(basis)]
+    values: list[fmpq] = [fmpq(0)] * support.size
+    rhs = y
+    for k in rest:
+        values[k] = fmpq(*float(candidate[support[k]]).as_integer_ratio())
+    if rest:
+        rhs = rhs - rational_matrix(A_J[:, rest]) * rational_column([values[k] for k in rest])
+    if basis:
+        A_R = rational_matrix(A_J[:, basis])
+        normal = A_R.transpose() * A_R
+        solved = normal.solve(A_R.transpose() * rhs)
+        if A_R * solved != rhs:
+            return "y is not in the span of the candidate face's columns"
+        for k, value in zip(basis, _column_entries(solved), strict=True):
+            values[k] = value
+    elif any(rhs[i, 0] != 0 for i in range(rhs.nrows())):
+        return "y is not in the span of the candidate face's columns"
+    if any(value * int(signs[i]) <= 0 for value, i in zip(values, support.tolist(), strict=True)):
+        return "the candidate face point does not have strictly the face's signs"
+    point = np.zeros(n)
+    point[support] = to_float(values)
+    outside = np.setdiff1d(equicorrelated, support)
+    maximal = outside.size == 0 or _zero_outside(A, support, basis, outside, signs)
+    return FaceCertificate(support, support.size - len(basis), point, maximal)
+
+
+def _zero_outside(
+    A: FloatArray, support: IntArray, basis: list[int], outside: IntArray, signs: FloatArray
+) -> bool:
+    """Look for w in null(A_J^T) with s_i a_i^T w > 0 on ``outside`` (see certify_face)."""
+    signed_out = A[:, outside] * signs[outside]
+    system = np.vstack([A[:, support].T, signed_out.T])
+    target = np.concatenate([np.zeros(support.size), np.ones(outside.size)])
+    w_float = np.linalg.lstsq(system, target, rcond=None)[0]
+    w = rational_column(np.asarray(w_float, dtype=np.float64))
+    if basis:
+        A_R = rational_matrix(A[:, support[basis]])
+        w = w - A_R * (A_R.transpose() * A_R).solve(A_R.transpose() * w)
+    dots = _column_entries(rational_matrix(signed_out.T) * w)
+    return all(d > 0 for d in dots)
+
+
+@dataclass(frozen=True)
+class FloatBound:
+    """A rigorous lower bound on the dual margin of a strict certificate (float route).
+
+    margin_lower : 1 - max_{j not in K} |a_j^T lambda*| for some exact lambda* with
+    A_K^T lambda* = s_K; > 0 proves that the minimizer supported on K is unique.
+    """
+
+    margin_lower: float
+    sigma_lower: float
+
+
+def float_uniqueness_bound(
+    A: Any, dual: FloatArray, support: IntArray, signs: FloatArray
+) -> FloatBound:
+    """Bound the margin of the exact certificate nearest to the float ``dual``.
+
+    A : (m, N) array or scipy.sparse matrix; dual : (m,); support : K; signs : s_K.
+
+    With r = A_K^T lambda - s_K, the correction delta = -A_K (A_K^T A_K)^{-1} r makes
+    A_K^T (lambda + delta) = s_K exactly and ||delta||_2 <= ||r||_2 / sigma_min(A_K).
+    Each float dot product a^T lambda is within gamma_m |a|^T |lambda| of the exact one
+    (gamma_m = m u / (1 - m u)), and sigma_min is taken 10 (m + k) u ||A_K||_2 lower than
+    computed (a generous multiple of the SVD's backward error).
+    """
+    m, n = A.shape
+    # A power-of-two rescaling (exact, and the bound is invariant under A -> A/t, lambda ->
+    # t lambda) keeps squares of entries like 1e200 finite.
+    largest = float(abs(A).max()) if A.size else 0.0
+    if largest > 0:
+        unit = float(2.0 ** np.round(np.log2(largest)))
+        A = A / unit
+        dual = dual * unit
+    gamma = m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)
+    abs_dual = np.abs(dual)
+    sparse = sp.issparse(A)
+    A_K = np.asarray(A[:, support].toarray() if sparse else A[:, support], dtype=np.float64)
+    if support.size > m:
+        return FloatBound(-np.inf, 0.0)
+    if support.size:
+        singular = np.linalg.svd(A_K, compute_uv=False)
+        sigma_lower = float(singular[-1] - 10 * (m + support.size) * UNIT_ROUNDOFF * singular[0])
+        if sigma_lower <= 0:
+            return FloatBound(-np.inf, sigma_lower)
+        residual = np.abs(A_K.T @ dual - signs) + gamma * (np.abs(A_K).T @ abs_dual)
+        residual += UNIT_ROUNDOFF
+        shift = float(np.linalg.norm(residual)) / sigma_lower * (1 + 4 * UNIT_ROUNDOFF)
+    else:
+        sigma_lower, shift = np.inf, 0.0
+    off = np.setdiff1d(np.arange(n), support)
+    if off.size == 0:
+        return FloatBound(1.0, sigma_lower)
+    magnitude = abs(A)
+    if sparse:
+        norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0), dtype=np.float64).ravel())
+    else:
+        norms = np.linalg.norm(A, axis=0)
+    corr = np.abs(np.asarray(A.T @ dual, dtype=np.float64).ravel())
+    slack = np.asarray(magnitude.T @ abs_dual, dtype=np.float64).ravel()
+    bound = corr[off] + gamma * slack[off] + norms[off] * shift
+    return FloatBound(float(1.0 - np.max(bound) * (1 + 4 * UNIT_ROUNDOFF)), sigma_lower)

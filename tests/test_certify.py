@@ -1,0 +1,275 @@
+"""Certified BP verdicts: near-ties, bad scaling, huge/tiny data, the float route's bound."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+from typer.testing import CliRunner
+
+from dlncli import certify
+from dlncli.cli import app
+from dlncli.errors import InfeasibleError, TimeLimitError
+from dlncli.lp import Deadline, equilibrate, solve_basis_pursuit
+from dlncli.problem_io import load_sample
+
+
+def _reference_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """BP by scipy's linprog on a well-conditioned problem (a second method)."""
+    n = A.shape[1]
+    res = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None))
+    assert res.status == 0 and res.x is not None
+    return np.asarray(res.x[:n] - res.x[n:])
+
+
+@pytest.mark.parametrize("k", range(4, 17))
+def test_kink_is_unique_for_every_positive_eps(k: int) -> None:
+    # kink:EPS: A = [1, 1 - EPS], y = 1. The unique minimizer is (1, 0) for every EPS > 0:
+    # |x_1| + |x_2| >= x_1 + (1 - EPS) x_2 = 1 with equality only at x_2 = 0.
+    p = load_sample(f"kink:1e-{k}")
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert sol.unique is True and sol.certified
+    assert sol.x.tolist() == [1.0, 0.0]
+    assert sol.face_dimension == 0
+    # margin = EPS exactly (1 - (1 - EPS)), rounded down.
+    assert sol.margin == pytest.approx(1 - float(p.A[0, 1]), rel=1e-12)
+    assert sol.margin <= 1 - float(p.A[0, 1])
+
+
+def test_exact_tie_is_not_unique() -> None:
+    sol = solve_basis_pursuit(np.array([[1.0, 1.0]]), np.array([1.0]))
+    assert sol.unique is False and sol.certified and sol.face_dimension == 1
+
+
+def _planted(seed: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 3x5 generic problem plus a sixth column (1 + delta) * (a support column).
+
+    With delta < 0 the copy is strictly inside the certificate's cone: the answer is the 3x5
+    answer padded with 0. With delta > 0 the copy is strictly better: its coefficient is the
+    original one divided by (1 + delta), the original column drops out. Unique either way.
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((3, 5))
+    y = rng.standard_normal(3)
+    base = _reference_bp(A, y)
+    support = np.flatnonzero(np.abs(base) > 1e-9)
+    j = int(support[0])
+    A6 = np.column_stack([A, (1 + delta) * A[:, j]])
+    expected = np.append(base, 0.0)
+    if delta > 0:
+        expected[5] = base[j] / (1 + delta)
+        expected[j] = 0.0
+    return A6, y, expected
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(4, 14),
+    sign=st.sampled_from([-1.0, 1.0]),
+)
+def test_planted_near_tie_gets_right_verdict_or_undecided(seed: int, k: int, sign: float) -> None:
+    A, y, expected = _planted(seed, sign * 10.0**-k)
+    sol = solve_basis_pursuit(A, y)
+    assert sol.unique is not False  # the wrong verdict, never
+    if sol.unique:
+        assert sol.certified
+        np.testing.assert_allclose(sol.x, expected, atol=1e-9 * np.abs(expected).max())
+
+
+def test_generic_3x6_with_scaled_copy_from_the_issue() -> None:
+    A, y, expected = _planted(7, -1e-8)
+    sol = solve_basis_pursuit(A, y)
+    assert sol.unique is True and sol.certified
+    np.testing.assert_allclose(sol.x, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("diag", "y"),
+    [
+        ((1.0, 1e-9), (1.0, 1.0)),
+        ((1e-12, 1e3, 1.0), (1.0, 1.0, 1.0)),
+        ((1e150, 1e-150), (2.0, 3.0)),
+    ],
+)
+def test_badly_scaled_columns(diag: tuple[float, ...], y: tuple[float, ...]) -> None:
+    A = np.diag(diag)
+    sol = solve_basis_pursuit(A, np.array(y))
+    expected = np.array(y) / np.array(diag)
+    np.testing.assert_allclose(sol.x, expected, rtol=1e-14)
+    assert sol.unique is True and sol.certified
+
+
+def test_badly_scaled_column_inside_a_generic_problem() -> None:
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((4, 8))
+    y = rng.standard_normal(4)
+    base = _reference_bp(A, y)
+    scale = np.ones(8)
+    scale[np.flatnonzero(np.abs(base) > 1e-9)[0]] = 1e-10
+    # BP on A diag(scale) is weighted: x = base / scale coordinate-wise is feasible, and BP
+    # on the scaled problem is the reference solved on its own well-scaled form.
+    sol = solve_basis_pursuit(A * scale, y)
+    n = A.shape[1]
+    weights = np.concatenate([1 / scale, 1 / scale])
+    res = linprog(weights, A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None))
+    assert res.x is not None
+    expected = (res.x[:n] - res.x[n:]) / scale
+    np.testing.assert_allclose(sol.x, expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
+
+
+def test_equilibration_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5, 7)) * np.logspace(-30, 30, 7)
+    y = rng.standard_normal(5) * 1e-40
+    eq = equilibrate(A, y)
+    As, _ = eq.apply(A, y)
+    x = rng.standard_normal(7)
+    lam = rng.standard_normal(5)
+    np.testing.assert_array_equal(eq.primal(eq.primal_inverse(x)), x)
+    np.testing.assert_array_equal(eq.dual(eq.dual_inverse(lam)), lam)
+    # The scaled system is the same system: A x = y  <=>  As x_s = ys (exact powers of two).
+    np.testing.assert_allclose(As @ eq.primal_inverse(x), eq.rows * (A @ x) / eq.y_scale)
+    assert np.all(np.log2(eq.rows) == np.round(np.log2(eq.rows)))
+    assert 0.5 <= np.abs(As).max() <= 4.0
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), log_scale=st.floats(-250, 250))
+def test_solve_bp_is_scale_invariant(seed: int, log_scale: float) -> None:
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(2, 6)), int(rng.integers(3, 12))
+    A = rng.standard_normal((m, n))
+    x_true = np.where(rng.random(n) < 0.3, rng.standard_normal(n), 0.0)
+    x_true[0] = 1.0
+    y = A @ x_true
+    S = 10.0**log_scale
+    base = solve_basis_pursuit(A, y)
+    scaled = solve_basis_pursuit(S * A, S * y)
+    np.testing.assert_allclose(scaled.x, base.x, rtol=1e-9, atol=1e-9 * np.abs(base.x).max())
+    assert scaled.unique == base.unique
+
+
+@pytest.mark.parametrize("gap", [2.0**-20, 2.0**-27, 1.0])
+def test_inconsistent_system_is_refused(gap: float) -> None:
+    # 2^-27 = 7.5e-9 is inside HiGHS's feasibility tolerance (1e-7) but above the
+    # round-off threshold: the exact dual simplex proves infeasibility.
+    A = np.array([[1.0], [1.0]])
+    with pytest.raises(InfeasibleError):
+        solve_basis_pursuit(A, np.array([1.0, 1.0 + gap]))
+
+
+def test_round_off_inconsistency_is_a_reported_backward_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    A = np.array([[1.0], [1.0]])
+    y = np.array([1.0, 1.0 + 2.0**-40])
+    sol = solve_basis_pursuit(A, y)
+    assert sol.unique is True and sol.certified
+    assert abs(sol.x[0] - 1.0) <= 2.0**-40
+    # The exact route states the backward error: y* = A x for the float x, within 2^-40 of y.
+    monkeypatch.setattr(certify, "float_uniqueness_bound", _never_strict)
+    exact = solve_basis_pursuit(A, y)
+    match = re.search(r"‖y\* − y‖∞ = ([0-9.e+-]+)", exact.certification)
+    assert match is not None and 0 < float(match.group(1)) <= 2.0**-40
+
+
+def _never_strict(*args: object) -> certify.FloatBound:
+    return certify.FloatBound(-1.0, 0.0)
+
+
+def test_float_route_certifies_generic_and_never_misjudges_near_ties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(certify, "EXACT_MAX_ROWS", 0)
+    p = load_sample("random3x5")
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert sol.unique is True and sol.certified and "float error bound" in sol.certification
+    assert 0 < sol.margin <= 0.7449  # a lower bound on the published margin 0.745
+    for k in (8, 12, 16):
+        near = load_sample(f"kink:1e-{k}")
+        verdict = solve_basis_pursuit(near.A, near.y)
+        assert verdict.unique is not False
+        if verdict.unique is None:
+            assert not verdict.certified and "undecided" in verdict.certification
+
+
+def test_float_bound_rejects_a_certificate_that_is_not_strict() -> None:
+    A = np.array([[1.0, 1.0 - 1e-17, 0.5]])
+    bound = certify.float_uniqueness_bound(A, np.array([1.0]), np.array([0]), np.array([1.0]))
+    assert bound.margin_lower <= 0
+    ok = certify.float_uniqueness_bound(A[:, [0, 2]], np.array([1.0]), np.array([0]), np.ones(1))
+    assert 0.49 < ok.margin_lower < 0.5
+
+
+def test_exact_simplex_pivots_away_from_a_wrong_float_basis() -> None:
+    A = np.array([[1.0, 1.0 - 1e-12]])
+    # Start from the basis {column 2}: optimal only up to 1e-12, which floats cannot see.
+    optimum = certify.exact_simplex(A, np.array([1.0]), [1], np.array([0.0, 1.0]))
+    assert not isinstance(optimum, str)
+    assert optimum.pivots == 1 and certify.to_float(optimum.x).tolist() == [1.0, 0.0]
+
+
+def test_deadline_is_one_budget() -> None:
+    deadline = Deadline(0.0)
+    p = load_sample("gauss:20:60:4:0")
+    with pytest.raises(TimeLimitError, match="time limit of 0 s"):
+        solve_basis_pursuit(p.A, p.y, deadline=deadline)
+
+
+def test_cli_json_has_certified_and_margin() -> None:
+    result = CliRunner().invoke(app, ["solve-bp", "kink:1e-12", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["unique"] is True and data["certified"] is True
+    assert data["margin"] == pytest.approx(1e-12, rel=1e-3)
+    assert data["x"] == [1.0, 0.0]
+
+
+def test_ctrl_c_stops_a_running_highs_solve_within_a_second() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlncli", "solve-bp", "gauss:1000:4000:200:0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4.0)  # imports and the sample take ~1.5 s; the LP alone takes > 20 s
+    assert proc.poll() is None
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    waited = time.perf_counter() - sent
+    assert proc.returncode == 130, err
+    assert out == "" and "interrupted" in err and "Traceback" not in err
+    assert waited < 1.5  # HiGHS polls its interrupt flag; 0.1 s in our wait loop
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 100_000))
+def test_nearly_infeasible_systems_get_a_verdict_not_an_lp_status(seed: int) -> None:
+    """Rows and columns dependent up to 1e-4 ... 1e-16, y off the range by as little: either a
+    certified or undecided solution with a finite dual, or the feasibility verdict (exit 1)."""
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(2, 6)), int(rng.integers(2, 9))
+    B = rng.standard_normal((m - 1, n))
+    A = np.vstack([B, B[0] * (1 + 10.0 ** -rng.integers(4, 17))])
+    if rng.random() < 0.5:
+        A[:, int(rng.integers(n))] = A[:, 0] * (1 + 10.0 ** -rng.integers(4, 17))
+    y = A @ np.where(rng.random(n) < 0.5, rng.standard_normal(n), 0.0)
+    y[-1] += 10.0 ** -rng.integers(4, 17) * rng.standard_normal()
+    try:
+        sol = solve_basis_pursuit(A, y)
+    except InfeasibleError as exc:
+        assert "range of A" in str(exc) and "status" not in str(exc)
+        return
+    assert np.all(np.isfinite(sol.dual)) and np.all(np.isfinite(sol.x))
+    assert sol.certified == (sol.unique is not None)
