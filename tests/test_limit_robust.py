@@ -331,6 +331,7 @@ def test_time_limit_covers_the_check() -> None:
     result = run("flow", "kink:1e-7", "--depth", "3", "--alpha", "1e-8", "--time-limit", "0")
     assert result.exit_code == 4
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+    assert "time limit" in result.stderr
 
 
 def test_overflowing_newton_step_is_not_certified() -> None:

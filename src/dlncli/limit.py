@@ -593,8 +593,8 @@ def flow_limit(
     def tick() -> None:
         if time_limit is not None and time.perf_counter() - start > time_limit:
             raise TimeLimitError(
-                f"the flow limit was not certified within {time_limit:g} s (depth {depth:g}, "
-                f"log10 alpha {log_alpha / LN10:.4g})"
+                f"time limit of {time_limit:.3g} s reached while certifying the flow limit "
+                f"(depth {depth:g}, log10 alpha {log_alpha / LN10:.4g}); use a larger --time-limit"
             )
 
     if anchor is None:
