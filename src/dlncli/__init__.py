@@ -1,7 +1,10 @@
 """dlncli: diagonal linear networks vs basis pursuit (see README.md and docs/)."""
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
 
+from dlncli.limit import LimitResult, flow_limit
 from dlncli.path import PathReport, Saddle, path
 
 # Phase diagrams (docs/phase.md). Imported eagerly on purpose: binding the function after the
@@ -24,6 +27,7 @@ from dlncli.theory import TheoryReport, weak_threshold, weak_threshold_table
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
+    "LimitResult",
     "PathReport",
     "PhaseReport",
     "PotentialCurve",
@@ -34,6 +38,7 @@ __all__ = [
     "Variant",
     "__version__",
     "evaluate_potentials",
+    "flow_limit",
     "load_problem",
     "load_sample",
     "log_uv_from_x",

@@ -623,22 +623,42 @@ def _run_flow(
 ) -> dict[str, Any]:
     import time
 
+    from dlncli.errors import SolverError
     from dlncli.flow import integrate_flow
-    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.limit import LN10, bp_anchor, flow_limit, normalize
     from dlncli.problem_io import write_arrays
 
     start = time.perf_counter()
     status("flow: solving the basis-pursuit anchor")
     anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
     status("flow: computing the exact limit")
-    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
+    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0)
+    limit = flow_limit(
+        prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor, time_limit=remaining
+    )
     x = limit.x
     method, source, converged = "limit", "exact limit", limit.converged
     log10_t_end_out: float | None = None
     agreement: float | None = None
-    message = ""
+    message = limit.message
     changes: list[dict[str, Any]] = []
-    if not limit_only:
+    # The ODE's coordinates are built on the BP face: not usable when the check contradicted
+    # the face, nor when alpha^p is beyond the range where the face coordinates are formed.
+    skip_ode = limit.route == "min-l2" or not limit.face_correction <= 1e-9
+    if not limit_only and skip_ode:
+        why = (
+            "alpha^p is beyond the range of the ODE's coordinates"
+            if limit.route == "min-l2"
+            else "its coordinates rely on the BP face, and the face route "
+            + ("did not converge" if math.isnan(limit.face_correction) else "was contradicted")
+        )
+        message = "; ".join(m for m in (message, f"the ODE is not run ({why})") if m)
+        if trajectory is not None or log10_t_end is not None:
+            raise SolverError(
+                f"--trajectory/--t-end need the ODE, which cannot run here: {message}"
+            )
+        stderr.print(f"note: {escape(message)}", soft_wrap=True)
+    elif not limit_only:
         status("flow: integrating the ODE")
         with _progress(quiet) as bar:
             report = bar or (lambda done: status(f"flow: integrating the ODE, about {done:.0%}"))
@@ -652,7 +672,7 @@ def _run_flow(
                 time_limit=time_limit,
                 progress=report,
             )
-        message = run.message
+        message = "; ".join(m for m in (limit.message, run.message) if m)
         if run.reachable:
             method = "ode"
             log10_t_end_out = run.log10_t_end
@@ -696,9 +716,12 @@ def _run_flow(
 
         status("flow: selecting the depth's minimizer on the face")
         reference = "tie-break"
-        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
+        A_n, y_n = normalize(prob.A, prob.y, anchor.scale_exp)
+        point = select_minimizer(A_n, y_n, bp, [depth]).selections[0].x
     distance = float(np.max(np.abs(x - point)))
-    residual = prob.A @ x - prob.y
+    with np.errstate(over="ignore", under="ignore"):  # data near the ends of float range
+        residual = prob.A @ x - prob.y
+        loss = 0.5 * float(residual @ residual)
     return {
         "x": x,
         "x_source": source,
@@ -707,7 +730,7 @@ def _run_flow(
         "log10_alpha": log_alpha / LN10,
         "log10_alpha_p": depth * log_alpha / LN10,
         "depth": depth,
-        "loss": 0.5 * float(residual @ residual),
+        "loss": loss if math.isfinite(loss) else None,
         "residual_inf": float(np.max(np.abs(residual))),
         "l1_norm": float(np.sum(np.abs(x))),
         "converged": converged,
@@ -720,6 +743,11 @@ def _run_flow(
         "reference": reference,
         "distance_to_reference": distance,
         "bp_unique": bp.unique,
+        "certified": limit.certified,
+        "limit_route": limit.route,
+        "certificate_step": None if math.isnan(limit.check_step) else limit.check_step,
+        "certificate_precision": limit.check_precision or None,
+        "face_correction": None if math.isnan(limit.face_correction) else limit.face_correction,
         "newton_iterations": limit.newton_iterations,
         "support_changes": changes,
         "message": message,

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from scipy.integrate import LSODA, Radau
 
 from dlncli.errors import TimeLimitError
-from dlncli.limit import LN10, Anchor, MirrorCoordinates
+from dlncli.limit import LN10, Anchor, MirrorCoordinates, normalize, user_log10_time
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -103,6 +103,12 @@ def integrate_flow(
     """
     start = time.perf_counter()
     n = A.shape[1]
+    A_user, y_user = A, y
+    # The ODE runs on the normalized problem (2^k A, 2^k y), whose time is the user's / 4^k.
+    A, y = normalize(A, y, anchor.scale_exp)
+    time_shift = user_log10_time(0.0, anchor.scale_exp)
+    if log10_t_end is not None:
+        log10_t_end -= time_shift
     lrate = log_rate(depth, log_alpha)
     if anchor.bp.face.support.size == 0:
         return _finished(
@@ -143,20 +149,28 @@ def integrate_flow(
     solver = Radau(rhs, 0.0, theta0, tau_end, rtol=rtol, atol=atol, jac=jac)  # type: ignore[arg-type]
     log_t: list[float] = [-math.inf]
     xs: list[FloatArray] = [np.zeros(n)]
-    losses: list[float] = [0.5 * float(y @ y)]
+    with np.errstate(over="ignore"):  # a loss beyond float range is recorded as inf
+        losses: list[float] = [0.5 * float(y_user @ y_user)]
     converged = False
     measure = math.inf
     steps = 0
     while steps < max_steps and solver.status == "running":
-        if solver.step() is not None:
+        # Radau's trial states can overflow x (p = 2, alpha = 1e-300); it rejects them by value.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                failed = solver.step() is not None
+            except (ValueError, np.linalg.LinAlgError):  # non-finite Jacobian: give up here
+                failed = True
+        if failed:
             break
         steps += 1
         _, dx, x, _ = coords.newton(solver.y)
         scale = float(np.max(np.abs(x)))
         measure = float(np.max(np.abs(dx))) / scale if scale > 0 else math.inf
         xs.append(x)
-        log_t.append(math.log10(max(solver.t, 1e-300)) - lrate / LN10)
-        losses.append(0.5 * float(np.sum((A @ x - y) ** 2)))
+        log_t.append(math.log10(max(solver.t, 1e-300)) - lrate / LN10 + time_shift)
+        with np.errstate(over="ignore"):
+            losses.append(0.5 * float(np.sum((A_user @ x - y_user) ** 2)))
         if progress is not None:
             # Rough: x leaves 0 near tau ~ 1 and the flow settles some decades later.
             progress(min(max((math.log10(max(solver.t, 1e-300)) + 3.0) / 15.0, 0.0), 0.99))
@@ -169,8 +183,9 @@ def integrate_flow(
                 f"(remaining relative motion {measure:.2g}); use --limit-only or a larger "
                 "--time-limit"
             )
-    if log10_t_end is not None and solver.status == "finished":
-        text = f"integrated to t = 1e{log10_t_end:.6g}"
+    user_t_end = None if log10_t_end is None else log10_t_end + time_shift
+    if user_t_end is not None and solver.status == "finished":
+        text = f"integrated to t = 1e{user_t_end:.6g}"
         converged = measure <= converge_tol
     elif converged:
         text = f"converged at t = 1e{log_t[-1]:.6g} (remaining relative motion {measure:.1e})"
@@ -182,7 +197,7 @@ def integrate_flow(
     if progress is not None:
         progress(1.0)
     return _finished(
-        n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=log10_t_end
+        n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=user_t_end
     )
 
 

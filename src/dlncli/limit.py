@@ -25,9 +25,11 @@ so alpha = 1e-1000 is as easy as alpha = 1e-3.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +37,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
-from dlncli.errors import SolverError
+from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
 from dlncli.lp import BPSolution, solve_basis_pursuit
 
 FloatArray = NDArray[np.float64]
@@ -48,16 +50,66 @@ LN10 = math.log(10.0)
 class Anchor:
     """What basis pursuit tells the limit computation about the problem.
 
-    bp : the BP solution (face support J = bp.face.support with signs).
-    dual : (m,) a certificate with a_J^T dual = s_J and |a_i^T dual| <= 1 - margin off J.
+    The computation runs on the normalized problem (2^k A, 2^k y), k = ``scale_exp`` (see
+    :func:`normalize`), which has the same BP solutions and flow limit as (A, y).
+
+    bp : the BP solution of the normalized problem (face support J = bp.face.support with
+        signs; its x-space fields are the user's, its dual is in normalized units).
+    dual : (m,) a certificate with a_J^T dual = s_J and |a_i^T dual| <= 1 - margin off J, in
+        the user's units (2^k times ``scaled_dual``; inf where that overflows).
     margin : that certificate's margin (>= 0); a lower bound on the dual margin gamma.
     point : (N,) a point in the relative interior of the BP face (start for Newton).
+    scale_exp : k.
+    scaled_dual : (m,) the certificate for the normalized problem (what the solvers use).
     """
 
     bp: BPSolution
     dual: FloatArray
     margin: float
     point: FloatArray
+    scale_exp: int = 0
+    scaled_dual: FloatArray | None = None
+
+    @property
+    def normalized_dual(self) -> FloatArray:
+        return self.dual if self.scaled_dual is None else self.scaled_dual
+
+
+def scale_exponent(A: FloatArray) -> int:
+    """k with max|2^k A| in [1/2, 1): the power of two that normalizes A (0 if A = 0)."""
+    top = float(np.max(np.abs(A), initial=0.0))
+    if top == 0.0 or not math.isfinite(top):
+        return 0
+    return -math.frexp(top)[1]
+
+
+def normalize(A: FloatArray, y: FloatArray, scale_exp: int) -> tuple[FloatArray, FloatArray]:
+    """(2^k A, 2^k y): exact in floating point (a power of two), including subnormal data.
+
+    The flow on (S A, S y) is the flow on (A, y) run at speed S^2: x_{SA}(t) = x_A(S^2 t)
+    (nu' = S^2 (y - A x) for nu = S nu_S). So the limit and the BP solutions are the same, and
+    a normalized time t_n is the user's time 2^(2k) t_n (:func:`user_log10_time`).
+
+    Raises SolverError when 2^k y overflows: then x ~ y / A itself is beyond float64's range.
+    """
+    if scale_exp == 0:
+        return A, y
+    with np.errstate(over="ignore"):
+        A_n, y_n = np.ldexp(A, scale_exp), np.ldexp(y, scale_exp)
+    if not np.all(np.isfinite(y_n)):
+        top_y = float(np.max(np.abs(y)))
+        top_a = float(np.max(np.abs(A)))
+        ratio = math.log10(top_y) - math.log10(top_a)
+        raise SolverError(
+            f"max|y| / max|A| = {top_y:.3g} / {top_a:.3g} = 1e{ratio:.0f}: the solution's scale "
+            "is beyond float64's range (expected a ratio below 1e300); rescale y"
+        )
+    return A_n, y_n
+
+
+def user_log10_time(log10_t_normalized: float, scale_exp: int) -> float:
+    """The inverse of the time change of :func:`normalize`: log10 of 2^(2k) t_n."""
+    return log10_t_normalized + 2 * scale_exp * math.log10(2.0)
 
 
 def bp_anchor(
@@ -72,10 +124,22 @@ def bp_anchor(
     Nondegenerate BP has exactly one certificate. Otherwise we search the segment from the
     LP's certificate to the least-squares-central one (minimizing ||A_off^T lam||_2 on the
     dual face) for the largest margin |a_i^T lam| < 1 off J. ``bp``: a BP solution the caller
-    already has (it is solved here otherwise).
+    already has for (A, y) (it is solved here otherwise). Everything runs on the normalized
+    problem (see :class:`Anchor`).
     """
+    k = scale_exponent(A)
+    A, y = normalize(A, y, k)
     if bp is None:
         bp = solve_basis_pursuit(A, y, time_limit=time_limit)
+    elif k:
+        bp = dataclasses.replace(bp, dual=np.ldexp(bp.dual, -k))
+    anchor = _anchor_normalized(A, y, bp)
+    with np.errstate(over="ignore"):
+        dual = np.ldexp(anchor.dual, k)
+    return Anchor(anchor.bp, dual, anchor.margin, anchor.point, k, anchor.dual)
+
+
+def _anchor_normalized(A: FloatArray, y: FloatArray, bp: BPSolution) -> Anchor:
     support, signs = bp.face.support, bp.face.signs
     off = np.setdiff1d(np.arange(A.shape[1]), support)
     A_j = A[:, support]
@@ -104,7 +168,7 @@ def bp_anchor(
     # gamma - O(1/L)). Restore A_J^T lam = s_J exactly and keep it if strictly feasible;
     # otherwise flow_limit falls back to continuation in alpha from mu = 0 (slower, correct).
     for level in ENTROPIC_LEVELS:
-        entropic = flow_limit(A, y, depth=2.0, log_alpha=-0.5 * level, anchor=anchor)
+        entropic = flow_limit(A, y, depth=2.0, log_alpha=-0.5 * level, anchor=anchor, certify=False)
         lam = entropic.dual / level
         lam = lam + np.linalg.lstsq(A_j.T, signs - A_j.T @ lam, rcond=None)[0]
         strict = _margin(A[:, off], lam)
@@ -152,6 +216,13 @@ class LimitResult:
     continuation_stages: int
     last_step: float  # relative size of the last Newton step in x
     elapsed_s: float
+    certified: bool = False  # the face-free check confirmed x (see flow_limit)
+    route: str = "face"  # face | face-free Newton | face-free continuation | min-l2 | zero
+    check_precision: str = ""  # the arithmetic of the check (float64, longdouble, mpmath)
+    check_step: float = math.nan  # the check's last relative Newton step: an error estimate
+    face_correction: float = 0.0  # max|x_face - x| / (1 + max|x|); nan: the face route failed
+    message: str = ""
+    scale_exp: int = 0  # the computation ran on (2^k A, 2^k y)
 
 
 @dataclass(frozen=True)
@@ -191,7 +262,7 @@ class MirrorCoordinates:
         basis = u_full[:, :rank]
         self.A = basis.T @ A
         self.y = basis.T @ y
-        lam = basis.T @ anchor.dual
+        lam = basis.T @ anchor.normalized_dual
         self.support = anchor.bp.face.support
         self.signs = anchor.bp.face.signs
         self.off = np.setdiff1d(np.arange(n), self.support)
@@ -357,7 +428,7 @@ class MirrorCoordinates:
             g = arrays.U.T @ (arrays.y - arrays.A @ x)
             if self.rank_j:
                 g[: self.rank_j] = g[: self.rank_j] / np.longdouble(self.kappa)
-        return np.asarray(g, dtype=np.float64)
+            return np.asarray(g, dtype=np.float64)  # inf at overflowing trial states
 
     def residual(self, x: FloatArray) -> FloatArray:
         """U^T (y - A x) in the reduced rows: the gradient of the dual (and of -loss)."""
@@ -482,70 +553,330 @@ def flow_limit(
     depth: float,
     log_alpha: float,
     anchor: Anchor | None = None,
+    certify: bool = True,
+    time_limit: float | None = None,
 ) -> LimitResult:
     """x_alpha = lim_{t -> inf} x(t) for the depth-``depth`` DLN flow started at scale alpha.
+
+    Routes (docs/limit.md): alpha^p so large that x_alpha is the minimum-l2 interpolator A^+ y
+    to relative 1e-17 (bound below); otherwise Newton in the BP-face coordinates (fast, but
+    only as right as the face), then a face-free check: Newton on the full dual, started from
+    that answer, in a precision where the slacks 1 - |a_i^T mu| keep their digits
+    (:mod:`dlncli.dual_check`). If the check does not converge, the face-free continuation in
+    alpha computes the limit instead. ``certified`` is True when the returned x is the
+    face-free Newton's fixed point: A x = y and x = alpha^p h_p(A^T mu) hold in working
+    precision, with a last relative Newton step (``check_step``) below the arithmetic's
+    tolerance (1e-13 float64, 1e-15 long double, 1e-16 mpmath).
+
+    Large alpha: x = alpha^p h_p(A^T mu) with h_p(z) = h1 z + h3 z^3 / 6 + O(z^5) gives
+    |x - A^+ y| <= N (h3 / (6 h1)) max|z|^2 max|x|, with max|z| ~ max|x| / (alpha^p h1).
 
     Parameters
     ----------
     A : (m, N).  y : (m,).
     depth : p >= 2 (real).
     log_alpha : ln(alpha); any real number (alpha = 1e-1000 is log_alpha = -2302.6).
-    anchor : the BP anchor, when the caller already has one (see :func:`bp_anchor`).
+    anchor : the BP anchor, when the caller already has one (see :func:`bp_anchor`). When
+        it is not given and BP's LPs fail (not infeasible, not a time limit), the face-free
+        continuation is used alone.
+    certify : run the face-free check (False: only the face route, as inside bp_anchor).
+    time_limit : wall-clock seconds for the check and the continuation (TimeLimitError).
 
     Raises
     ------
     InfeasibleError : y is not in the range of A (the flow has no limit fitting the data).
-    SolverError : Newton did not converge, even with continuation in alpha.
+    SolverError : no route converged.
+    TimeLimitError : ``time_limit`` was hit.
     """
     start = time.perf_counter()
+
+    def tick() -> None:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise TimeLimitError(
+                f"time limit of {time_limit:.3g} s reached while certifying the flow limit "
+                f"(depth {depth:g}, log10 alpha {log_alpha / LN10:.4g}); use a larger --time-limit"
+            )
+
     if anchor is None:
-        anchor = bp_anchor(A, y)
+        try:
+            anchor = bp_anchor(A, y)
+        except (InfeasibleError, TimeLimitError):
+            raise
+        except SolverError:
+            anchor = None  # no usable BP face: the face-free routes need none
+    scale_exp = scale_exponent(A) if anchor is None else anchor.scale_exp
+    A_user, y_user = A, y
+    A, y = normalize(A, y, scale_exp)
     n = A.shape[1]
-    if anchor.bp.face.support.size == 0:  # y = 0: the flow never leaves x = 0
-        return LimitResult(
-            np.zeros(n),
+
+    def result(x: FloatArray, dual: FloatArray, **fields: Any) -> LimitResult:
+        with np.errstate(all="ignore"):  # subnormal user data: the residual may underflow
+            residual = A_user @ x - y_user
+        base: dict[str, Any] = {
+            "x": x,
+            "dual": dual,
+            "depth": depth,
+            "log_alpha": log_alpha,
+            "residual_inf": float(np.max(np.abs(residual), initial=0.0)),
+            "l1_norm": float(np.sum(np.abs(x))),
+            "converged": True,
+            "newton_iterations": 0,
+            "continuation_stages": 0,
+            "last_step": 0.0,
+            "elapsed_s": time.perf_counter() - start,
+            "scale_exp": scale_exp,
+        }
+        base.update(fields)
+        return LimitResult(**base)
+
+    if not np.any(y) or (anchor is not None and anchor.bp.face.support.size == 0):
+        # y = 0: the flow never leaves x = 0
+        return result(np.zeros(n), np.zeros(A.shape[0]), certified=True, route="zero")
+    large = _large_alpha_limit(A, y, depth, log_alpha)
+    if large is not None:
+        x_l2, bound = large
+        return result(
+            x_l2,
             np.zeros(A.shape[0]),
-            depth,
-            log_alpha,
-            0.0,
-            0.0,
-            True,
-            0,
-            0,
-            0.0,
-            time.perf_counter() - start,
+            certified=True,
+            route="min-l2",
+            check_step=bound,
+            message=f"alpha^p is so large that x is the minimum-l2 interpolator (relative "
+            f"deviation bound {bound:.1e})",
         )
+    face = None if anchor is None else _face_route(A, y, anchor, depth, log_alpha)
+    if not certify:
+        if face is None:
+            raise _not_converged(depth, log_alpha, math.inf)
+        x, _, _ = face.coords.evaluate(face.outcome.theta)
+        return result(
+            x,
+            face.coords.dual(face.outcome.theta),
+            newton_iterations=face.iterations,
+            continuation_stages=face.stages,
+            last_step=face.outcome.last_step,
+            route="face",
+            message="not checked",
+        )
+    return _certified(A, y, depth, log_alpha, face, result, tick)
+
+
+@dataclass
+class _FaceRoute:
+    coords: MirrorCoordinates
+    outcome: _NewtonOutcome
+    iterations: int
+    stages: int
+
+
+def _face_route(
+    A: FloatArray, y: FloatArray, anchor: Anchor, depth: float, log_alpha: float
+) -> _FaceRoute | None:
+    """Newton in the face coordinates (from the face, then by continuation); None if unusable."""
+    if depth > 2.0 and (depth - 2.0) * log_alpha > 700.0:
+        return None  # kappa = alpha^(p-2) overflows: the face-free routes handle it
     coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
-    iterations = 0
-    stages = 0
+    iterations = stages = 0
     theta = coords.face_state(anchor.point)
     outcome = None
-    if theta is not None:
-        outcome = _newton_solve(coords, theta)
-        iterations += outcome.iterations
-    if outcome is None or not outcome.converged:
-        outcome, extra, stages = _continuation(A, y, anchor, depth, log_alpha)
-        iterations += extra
-        coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
+    with np.errstate(all="ignore"):  # trial points outside the domain are rejected by value
+        if theta is not None:
+            outcome = _newton_solve(coords, theta)
+            iterations += outcome.iterations
+        if outcome is None or not outcome.converged:
+            outcome, extra, stages = _continuation(A, y, anchor, depth, log_alpha)
+            iterations += extra
+            coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
     if not outcome.converged:
-        raise SolverError(
-            f"Newton for the flow limit did not converge (depth {depth:g}, "
-            f"log10 alpha {log_alpha / LN10:.4g}, last relative step {outcome.last_step:.2g})"
-        )
-    x, _, _ = coords.evaluate(outcome.theta)
-    return LimitResult(
-        x=x,
-        dual=coords.dual(outcome.theta),
-        depth=depth,
-        log_alpha=log_alpha,
-        residual_inf=float(np.max(np.abs(A @ x - y))),
-        l1_norm=float(np.sum(np.abs(x))),
-        converged=True,
-        newton_iterations=iterations,
-        continuation_stages=stages,
-        last_step=outcome.last_step,
-        elapsed_s=time.perf_counter() - start,
+        return None
+    return _FaceRoute(coords, outcome, iterations, stages)
+
+
+def _not_converged(depth: float, log_alpha: float, last_step: float) -> SolverError:
+    return SolverError(
+        f"Newton for the flow limit did not converge (depth {depth:g}, "
+        f"log10 alpha {log_alpha / LN10:.4g}, last relative step {last_step:.2g})"
     )
+
+
+# The face-free check's Newton gets this many steps from the face route's answer: a right
+# answer needs 1-3; more means the face coordinates were wrong, and continuation is cheaper.
+CHECK_ITERATIONS = 25
+
+
+def _certified(
+    A: FloatArray,
+    y: FloatArray,
+    depth: float,
+    log_alpha: float,
+    face: _FaceRoute | None,
+    result: Callable[..., LimitResult],
+    tick: Callable[[], None],
+) -> LimitResult:
+    """Check the face route's answer with the face-free dual Newton; fall back to continuation."""
+    from dlncli import dual_check
+
+    x_face = None
+    if face is not None:
+        x_face = face.coords.evaluate(face.outcome.theta)[0]
+        if not np.all(np.isfinite(x_face)):
+            face, x_face = None, None
+    if x_face is not None:
+        x_scale = float(np.max(np.abs(x_face)))
+    else:
+        x_scale = float(np.max(np.abs(np.linalg.lstsq(A, y, rcond=None)[0])))
+    lost = dual_check.lost_digits(depth, log_alpha, x_scale)
+    arith = dual_check.choose_arithmetic(A.shape, lost)
+    face_fields: dict[str, Any] = {}
+    if face is not None:
+        face_fields = {
+            "newton_iterations": face.iterations,
+            "continuation_stages": face.stages,
+            "last_step": face.outcome.last_step,
+        }
+    if arith is None:
+        if face is None or x_face is None:
+            raise _not_converged(depth, log_alpha, math.inf)
+        return result(
+            x_face,
+            face.coords.dual(face.outcome.theta),
+            route="face",
+            message="not certified: at this alpha the face-free check needs more than long "
+            f"double precision, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}",
+            **face_fields,
+        )
+    iterations = 0 if face is None else face.iterations
+    tol = dual_check.tolerance(arith, lost)
+    if face is not None and x_face is not None:
+        check_dual = dual_check.DualProblem(A, y, depth=depth, log_alpha=log_alpha, arith=arith)
+        with arith.context():
+            mu0 = _precise_dual(A, face.coords, face.outcome.theta, arith)
+            feasible = check_dual.feasible(check_dual.z(mu0))
+        if feasible:
+            check = dual_check.newton(
+                check_dual, mu0, tol=tol, max_iterations=CHECK_ITERATIONS, on_iteration=tick
+            )
+            iterations += check.iterations
+            if check.converged:
+                correction = _distance(check.x, x_face)
+                return result(
+                    check.x,
+                    arith.to_float(check.mu),
+                    certified=True,
+                    route="face" if correction <= 1e-9 else "face-free Newton",
+                    check_precision=arith.label,
+                    check_step=check.last_step,
+                    face_correction=correction,
+                    newton_iterations=iterations,
+                    continuation_stages=face.stages,
+                    last_step=check.last_step,
+                    message="" if correction <= 1e-9 else _corrected(correction),
+                )
+    solve, stages = dual_check.continuation(
+        A, y, depth=depth, log_alpha=log_alpha, arith=arith, x_scale=x_scale, on_iteration=tick
+    )
+    iterations += solve.iterations
+    if solve.converged:
+        correction = math.nan if x_face is None else _distance(solve.x, x_face)
+        return result(
+            solve.x,
+            arith.to_float(solve.mu),
+            certified=True,
+            route="face-free continuation",
+            check_precision=arith.label,
+            check_step=solve.last_step,
+            face_correction=correction,
+            newton_iterations=iterations,
+            continuation_stages=stages,
+            last_step=solve.last_step,
+            message=_corrected(correction) if correction > 1e-9 else "",
+        )
+    if face is None or x_face is None:
+        raise _not_converged(depth, log_alpha, solve.last_step)
+    return result(
+        x_face,
+        face.coords.dual(face.outcome.theta),
+        route="face",
+        check_precision=arith.label,
+        message="not certified: the face-free check did not converge",
+        **face_fields,
+    )
+
+
+def _distance(x: FloatArray, other: FloatArray) -> float:
+    """max|x - other| / (1 + max|x|)."""
+    return float(np.max(np.abs(x - other))) / (1.0 + float(np.max(np.abs(x))))
+
+
+def _corrected(correction: float) -> str:
+    return (
+        f"the BP-face coordinates gave a point {correction:.2g} away (relative); x is the "
+        "face-free certified limit"
+    )
+
+
+def _precise_dual(A: FloatArray, coords: MirrorCoordinates, theta: FloatArray, arith: Any) -> Any:
+    """mu(theta) in ``arith``, with a_J^T mu set to what the face coordinates mean.
+
+    Rounding mu to float64 perturbs the slacks 1 - |a_i^T mu| on J by ~1e-16, far more than
+    their size for small alpha. The coordinates define those slacks with full relative
+    precision (kappa |u_J| for p > 2; z_J = s_J (c + u_J) for p = 2); we impose them by
+    iterative refinement of the minimum-norm correction delta (A_J^T delta = residual).
+    """
+    mu = arith.array(coords.dual(theta))
+    support = coords.support
+    if not support.size:
+        return mu
+    A_j = A[:, support]
+    u_j = coords._u_j(theta)
+    signs = arith.array(coords.signs)
+    if coords.depth == 2.0:
+        target = signs * (arith.scalar(coords.c) + arith.array(u_j))
+        resolution = arith.scalar(1e-18 * (1.0 + coords.c))
+    else:
+        kappa = arith.exp(arith.array(np.array([coords.log_kappa])))[0]
+        slack = kappa * arith.array(u_j)
+        target = signs * (1 + slack)
+        resolution = arith.scalar(1e-18) * np.min(abs(slack))
+    A_j_ar = arith.array(A_j)
+    # Each float64 correction gains ~15 digits: tiny slacks need several rounds. The residual
+    # is scaled by a power of two first (slacks of 1e-600 are below float64's range).
+    for _ in range(100):
+        residual = target - A_j_ar.T @ mu
+        exponent = arith.exponent(residual)
+        if exponent is None or not np.max(abs(residual)) > resolution:
+            break
+        scaled = arith.to_float(residual * arith.pow2(-exponent))
+        delta = np.linalg.lstsq(A_j.T, scaled, rcond=None)[0]
+        mu = mu + arith.array(np.asarray(delta, dtype=np.float64)) * arith.pow2(exponent)
+    return mu
+
+
+def _large_alpha_limit(
+    A: FloatArray, y: FloatArray, depth: float, log_alpha: float
+) -> tuple[FloatArray, float] | None:
+    """(A^+ y, relative deviation bound) when alpha^p makes the limit A^+ y to 1e-17, else None.
+
+    h_2 = 2 sinh: h1 = 2, h3 / (6 h1) = 1/6. h_p, p > 2, q = p / (p - 2): h1 = 2q,
+    h3 / (6 h1) = (q + 1)(q + 2) / 6.
+    """
+    pla = depth * log_alpha
+    if pla < 20.0:
+        return None
+    x_l2 = np.asarray(np.linalg.lstsq(A, y, rcond=None)[0], dtype=np.float64)
+    top = float(np.max(np.abs(x_l2)))
+    if top == 0.0:
+        return None
+    if depth == 2.0:
+        log_slope, ratio = math.log(2.0), 1.0 / 6.0
+    else:
+        q = depth / (depth - 2.0)
+        log_slope, ratio = math.log(2.0 * q), (q + 1.0) * (q + 2.0) / 6.0
+    log_z = math.log(top) - pla - log_slope
+    log_bound = math.log(ratio) + 2.0 * log_z + math.log(A.shape[1])
+    if log_bound > math.log(1e-17):
+        return None
+    return x_l2, math.exp(max(log_bound, -700.0))
 
 
 def _continuation(

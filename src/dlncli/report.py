@@ -197,8 +197,9 @@ def flow_renderable(
         ("depth p", fmt(record["depth"])),
         ("method", f"{record['method']} (x is the {record['x_source']})"),
         ("converged", "yes" if record["converged"] else "no"),
+        ("limit certified", "yes" if record.get("certified") else "no"),
         ("t_end", "—" if record["log10_t_end"] is None else f"1e{record['log10_t_end']:.6g}"),
-        ("loss ½‖Ax − y‖²", fmt(record["loss"])),
+        ("loss ½‖Ax − y‖²", "—" if record["loss"] is None else fmt(record["loss"])),
         ("‖x‖₁", fmt(record["l1_norm"], 10)),
         ("‖Ax − y‖∞", fmt(record["residual_inf"])),
         (

@@ -4,7 +4,8 @@ On the face S of BP minimizers (support J, signs s_J; v = s_J * x_J >= 0 and
 B v = y with B = A_J diag(s_J)) the selected point x*_p
 
 - p = 2 minimizes   sum v log v         (maximum entropy),
-- 2 < p < inf maximizes sum v^(2/p),
+- 2 < p < inf maximizes sum v^(2/p) (minimizes -sum (v^(2/p) - v) / (1 - 2/p), the same
+  on S and continuous as p -> 2+),
 - p = inf maximizes sum log v.
 
 Each is strictly convex (or concave) on S, so x*_p is unique and lies in the relative
@@ -64,9 +65,15 @@ def _objective(depth: float, v: FloatArray) -> tuple[float, FloatArray, FloatArr
         return float(np.sum(v * logv)), logv + 1.0, 1.0 / v
     if math.isinf(depth):
         return float(-np.sum(np.log(v))), -1.0 / v, 1.0 / v**2
+    # -sum v^r with r = 2/p, written as -sum (v^r - v) / eps, eps = 1 - r: the same minimizer
+    # on the face (sum v is constant there) and continuous as p -> 2+, where it tends to the
+    # entropy sum v log v; expm1 keeps p = 2.0000001 accurate.
     r = 2.0 / depth
-    vr = v**r
-    return float(-np.sum(vr)), -r * vr / v, r * (1.0 - r) * vr / v**2
+    eps = 1.0 - r
+    logv = np.log(v)
+    shrink = np.expm1(-eps * logv)  # v^(-eps) - 1
+    vr = v * (shrink + 1.0)  # v^r
+    return float(-np.sum(v * shrink) / eps), -shrink / eps + shrink + 1.0, r * vr / v**2
 
 
 def select_minimizer(
@@ -131,7 +138,9 @@ def _newton_on_face(
                 break
             t *= 0.5
         v = v + t * dv
-        if t == 1.0 and float(np.max(np.abs(dv))) <= STEP_TOL * float(np.max(v)):
+        # A full Newton step this small is converged even when rounding in f made the line
+        # search halve it (which happens for p near 2, where f is flat to ~1e-16).
+        if float(np.max(np.abs(dv))) <= STEP_TOL * float(np.max(v)):
             return v, iteration, optimality
         if t <= 1e-16:
             break

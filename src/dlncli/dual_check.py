@@ -1,0 +1,461 @@
+"""Face-free Newton on the full flow-limit dual, in float64, extended or arbitrary precision.
+
+This is the check behind every limit :func:`dlncli.limit.flow_limit` returns, and its fallback.
+The fast route in limit.py writes the dual in coordinates built from the basis-pursuit face;
+if the face is misclassified (near-tied columns) those coordinates describe a slightly
+different problem and can converge, confidently, to a wrong point. Here nothing depends on
+the face: with A (m, N), y (m,), depth p >= 2 and ln(alpha^p) = pla, we maximize the concave
+dual (docs/limit.md)
+
+    f(mu) = y^T mu - alpha^p sum_i Phi_p(a_i^T mu),     x(mu) = alpha^p h_p(A^T mu),
+
+in log form: with z = A^T mu, for p = 2
+
+    x = exp(pla + z) - exp(pla - z),     alpha^p Phi = exp(pla + z) + exp(pla - z),
+
+and for p > 2, q = p / (p - 2), l_+ = log1p(-z), l_- = log1p(z) (|z| < 1)
+
+    x = exp(pla - q l_+) - exp(pla - q l_-),
+    alpha^p Phi = ((p - 2) / 2) (exp(pla - (q - 1) l_+) + exp(pla - (q - 1) l_-)),
+    dx/dz = q (exp(pla - (q + 1) l_+) + exp(pla - (q + 1) l_-)).
+
+The slacks 1 -+ z on the BP support are ~ (alpha^p / |x_i|)^{1/q}: 1e-36 for p = 6,
+alpha = 1e-9. They keep their digits only if mu is carried with more digits than that, so mu
+and every function of it live in an :class:`Arithmetic` with enough precision (mpmath for
+small problems); the Newton matrix A diag(dx/dz) A^T is only needed approximately and is
+formed and solved in float64 (mixed-precision iterative refinement: the residual y - A x(mu),
+which decides what converges to, is evaluated in full precision).
+
+Data are taken as exact: a float64 entry is converted to the working precision exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath as mp
+import numpy as np
+import scipy.linalg
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+AnyArray = NDArray[Any]
+
+LN10 = math.log(10.0)
+
+# Above this many entries of A the mpmath evaluation (pure Python, ~1 us per operation) costs
+# more than a few seconds per Newton step; such problems are checked in long double when its
+# 64-bit mantissa suffices, and otherwise reported as not certified.
+MP_MAX_ENTRIES = 20_000
+
+TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
+RESIDUAL_TOL = 1e-9  # a certified x has max|y - A x| <= RESIDUAL_TOL * max|y|
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """A floating-point precision for arrays: float64, long double, or mpmath at ``dps``."""
+
+    name: str
+    dps: int = 0
+
+    @property
+    def is_mp(self) -> bool:
+        return self.name == "mpmath"
+
+    @property
+    def label(self) -> str:
+        return f"mpmath {self.dps} digits" if self.is_mp else self.name
+
+    def array(self, values: FloatArray) -> AnyArray:
+        """Exact conversion of float64 values."""
+        if self.is_mp:
+            out = np.empty(values.shape, dtype=object)
+            flat = out.reshape(-1)
+            for i, v in enumerate(np.asarray(values, dtype=np.float64).reshape(-1)):
+                flat[i] = mp.mpf(float(v))
+            return out
+        dtype = np.longdouble if self.name == "longdouble" else np.float64
+        return np.asarray(values, dtype=dtype)
+
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        """The mpmath working precision while arrays of this arithmetic are computed with."""
+        return mp.workdps(self.dps) if self.is_mp else contextlib.nullcontext()
+
+    def pow2(self, k: int) -> Any:
+        """2^k exactly (k may be far outside float64's exponent range for mpmath)."""
+        if self.is_mp:
+            return mp.ldexp(mp.mpf(1), k)
+        one = np.longdouble(1) if self.name == "longdouble" else np.float64(1)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(one, k)
+
+    def exponent(self, values: AnyArray) -> int | None:
+        """e with max|values| in [2^e, 2^(e+1)), or None when all are zero or not finite."""
+        if self.is_mp:
+            top = max((abs(v) for v in values.reshape(-1)), default=mp.mpf(0))
+            if top == 0 or not mp.isfinite(top):
+                return None
+            return int(mp.frexp(top)[1]) - 1
+        top_np = np.max(np.abs(values), initial=0)
+        if top_np == 0 or not np.isfinite(top_np):
+            return None
+        return int(np.frexp(top_np)[1]) - 1
+
+    def scalar(self, value: float) -> Any:
+        if self.is_mp:
+            return mp.mpf(value)
+        return np.longdouble(value) if self.name == "longdouble" else np.float64(value)
+
+    def to_float(self, values: AnyArray) -> FloatArray:
+        if self.is_mp:
+            return np.array([float(v) for v in values.reshape(-1)], dtype=np.float64).reshape(
+                values.shape
+            )
+        with np.errstate(over="ignore"):
+            return np.asarray(values, dtype=np.float64)
+
+    def exp(self, values: AnyArray) -> AnyArray:
+        if self.is_mp:
+            return np.asarray(_MP_EXP(values), dtype=object)
+        return np.exp(values)
+
+    def expm1(self, values: AnyArray) -> AnyArray:
+        if self.is_mp:
+            return np.asarray(_MP_EXPM1(values), dtype=object)
+        return np.expm1(values)
+
+    def log1p(self, values: AnyArray) -> AnyArray:
+        if self.is_mp:
+            return np.asarray(_MP_LOG1P(values), dtype=object)
+        return np.log1p(values)
+
+    def abs_max(self, values: AnyArray) -> float:
+        return float(np.max(self.to_float(np.abs(values)), initial=0.0))
+
+
+_MP_EXP = np.frompyfunc(mp.exp, 1, 1)
+_MP_LOG1P = np.frompyfunc(mp.log1p, 1, 1)
+_MP_EXPM1 = np.frompyfunc(mp.expm1, 1, 1)
+
+FLOAT64 = Arithmetic("float64")
+LONGDOUBLE = Arithmetic("longdouble")
+
+
+def lost_digits(depth: float, log_alpha: float, x_scale: float) -> int:
+    """Decimal digits of mu spent before x's, from R = ln(max|x| / alpha^p) >= 0.
+
+    x's exponent is pla - q log(s) with s = 1 - |z| >= exp(-R/q) on the support; z's relative
+    rounding eps moves it by q |z| eps / s, so log10(q (1 - s) / s) digits are lost (36 for
+    p = 6, alpha = 1e-9; about log10(R) as p -> 2, which is the p = 2 count: there z ~ R and its
+    absolute error is x's relative error).
+    """
+    pla = depth * log_alpha
+    big_r = max(0.0, math.log(max(x_scale, 1e-300)) - pla)
+    if depth == 2.0:
+        return math.ceil(math.log10(1.0 + big_r))
+    q = depth / (depth - 2.0)
+    # log10(q (1 - s) / s) with s = exp(-R / q), written to stay finite for huge R / q.
+    ratio = big_r / q
+    log10_lost = math.log10(q) + math.log10(-math.expm1(-ratio)) + ratio / LN10 if ratio else 0.0
+    return max(0, math.ceil(log10_lost))
+
+
+def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
+    """The cheapest precision that still resolves x to TARGET_DIGITS, or None (too big)."""
+    need = digits_lost + TARGET_DIGITS
+    if need <= 15:
+        return FLOAT64
+    if need <= 19 and np.finfo(np.longdouble).precision >= 18:
+        return LONGDOUBLE
+    if shape[0] * shape[1] <= MP_MAX_ENTRIES:
+        return Arithmetic("mpmath", need + 12)
+    return None
+
+
+class DualProblem:
+    """f, x and dx/dz of the flow-limit dual for one (A, y, p, alpha) in one arithmetic."""
+
+    def __init__(
+        self, A: FloatArray, y: FloatArray, *, depth: float, log_alpha: float, arith: Arithmetic
+    ) -> None:
+        self.arith = arith
+        self.A_float = A
+        self.A = arith.array(A)
+        self.y = arith.array(y)
+        self.depth = depth
+        p = arith.scalar(depth)
+        self.pla = p * arith.scalar(log_alpha)
+        self.q = p / (p - 2) if depth != 2.0 else None
+        self.p = p
+
+    def z(self, mu: AnyArray) -> AnyArray:
+        return np.asarray(self.A.T @ mu)
+
+    def feasible(self, z: AnyArray) -> bool:
+        """|z_i| < 1 for p > 2, compared in working precision (1 - 1e-36 is not 1)."""
+        if self.q is None:
+            return True
+        return bool(np.all(np.abs(z) < 1))
+
+    def evaluate(self, mu: AnyArray) -> tuple[AnyArray, AnyArray, Any]:
+        """x(mu) (N,), dx/dz (N,) and f(mu), for a feasible mu."""
+        z = self.z(mu)
+        ar, pla = self.arith, self.pla
+        with np.errstate(over="ignore", under="ignore"):
+            if self.q is None:
+                e1, e2 = ar.exp(pla + z), ar.exp(pla - z)
+                x, d, phi = self._difference(pla - z, 2 * z), e1 + e2, np.sum(e1 + e2)
+            else:
+                q = self.q
+                lp, lm = ar.log1p(-z), ar.log1p(z)
+                x = self._difference(pla - q * lm, q * (lm - lp))
+                d = q * (ar.exp(pla - (q + 1) * lp) + ar.exp(pla - (q + 1) * lm))
+                phi = (
+                    (self.p - 2)
+                    / 2
+                    * np.sum(ar.exp(pla - (q - 1) * lp) + ar.exp(pla - (q - 1) * lm))
+                )
+        f = np.sum(self.y * mu) - phi
+        return x, d, f
+
+    def _difference(self, b: AnyArray, w: AnyArray) -> AnyArray:
+        """exp(b + w) - exp(b) without cancellation: exp(b) expm1(w) where |w| <= 1 (x small
+        against alpha^p: large alpha, or p near 2). w is passed, not formed as a - b."""
+        ar = self.arith
+        near = np.abs(w) <= 1
+        return np.where(near, ar.exp(b) * ar.expm1(w), ar.exp(b + w) - ar.exp(b))
+
+    def boundary_step(self, mu: AnyArray, delta: AnyArray) -> float:
+        """Largest t in (0, 1] keeping |z + t dz| < 1 (fraction to boundary 0.99), with the
+        slack / rate ratios formed in working precision (slacks can be 1e-600)."""
+        if self.q is None:
+            return 1.0
+        z, dz = self.z(mu), self.z(delta)
+        bound = 1.0
+        for slack, rate in ((1 - z, dz), (1 + z, -dz)):
+            moving = self.arith.to_float(rate) > 0
+            if np.any(moving):
+                ratios = self.arith.to_float(slack[moving] / rate[moving])
+                bound = min(bound, 0.99 * float(np.min(ratios)))
+        return max(bound, 0.0)
+
+
+@dataclass(frozen=True)
+class DualSolve:
+    """The outcome of Newton on the full dual."""
+
+    converged: bool
+    mu: AnyArray  # (m,) in the arithmetic's precision
+    x: FloatArray  # (N,) x(mu) rounded to float64
+    residual_inf: float  # max |y - A x(mu)| in working precision
+    last_step: float  # max |dx| / max |x| of the last Newton step (an error estimate)
+    iterations: int
+
+
+def solve_newton_step(A: FloatArray, d: FloatArray, g: FloatArray) -> FloatArray:
+    """delta with (A diag(d) A^T) delta = g, by QR of B^T = diag(sqrt d) A^T.
+
+    d spans many decades (1e36 on the support, 1e-54 off it for p = 6, alpha = 1e-9), so
+    A diag(d) A^T in float64 has lost its small eigenvalues. Householder QR of the row-graded
+    B^T with rows sorted by decreasing norm keeps them (Powell-Reid), and
+    A diag(d) A^T = R^T R. Rank-deficient A (dependent rows): least squares instead.
+    """
+    with np.errstate(all="ignore"):
+        root = np.sqrt(d)
+        order = np.argsort(-root)
+        bt = (root[:, None] * A.T)[order]
+        if np.all(np.isfinite(bt)):
+            r = np.linalg.qr(bt, mode="r")
+            diag = np.abs(np.diag(r))
+            if diag.size == A.shape[0] and np.all(diag > 1e-14 * max(float(np.max(diag)), 1e-300)):
+                w = scipy.linalg.solve_triangular(r, g, trans="T")
+                delta = scipy.linalg.solve_triangular(r, w)
+                if np.all(np.isfinite(delta)):
+                    return np.asarray(delta, dtype=np.float64)
+        H = (A * d[None, :]) @ A.T
+        scale_d = np.abs(np.diag(H))
+        scale = np.where(scale_d > 0, 1.0 / np.sqrt(np.where(scale_d > 0, scale_d, 1.0)), 1.0)
+        least = np.linalg.lstsq(scale[:, None] * H * scale[None, :], scale * g, rcond=1e-13)[0]
+        return np.asarray(scale * np.nan_to_num(least), dtype=np.float64)
+
+
+def newton(
+    problem: DualProblem,
+    mu: AnyArray,
+    *,
+    tol: float,
+    max_iterations: int = 200,
+    on_iteration: Callable[[], None] | None = None,
+) -> DualSolve:
+    """Damped Newton for max f(mu) from a feasible mu; converged when a full step moves x by
+    at most ``tol`` relative to max|x| (the step is then applied)."""
+    # Overflowing trial points (exp of a large z) give inf/nan, which the tests below reject.
+    with problem.arith.context(), np.errstate(all="ignore"):
+        return _newton(
+            problem, mu, tol=tol, max_iterations=max_iterations, on_iteration=on_iteration
+        )
+
+
+def _newton(
+    problem: DualProblem,
+    mu: AnyArray,
+    *,
+    tol: float,
+    max_iterations: int,
+    on_iteration: Callable[[], None] | None,
+) -> DualSolve:
+    # dx/dz and the residual can lie far outside float64's range (dx/dz ~ 1e600 on the
+    # support for p = 4, alpha = 1e-300): both are scaled by powers of two before the float
+    # solve, delta = 2^(F - E) delta_s, and the step is applied in working precision.
+    ar = problem.arith
+    A = problem.A_float
+    x, d, f = problem.evaluate(mu)
+    last = math.inf
+    for iteration in range(1, max_iterations + 1):
+        if on_iteration is not None:
+            on_iteration()
+        g = problem.y - problem.A @ x
+        x_float = ar.to_float(x)
+        big_e, big_f = ar.exponent(d), ar.exponent(g)
+        if big_e is None or not np.all(np.isfinite(x_float)):
+            break
+        if big_f is None:  # A x = y exactly in working precision
+            return DualSolve(True, mu, x_float, 0.0, 0.0, iteration)
+        d_s = ar.to_float(d * ar.pow2(-big_e))
+        g_s = ar.to_float(g * ar.pow2(-big_f))
+        delta_s = solve_newton_step(A, d_s, g_s)
+        dx_s = float(np.max(np.abs(d_s * (A.T @ delta_s)), initial=0.0))
+        scale_x = max(float(np.max(np.abs(x_float), initial=0.0)), 1e-300)
+        rel = _ldexp(dx_s, big_f) / scale_x
+        if not math.isfinite(rel):
+            break
+        delta = ar.array(delta_s) * ar.pow2(big_f - big_e)
+        g_max = ar.abs_max(g)
+        t = problem.boundary_step(mu, delta)
+        slope = ar.scalar(float(g_s @ delta_s)) * ar.pow2(2 * big_f - big_e)
+        accepted = False
+        while t > 1e-14:
+            trial = mu + ar.scalar(t) * delta
+            if problem.feasible(problem.z(trial)):
+                x_t, d_t, f_t = problem.evaluate(trial)
+                g_t_max = ar.abs_max(problem.y - problem.A @ x_t)
+                if not math.isfinite(g_t_max):  # x overflowed
+                    t *= 0.5
+                    continue
+                if t == 1.0 and rel <= 1e3 * tol and g_t_max <= 10.0 * g_max:
+                    # Past the objective's resolution the full Newton step is right, unless it
+                    # left the region where its prediction holds (the residual jumps).
+                    accepted = True
+                    break
+                if f_t >= f + ar.scalar(1e-4 * t) * slope:
+                    accepted = True
+                    break
+                # f can be too large to rank tiny steps (alpha^p Phi ~ 1e3 for big alpha):
+                # a smaller residual y - A x is progress as well.
+                if t == 1.0 and g_t_max < 0.5 * g_max:
+                    accepted = True
+                    break
+            t *= 0.5
+        if not accepted:
+            break
+        mu, x, d, f = trial, x_t, d_t, f_t
+        last = rel * t
+        if t == 1.0 and rel <= tol:
+            residual = ar.abs_max(problem.y - problem.A @ x)
+            # A x = y is part of the certificate: a tiny step at a point that does not fit
+            # the data (x overflowed) is not convergence.
+            fits = residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300)
+            return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
+    residual = ar.abs_max(problem.y - problem.A @ x)
+    return DualSolve(False, mu, ar.to_float(x), residual, last, max_iterations)
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2^exponent, inf on overflow."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.inf
+
+
+def tolerance(arith: Arithmetic, digits_lost: int = 0) -> float:
+    """The Newton stopping tolerance (relative step in x) the arithmetic can reach when
+    ``digits_lost`` of its digits go to the slacks: 1e-13 / 1e-15 / 1e-16 (float64, long
+    double, mpmath), loosened to 10^(lost + 1 - digits) (long double with 7 lost: 1e-11)."""
+    base = {"float64": 1e-13, "longdouble": 1e-15}.get(arith.name, 1e-16)
+    digits = {"float64": 16, "longdouble": 19}.get(arith.name, arith.dps)
+    return max(base, 10.0 ** (digits_lost + 1 - digits))
+
+
+def continuation(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    arith: Arithmetic,
+    x_scale: float,
+    on_iteration: Callable[[], None] | None = None,
+) -> tuple[DualSolve, int]:
+    """Follow the limit in alpha from where it is easy (alpha^p = 100 max|x|: mu = 0 is near
+    the optimum) down to the target. Each stage starts from a linear extrapolation of the two
+    previous duals in the variable mu is asymptotically linear in: L = ln(1/alpha^2) for p = 2
+    (mu ~ L lambda + c), u = (alpha^p)^{(p-2)/p} for p > 2 (mu ~ lambda + C u). Strides adapt:
+    doubled after an easy stage, halved when Newton fails. Returns (solve, stages)."""
+    with arith.context():
+        return _continuation(A, y, depth, log_alpha, arith, x_scale, on_iteration)
+
+
+def _continuation(
+    A: FloatArray,
+    y: FloatArray,
+    depth: float,
+    log_alpha: float,
+    arith: Arithmetic,
+    x_scale: float,
+    on_iteration: Callable[[], None] | None,
+) -> tuple[DualSolve, int]:
+    target = depth * log_alpha
+    level = max(target, math.log(max(x_scale, 1e-300)) + 2 * LN10)
+    stride = (20.0 if depth == 2.0 else 2.0) * LN10
+    tol = tolerance(arith, lost_digits(depth, log_alpha, x_scale))
+
+    def coordinate(pla: float) -> float:
+        return -pla if depth == 2.0 else math.exp(pla * (depth - 2.0) / depth)
+
+    solved: list[tuple[float, AnyArray]] = []  # (level, mu), the last two stages
+    mu = arith.array(np.zeros(A.shape[0]))
+    stages = 0
+    while True:
+        stages += 1
+        problem = DualProblem(A, y, depth=depth, log_alpha=level / depth, arith=arith)
+        starts = [mu]
+        if len(solved) == 2:
+            (l0, m0), (l1, m1) = solved
+            c0, c1, c = coordinate(l0), coordinate(l1), coordinate(level)
+            if c1 != c0:
+                guess = m1 + arith.scalar((c - c1) / (c1 - c0)) * (m1 - m0)
+                if problem.feasible(problem.z(guess)):
+                    starts.insert(0, guess)
+        stage_tol = tol if level == target else 1e-8
+        outcome = newton(problem, starts[0], tol=stage_tol, on_iteration=on_iteration)
+        if not outcome.converged and len(starts) == 2:
+            outcome = newton(problem, starts[1], tol=stage_tol, on_iteration=on_iteration)
+        if not outcome.converged:
+            if not solved or stride < 0.05 * LN10:
+                return outcome, stages
+            stride /= 2
+            level = max(solved[-1][0] - stride, target)
+            continue
+        if level == target:
+            return outcome, stages
+        solved = [*solved[-1:], (level, outcome.mu)]
+        mu = outcome.mu
+        if outcome.iterations <= 6:
+            stride *= 2
+        level = max(level - stride, target)
