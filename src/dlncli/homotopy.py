@@ -40,7 +40,7 @@ TIE_TOL = 1e-10
 END_TOL = 1e-9
 # The correlations are updated incrementally (one product with A^T per step); they are
 # recomputed from the residual every REFRESH_EVERY steps so that rounding does not accumulate.
-REFRESH_EVERY = 25
+REFRESH_EVERY = 5
 # A new column whose component orthogonal to the active columns is below this (relative to
 # its norm) would make A_K rank deficient.
 RANK_TOL = 1e-10
@@ -132,6 +132,7 @@ def homotopy_bp(
     active: list[int] = []
     signs: list[float] = []
     columns: list[FloatArray] = []
+    column_y: list[float] = []  # a_j^T y for the active columns
     x_active = np.zeros(0)
     chol = _Cholesky()
     joining = int(np.argmax(np.abs(c)))
@@ -141,12 +142,13 @@ def homotopy_bp(
             on_step()
         if joining >= 0:
             col = _column(A, joining, sparse)
-            gram_col = np.array([float(col @ other) for other in columns])
+            gram_col = np.stack(columns) @ col if columns else np.zeros(0)
             if not chol.add(gram_col, float(col @ col)):
                 return None
             active.append(joining)
             signs.append(float(np.sign(c[joining])))
             columns.append(col)
+            column_y.append(float(col @ y))
             x_active = np.append(x_active, 0.0)
         s = np.array(signs)
         d = chol.solve(s)
@@ -182,9 +184,11 @@ def homotopy_bp(
         second_join = np.partition(gamma_join, 1)[1] if n > 1 else np.inf
         if event == "join" and second_join - gamma <= TIE_TOL * start:
             return None
-        x_active = x_active + gamma * d
         c = c - gamma * a
         lam -= gamma
+        # On the path x_K = (A_K^T A_K)^{-1} (A_K^T y - l s_K): recomputed, not accumulated,
+        # so that hundreds of steps do not drift (drift flips the sign of small entries).
+        x_active = chol.solve(np.array(column_y) - lam * s)
         if step % REFRESH_EVERY == REFRESH_EVERY - 1:  # updates drift; one more product resets
             residual = y - np.column_stack(columns) @ x_active
             c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
@@ -199,6 +203,6 @@ def homotopy_bp(
             joining = j
         else:
             chol.remove(leave)
-            del active[leave], signs[leave], columns[leave]
+            del active[leave], signs[leave], columns[leave], column_y[leave]
             x_active = np.delete(x_active, leave)
     return None

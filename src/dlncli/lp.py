@@ -327,9 +327,13 @@ def equilibrate(A: Matrix, y: FloatArray) -> Equilibration:
     magnitude: Matrix = sp.csr_matrix(abs(A)) if sparse else np.abs(A)
     for _ in range(EQUILIBRATION_PASSES):
         row_max = _scaled_max(magnitude, rows, cols, axis=1, sparse=sparse)
-        rows = rows * _power_of_two(1.0 / np.sqrt(np.where(row_max > 0, row_max, 1.0)))
+        row_step = _power_of_two(1.0 / np.sqrt(np.where(row_max > 0, row_max, 1.0)))
+        rows = rows * row_step
         col_max = _scaled_max(magnitude, rows, cols, axis=0, sparse=sparse)
-        cols = cols * _power_of_two(1.0 / np.sqrt(np.where(col_max > 0, col_max, 1.0)))
+        col_step = _power_of_two(1.0 / np.sqrt(np.where(col_max > 0, col_max, 1.0)))
+        cols = cols * col_step
+        if np.all(row_step == 1.0) and np.all(col_step == 1.0):
+            break  # a fixed point: powers of two stop changing after a few passes
     y_max = float(np.max(np.abs(rows * y)))
     y_scale = float(_power_of_two(np.array([y_max]))[0]) if y_max > 0 else 1.0
     return Equilibration(rows, cols, y_scale)
