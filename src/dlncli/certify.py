@@ -261,8 +261,12 @@ def exact_rank(M: FloatArray) -> int:
 def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
     """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
     round-off of computing y from x. A may be scipy.sparse."""
-    residual = np.abs(np.asarray(A @ x, dtype=np.float64).ravel() - y)
-    magnitude = np.abs(y) + np.asarray(abs(A) @ np.abs(x), dtype=np.float64).ravel()
+    support = np.flatnonzero(x)
+    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    cols = A[:, support]
+    A_S = np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
+    residual = np.abs(A_S @ x[support] - y)
+    magnitude = np.abs(y) + np.abs(A_S) @ np.abs(x[support])
     return bool(np.all(residual <= SNAP_TOL * magnitude))
 
 
@@ -386,9 +390,10 @@ def float_uniqueness_bound(
 
     With r = A_K^T lambda - s_K, the correction delta = -A_K (A_K^T A_K)^{-1} r makes
     A_K^T (lambda + delta) = s_K exactly and ||delta||_2 <= ||r||_2 / sigma_min(A_K).
-    Each float dot product a^T lambda is within gamma_m |a|^T |lambda| of the exact one
-    (gamma_m = m u / (1 - m u)), and sigma_min is taken 10 (m + k) u ||A_K||_2 lower than
-    computed (a generous multiple of the SVD's backward error).
+    Each float dot product a^T lambda is within gamma_m |a|^T |lambda| <= gamma_m ||a||_2
+    ||lambda||_2 of the exact one (gamma_m = m u / (1 - m u); Cauchy-Schwarz spares a pass
+    over |A|), and sigma_min is taken 10 (m + k) u ||A_K||_2 lower than computed (a generous
+    multiple of the SVD's backward error).
     """
     m, n = A.shape
     # A power-of-two rescaling (exact, and the bound is invariant under A -> A/t, lambda ->
@@ -417,12 +422,12 @@ def float_uniqueness_bound(
     off = np.setdiff1d(np.arange(n), support)
     if off.size == 0:
         return FloatBound(1.0, sigma_lower)
-    magnitude = abs(A)
     if sparse:
         norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0), dtype=np.float64).ravel())
     else:
-        norms = np.linalg.norm(A, axis=0)
+        norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    norms *= 1 + 4 * m * UNIT_ROUNDOFF  # the norms' own rounding
     corr = np.abs(np.asarray(A.T @ dual, dtype=np.float64).ravel())
-    slack = np.asarray(magnitude.T @ abs_dual, dtype=np.float64).ravel()
-    bound = corr[off] + gamma * slack[off] + norms[off] * shift
+    dual_norm = float(np.linalg.norm(dual)) * (1 + 4 * m * UNIT_ROUNDOFF)
+    bound = corr[off] + norms[off] * (gamma * dual_norm + shift)
     return FloatBound(float(1.0 - np.max(bound) * (1 + 4 * UNIT_ROUNDOFF)), sigma_lower)

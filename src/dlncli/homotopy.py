@@ -131,7 +131,8 @@ def homotopy_bp(
         return None  # two columns start the path together
     active: list[int] = []
     signs: list[float] = []
-    columns: list[FloatArray] = []
+    # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step).
+    block = np.empty((m, min(m, n) + 1))
     column_y: list[float] = []  # a_j^T y for the active columns
     x_active = np.zeros(0)
     chol = _Cholesky()
@@ -142,17 +143,20 @@ def homotopy_bp(
             on_step()
         if joining >= 0:
             col = _column(A, joining, sparse)
-            gram_col = np.stack(columns) @ col if columns else np.zeros(0)
+            k = len(active)
+            if k >= block.shape[1]:
+                return None
+            gram_col = block[:, :k].T @ col
             if not chol.add(gram_col, float(col @ col)):
                 return None
             active.append(joining)
             signs.append(float(np.sign(c[joining])))
-            columns.append(col)
+            block[:, len(active) - 1] = col
             column_y.append(float(col @ y))
             x_active = np.append(x_active, 0.0)
         s = np.array(signs)
         d = chol.solve(s)
-        v = np.column_stack(columns) @ d
+        v = block[:, : len(active)] @ d
         a = np.asarray(A.T @ v, dtype=np.float64).ravel()
         inactive = np.ones(n, dtype=bool)
         inactive[active] = False
@@ -190,7 +194,7 @@ def homotopy_bp(
         # so that hundreds of steps do not drift (drift flips the sign of small entries).
         x_active = chol.solve(np.array(column_y) - lam * s)
         if step % REFRESH_EVERY == REFRESH_EVERY - 1:  # updates drift; one more product resets
-            residual = y - np.column_stack(columns) @ x_active
+            residual = y - block[:, : len(active)] @ x_active
             c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
         joining = -1
         if event == "end":
@@ -203,6 +207,8 @@ def homotopy_bp(
             joining = j
         else:
             chol.remove(leave)
-            del active[leave], signs[leave], columns[leave], column_y[leave]
+            k = len(active)
+            block[:, leave : k - 1] = block[:, leave + 1 : k]
+            del active[leave], signs[leave], column_y[leave]
             x_active = np.delete(x_active, leave)
     return None
