@@ -282,16 +282,16 @@ def test_a_file_that_appears_during_the_run_is_not_clobbered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dlncli.flow
-    import dlncli.report
+    import dlncli.reports
 
     out = tmp_path / "out.json"
-    original = dlncli.report.bp_record
+    original = dlncli.reports.BPReport.to_dict
 
     def appear_then_record(*a: Any, **k: Any) -> Any:
         out.write_text("someone else's")
         return original(*a, **k)
 
-    monkeypatch.setattr(dlncli.report, "bp_record", appear_then_record)
+    monkeypatch.setattr(dlncli.reports.BPReport, "to_dict", appear_then_record)
     result = run("solve-bp", "line", "--output", str(out))
     _one_error_line(result, "'--output'", "exists", "appeared during the run", code=2)
     assert out.read_text() == "someone else's"
