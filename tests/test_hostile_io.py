@@ -281,7 +281,7 @@ def test_output_and_trajectory_naming_the_same_file(tmp_path: Path) -> None:
 def test_a_file_that_appears_during_the_run_is_not_clobbered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dlncli.flow
+    import dlncli.flow as flow_module  # dlncli.flow is also the flow() experiment
     import dlncli.reports
 
     out = tmp_path / "out.json"
@@ -297,13 +297,13 @@ def test_a_file_that_appears_during_the_run_is_not_clobbered(
     assert out.read_text() == "someone else's"
     # One more: a trajectory file that appears while the ODE runs.
     traj = tmp_path / "traj.npz"
-    integrate = dlncli.flow.integrate_flow
+    integrate = flow_module.integrate_flow
 
     def appear_then_integrate(*a: Any, **k: Any) -> Any:
         traj.write_text("keep")
         return integrate(*a, **k)
 
-    monkeypatch.setattr(dlncli.flow, "integrate_flow", appear_then_integrate)
+    monkeypatch.setattr(flow_module, "integrate_flow", appear_then_integrate)
     result = run("flow", "line", "--alpha", "1e-2", "--trajectory", str(traj))
     _one_error_line(result, "'--trajectory'", "appeared during the run", code=2)
     assert traj.read_text() == "keep"

@@ -7,9 +7,9 @@ matching command's JSON document::
     report = dlncli.flow(dlncli.load_problem("line"), alpha="1e-6", depth=3)
 
 The public names load lazily (PEP 562), so ``dlncli --help`` does not import numpy.
-``dlncli.flow``, ``dlncli.path`` and ``dlncli.phase`` are also submodules: they are callable
-modules, so ``dlncli.flow(...)`` runs the experiment and ``from dlncli.flow import
-integrate_flow`` keeps working.
+``dlncli.compare``, ``dlncli.flow``, ``dlncli.path`` and ``dlncli.phase`` are also submodules:
+they are callable modules, so ``dlncli.flow(...)`` runs the experiment and ``from dlncli.flow
+import integrate_flow`` keeps working.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "solve_bp": "dlncli.experiments",
     "tie_break": "dlncli.experiments",
-    "compare": "dlncli.experiments",
     "BPReport": "dlncli.reports",
     "FlowReport": "dlncli.reports",
     "TieBreakReport": "dlncli.reports",
@@ -56,12 +55,48 @@ _EXPORTS = {
 }
 # Experiments named like a submodule: the submodule is made callable, running the function.
 _CALLABLE_MODULES = {
+    "compare": ("dlncli.experiments", "compare"),
     "flow": ("dlncli.experiments", "flow"),
     "path": ("dlncli.path", "path"),
     "phase": ("dlncli.phase", "phase"),
 }
 
-__all__ = sorted([*_EXPORTS, *_CALLABLE_MODULES, "__version__"])
+__all__ = [
+    "DEFAULT_MAX_INPUT_BYTES",
+    "BPReport",
+    "CompareReport",
+    "CompareRowReport",
+    "FitReport",
+    "FlowReport",
+    "LimitResult",
+    "PathReport",
+    "PhaseReport",
+    "PotentialCurve",
+    "PotentialsReport",
+    "Problem",
+    "ProblemComparison",
+    "ProblemInfo",
+    "Saddle",
+    "TheoryReport",
+    "TieBreakReport",
+    "Variant",
+    "VerifyRow",
+    "__version__",
+    "compare",
+    "evaluate_potentials",
+    "flow",
+    "flow_limit",
+    "load_problem",
+    "load_sample",
+    "log_uv_from_x",
+    "parse_decimal",
+    "path",
+    "phase",
+    "solve_bp",
+    "tie_break",
+    "weak_threshold",
+    "weak_threshold_table",
+]
 
 
 class _CallableModule(types.ModuleType):

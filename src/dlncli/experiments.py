@@ -36,7 +36,7 @@ from dlncli.reports import (
 )
 
 FloatArray = NDArray[np.float64]
-ProblemLike = Problem | Any  # a Problem, or A: (m, N) array-like / scipy.sparse matrix
+ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m, N) / sparse
 
 LN10 = math.log(10.0)
 FLOW_METHODS = ("ode", "raw", "raw-lsoda")
@@ -50,8 +50,15 @@ VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
 
 
 def as_problem(problem: ProblemLike, y: Any = None, *, name: str = "arrays") -> Problem:
-    """A :class:`Problem` from a Problem, or from A (m, N) (dense or scipy.sparse, densified)
-    and y (m,), checked for shape and finiteness like a loaded file."""
+    """A :class:`Problem` from a Problem, a sample name or file path (:func:`load_problem`),
+    or A (m, N) (dense or scipy.sparse, densified) and y (m,), checked for shape and
+    finiteness like a loaded file (named ``name``)."""
+    if isinstance(problem, str):
+        from dlncli.problem_io import load_problem
+
+        if y is not None:
+            raise ValueError("give a problem name or A and y, not a name and y")
+        return load_problem(problem)
     if isinstance(problem, Problem):
         if y is not None:
             raise ValueError("give a Problem or A and y, not a Problem and y")
@@ -135,7 +142,8 @@ def solve_bp(
 
     Parameters
     ----------
-    problem, y : a Problem, or A (m, N) (dense or scipy.sparse, kept sparse) and y (m,).
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse,
+        kept sparse) and y (m,).
     solver : HiGHS LP solver for the main solve: "choose", "simplex", "ipm" or "pdlp".
     ranges : also give [min, max] of each face coordinate over the face (2 LPs each).
     time_limit : seconds for the whole call, or None.
@@ -146,7 +154,7 @@ def solve_bp(
     """
     from dlncli.lp import solve_basis_pursuit
 
-    if isinstance(problem, Problem) or not hasattr(problem, "toarray"):
+    if isinstance(problem, Problem | str) or not hasattr(problem, "toarray"):
         prob = as_problem(problem, y)
         A: Any = prob.A
         b = prob.y
@@ -182,7 +190,8 @@ def flow(
 
     Parameters
     ----------
-    problem, y : a Problem, or A (m, N) (dense or scipy.sparse) and y (m,).
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse)
+        and y (m,).
     alpha : initialization scale alpha > 0; a decimal string keeps any exponent exactly
         ("1e-1000"), a float is taken as it is.
     depth : p >= 2 (real).
@@ -479,7 +488,8 @@ def tie_break(
 
     Parameters
     ----------
-    problem, y : a Problem, or A (m, N) (dense or scipy.sparse) and y (m,).
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse)
+        and y (m,).
     depths : depths p >= 2 or inf; strings keep their text as labels ("2.5", "inf").
     verify : also compute the flow's exact limit at alpha^p = 1e-2, 1e-4, 1e-8, 1e-16 and
         its distance to x*_p (finite depths; inf is skipped with a note).
@@ -581,7 +591,7 @@ def compare(
 
     Parameters
     ----------
-    problems, y : a Problem, a sequence of Problems, or A (m, N) and y (m,).
+    problems, y : a Problem or sample name/path, a sequence of them, or A (m, N) and y (m,).
     depths : depths p >= 2 (finite).
     log10_alphas : log10 alpha values shared by every depth; None: the per-depth grid
         alpha^p = 10**log10_alpha_p (default 1, 1e-1, ..., 1e-9).
@@ -594,7 +604,7 @@ def compare(
     """
     from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
 
-    if isinstance(problems, Problem) or y is not None:
+    if isinstance(problems, Problem | str) or y is not None:
         items = [as_problem(problems, y)]
     else:
         items = [as_problem(p) for p in problems]
