@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+if TYPE_CHECKING:  # for the annotations only: importing these here would slow every command
+    from dlncli.path import PathReport
+    from dlncli.phase import PhaseReport
+    from dlncli.potentials import PotentialsReport
+    from dlncli.theory import TheoryReport
 from dlncli.problem_io import Problem
 from dlncli.reports import (
     BPReport,
@@ -384,7 +389,7 @@ def compare_figure(
 # --------------------------------------------------------------------------- potentials
 
 
-def potentials_renderable(report: Any) -> RenderableType:
+def potentials_renderable(report: PotentialsReport) -> RenderableType:
     """A table per depth: z, w = h_p(z), q_p(w), g_p(w)."""
     parts: list[RenderableType] = []
     for curve in report.curves:
@@ -401,7 +406,7 @@ def potentials_renderable(report: Any) -> RenderableType:
     return Group(*parts)
 
 
-def potentials_figure(on_z: Any, on_w: Any) -> Any:
+def potentials_figure(on_z: PotentialsReport, on_w: PotentialsReport) -> Any:
     """The paper's figure 3: h_p on z (from ``on_z``), q_p and g_p on w (from ``on_w``),
     one black-and-white line style per depth. Returns a matplotlib Figure."""
     import matplotlib
@@ -435,7 +440,7 @@ def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
     return ", ".join(map(str, indices)) or "—"
 
 
-def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> RenderableType:
+def path_renderable(problem: Problem, report: PathReport, *, show_all: bool) -> RenderableType:
     """The saddle table of a :class:`dlncli.path.PathReport` and its summary."""
     m, n = problem.shape
     timed = report.log10_alpha is not None
@@ -504,7 +509,7 @@ def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> Rendera
     return Group(*parts)
 
 
-def path_figure(name: str, report: Any) -> Any:
+def path_figure(name: str, report: PathReport) -> Any:
     """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
     dashed over them when the report has a --check-alpha run."""
     import matplotlib
@@ -550,7 +555,7 @@ def path_figure(name: str, report: Any) -> Any:
 # --------------------------------------------------------------------------- phase
 
 
-def theory_renderable(table: Any) -> RenderableType:
+def theory_renderable(table: TheoryReport) -> RenderableType:
     """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport)."""
     out = Table(title="weak threshold ρ_W(δ)")
     out.add_column("δ = m/N", justify="right")
@@ -560,7 +565,7 @@ def theory_renderable(table: Any) -> RenderableType:
     return out
 
 
-def phase_renderable(report: Any) -> RenderableType:
+def phase_renderable(report: PhaseReport) -> RenderableType:
     """Success-rate grid (rows ρ, columns δ) per method variant, then the 50 % points beside
     ρ_W(δ) (``report`` is a phase.PhaseReport)."""
     parts: list[RenderableType] = [
@@ -601,7 +606,7 @@ def phase_renderable(report: Any) -> RenderableType:
     return Group(*parts)
 
 
-def phase_figure(report: Any) -> Any:
+def phase_figure(report: PhaseReport) -> Any:
     """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
     curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
     import matplotlib
