@@ -628,27 +628,14 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
 
 # --------------------------------------------------------------------------- tie-break
 
-DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
-
 
 def _parse_depths(texts: list[str] | None, *, allow_inf: bool) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
-    from dlncli.problem_io import parse_decimal
+    from dlncli.experiments import depth_labels
 
-    for text in texts or []:
-        try:
-            value = parse_decimal(text)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{text!r} is not a plain decimal number; expected e.g. 2.5", param_hint="'--depth'"
-            ) from None
-        if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
-            expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
-            raise typer.BadParameter(f"{text!r}; expected {expected}", param_hint="'--depth'")
-        if any(v == value for _, v in out):
-            raise typer.BadParameter(f"{text!r} is given twice", param_hint="'--depth'")
-        out.append((text, value))
-    return out
+    try:
+        return depth_labels(texts or [], allow_inf=allow_inf)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--depth'") from None
 
 
 @app.command("tie-break", epilog=EPILOG)
@@ -673,7 +660,9 @@ def tie_break(
 ) -> None:
     """Which basis-pursuit minimizer the flow selects as α → 0, for each depth: the face of
     minimizers and x*_p (p = 2: max entropy; p > 2: max Σ|x|^(2/p); inf: max Σ log|x|)."""
-    parsed = _parse_depths(depths or DEFAULT_TIEBREAK_DEPTHS, allow_inf=True)
+    from dlncli.experiments import DEFAULT_TIEBREAK_DEPTHS
+
+    parsed = _parse_depths(depths or list(DEFAULT_TIEBREAK_DEPTHS), allow_inf=True)
     from dlncli.experiments import tie_break as run_tie_break
     from dlncli.report import tiebreak_renderable
 
@@ -698,7 +687,6 @@ def tie_break(
 
 # --------------------------------------------------------------------------- compare
 
-DEFAULT_COMPARE_DEPTHS = ["2", "2.5", "3", "4"]
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
@@ -822,7 +810,9 @@ def compare(
 ) -> None:
     """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
     beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
-    parsed = _parse_depths(depths or DEFAULT_COMPARE_DEPTHS, allow_inf=False)
+    from dlncli.experiments import DEFAULT_COMPARE_DEPTHS
+
+    parsed = _parse_depths(depths or list(DEFAULT_COMPARE_DEPTHS), allow_inf=False)
     if sum(g is not None and g != [] for g in (alphas, alpha_range, alpha_p_range)) > 1:
         raise typer.BadParameter(
             "give one of --alpha, --alpha-range, --alpha-p-range", param_hint="'--alpha'"

@@ -41,7 +41,7 @@ ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m,
 LN10 = math.log(10.0)
 FLOW_METHODS = ("ode", "raw", "raw-lsoda")
 DEFAULT_TIEBREAK_DEPTHS = ("2", "2.5", "3", "4", "inf")
-DEFAULT_COMPARE_DEPTHS = (2.0, 2.5, 3.0, 4.0)
+DEFAULT_COMPARE_DEPTHS = ("2", "2.5", "3", "4")
 DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
 
