@@ -86,7 +86,7 @@ CASES: list[tuple[list[str], Any]] = [
     ),
     (
         ["path", "random3x5", "--depth", "3", "--alpha", "1e-6"],
-        lambda: dlncli.path(*_arrays("random3x5"), depth=3.0, log_alpha=math.log(1e-6)),
+        lambda: dlncli.path("random3x5", depth=3.0, log_alpha=math.log(1e-6)),
     ),
     (
         ["potentials", "--depth", "2,3", "--z", "0,0.5"],
@@ -99,18 +99,10 @@ CASES: list[tuple[list[str], Any]] = [
 ]
 
 
-def _arrays(name: str) -> tuple[Any, Any]:
-    problem = dlncli.load_problem(name)
-    return problem.A, problem.y
-
-
 @pytest.mark.parametrize(("args", "call"), CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_api_reproduces_the_commands_json(args: list[str], call: Any) -> None:
     cli = run_json(*args)
     api = _api_document(call())
-    if args[0] == "path":  # the API was given arrays, so the problem is named "arrays"
-        cli.pop("problem", None)
-        api.pop("problem", None)
     _same(cli, api)
 
 
@@ -174,6 +166,9 @@ def test_callable_submodules_keep_their_attributes() -> None:
     assert report.method == "limit" and report.depth == 2.5
     assert callable(dlncli.path) and callable(dlncli.phase)
     assert sys.modules["dlncli.path"].path.__name__ == "path"
+    problem = dlncli.load_problem("face2d")
+    by_arrays = dlncli.path(problem.A, problem.y, depth=2.5)
+    _same(_api_document(by_arrays), _api_document(dlncli.path(problem, depth=2.5)))
 
 
 def test_public_names() -> None:

@@ -57,7 +57,7 @@ _EXPORTS = {
 _CALLABLE_MODULES = {
     "compare": ("dlncli.experiments", "compare"),
     "flow": ("dlncli.experiments", "flow"),
-    "path": ("dlncli.path", "path"),
+    "path": ("dlncli.experiments", "path"),
     "phase": ("dlncli.phase", "phase"),
 }
 
@@ -135,9 +135,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from dlncli.experiments import compare, flow, solve_bp, tie_break
+    from dlncli.experiments import compare, flow, path, solve_bp, tie_break
     from dlncli.limit import LimitResult, flow_limit
-    from dlncli.path import PathReport, Saddle, path
+    from dlncli.path import PathReport, Saddle
     from dlncli.phase import PhaseReport, Variant, phase
     from dlncli.potentials import (
         PotentialCurve,

@@ -558,6 +558,17 @@ def tie_break(
 # --------------------------------------------------------------------------- path
 
 
+def path(problem: ProblemLike, y: Any = None, **options: Any) -> Any:
+    """The alpha -> 0 saddle-to-saddle path (``dlncli path``): :func:`dlncli.path.path` on a
+    Problem, a sample name or file path, or A (m, N) and y (m,); ``options`` are its keyword
+    options (depth, log_alpha, check_log_alpha, compare_bp, time_limit, ...). Returns its
+    :class:`dlncli.path.PathReport`."""
+    from dlncli.path import path as saddle_path
+
+    prob = as_problem(problem, y)
+    return saddle_path(prob.A, prob.y, **options)
+
+
 def path_arrays(report: Any) -> dict[str, FloatArray]:
     """``path --output FILE.npz/.csv``: the saddles' tau (K,), loss (K,) and x (K, N) of a
     :class:`dlncli.path.PathReport`."""
@@ -705,6 +716,7 @@ __all__ = [
     "flow",
     "gate",
     "parse_alpha",
+    "path",
     "solve_bp",
     "tie_break",
 ]
