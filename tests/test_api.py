@@ -69,6 +69,10 @@ CASES: list[tuple[list[str], Any]] = [
         ["flow", "line", "--alpha", "0.1", "--method", "raw", "--t-end", "100"],
         lambda: dlncli.flow("line", alpha="0.1", method="raw", t_end=100.0),
     ),
+    (
+        ["flow", "line", "--alpha", "1e-2", "--t-end", "1000"],
+        lambda: dlncli.flow("line", alpha="1e-2", t_end=1000.0),
+    ),
     (["solve-bp", "random3x5"], lambda: dlncli.solve_bp("random3x5")),
     (["solve-bp", "line", "--ranges"], lambda: dlncli.solve_bp("line", ranges=True)),
     (["tie-break", "line"], lambda: dlncli.tie_break("line")),
@@ -83,6 +87,16 @@ CASES: list[tuple[list[str], Any]] = [
     (
         ["compare", "kink:0.1", "line", "--depth", "3", "--alpha-p-range", "1", "1e-4", "3"],
         lambda: dlncli.compare(["kink:0.1", "line"], depths=[3.0], log10_alpha_p=[0.0, -2.0, -4.0]),
+    ),
+    (
+        ["compare", "kink:0.1", "--depth", "3", "--alpha-p-range", "1", "1e-2", "2", "--ode"],
+        lambda: dlncli.compare("kink:0.1", depths=[3], log10_alpha_p=[0, -2], use_ode=True),
+    ),
+    (
+        ["compare", "line", "--depth", "2.5", "--alpha", "0.1", "--t-end-rule", "1e9*alpha^(2-p)"],
+        lambda: dlncli.compare(
+            "line", depths=["2.5"], log10_alphas=[-1.0], t_end_rule="1e9*alpha^(2-p)"
+        ),
     ),
     (
         ["path", "random3x5", "--depth", "3", "--alpha", "1e-6"],
@@ -209,3 +223,20 @@ def test_all_lists_every_export() -> None:
     from dlncli import _CALLABLE_MODULES, _EXPORTS
 
     assert sorted(dlncli.__all__) == sorted([*_EXPORTS, *_CALLABLE_MODULES, "__version__"])
+
+
+def test_flow_trajectory_is_what_the_cli_writes(tmp_path: Path) -> None:
+    out = tmp_path / "traj.npz"
+    assert run("flow", "line", "--alpha", "1e-2", "--trajectory", str(out)).exit_code == 0
+    report = dlncli.flow("line", alpha="1e-2", trajectory=True)
+    assert report.trajectory is not None and report.to_dict().keys().isdisjoint({"trajectory"})
+    with np.load(out) as saved:
+        assert set(saved.files) == set(report.trajectory)
+        for key in saved.files:
+            np.testing.assert_array_equal(saved[key], report.trajectory[key])
+    # x(t) ends at the reported limit, and loss(t) is 1/2 ||A x(t) - y||^2 row by row.
+    problem = dlncli.load_problem("line")
+    xs = report.trajectory["x"]
+    np.testing.assert_allclose(xs[-1], report.x, atol=1e-8)
+    residual = xs @ problem.A.T - problem.y
+    np.testing.assert_allclose(report.trajectory["loss"], 0.5 * np.sum(residual**2, axis=1))
