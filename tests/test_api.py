@@ -103,7 +103,19 @@ CASES: list[tuple[list[str], Any]] = [
         lambda: dlncli.path("random3x5", depth=3.0, log_alpha=math.log(1e-6)),
     ),
     (
-        "phase --n 10 --delta 0.5 --rho 0.2,0.4 --trials 2 --workers 1".split(),
+        [
+            "phase",
+            "--n",
+            "10",
+            "--delta",
+            "0.5",
+            "--rho",
+            "0.2,0.4",
+            "--trials",
+            "2",
+            "--workers",
+            "1",
+        ],
         lambda: dlncli.phase(n=10, deltas=[0.5], rhos=[0.2, 0.4], trials=2, workers=1),
     ),
     (
