@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
+from dlncli.experiments import compare, log10_range
 from dlncli.flow import integrate_raw_flow
 from dlncli.problem_io import load_sample
 from dlncli.report import compare_figure
+from dlncli.reports import ProblemComparison
 from tests.helpers import run, run_json
 
 
@@ -108,15 +109,11 @@ def test_compare_rejects_a_bad_rule_as_usage_error() -> None:
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def _records(names: list[str], depths: list[str]) -> list[dict[str, Any]]:
-    args = ["compare", *names, "--alpha-p-range", "1", "1e-4", "3"]
-    for d in depths:
-        args += ["--depth", d]
-    data = run_json(*args)
-    return [
-        {**problem, "rows": [r for r in data["rows"] if r["problem"] == problem["problem"]["name"]]}
-        for problem in data["problems"]
-    ]
+def _records(names: list[str], depths: list[str]) -> tuple[ProblemComparison, ...]:
+    # As `compare NAMES --alpha-p-range 1 1e-4 3 --depth D...`, through the Python API.
+    problems = [load_sample(name) for name in names]
+    report = compare(problems, depths=depths, log10_alpha_p=log10_range(0.0, -4.0, 3))
+    return report.problems
 
 
 def test_figure_layout_per_depth_is_the_papers_figure_2() -> None:
@@ -131,9 +128,9 @@ def test_figure_layout_per_depth_is_the_papers_figure_2() -> None:
         assert len({str(line.get_linestyle()) for line in lines}) == 3
         assert not ax.xaxis_inverted()
         for line, rec in zip(lines, records, strict=True):
-            rows = [r for r in rec["rows"] if r["depth"] == depth]
-            np.testing.assert_allclose(line.get_ydata(), [r["error_l2"] for r in rows])
-            np.testing.assert_allclose(line.get_xdata(), [10 ** r["log10_alpha_p"] for r in rows])
+            rows = [r for r in rec.rows if r.depth == depth]
+            np.testing.assert_allclose(line.get_ydata(), [r.error_l2 for r in rows])
+            np.testing.assert_allclose(line.get_xdata(), [10**r.log10_alpha_p for r in rows])
 
 
 def test_figure_layout_per_problem_is_the_default() -> None:

@@ -281,29 +281,29 @@ def test_output_and_trajectory_naming_the_same_file(tmp_path: Path) -> None:
 def test_a_file_that_appears_during_the_run_is_not_clobbered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dlncli.flow
-    import dlncli.report
+    import dlncli.flow as flow_module  # dlncli.flow is also the flow() experiment
+    import dlncli.reports
 
     out = tmp_path / "out.json"
-    original = dlncli.report.bp_record
+    original = dlncli.reports.BPReport.to_dict
 
     def appear_then_record(*a: Any, **k: Any) -> Any:
         out.write_text("someone else's")
         return original(*a, **k)
 
-    monkeypatch.setattr(dlncli.report, "bp_record", appear_then_record)
+    monkeypatch.setattr(dlncli.reports.BPReport, "to_dict", appear_then_record)
     result = run("solve-bp", "line", "--output", str(out))
     _one_error_line(result, "'--output'", "exists", "appeared during the run", code=2)
     assert out.read_text() == "someone else's"
     # One more: a trajectory file that appears while the ODE runs.
     traj = tmp_path / "traj.npz"
-    integrate = dlncli.flow.integrate_flow
+    integrate = flow_module.integrate_flow
 
     def appear_then_integrate(*a: Any, **k: Any) -> Any:
         traj.write_text("keep")
         return integrate(*a, **k)
 
-    monkeypatch.setattr(dlncli.flow, "integrate_flow", appear_then_integrate)
+    monkeypatch.setattr(flow_module, "integrate_flow", appear_then_integrate)
     result = run("flow", "line", "--alpha", "1e-2", "--trajectory", str(traj))
     _one_error_line(result, "'--trajectory'", "appeared during the run", code=2)
     assert traj.read_text() == "keep"

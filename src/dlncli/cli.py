@@ -20,7 +20,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -197,15 +196,21 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def _handled(source: str | None, *, as_json: bool = False) -> Iterator[None]:
+def _handled(
+    source: str | Callable[[], str | None] | None, *, as_json: bool = False
+) -> Iterator[None]:
     """The one place that turns DlnError / Ctrl-C / SIGTERM into a message and an exit code.
 
-    With ``as_json``, an infeasible problem also prints ``{"status": "infeasible", ...}`` on
-    stdout, in every command.
+    ``source`` names the problem in messages; a callable gives the one running when the
+    error arrives (compare runs several). With ``as_json``, an infeasible problem also
+    prints ``{"status": "infeasible", ...}`` on stdout, in every command.
     """
     from dlncli.problem_io import DEFAULT_PROBLEM
 
-    label = {None: DEFAULT_PROBLEM, "-": "<stdin>"}.get(source, source)
+    def problem_label() -> str:
+        name = source() if callable(source) else source
+        return {None: DEFAULT_PROBLEM, "-": "<stdin>"}.get(name, name)  # type: ignore[return-value]
+
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {
         sig: signal.signal(sig, _raise_terminated) for sig in TERMINATING_SIGNALS if main_thread
@@ -213,10 +218,12 @@ def _handled(source: str | None, *, as_json: bool = False) -> Iterator[None]:
     try:
         yield
     except TimeLimitError as exc:
+        label = problem_label()
         _fail(f"{label}: {exc}", EXIT_TIME_LIMIT)
     except ProblemFormatError as exc:  # already names the file or sample
         _fail(str(exc))
     except InfeasibleError as exc:
+        label = problem_label()
         if as_json:
             from dlncli.report import dump_json
 
@@ -224,7 +231,7 @@ def _handled(source: str | None, *, as_json: bool = False) -> Iterator[None]:
             _to_stdout(dump_json(document) + "\n")
         _fail(f"{label}: {exc}")
     except DlnError as exc:
-        _fail(f"{label}: {exc}")
+        _fail(f"{problem_label()}: {exc}")
     except KeyboardInterrupt:
         _fail("interrupted; no output file was written", EXIT_INTERRUPTED)
     except _Terminated as exc:
@@ -424,19 +431,17 @@ def solve_bp(
 ) -> None:
     """Solve basis pursuit (min ‖x‖₁ s.t. Ax = y) with HiGHS; certify uniqueness or describe
     the face of minimizers."""
-    from dlncli.lp import solve_basis_pursuit
-    from dlncli.report import bp_record, bp_renderable
+    from dlncli.experiments import solve_bp as run_solve_bp
+    from dlncli.report import bp_renderable
 
     with _handled(problem, as_json=as_json):
         prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
         with _heartbeat("solve-bp: solving basis pursuit"):
-            sol = solve_basis_pursuit(
-                prob.A, prob.y, solver=solver.value, time_limit=time_limit, ranges=ranges
-            )
+            report = run_solve_bp(prob, solver=solver.value, ranges=ranges, time_limit=time_limit)
         _emit(
-            bp_record(prob, sol),
-            lambda: bp_renderable(prob, sol, show_all=show_all),
+            report.to_dict(),
+            lambda: bp_renderable(report, show_all=show_all),
             as_json=as_json,
             output=output,
             force=force,
@@ -448,23 +453,12 @@ def solve_bp(
 
 def _parse_alpha(text: str) -> tuple[str, float]:
     """An alpha as typed -> (text, ln alpha), exactly, for values far outside float range."""
-    from decimal import Decimal
+    from dlncli.experiments import parse_alpha
 
-    from dlncli.problem_io import DECIMAL
-
-    if DECIMAL.fullmatch(text) is None:
-        raise typer.BadParameter(
-            f"{text!r} is not a plain decimal number; expected e.g. 1e-6", param_hint="'--alpha'"
-        )
-    value = Decimal(text)
-    if value <= 0:
-        raise typer.BadParameter(f"{text!r}; expected a finite number > 0", param_hint="'--alpha'")
     try:
-        return text, float(value.ln())
-    except ArithmeticError:  # an exponent beyond what decimal's context can take
-        raise typer.BadParameter(
-            f"{text!r} is out of range; expected |log10 alpha| below 1e6", param_hint="'--alpha'"
-        ) from None
+        return parse_alpha(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--alpha'") from None
 
 
 def _depth_value(text: str | float) -> float:
@@ -538,7 +532,7 @@ def flow(
     """Run the DLN gradient flow x = u^p − v^p from u = v = α: the ODE trajectory and its
     exact limit x_α (from the dual characterization), with their agreement."""
     alpha_text, log_alpha = _parse_alpha(alpha)
-    log10_t_end = _log10_time(t_end)
+    _log10_time(t_end)
     from dlncli.problem_io import same_file
 
     if trajectory is not None and output is not None and same_file(trajectory, output):
@@ -547,6 +541,21 @@ def flow(
             "expected two different files",
             EXIT_USAGE,
         )
+    if method is not FlowMethod.ode:
+        from dlncli.reports import alpha_p_fits_float
+
+        if not alpha_p_fits_float(depth, log_alpha):
+            _fail(
+                f"Invalid value for '--alpha': {alpha_text} gives "
+                f"α^p = 1e{depth * log_alpha / math.log(10):.4g}; --method {method.value} works "
+                "in floating point and needs 1e-300 < α^p < 1e300",
+                EXIT_USAGE,
+            )
+    from dlncli.errors import RunFailedError
+    from dlncli.experiments import flow as run_flow
+    from dlncli.problem_io import write_arrays
+    from dlncli.report import dump_json, flow_renderable
+
     with _handled(problem, as_json=as_json), _heartbeat("flow", quiet=quiet) as status:
         prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
@@ -567,192 +576,42 @@ def flow(
                 option="--trajectory",
                 suffixes=(".npz", ".csv"),
             )
-        if method is FlowMethod.ode:
-            record = _run_flow(
-                prob,
-                depth,
-                alpha_text,
-                log_alpha,
-                log10_t_end,
-                limit_only,
-                trajectory,
-                time_limit,
-                quiet=quiet or as_json,
-                force=force,
-                status=status,
+        with _progress(quiet or as_json) as bar:
+            ode = method is FlowMethod.ode
+            report = bar or (
+                (lambda done: status(f"flow: integrating the ODE, about {done:.0%}"))
+                if ode
+                else None
             )
-        else:
-            record = _run_raw_flow(
-                prob,
-                depth,
-                alpha_text,
-                log_alpha,
-                t_end,
-                method,
-                trajectory,
-                time_limit,
-                quiet=quiet or as_json,
-                as_json=as_json,
-                force=force,
-            )
-        from dlncli.report import flow_record, flow_renderable
-
-        full = flow_record(prob, record)
+            try:
+                result = run_flow(
+                    prob,
+                    alpha=alpha_text,
+                    depth=depth,
+                    t_end=t_end,
+                    limit_only=limit_only,
+                    method=method.value,
+                    trajectory=trajectory is not None,
+                    time_limit=time_limit,
+                    progress=report,
+                    status=status,
+                )
+            except RunFailedError as exc:
+                if as_json:
+                    _to_stdout(dump_json(exc.document) + "\n")
+                raise
+        for note in result.notes:
+            stderr.print(f"note: {escape(note)}", soft_wrap=True)
+        if trajectory is not None and result.trajectory is not None:
+            with _writing("--trajectory"):
+                write_arrays(trajectory, result.trajectory, force=force)
         _emit(
-            full,
-            lambda: flow_renderable(prob, full, show_all=show_all),
+            result.to_dict(),
+            lambda: flow_renderable(result, show_all=show_all),
             as_json=as_json,
             output=output,
             force=force,
         )
-
-
-def _run_flow(
-    prob: Any,
-    depth: float,
-    alpha_text: str,
-    log_alpha: float,
-    log10_t_end: float | None,
-    limit_only: bool,
-    trajectory: Path | None,
-    time_limit: float | None,
-    *,
-    quiet: bool,
-    force: bool = False,
-    status: Callable[[str], None] = lambda text: None,
-) -> dict[str, Any]:
-    import time
-
-    from dlncli.errors import SolverError
-    from dlncli.flow import integrate_flow
-    from dlncli.limit import LN10, bp_anchor, flow_limit, normalize
-    from dlncli.problem_io import write_arrays
-
-    start = time.perf_counter()
-    status("flow: solving the basis-pursuit anchor")
-    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
-    status("flow: computing the exact limit")
-    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0)
-    limit = flow_limit(
-        prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor, time_limit=remaining
-    )
-    x = limit.x
-    method, source, converged = "limit", "exact limit", limit.converged
-    log10_t_end_out: float | None = None
-    agreement: float | None = None
-    message = limit.message
-    changes: list[dict[str, Any]] = []
-    # The ODE's coordinates are built on the BP face: not usable when the check contradicted
-    # the face, nor when alpha^p is beyond the range where the face coordinates are formed.
-    skip_ode = limit.route == "min-l2" or not limit.face_correction <= 1e-9
-    if not limit_only and skip_ode:
-        why = (
-            "alpha^p is beyond the range of the ODE's coordinates"
-            if limit.route == "min-l2"
-            else "its coordinates rely on the BP face, and the face route "
-            + ("did not converge" if math.isnan(limit.face_correction) else "was contradicted")
-        )
-        message = "; ".join(m for m in (message, f"the ODE is not run ({why})") if m)
-        if trajectory is not None or log10_t_end is not None:
-            raise SolverError(
-                f"--trajectory/--t-end need the ODE, which cannot run here: {message}"
-            )
-        stderr.print(f"note: {escape(message)}", soft_wrap=True)
-    elif not limit_only:
-        status("flow: integrating the ODE")
-        with _progress(quiet) as bar:
-            report = bar or (lambda done: status(f"flow: integrating the ODE, about {done:.0%}"))
-            run = integrate_flow(
-                prob.A,
-                prob.y,
-                depth=depth,
-                log_alpha=log_alpha,
-                anchor=anchor,
-                log10_t_end=log10_t_end,
-                time_limit=time_limit,
-                progress=report,
-            )
-        message = "; ".join(m for m in (limit.message, run.message) if m)
-        if run.reachable:
-            method = "ode"
-            log10_t_end_out = run.log10_t_end
-            changes = [
-                {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
-                for c in run.support_changes
-            ]
-            scale = 1.0 + float(np.max(np.abs(limit.x)))
-            if log10_t_end is not None:
-                x, source, converged = run.x, "ODE state at t_end", run.converged
-            else:
-                converged = run.converged
-                agreement = float(np.max(np.abs(run.x - limit.x))) / scale
-            if trajectory is not None:
-                from dlncli.potentials import trajectory_uv
-
-                finite = np.isfinite(run.log10_t)
-                t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
-                uv, uv_note = trajectory_uv(run.xs, depth=depth, log_alpha=log_alpha)
-                if uv_note:
-                    stderr.print(f"note: {escape(uv_note)}", soft_wrap=True)
-                with _writing("--trajectory"):
-                    write_arrays(
-                        trajectory,
-                        {
-                            "t": t,
-                            "log10_t": np.where(finite, run.log10_t, -np.inf),
-                            "loss": run.losses,
-                            "x": run.xs,
-                            **uv,
-                        },
-                        force=force,
-                    )
-        else:
-            stderr.print(f"note: {escape(message)}", soft_wrap=True)
-    bp = anchor.bp
-    if bp.unique:
-        reference, point = "bp", bp.x
-    else:
-        from dlncli.tiebreak import select_minimizer
-
-        status("flow: selecting the depth's minimizer on the face")
-        reference = "tie-break"
-        A_n, y_n = normalize(prob.A, prob.y, anchor.scale_exp)
-        point = select_minimizer(A_n, y_n, bp, [depth]).selections[0].x
-    distance = float(np.max(np.abs(x - point)))
-    with np.errstate(over="ignore", under="ignore"):  # data near the ends of float range
-        residual = prob.A @ x - prob.y
-        loss = 0.5 * float(residual @ residual)
-    return {
-        "x": x,
-        "x_source": source,
-        "alpha": math.exp(log_alpha) if -745 < log_alpha < 709 else None,
-        "alpha_text": alpha_text,
-        "log10_alpha": log_alpha / LN10,
-        "log10_alpha_p": depth * log_alpha / LN10,
-        "depth": depth,
-        "loss": loss if math.isfinite(loss) else None,
-        "residual_inf": float(np.max(np.abs(residual))),
-        "l1_norm": float(np.sum(np.abs(x))),
-        "converged": converged,
-        "method": method,
-        "t_end": None
-        if log10_t_end_out is None or log10_t_end_out > 300
-        else 10.0**log10_t_end_out,
-        "log10_t_end": log10_t_end_out,
-        "limit_agreement": agreement,
-        "reference": reference,
-        "distance_to_reference": distance,
-        "bp_unique": bp.unique,
-        "certified": limit.certified,
-        "limit_route": limit.route,
-        "certificate_step": None if math.isnan(limit.check_step) else limit.check_step,
-        "certificate_precision": limit.check_precision or None,
-        "face_correction": None if math.isnan(limit.face_correction) else limit.face_correction,
-        "newton_iterations": limit.newton_iterations,
-        "support_changes": changes,
-        "message": message,
-        "elapsed_s": time.perf_counter() - start,
-    }
 
 
 @contextmanager
@@ -767,122 +626,16 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
         yield lambda done: bar.update(task, completed=done)
 
 
-def _run_raw_flow(
-    prob: Any,
-    depth: float,
-    alpha_text: str,
-    log_alpha: float,
-    t_end: float | None,
-    method: FlowMethod,
-    trajectory: Path | None,
-    time_limit: float | None,
-    *,
-    quiet: bool,
-    as_json: bool,
-    force: bool = False,
-) -> dict[str, Any]:
-    """flow --method raw: the authors' (u, v) integration, checked against the exact limit."""
-    import time
-
-    from dlncli.flow import integrate_raw_flow
-    from dlncli.limit import LN10, bp_anchor, flow_limit
-    from dlncli.problem_io import write_arrays
-    from dlncli.report import dump_json
-
-    if not -700.0 < depth * log_alpha < 700.0:
-        _fail(
-            f"Invalid value for '--alpha': {alpha_text} gives "
-            f"α^p = 1e{depth * log_alpha / LN10:.4g}; --method {method.value} works in "
-            "floating point and needs 1e-300 < α^p < 1e300",
-            EXIT_USAGE,
-        )
-    start = time.perf_counter()
-    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)  # infeasible: fail before the run
-    with _progress(quiet) as report:
-        run = integrate_raw_flow(
-            prob.A,
-            prob.y,
-            depth=depth,
-            alpha=math.exp(log_alpha),
-            t_end=t_end,
-            time_limit=time_limit,
-            method="Radau" if method is FlowMethod.raw else "LSODA",
-            progress=report,
-        )
-    if run.status == "time limit":
-        raise TimeLimitError(f"{run.message}; use a larger --time-limit or --method ode")
-    if run.status != "finished":
-        if as_json:
-            failed = {"status": "failed", "method": method.value, "message": run.message}
-            _to_stdout(dump_json(failed) + "\n")
-        raise DlnError(f"--method {method.value}: {run.message}")
-    if trajectory is not None:
-        with _writing("--trajectory"):
-            write_arrays(trajectory, run.trajectory(), force=force)
-    limit = flow_limit(prob.A, prob.y, depth=depth, log_alpha=log_alpha, anchor=anchor)
-    bp = anchor.bp
-    if bp.unique:
-        reference, point = "bp", bp.x
-    else:
-        from dlncli.tiebreak import select_minimizer
-
-        reference = "tie-break"
-        point = select_minimizer(prob.A, prob.y, bp, [depth]).selections[0].x
-    residual = prob.A @ run.x - prob.y
-    return {
-        "x": run.x,
-        "x_source": "raw (u, v) state at t_end",
-        "alpha": math.exp(log_alpha),
-        "alpha_text": alpha_text,
-        "log10_alpha": log_alpha / LN10,
-        "log10_alpha_p": depth * log_alpha / LN10,
-        "depth": depth,
-        "loss": 0.5 * float(residual @ residual),
-        "residual_inf": float(np.max(np.abs(residual))),
-        "l1_norm": float(np.sum(np.abs(run.x))),
-        "converged": True,
-        "method": method.value,
-        "t_end": run.t_end,
-        "log10_t_end": math.log10(run.t_end),
-        "limit_agreement": float(np.max(np.abs(run.x - limit.x)))
-        / (1.0 + float(np.max(np.abs(limit.x)))),
-        "reference": reference,
-        "distance_to_reference": float(np.max(np.abs(run.x - point))),
-        "bp_unique": bp.unique,
-        "newton_iterations": limit.newton_iterations,
-        "raw_steps": run.steps,
-        "support_changes": [
-            {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
-            for c in run.support_changes
-        ],
-        "message": run.message,
-        "elapsed_s": time.perf_counter() - start,
-    }
-
-
 # --------------------------------------------------------------------------- tie-break
-
-DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
 
 
 def _parse_depths(texts: list[str] | None, *, allow_inf: bool) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
-    from dlncli.problem_io import parse_decimal
+    from dlncli.experiments import depth_labels
 
-    for text in texts or []:
-        try:
-            value = parse_decimal(text)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{text!r} is not a plain decimal number; expected e.g. 2.5", param_hint="'--depth'"
-            ) from None
-        if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
-            expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
-            raise typer.BadParameter(f"{text!r}; expected {expected}", param_hint="'--depth'")
-        if any(v == value for _, v in out):
-            raise typer.BadParameter(f"{text!r} is given twice", param_hint="'--depth'")
-        out.append((text, value))
-    return out
+    try:
+        return depth_labels(texts or [], allow_inf=allow_inf)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--depth'") from None
 
 
 @app.command("tie-break", epilog=EPILOG)
@@ -907,95 +660,34 @@ def tie_break(
 ) -> None:
     """Which basis-pursuit minimizer the flow selects as α → 0, for each depth: the face of
     minimizers and x*_p (p = 2: max entropy; p > 2: max Σ|x|^(2/p); inf: max Σ log|x|)."""
-    parsed = _parse_depths(depths or DEFAULT_TIEBREAK_DEPTHS, allow_inf=True)
-    from dlncli.lp import solve_basis_pursuit
+    from dlncli.experiments import DEFAULT_TIEBREAK_DEPTHS
+
+    parsed = _parse_depths(depths or list(DEFAULT_TIEBREAK_DEPTHS), allow_inf=True)
+    from dlncli.experiments import tie_break as run_tie_break
     from dlncli.report import tiebreak_renderable
-    from dlncli.tiebreak import select_minimizer
 
     with _handled(problem, as_json=as_json), _heartbeat("tie-break") as status:
         prob = _load(problem, max_input_mb)
         _check_output(output, (prob.path,), force)
-        status("tie-break: solving basis pursuit and its face")
-        bp = solve_basis_pursuit(prob.A, prob.y, time_limit=time_limit, ranges=True)
-        status("tie-break: selecting a minimizer per depth")
-        result = select_minimizer(prob.A, prob.y, bp, [v for _, v in parsed])
-        selected = {label: sel.x for (label, _), sel in zip(parsed, result.selections, strict=True)}
-        distances = {
-            a: {b: float(np.max(np.abs(selected[a] - selected[b]))) for b in selected}
-            for a in selected
-        }
-        record: dict[str, Any] = {
-            "status": "ok",
-            "message": "unique minimizer: every depth selects it"
-            if result.unique
-            else f"{result.face_dimension}-dimensional face; one point per depth",
-            "problem": {"name": prob.name, "m": prob.shape[0], "n": prob.shape[1]},
-            "unique": result.unique,
-            "face_dimension": result.face_dimension,
-            "l1_norm": result.l1_norm,
-            "support": result.support,
-            "signs": result.signs,
-            "ranges": bp.face.ranges,
-            "selected": selected,
-            "distances": distances,
-            "newton_iterations": {
-                label: sel.iterations
-                for (label, _), sel in zip(parsed, result.selections, strict=True)
-            },
-            "elapsed_s": result.elapsed_s + bp.elapsed_s,
-            "notes": [],
-        }
-        if verify:
-            status("tie-break: --verify against the flow's exact limits")
-            record["verify"] = _verify_tiebreak(prob, bp, parsed, selected, record["notes"])
+        report = run_tie_break(
+            prob,
+            depths=[label for label, _ in parsed],
+            verify=verify,
+            time_limit=time_limit,
+            status=status,
+        )
         _emit(
-            record,
-            lambda: tiebreak_renderable(prob, record),
+            report.to_dict(),
+            lambda: tiebreak_renderable(report),
             as_json=as_json,
             output=output,
             force=force,
         )
 
 
-VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
-
-
-def _verify_tiebreak(
-    prob: Any,
-    bp: Any,
-    parsed: list[tuple[str, float]],
-    selected: dict[str, Any],
-    notes: list[str],
-) -> dict[str, list[dict[str, float]]]:
-    from dlncli.limit import LN10, bp_anchor, flow_limit
-
-    anchor = bp_anchor(prob.A, prob.y, bp=bp)  # reuse the BP solve of the command
-    out: dict[str, list[dict[str, float]]] = {}
-    for label, depth in parsed:
-        if math.isinf(depth):
-            notes.append("--verify skips depth inf: there is no flow at infinite depth")
-            continue
-        rows = []
-        for level in VERIFY_LOG10_ALPHA_P:
-            limit = flow_limit(
-                prob.A, prob.y, depth=depth, log_alpha=level / depth * LN10, anchor=anchor
-            )
-            rows.append(
-                {
-                    "log10_alpha_p": level,
-                    "log10_alpha": level / depth,
-                    "distance": float(np.max(np.abs(limit.x - selected[label]))),
-                }
-            )
-        out[label] = rows
-    return out
-
-
 # --------------------------------------------------------------------------- compare
 
-DEFAULT_COMPARE_DEPTHS = ["2", "2.5", "3", "4"]
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
-DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 
 
 class PlotLayout(str, Enum):
@@ -1118,12 +810,16 @@ def compare(
 ) -> None:
     """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
     beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
-    parsed = _parse_depths(depths or DEFAULT_COMPARE_DEPTHS, allow_inf=False)
+    from dlncli.experiments import DEFAULT_COMPARE_DEPTHS
+
+    parsed = _parse_depths(depths or list(DEFAULT_COMPARE_DEPTHS), allow_inf=False)
     if sum(g is not None and g != [] for g in (alphas, alpha_range, alpha_p_range)) > 1:
         raise typer.BadParameter(
             "give one of --alpha, --alpha-range, --alpha-p-range", param_hint="'--alpha'"
         )
     grid = _alpha_grid(alphas, alpha_range)
+    from dlncli.experiments import DEFAULT_LOG10_ALPHA_P
+
     grid_p = (
         _log_range(alpha_p_range, "--alpha-p-range")
         if alpha_p_range
@@ -1136,56 +832,50 @@ def compare(
             f"{points} points, each a limit solve; expected at most {MAX_GRID_POINTS}",
             param_hint="'--alpha-range' / '--alpha-p-range' / '--alpha' / '--depth'",
         )
-    rule = _t_end_rule(t_end_rule)
-    from dlncli.compare import compare_flow_to_bp
+    _t_end_rule(t_end_rule)
+    from dlncli.experiments import compare as run_compare
     from dlncli.problem_io import write_figure
-    from dlncli.report import compare_figure, compare_record, compare_renderable
+    from dlncli.report import compare_figure, compare_renderable
 
     sources = problems or [None]  # type: ignore[list-item]
-    records: list[dict[str, Any]] = []
+    loaded = []
     for source in sources:
-        label = "default problem" if source is None else source
-        with _handled(source, as_json=as_json), _heartbeat(f"compare: {label}"):
+        with _handled(source, as_json=as_json):
             prob = _load(source, max_input_mb)
             _check_output(output, (prob.path,), force)
             _check_output(plot, (prob.path, output), force, option="--plot", suffixes=PLOT_SUFFIXES)
-            with _progress(quiet or as_json) as report:
-                result = compare_flow_to_bp(
-                    prob.A,
-                    prob.y,
-                    depths=[v for _, v in parsed],
-                    log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
-                    use_ode=use_ode,
-                    t_end_rule=rule,
-                    time_limit=time_limit,
-                    progress=report,
-                )
-            records.append(compare_record(prob, result))
-    failures = _gate(records, fail_above)
-    single = len(records) == 1
-    document: dict[str, Any] = {
-        "status": "ok" if not failures else "failed",
-        "message": "; ".join(failures) if failures else "all checks passed",
-        "method": "horizon" if rule is not None else "ode" if use_ode else "limit",
-        "t_end_rule": None if rule is None else rule.text,
-        "reference": records[0]["reference"]
-        if single
-        else {r["problem"]["name"]: r["reference"] for r in records},
-        "dual_margin": records[0]["dual_margin"]
-        if single
-        else {r["problem"]["name"]: r["dual_margin"] for r in records},
-        "rows": [row for r in records for row in r["rows"]],
-        "fits": [fit for r in records for fit in r["fits"]],
-        "problems": [{k: v for k, v in r.items() if k not in ("rows", "fits")} for r in records],
-        "fail_above": fail_above,
-    }
+            loaded.append(prob)
+    current = [0]
+
+    def starting(index: int, prob: object) -> None:
+        current[0] = index
+        label = "default problem" if sources[index] is None else sources[index]
+        status(f"compare: {label}")
+
+    with (
+        _handled(lambda: sources[current[0]], as_json=as_json),
+        _heartbeat("compare") as status,
+        _progress(quiet or as_json) as report,
+    ):
+        result = run_compare(
+            loaded,
+            depths=[label for label, _ in parsed],
+            log10_alphas=grid,
+            log10_alpha_p=grid_p,
+            use_ode=use_ode,
+            t_end_rule=t_end_rule,
+            fail_above=fail_above,
+            time_limit=time_limit,
+            progress=report,
+            on_problem=starting,
+        )
     with _handled(None):
         if plot is not None:
             with _writing("--plot"):
                 write_figure(
                     plot,
                     compare_figure(
-                        records,
+                        result.problems,
                         by=plot_by.value,
                         increasing=alpha_axis is AlphaAxis.increasing,
                         bw=bw,
@@ -1193,13 +883,14 @@ def compare(
                     force=force,
                 )
         _emit(
-            document,
-            lambda: compare_renderable(records),
+            result.to_dict(),
+            lambda: compare_renderable(result),
             as_json=as_json,
             output=output,
             force=force,
         )
-    if failures:
+    if result.failures:
+        failures = result.failures
         stderr.print(
             f"check failed: {escape(failures[0])}"
             + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
@@ -1241,25 +932,9 @@ def _log_range(spec: tuple[str, str, str], option: str) -> list[float]:
         lo, hi = (_parse_alpha(v)[1] / math.log(10) for v in (start, stop))
     except typer.BadParameter as exc:
         raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
-    return [float(v) for v in np.linspace(lo, hi, num)]
+    from dlncli.experiments import log10_range
 
-
-def _gate(records: list[dict[str, Any]], tol: float | None) -> list[str]:
-    """The --fail-above check: the error at the smallest alpha of each depth."""
-    if tol is None:
-        return []
-    failures = []
-    for rec in records:
-        for depth in sorted({r["depth"] for r in rec["rows"]}):
-            last = min(
-                (r for r in rec["rows"] if r["depth"] == depth), key=lambda r: r["log10_alpha"]
-            )
-            if last["error_l2"] > tol:
-                failures.append(
-                    f"{rec['problem']['name']}: p = {depth:g}: error {last['error_l2']:.3g} at "
-                    f"alpha = 1e{last['log10_alpha']:.4g} exceeds --fail-above {tol:g}"
-                )
-    return failures
+    return log10_range(lo, hi, num)
 
 
 # --------------------------------------------------------------------------- potentials
@@ -1424,6 +1099,7 @@ def path_command(
     entering and leaving; the last saddle against solve-bp's minimizer."""
     timed = _parse_small_alpha(alpha, "--alpha")
     checked = _parse_small_alpha(check_alpha, "--check-alpha")
+    from dlncli.experiments import path_arrays
     from dlncli.path import path
     from dlncli.problem_io import write_arrays, write_figure
     from dlncli.report import path_figure, path_renderable
@@ -1448,11 +1124,7 @@ def path_command(
             with _writing("--output"):
                 write_arrays(
                     output,
-                    {
-                        "tau": np.array([s.tau for s in result.saddles]),
-                        "loss": np.array([s.loss for s in result.saddles]),
-                        "x": np.array([s.x for s in result.saddles]),
-                    },
+                    path_arrays(result),
                     force=force,
                 )
             output = None

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from dlncli.flow import integrate_flow
 from dlncli.limit import LN10, bp_anchor, flow_limit
-from dlncli.lp import max_margin_certificate
+from dlncli.lp import Deadline, max_margin_certificate
 from dlncli.tiebreak import select_minimizer
 
 FloatArray = NDArray[np.float64]
@@ -186,15 +186,19 @@ def compare_flow_to_bp(
     t_end_rule : integrate the ODE to this finite horizon t_end(p, alpha) instead (as the
         paper's figures do); each row then also carries the exact limit's error.
     progress : called with the fraction of grid points done.
+    time_limit : seconds for the whole comparison (TimeLimitError when spent), or None.
     """
     start = time.perf_counter()
+    deadline = Deadline(time_limit)  # one budget: each stage gets what is left
     anchor = bp_anchor(A, y, time_limit=time_limit)
     bp = anchor.bp
     face = bp.face
     n = A.shape[1]
     off_face = n - face.support.size
     margin = (
-        max_margin_certificate(A, face.support, face.signs, time_limit=time_limit).margin
+        max_margin_certificate(
+            A, face.support, face.signs, time_limit=deadline.remaining("the dual margin LP")
+        ).margin
         if off_face and face.support.size
         else 1.0
     )
@@ -206,7 +210,14 @@ def compare_flow_to_bp(
     for depth in depths:
         x_star = references[float(depth)]
         for log10_alpha in grids[float(depth)]:
-            limit = flow_limit(A, y, depth=depth, log_alpha=log10_alpha * LN10, anchor=anchor)
+            limit = flow_limit(
+                A,
+                y,
+                depth=depth,
+                log_alpha=log10_alpha * LN10,
+                anchor=anchor,
+                time_limit=deadline.remaining("compare"),
+            )
             x, converged, source = limit.x, limit.converged, "limit"
             log10_t_end = None
             if t_end_rule is not None:
@@ -219,7 +230,7 @@ def compare_flow_to_bp(
                     log_alpha=log10_alpha * LN10,
                     anchor=anchor,
                     log10_t_end=log10_t_end,
-                    time_limit=time_limit,
+                    time_limit=deadline.remaining("compare"),
                 )
                 # Unreachable (time scale beyond float range): the end-point is the limit.
                 if run.reachable:

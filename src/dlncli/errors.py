@@ -27,3 +27,12 @@ class OutputError(DlnError):
 
 class OutputExistsError(OutputError):
     """The output file exists (perhaps created during the run) and --force was not given."""
+
+
+class RunFailedError(SolverError):
+    """An integrator stopped without reaching its end time; ``document`` is the JSON record
+    the command prints with --json (status "failed")."""
+
+    def __init__(self, message: str, document: dict[str, str]) -> None:
+        super().__init__(message)
+        self.document = document

@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -64,81 +64,17 @@ class Problem:
 # --------------------------------------------------------------------------- samples
 
 
-def _fixed(A: list[list[float]], y: list[float]) -> tuple[FloatArray, FloatArray, None]:
-    return np.array(A, dtype=np.float64), np.array(y, dtype=np.float64), None
-
-
-def _line() -> tuple[FloatArray, FloatArray, None]:
-    return _fixed([[1, 1, 1], [3, 0, 1]], [3, 3])
-
-
-def _plane() -> tuple[FloatArray, FloatArray, None]:
-    return _fixed([[2, -1, 0, 1], [0, 3, 2, 0]], [0, 6])
-
-
-def _random3x5() -> tuple[FloatArray, FloatArray, None]:
-    return _fixed(
-        [
-            [-0.111, 0.120, -0.370, -0.240, -1.197],
-            [0.209, -0.972, -0.755, 0.324, -0.109],
-            [0.210, -0.391, 0.235, 0.665, 0.353],
-        ],
-        [0.973, -0.039, -0.886],
-    )
-
-
-def _simplex() -> tuple[FloatArray, FloatArray, None]:
-    # Minimizers: the triangle {x >= 0, x1 + x2 + x3 = 1, x4 = 0}, a 2-dimensional face.
-    return _fixed([[1, 1, 1, 0.5]], [1])
-
-
-def _face2d() -> tuple[FloatArray, FloatArray, None]:
-    # Minimizers: {v >= 0: v1+v2+v3+v4 = 1, v2 + 2 v3 + 3 v4 = 1}, x5 = 0: a 2-dim face on which
-    # each depth selects a different point.
-    return _fixed([[1, 1, 1, 1, 0.5], [0, 1, 2, 3, 0]], [1, 1])
-
-
-def _signs() -> tuple[FloatArray, FloatArray, None]:
-    # face2d with columns 2 and 4 negated: the same face with mixed signs.
-    return _fixed([[1, -1, 1, -1, 0.5], [0, -1, 2, -3, 0]], [1, 1])
-
-
-FIXED_SAMPLES: dict[str, tuple[Callable[[], tuple[FloatArray, FloatArray, None]], str]] = {
-    "line": (_line, "A=[[1,1,1],[3,0,1]], y=(3,3): BP minimizers form a segment (the paper's)"),
-    "plane": (_plane, "A=[[2,-1,0,1],[0,3,2,0]], y=(0,6): a segment plus an excluded column"),
-    "random3x5": (_random3x5, "a 3x5 instance with a unique BP minimizer, dual margin 0.745"),
-    "simplex": (_simplex, "A=[[1,1,1,0.5]], y=1: minimizers form a triangle (2-dim face)"),
-    "face2d": (_face2d, "A=[[1,1,1,1,.5],[0,1,2,3,0]], y=(1,1): 2-dim face, depth-dependent"),
-    "signs": (_signs, "face2d with columns 2 and 4 negated: a 2-dim face with mixed signs"),
-}
-
-PARAMETRIC_SAMPLES: dict[str, str] = {
-    "kink:EPS": "A=[1, 1-EPS], y=1: unique for EPS>0; the non-uniform-rate family",
-    "gauss:M:N:K:SEED": "Gaussian A/sqrt(M), K-sparse ground truth, y = A x_true",
-    "face:M:N:K:D:SEED": "Gaussian-like, K columns on one certificate facet spanning a "
-    "D-dim subspace: BP face of dimension K - D",
-}
-
-
 def sample_descriptions() -> dict[str, str]:
-    """Every built-in sample name (or pattern) with a one-line description."""
-    out = {name: text for name, (_, text) in FIXED_SAMPLES.items()}
-    out.update(PARAMETRIC_SAMPLES)
-    return out
+    """Every built-in sample name (or pattern) with a one-line description (samples.py)."""
+    from dlncli.samples import sample_descriptions
 
+    return sample_descriptions()
 
-_KINK = re.compile(r"kink:(.+)")
-_GAUSS = re.compile(r"gauss:(.+)")
-_FACE = re.compile(r"face:(.+)")
 
 # Plain ASCII decimals only: float() and int() also take "1_000" and non-ASCII digits ("１").
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
-_INT = INTEGER.pattern
-_STRICT_SPEC = re.compile(
-    rf"kink:{DECIMAL.pattern}|gauss(?::{_INT}){{4}}|face(?::{_INT}){{5}}", re.ASCII
-)
 
 
 def parse_decimal(text: str) -> float:
@@ -161,7 +97,9 @@ def is_sample_spec(spec: str) -> bool:
     Such a name always means the sample, even when a file of that name exists in the current
     directory; write it as a path (``./line``) to read the file.
     """
-    return spec in FIXED_SAMPLES or _STRICT_SPEC.fullmatch(spec) is not None
+    from dlncli.samples import find_sample
+
+    return find_sample(spec, strict=True) is not None
 
 
 def shadowed_file(spec: str | None) -> Path | None:
@@ -173,7 +111,9 @@ def shadowed_file(spec: str | None) -> Path | None:
 
 
 def _is_sample_spec(spec: str) -> bool:
-    return spec in FIXED_SAMPLES or any(p.fullmatch(spec) for p in (_KINK, _GAUSS, _FACE))
+    from dlncli.samples import find_sample
+
+    return find_sample(spec, strict=False) is not None
 
 
 def format_bytes(n: int) -> str:
@@ -190,31 +130,6 @@ def _over_cap(name: str, what: str, nbytes: int, max_bytes: int | None) -> None:
         )
 
 
-def _facet_problem(spec: str, m: int, n: int, k: int, d: int, seed: int) -> Problem:
-    """K columns with a_i^T lam = 1 inside a D-dim subspace, the rest with |a_i^T lam| <= 0.8,
-    and y a positive combination of the K: BP's face {v >= 0 : A_K v = y} has dim K - D.
-
-    Built so that the ties are exact in float64 (the certified verdict sees the float data
-    as exact rationals): lam = e_1 / s, the facet columns are s * G c_i with small-integer
-    G (first row e_1^T) and c_i (first entry 1), and s is a power of two near 1/sqrt(m)."""
-    rng = np.random.default_rng(seed)
-    scale = 2.0 ** round(-0.5 * math.log2(m))
-    G = rng.integers(-2, 3, size=(m, d)).astype(np.float64)
-    G[0] = 0.0
-    G[0, 0] = 1.0
-    coeffs = rng.integers(-2, 3, size=(d, k)).astype(np.float64)
-    coeffs[0] = 1.0
-    A = rng.standard_normal((m, n)) / math.sqrt(m)
-    A[:, :k] = scale * (G @ coeffs)
-    first = A[0, k:]
-    A[0, k:] = np.where(np.abs(first) > 0.8 * scale, 0.8 * scale * np.sign(first), first)
-    perm = rng.permutation(n)
-    A = A[:, perm]
-    v = np.zeros(n)
-    v[np.argsort(perm)[:k]] = rng.uniform(0.5, 1.5, k)
-    return Problem(spec, A, A @ v, None)
-
-
 def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     """Build a built-in sample problem from its spec (``line``, ``kink:0.1``, ...).
 
@@ -222,83 +137,10 @@ def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     anything is allocated. :func:`load_problem` (and so the CLI) passes the input cap; a direct
     call builds what it is asked for unless given ``max_bytes`` (benchmarks build large ones).
     """
-    cap = max_bytes
-    if spec in FIXED_SAMPLES:
-        A, y, x_true = FIXED_SAMPLES[spec][0]()
-        return Problem(spec, A, y, x_true)
-    kink = _KINK.fullmatch(spec)
-    if kink:
-        eps = _parse_float(kink.group(1), spec, "EPS")
-        if not 0 <= eps < 1:
-            raise ProblemFormatError(f"{spec}: EPS is {eps:g}; expected 0 <= EPS < 1")
-        if eps == 0 and float(kink.group(1).lower().partition("e")[0]) != 0:
-            raise ProblemFormatError(
-                f"{spec}: EPS = {kink.group(1)} underflows to 0 in float64; "
-                "expected 0 or EPS > 2**-54 = 5.55e-17"
-            )
-        if eps > 0 and 1.0 - eps == 1.0:
-            raise ProblemFormatError(
-                f"{spec}: EPS = {kink.group(1)} is below float64 resolution (1 - EPS rounds to 1, "
-                "which would be kink:0); expected 0 or EPS > 2**-54 = 5.55e-17"
-            )
-        return Problem(spec, np.array([[1.0, 1.0 - eps]]), np.array([1.0]))
-    if _GAUSS.fullmatch(spec):
-        m, n, k, seed = _int_fields(spec, "gauss", ("M", "N", "K", "SEED"))
-        if m < 1 or n < 1 or not 0 <= k <= n or seed < 0:
-            raise ProblemFormatError(
-                f"{spec}: M={m}, N={n}, K={k}, SEED={seed}; "
-                "expected M, N >= 1, 0 <= K <= N, SEED >= 0"
-            )
-        _over_cap(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, cap)
-        rng = np.random.default_rng(seed)
-        A = rng.standard_normal((m, n)) / math.sqrt(m)
-        x_true = np.zeros(n)
-        x_true[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
-        return Problem(spec, A, A @ x_true, x_true)
-    if _FACE.fullmatch(spec):
-        m, n, k, d, seed = _int_fields(spec, "face", ("M", "N", "K", "D", "SEED"))
-        if not (1 <= d <= min(k, m) and k <= n and seed >= 0):
-            raise ProblemFormatError(
-                f"{spec}: M={m}, N={n}, K={k}, D={d}, SEED={seed}; "
-                "expected 1 <= D <= min(K, M), K <= N, SEED >= 0"
-            )
-        _over_cap(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, cap)
-        return _facet_problem(spec, m, n, k, d, seed)
-    raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
+    from dlncli.samples import build_sample
 
+    return build_sample(spec, max_bytes=max_bytes)
 
-def _int_fields(spec: str, prefix: str, names: tuple[str, ...]) -> list[int]:
-    """The integer fields of a parametric sample spec ``prefix:F1:F2:...``."""
-    parts = spec[len(prefix) + 1 :].split(":")
-    if len(parts) != len(names):
-        raise ProblemFormatError(
-            f"{spec}: has {len(parts)} fields after '{prefix}:'; "
-            f"expected {prefix}:{':'.join(names)}"
-        )
-    return [_parse_int(part, spec, name) for part, name in zip(parts, names, strict=True)]
-
-
-def _parse_float(text: str, spec: str, field: str) -> float:
-    try:
-        value = parse_decimal(text)
-    except ValueError:
-        raise ProblemFormatError(
-            f"{spec}: {field} is {text!r}; expected a plain decimal number such as 1e-3"
-        ) from None
-    if not math.isfinite(value):
-        raise ProblemFormatError(f"{spec}: {field} is {text!r}; expected a finite number")
-    return value
-
-
-def _parse_int(text: str, spec: str, field: str) -> int:
-    if INTEGER.fullmatch(text) is None or len(text) > 20:
-        raise ProblemFormatError(
-            f"{spec}: {field} is {text!r}; expected a plain decimal integer (digits 0-9)"
-        )
-    return int(text)
-
-
-# --------------------------------------------------------------------------- files
 
 _NPZ_MAGIC = b"PK"
 DEFAULT_MAX_INPUT_MB = 256

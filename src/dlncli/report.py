@@ -5,15 +5,27 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from dlncli.lp import BPSolution
+if TYPE_CHECKING:  # for the annotations only: importing these here would slow every command
+    from dlncli.path import PathReport
+    from dlncli.phase import PhaseReport
+    from dlncli.potentials import PotentialsReport
+    from dlncli.theory import TheoryReport
 from dlncli.problem_io import Problem
+from dlncli.reports import (
+    BPReport,
+    CompareReport,
+    CompareRowReport,
+    FlowReport,
+    ProblemComparison,
+    TieBreakReport,
+)
 
 
 def jsonable(value: Any) -> Any:
@@ -41,7 +53,7 @@ def dump_json(record: Mapping[str, Any]) -> str:
     return json.dumps(jsonable(record), indent=2, sort_keys=True, allow_nan=False)
 
 
-def fmt(value: float, digits: int = 6) -> str:
+def fmt(value: float | None, digits: int = 6) -> str:
     """Compact number formatting for tables."""
     if value is None or not math.isfinite(value):
         return "—"
@@ -52,60 +64,16 @@ def fmt(value: float, digits: int = 6) -> str:
     return f"{value:.{max(digits - 2, 2)}e}"
 
 
-def problem_record(problem: Problem) -> dict[str, Any]:
-    m, n = problem.shape
-    return {"name": problem.name, "m": m, "n": n}
-
-
 # --------------------------------------------------------------------------- solve-bp
 
 
-def bp_record(problem: Problem, sol: BPSolution) -> dict[str, Any]:
-    face = sol.face
-    record: dict[str, Any] = {
-        "status": sol.status,
-        "message": _bp_message(sol),
-        "problem": problem_record(problem),
-        "x": sol.x,
-        "l1_norm": sol.l1_norm,
-        "residual_inf": sol.residual_inf,
-        "dual": sol.dual,
-        "dual_inf_norm": sol.dual_inf_norm,
-        "duality_gap": sol.duality_gap,
-        "unique": sol.unique,
-        "certified": sol.certified,
-        "margin": sol.margin,
-        "certification": sol.certification,
-        "face_dimension": face.dimension,
-        "support": sol.support,
-        "signs": sol.signs,
-        "face_support": face.support,
-        "face_signs": face.signs,
-        "face_interior_point": face.interior_point,
-        "solver": sol.solver,
-        "lp_solves": sol.lp_solves,
-        "iterations": sol.iterations,
-        "elapsed_s": sol.elapsed_s,
-    }
-    if face.ranges is not None:
-        record["face_ranges"] = face.ranges
-    return record
-
-
-def _bp_message(sol: BPSolution) -> str:
-    if sol.unique is None:
-        return f"verdict {sol.certification}; dual margin {sol.margin:.3g}"
-    if sol.unique:
-        return f"unique minimizer with {sol.support.size} nonzeros"
-    return (
-        f"minimizers form a {sol.face.dimension}-dimensional face; "
-        f"{sol.face.support.size} coordinates are nonzero somewhere on it"
+def bp_renderable(report: BPReport, *, show_all: bool) -> RenderableType:
+    """The summary and the coordinates of a :class:`dlncli.reports.BPReport`."""
+    sol = report.solution
+    m, n = report.problem.m, report.problem.n
+    summary = Table(
+        title=f"basis pursuit: {escape(report.problem.name)} ({m}×{n})", show_header=False
     )
-
-
-def bp_renderable(problem: Problem, sol: BPSolution, *, show_all: bool) -> RenderableType:
-    m, n = problem.shape
-    summary = Table(title=f"basis pursuit: {escape(problem.name)} ({m}×{n})", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
     if sol.unique is None:
@@ -139,7 +107,7 @@ def bp_renderable(problem: Problem, sol: BPSolution, *, show_all: bool) -> Rende
     if ranged:
         coords.add_column("min over face", justify="right")
         coords.add_column("max over face", justify="right")
-    correlations = problem.A.T @ sol.dual
+    correlations = report.correlations
     rows = range(n) if show_all else sorted(set(sol.support.tolist()) | set(face_index))
     for i in rows:
         cells = [str(i), fmt(float(sol.x[i]), 8), fmt(float(correlations[i]), 8)]
@@ -176,45 +144,29 @@ def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
 # --------------------------------------------------------------------------- flow
 
 
-def flow_record(
-    problem: Problem,
-    run: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The JSON record of a flow run; ``run`` is assembled by the CLI from core results."""
-    record = {"status": "ok", "problem": problem_record(problem)}
-    record.update(run)
-    return record
-
-
-def flow_renderable(
-    problem: Problem, record: Mapping[str, Any], *, show_all: bool
-) -> RenderableType:
-    m, n = problem.shape
-    x = np.asarray(record["x"], dtype=np.float64)
+def flow_renderable(report: FlowReport, *, show_all: bool) -> RenderableType:
+    """The summary, the coordinates and the saddle-to-saddle table of a flow run."""
+    m, n = report.problem.m, report.problem.n
+    x = report.x
     rows = [
-        ("α", str(record["alpha_text"])),
-        ("α^p", f"1e{record['log10_alpha_p']:.6g}"),
-        ("depth p", fmt(record["depth"])),
-        ("method", f"{record['method']} (x is the {record['x_source']})"),
-        ("converged", "yes" if record["converged"] else "no"),
-        ("limit certified", "yes" if record.get("certified") else "no"),
-        ("t_end", "—" if record["log10_t_end"] is None else f"1e{record['log10_t_end']:.6g}"),
-        ("loss ½‖Ax − y‖²", "—" if record["loss"] is None else fmt(record["loss"])),
-        ("‖x‖₁", fmt(record["l1_norm"], 10)),
-        ("‖Ax − y‖∞", fmt(record["residual_inf"])),
+        ("α", report.alpha_text),
+        ("α^p", f"1e{report.log10_alpha_p:.6g}"),
+        ("depth p", fmt(report.depth)),
+        ("method", f"{report.method} (x is the {report.x_source})"),
+        ("converged", "yes" if report.converged else "no"),
+        ("limit certified", "yes" if report.certified else "no"),
+        ("t_end", "—" if report.log10_t_end is None else f"1e{report.log10_t_end:.6g}"),
+        ("loss ½‖Ax − y‖²", "—" if report.loss is None else fmt(report.loss)),
+        ("‖x‖₁", fmt(report.l1_norm, 10)),
+        ("‖Ax − y‖∞", fmt(report.residual_inf)),
         (
             "ODE vs exact limit",
-            fmt(record["limit_agreement"]) if record["limit_agreement"] is not None else "—",
+            fmt(report.limit_agreement) if report.limit_agreement is not None else "—",
         ),
-        (
-            f"distance to {record['reference']}",
-            fmt(record["distance_to_reference"])
-            if record["distance_to_reference"] is not None
-            else "—",
-        ),
-        ("time", f"{record['elapsed_s']:.3f} s"),
+        (f"distance to {report.reference}", fmt(report.distance_to_reference)),
+        ("time", f"{report.elapsed_s:.3f} s"),
     ]
-    summary = key_value_table(f"DLN flow: {escape(problem.name)} ({m}×{n})", rows)
+    summary = key_value_table(f"DLN flow: {escape(report.problem.name)} ({m}×{n})", rows)
     scale = float(np.max(np.abs(x), initial=0.0))
     shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
     coords = Table(title="x" if show_all else "x (|x_i| ≥ 1e-6·‖x‖∞)")
@@ -226,43 +178,43 @@ def flow_renderable(
     parts: list[RenderableType] = [summary, coords]
     if hidden:
         parts.append(f"[dim]{hidden} smaller coordinates hidden; --all shows them[/dim]")
-    changes = record.get("support_changes") or []
-    if changes:
+    if report.support_changes:
         saddle = Table(title="saddle-to-saddle: active set (|x_i| ≥ 1% of ‖x_end‖∞) over time")
         saddle.add_column("t", justify="right")
         saddle.add_column("loss", justify="right")
         saddle.add_column("active coordinates")
-        for change in changes:
+        for change in report.support_changes:
             saddle.add_row(
-                f"1e{change['log10_t']:.4g}",
-                fmt(change["loss"]),
-                ", ".join(map(str, change["support"])) or "none",
+                f"1e{change.log10_t:.4g}",
+                fmt(change.loss),
+                ", ".join(map(str, change.support)) or "none",
             )
         parts.append(saddle)
-    if record.get("message"):
-        parts.append(f"[dim]{escape(str(record['message']))}[/dim]")
+    if report.message:
+        parts.append(f"[dim]{escape(report.message)}[/dim]")
     return Group(*parts)
 
 
 # --------------------------------------------------------------------------- tie-break
 
 
-def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> RenderableType:
-    m, n = problem.shape
-    support = list(record["support"])
-    labels = list(record["selected"])
+def tiebreak_renderable(report: TieBreakReport) -> RenderableType:
+    """The face, each depth's selected point, their distances and --verify's checks."""
+    m, n = report.problem.m, report.problem.n
+    support = [int(i) for i in report.support]
+    labels = list(report.labels)
     head = key_value_table(
-        f"tie-break: {escape(problem.name)} ({m}×{n})",
+        f"tie-break: {escape(report.problem.name)} ({m}×{n})",
         [
             (
                 "BP minimizer",
                 "unique (every depth selects it)"
-                if record["unique"]
-                else f"not unique: face of dimension {record['face_dimension']}",
+                if report.unique
+                else f"not unique: face of dimension {report.face_dimension}",
             ),
-            ("‖x‖₁ on the face", fmt(record["l1_norm"], 10)),
+            ("‖x‖₁ on the face", fmt(report.l1_norm, 10)),
             ("coordinates nonzero on the face", str(len(support))),
-            ("time", f"{record['elapsed_s']:.3f} s"),
+            ("time", f"{report.elapsed_s:.3f} s"),
         ],
     )
     table = Table(title="selected point x*_p on the face's coordinates")
@@ -271,15 +223,15 @@ def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> Renderab
     table.add_column("range on face", justify="right")
     for label in labels:
         table.add_column(f"p = {escape(label)}", justify="right")
-    ranges = record.get("ranges")
+    ranges = report.ranges
     for k, i in enumerate(support):
-        cells = [str(i), "+" if record["signs"][k] > 0 else "−"]
+        cells = [str(i), "+" if report.signs[k] > 0 else "−"]
         cells.append(
-            escape(f"[{fmt(ranges[k][0], 4)}, {fmt(ranges[k][1], 4)}]")
+            escape(f"[{fmt(float(ranges[k][0]), 4)}, {fmt(float(ranges[k][1]), 4)}]")
             if ranges is not None
             else ""
         )
-        cells += [f"{record['selected'][label][i]:.6g}" for label in labels]
+        cells += [f"{report.selected[label][i]:.6g}" for label in labels]
         table.add_row(*cells)
     parts: list[RenderableType] = [head, table]
     if len(labels) > 1:
@@ -288,19 +240,18 @@ def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> Renderab
         for label in labels:
             dist.add_column(escape(label), justify="right")
         for a in labels:
-            dist.add_row(escape(a), *[fmt(record["distances"][a][b], 4) for b in labels])
+            dist.add_row(escape(a), *[fmt(report.distances[a][b], 4) for b in labels])
         parts.append(dist)
-    verify = record.get("verify")
-    if verify:
+    if report.verify:
         vt = Table(title="--verify: ‖x_α − x*_p‖∞ for the flow's exact limit")
         vt.add_column("p")
         vt.add_column("α^p", justify="right")
         vt.add_column("distance", justify="right")
-        for label, rows in verify.items():
-            for row in rows:
-                vt.add_row(escape(label), f"1e{row['log10_alpha_p']:.4g}", fmt(row["distance"], 3))
+        for label, checks in report.verify.items():
+            for row in checks:
+                vt.add_row(escape(label), f"1e{row.log10_alpha_p:.4g}", fmt(row.distance, 3))
         parts.append(vt)
-    for note in record.get("notes", []):
+    for note in report.notes:
         parts.append(f"[dim]{escape(note)}[/dim]")
     return Group(*parts)
 
@@ -308,74 +259,28 @@ def tiebreak_renderable(problem: Problem, record: Mapping[str, Any]) -> Renderab
 # --------------------------------------------------------------------------- compare
 
 
-def compare_record(problem: Problem, comparison: Any) -> dict[str, Any]:
-    """One problem's comparison as plain data (rows and fits carry the problem name)."""
-    name = problem.name
-    return {
-        "problem": problem_record(problem),
-        "reference": comparison.reference,
-        "dual_margin": comparison.dual_margin,
-        "l1_min": comparison.l1_min,
-        "off_face_coordinates": comparison.off_face,
-        "rows": [
-            {
-                "problem": name,
-                "depth": r.depth,
-                "alpha": 10.0**r.log10_alpha if r.log10_alpha > -300 else None,
-                "log10_alpha": r.log10_alpha,
-                "log10_alpha_p": r.log10_alpha_p,
-                "error_l2": r.error_l2,
-                "error_inf": r.error_inf,
-                "l1_gap": r.l1_gap,
-                "residual_inf": r.residual_inf,
-                "converged": r.converged,
-                "source": r.source,
-                "log10_t_end": r.log10_t_end,
-                "t_end": None
-                if r.log10_t_end is None or r.log10_t_end > 300
-                else 10.0**r.log10_t_end,
-                "limit_error_l2": r.limit_error_l2,
-            }
-            for r in comparison.rows
-        ],
-        "fits": [
-            {
-                "problem": name,
-                "depth": f.depth,
-                "slope": f.slope,
-                "predicted_slope": f.predicted_slope,
-                "agrees": f.agrees,
-                "points": f.points,
-                "break_log10_alpha_p": f.break_log10_alpha_p,
-            }
-            for f in comparison.fits
-        ],
-        "elapsed_s": comparison.elapsed_s,
-        "t_end_rule": comparison.t_end_rule,
-    }
-
-
-def compare_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
+def compare_renderable(report: CompareReport) -> RenderableType:
+    """Per problem: the reference and margin, the error table, the fitted rates."""
     parts: list[RenderableType] = []
-    for rec in records:
-        prob = rec["problem"]
+    for rec in report.problems:
+        prob = rec.problem
         parts.append(
             key_value_table(
-                f"flow vs basis pursuit: {escape(prob['name'])} ({prob['m']}×{prob['n']})",
+                f"flow vs basis pursuit: {escape(prob.name)} ({prob.m}×{prob.n})",
                 [
                     (
                         "reference x*",
                         "BP minimizer (unique)"
-                        if rec["reference"] == "bp"
+                        if rec.reference == "bp"
                         else "tie-break point of each depth (BP not unique)",
                     ),
-                    ("dual margin γ", fmt(rec["dual_margin"], 4)),
-                    ("min ‖x‖₁", fmt(rec["l1_min"], 10)),
-                    ("time", f"{rec['elapsed_s']:.2f} s"),
+                    ("dual margin γ", fmt(rec.dual_margin, 4)),
+                    ("min ‖x‖₁", fmt(rec.l1_min, 10)),
+                    ("time", f"{rec.elapsed_s:.2f} s"),
                 ],
             )
         )
-        rule = rec.get("t_end_rule")
+        rule = rec.t_end_rule
         if rule is None:
             rows = Table(title="errors of x_α (exact limit unless --ode)")
             columns = ["p", "α", "α^p", "‖x_α − x*‖₂", "‖x_α − x*‖∞", "‖x_α‖₁ − min", "‖Ax − y‖∞"]
@@ -385,29 +290,28 @@ def compare_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
             columns += ["t → ∞: ‖x_α − x*‖₂"]
         for col in columns:
             rows.add_column(col, justify="right")
-        for r in rec["rows"]:
-            cells = [fmt(r["depth"]), f"1e{r['log10_alpha']:.4g}", f"1e{r['log10_alpha_p']:.4g}"]
+        for r in rec.rows:
+            cells = [fmt(r.depth), f"1e{r.log10_alpha:.4g}", f"1e{r.log10_alpha_p:.4g}"]
             if rule is not None:
-                t_end = r["log10_t_end"]
-                cells.append("—" if t_end is None else f"1e{t_end:.4g}")
+                cells.append("—" if r.log10_t_end is None else f"1e{r.log10_t_end:.4g}")
             if rule is None:
-                cells += [fmt(r[k], 3) for k in ("error_l2", "error_inf", "l1_gap")]
-                cells.append(fmt(r["residual_inf"], 2))
+                cells += [fmt(r.error_l2, 3), fmt(r.error_inf, 3), fmt(r.l1_gap, 3)]
+                cells.append(fmt(r.residual_inf, 2))
             else:
-                cells += [fmt(r["error_l2"], 3), fmt(r["residual_inf"], 2)]
-                cells.append(fmt(r["limit_error_l2"], 3))
+                cells += [fmt(r.error_l2, 3), fmt(r.residual_inf, 2)]
+                cells.append(fmt(r.limit_error_l2, 3))
             rows.add_row(*cells)
         parts.append(rows)
         fits = Table(title="rate: log-log slope of the error vs α^p (asymptotic points)")
         for col in ("p", "fitted slope", "theory", "agrees", "points"):
             fits.add_column(col, justify="right")
-        for f in rec["fits"]:
+        for f in rec.fits:
             fits.add_row(
-                fmt(f["depth"]),
-                "—" if f["slope"] is None else f"{f['slope']:.3f}",
-                f"{f['predicted_slope']:.3f}",
-                "yes" if f["agrees"] else "NO",
-                str(f["points"]),
+                fmt(f.depth),
+                "—" if f.slope is None else f"{f.slope:.3f}",
+                f"{f.predicted_slope:.3f}",
+                "yes" if f.agrees else "NO",
+                str(f.points),
             )
         parts.append(fits)
     return Group(*parts)
@@ -422,7 +326,7 @@ def _curve_label(name: str) -> str:
 
 
 def compare_figure(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[ProblemComparison],
     *,
     by: str = "problem",
     increasing: bool = False,
@@ -439,27 +343,24 @@ def compare_figure(
     from matplotlib.figure import Figure
 
     # (panel title, [(legend label, rows)]) for each panel
-    panels: list[tuple[str, list[tuple[str, list[Mapping[str, Any]]]]]] = []
+    panels: list[tuple[str, list[tuple[str, list[CompareRowReport]]]]] = []
     if by == "depth":
-        depths = sorted({r["depth"] for rec in records for r in rec["rows"]})
+        depths = sorted({r.depth for rec in records for r in rec.rows})
         for depth in depths:
             lines = [
-                (
-                    _curve_label(rec["problem"]["name"]),
-                    [r for r in rec["rows"] if r["depth"] == depth],
-                )
+                (_curve_label(rec.problem.name), [r for r in rec.rows if r.depth == depth])
                 for rec in records
             ]
             panels.append((f"p = {depth:g}", lines))
     else:
         for rec in records:
             lines = [
-                (f"p = {depth:g}", [r for r in rec["rows"] if r["depth"] == depth])
-                for depth in sorted({r["depth"] for r in rec["rows"]})
+                (f"p = {depth:g}", [r for r in rec.rows if r.depth == depth])
+                for depth in sorted({r.depth for r in rec.rows})
             ]
-            title = f"{rec['problem']['name']} (γ = {rec['dual_margin']:.3g})"
+            title = f"{rec.problem.name} (γ = {rec.dual_margin:.3g})"
             panels.append((title, lines))
-    horizon = any(rec.get("t_end_rule") for rec in records)
+    horizon = any(rec.t_end_rule for rec in records)
     fig = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, lines) in zip(axes, panels, strict=True):
@@ -470,8 +371,8 @@ def compare_figure(
                 else {"marker": "o", "markersize": 3}
             )
             ax.loglog(
-                [10.0 ** r["log10_alpha_p"] for r in pts],
-                [max(r["error_l2"], 1e-300) for r in pts],
+                [10.0**r.log10_alpha_p for r in pts],
+                [max(r.error_l2, 1e-300) for r in pts],
                 label=label,
                 **style,
             )
@@ -488,7 +389,7 @@ def compare_figure(
 # --------------------------------------------------------------------------- potentials
 
 
-def potentials_renderable(report: Any) -> RenderableType:
+def potentials_renderable(report: PotentialsReport) -> RenderableType:
     """A table per depth: z, w = h_p(z), q_p(w), g_p(w)."""
     parts: list[RenderableType] = []
     for curve in report.curves:
@@ -505,7 +406,7 @@ def potentials_renderable(report: Any) -> RenderableType:
     return Group(*parts)
 
 
-def potentials_figure(on_z: Any, on_w: Any) -> Any:
+def potentials_figure(on_z: PotentialsReport, on_w: PotentialsReport) -> Any:
     """The paper's figure 3: h_p on z (from ``on_z``), q_p and g_p on w (from ``on_w``),
     one black-and-white line style per depth. Returns a matplotlib Figure."""
     import matplotlib
@@ -539,7 +440,7 @@ def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
     return ", ".join(map(str, indices)) or "—"
 
 
-def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> RenderableType:
+def path_renderable(problem: Problem, report: PathReport, *, show_all: bool) -> RenderableType:
     """The saddle table of a :class:`dlncli.path.PathReport` and its summary."""
     m, n = problem.shape
     timed = report.log10_alpha is not None
@@ -608,7 +509,7 @@ def path_renderable(problem: Problem, report: Any, *, show_all: bool) -> Rendera
     return Group(*parts)
 
 
-def path_figure(name: str, report: Any) -> Any:
+def path_figure(name: str, report: PathReport) -> Any:
     """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
     dashed over them when the report has a --check-alpha run."""
     import matplotlib
@@ -654,7 +555,7 @@ def path_figure(name: str, report: Any) -> Any:
 # --------------------------------------------------------------------------- phase
 
 
-def theory_renderable(table: Any) -> RenderableType:
+def theory_renderable(table: TheoryReport) -> RenderableType:
     """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport)."""
     out = Table(title="weak threshold ρ_W(δ)")
     out.add_column("δ = m/N", justify="right")
@@ -664,7 +565,7 @@ def theory_renderable(table: Any) -> RenderableType:
     return out
 
 
-def phase_renderable(report: Any) -> RenderableType:
+def phase_renderable(report: PhaseReport) -> RenderableType:
     """Success-rate grid (rows ρ, columns δ) per method variant, then the 50 % points beside
     ρ_W(δ) (``report`` is a phase.PhaseReport)."""
     parts: list[RenderableType] = [
@@ -705,7 +606,7 @@ def phase_renderable(report: Any) -> RenderableType:
     return Group(*parts)
 
 
-def phase_figure(report: Any) -> Any:
+def phase_figure(report: PhaseReport) -> Any:
     """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
     curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
     import matplotlib

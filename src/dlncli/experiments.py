@@ -1,0 +1,722 @@
+"""One function per command: the experiments the CLI (and a notebook) runs (docs/api.md).
+
+Each takes the problem as ``A, y`` (numpy arrays or a scipy.sparse A) or as a
+:class:`~dlncli.problem_io.Problem`, keyword options, and ``time_limit``: one budget in
+seconds for the whole computation (every stage gets what is left; TimeLimitError when it
+runs out). Each returns a frozen report of :mod:`dlncli.reports` whose ``to_dict()`` is the
+command's JSON document. Nothing here prints, reads or writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlncli.errors import RunFailedError, SolverError, TimeLimitError
+from dlncli.lp import Deadline
+from dlncli.problem_io import DECIMAL, Problem, parse_decimal
+from dlncli.reports import (
+    BPReport,
+    CompareReport,
+    CompareRowReport,
+    FitReport,
+    FlowReport,
+    ProblemComparison,
+    ProblemInfo,
+    TieBreakReport,
+    VerifyRow,
+    alpha_p_fits_float,
+    exp_or_none,
+)
+
+FloatArray = NDArray[np.float64]
+ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m, N) / sparse
+
+LN10 = math.log(10.0)
+FLOW_METHODS = ("ode", "raw", "raw-lsoda")
+DEFAULT_TIEBREAK_DEPTHS = ("2", "2.5", "3", "4", "inf")
+DEFAULT_COMPARE_DEPTHS = ("2", "2.5", "3", "4")
+DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
+VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def as_problem(problem: ProblemLike, y: Any = None, *, name: str = "arrays") -> Problem:
+    """A :class:`Problem` from a Problem, a sample name or file path (:func:`load_problem`),
+    or A (m, N) (dense or scipy.sparse, densified) and y (m,), checked for shape and
+    finiteness like a loaded file (named ``name``)."""
+    if isinstance(problem, str):
+        from dlncli.problem_io import load_problem
+
+        if y is not None:
+            raise ValueError("give a problem name or A and y, not a name and y")
+        return load_problem(problem)
+    if isinstance(problem, Problem):
+        if y is not None:
+            raise ValueError("give a Problem or A and y, not a Problem and y")
+        return problem
+    if y is None:
+        raise ValueError("y is missing; expected A (m, N) and y (m,), or a Problem")
+    dense = problem.toarray() if hasattr(problem, "toarray") else problem
+    A = np.array(dense, dtype=np.float64)
+    b = np.array(y, dtype=np.float64).reshape(-1)
+    if A.ndim != 2 or b.shape != (A.shape[0],) or A.size == 0:
+        raise ValueError(f"A has shape {A.shape} and y {b.shape}; expected (m, N) and (m,)")
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        raise ValueError("A and y must be finite")
+    return Problem(name, A, b)
+
+
+def _info(prob: Problem) -> ProblemInfo:
+    m, n = prob.shape
+    return ProblemInfo(prob.name, m, n)
+
+
+def parse_alpha(alpha: str | float) -> tuple[str, float]:
+    """alpha (a decimal string, any exponent, e.g. "1e-1000"; or a float) -> (its text,
+    ln alpha), exact for values far outside float range. ValueError unless alpha > 0."""
+    if isinstance(alpha, str):
+        if DECIMAL.fullmatch(alpha) is None:
+            raise ValueError(f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6")
+        value = Decimal(alpha)
+        text = alpha
+    else:
+        value = Decimal(float(alpha)) if math.isfinite(alpha) else Decimal(0)
+        text = repr(float(alpha))
+    if value <= 0:
+        raise ValueError(f"{text!r}; expected a finite number > 0")
+    try:
+        return text, float(value.ln())
+    except ArithmeticError:  # an exponent beyond what decimal's context can take
+        raise ValueError(f"{text!r} is out of range; expected |log10 alpha| below 1e6") from None
+
+
+def depth_labels(depths: Sequence[str | float], *, allow_inf: bool) -> list[tuple[str, float]]:
+    """Depths as (label, p): strings keep their text ("2.5", "inf"), floats are written
+    with ``:g``. ValueError for p < 2, NaN, inf (unless allowed) or a repeated depth."""
+    out: list[tuple[str, float]] = []
+    for depth in depths:
+        if isinstance(depth, str):
+            try:
+                label, value = depth, parse_decimal(depth)
+            except ValueError:
+                raise ValueError(
+                    f"{depth!r} is not a plain decimal number; expected e.g. 2.5"
+                ) from None
+        else:
+            label, value = f"{float(depth):g}", float(depth)
+        if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
+            expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
+            raise ValueError(f"{label!r}; expected {expected}")
+        if any(v == value for _, v in out):
+            raise ValueError(f"{label!r} is given twice")
+        out.append((label, value))
+    return out
+
+
+def log10_range(start: float, stop: float, num: int) -> list[float]:
+    """``num`` evenly spaced values from ``start`` to ``stop`` inclusive (numpy's linspace)."""
+    return [float(v) for v in np.linspace(start, stop, num)]
+
+
+# --------------------------------------------------------------------------- solve-bp
+
+
+def solve_bp(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    solver: str = "choose",
+    ranges: bool = False,
+    time_limit: float | None = None,
+) -> BPReport:
+    """Basis pursuit min ||x||_1 s.t. A x = y (HiGHS), certified unique or its face described.
+
+    Parameters
+    ----------
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse,
+        kept sparse) and y (m,).
+    solver : HiGHS LP solver for the main solve: "choose", "simplex", "ipm" or "pdlp".
+    ranges : also give [min, max] of each face coordinate over the face (2 LPs each).
+    time_limit : seconds for the whole call, or None.
+
+    Raises
+    ------
+    InfeasibleError : y is not in the range of A.  TimeLimitError : the budget ran out.
+    """
+    from dlncli.lp import solve_basis_pursuit
+
+    if isinstance(problem, Problem | str) or not hasattr(problem, "toarray"):
+        prob = as_problem(problem, y)
+        A: Any = prob.A
+        b = prob.y
+        info = _info(prob)
+    else:  # scipy.sparse: HiGHS takes it as it is
+        A, b = problem, np.asarray(y, dtype=np.float64).reshape(-1)
+        info = ProblemInfo("arrays", int(A.shape[0]), int(A.shape[1]))
+    sol = solve_basis_pursuit(A, b, solver=solver, time_limit=time_limit, ranges=ranges)
+    correlations = np.asarray(A.T @ sol.dual, dtype=np.float64).reshape(-1)
+    return BPReport(info, sol, correlations)
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def flow(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    alpha: str | float = "1e-6",
+    depth: float = 3.0,
+    t_end: float | None = None,
+    limit_only: bool = False,
+    method: str = "ode",
+    trajectory: bool = False,
+    time_limit: float | None = None,
+    progress: Callable[[float], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> FlowReport:
+    """The DLN flow x = u^p - v^p, u' = -grad_u L, v' = -grad_v L for L = 1/2 ||A x - y||^2,
+    from u = v = alpha, and its exact limit x_alpha = lim_{t -> inf} x(t) (docs/model.md,
+    docs/limit.md), with their agreement and the distance to BP's (or the tie-break's) x*.
+
+    Parameters
+    ----------
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse)
+        and y (m,).
+    alpha : initialization scale alpha > 0; a decimal string keeps any exponent exactly
+        ("1e-1000"), a float is taken as it is.
+    depth : p >= 2 (real).
+    t_end : integrate to this time (user units) instead of to convergence.
+    limit_only : skip the ODE; compute only the exact limit.
+    method : "ode" (the exact m-dimensional reduction), "raw" / "raw-lsoda" (the 2N-dim
+        (u, v) flow with Radau rtol 2.5e-14 / LSODA rtol 1e-12, to ``t_end`` or the horizon
+        1e9 alpha^(2-p); needs 1e-300 < alpha^p < 1e300).
+    trajectory : keep t, x(t), loss(t), u(t), v(t) in ``report.trajectory``.
+    time_limit : seconds for the whole computation, or None.
+    progress : called with the fraction of the ODE done; status : called with what runs now.
+
+    Raises
+    ------
+    ValueError : an option out of range (as the CLI's usage errors).
+    InfeasibleError, TimeLimitError, SolverError : as the command's exit codes 1 and 4.
+    """
+    prob = as_problem(problem, y)
+    alpha_text, log_alpha = parse_alpha(alpha)
+    if not (math.isfinite(depth) and depth >= 2):
+        raise ValueError(f"depth {depth!r}; expected a real number >= 2")
+    if method not in FLOW_METHODS:
+        raise ValueError(f"method {method!r}; expected one of {', '.join(FLOW_METHODS)}")
+    if t_end is not None and not t_end > 0:
+        raise ValueError(f"t_end {t_end}; expected a time > 0")
+    if method != "ode" and limit_only:
+        raise ValueError(f"method {method} runs the flow; drop limit_only")
+    if trajectory and limit_only:
+        raise ValueError("trajectory needs the ODE; drop limit_only")
+    say = status or (lambda text: None)
+    if method == "ode":
+        return _ode_flow(
+            prob, depth, alpha_text, log_alpha, t_end, limit_only, trajectory, time_limit,
+            progress=progress, status=say,
+        )  # fmt: skip
+    if not alpha_p_fits_float(depth, log_alpha):
+        raise ValueError(
+            f"alpha = {alpha_text} gives alpha^p = 1e{depth * log_alpha / LN10:.4g}; method "
+            f"{method} works in floating point and needs 1e-300 < alpha^p < 1e300"
+        )
+    return _raw_flow(
+        prob, depth, alpha_text, log_alpha, t_end, method, trajectory, time_limit,
+        progress=progress,
+    )  # fmt: skip
+
+
+def _reference(
+    prob: Problem, anchor: Any, depth: float, *, normalized: bool
+) -> tuple[str, FloatArray]:
+    """BP's minimizer when unique, else the depth's tie-break point on the face."""
+    bp = anchor.bp
+    if bp.unique:
+        return "bp", np.asarray(bp.x, dtype=np.float64)
+    from dlncli.limit import normalize
+    from dlncli.tiebreak import select_minimizer
+
+    A, y = normalize(prob.A, prob.y, anchor.scale_exp) if normalized else (prob.A, prob.y)
+    return "tie-break", select_minimizer(A, y, bp, [depth]).selections[0].x
+
+
+def _ode_flow(
+    prob: Problem,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    t_end: float | None,
+    limit_only: bool,
+    trajectory: bool,
+    time_limit: float | None,
+    *,
+    progress: Callable[[float], None] | None,
+    status: Callable[[str], None],
+) -> FlowReport:
+    from dlncli.flow import integrate_flow
+    from dlncli.limit import bp_anchor, flow_limit
+
+    start = time.perf_counter()
+    deadline = Deadline(time_limit)
+    log10_t_end = None if t_end is None else math.log10(t_end)
+    status("flow: solving the basis-pursuit anchor")
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+    status("flow: computing the exact limit")
+    limit = flow_limit(
+        prob.A,
+        prob.y,
+        depth=depth,
+        log_alpha=log_alpha,
+        anchor=anchor,
+        time_limit=_time_left(deadline),
+    )
+    x = limit.x
+    method, source, converged = "limit", "exact limit", limit.converged
+    log10_t_end_out: float | None = None
+    agreement: float | None = None
+    message = limit.message
+    changes: tuple[Any, ...] = ()
+    notes: list[str] = []
+    arrays: dict[str, FloatArray] | None = None
+    # The ODE's coordinates are built on the BP face: not usable when the check contradicted
+    # the face, nor when alpha^p is beyond the range where the face coordinates are formed.
+    skip_ode = limit.route == "min-l2" or not limit.face_correction <= 1e-9
+    if not limit_only and skip_ode:
+        why = (
+            "alpha^p is beyond the range of the ODE's coordinates"
+            if limit.route == "min-l2"
+            else "its coordinates rely on the BP face, and the face route "
+            + ("did not converge" if math.isnan(limit.face_correction) else "was contradicted")
+        )
+        message = "; ".join(m for m in (message, f"the ODE is not run ({why})") if m)
+        if trajectory or log10_t_end is not None:
+            raise SolverError(
+                f"--trajectory/--t-end need the ODE, which cannot run here: {message}"
+            )
+        notes.append(message)
+    elif not limit_only:
+        status("flow: integrating the ODE")
+        run = integrate_flow(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=log_alpha,
+            anchor=anchor,
+            log10_t_end=log10_t_end,
+            time_limit=_time_left(deadline),
+            progress=progress,
+        )
+        message = "; ".join(m for m in (limit.message, run.message) if m)
+        if run.reachable:
+            method = "ode"
+            log10_t_end_out = run.log10_t_end
+            changes = run.support_changes
+            scale = 1.0 + float(np.max(np.abs(limit.x)))
+            if log10_t_end is not None:
+                x, source, converged = run.x, "ODE state at t_end", run.converged
+            else:
+                converged = run.converged
+                agreement = float(np.max(np.abs(run.x - limit.x))) / scale
+            if trajectory:
+                from dlncli.potentials import trajectory_uv
+
+                finite = np.isfinite(run.log10_t)
+                t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
+                uv, uv_note = trajectory_uv(run.xs, depth=depth, log_alpha=log_alpha)
+                if uv_note:
+                    notes.append(uv_note)
+                arrays = {
+                    "t": t,
+                    "log10_t": np.where(finite, run.log10_t, -np.inf),
+                    "loss": run.losses,
+                    "x": run.xs,
+                    **uv,
+                }
+        else:
+            notes.append(message)
+    status("flow: selecting the depth's minimizer on the face")
+    reference, point = _reference(prob, anchor, depth, normalized=True)
+    distance = float(np.max(np.abs(x - point)))
+    with np.errstate(over="ignore", under="ignore"):  # data near the ends of float range
+        residual = prob.A @ x - prob.y
+        loss = 0.5 * float(residual @ residual)
+    return FlowReport(
+        problem=_info(prob),
+        x=x,
+        x_source=source,
+        alpha=exp_or_none(log_alpha),
+        alpha_text=alpha_text,
+        log10_alpha=log_alpha / LN10,
+        log10_alpha_p=depth * log_alpha / LN10,
+        depth=depth,
+        loss=loss if math.isfinite(loss) else None,
+        residual_inf=float(np.max(np.abs(residual))),
+        l1_norm=float(np.sum(np.abs(x))),
+        converged=converged,
+        method=method,
+        t_end=None if log10_t_end_out is None or log10_t_end_out > 300 else 10.0**log10_t_end_out,
+        log10_t_end=log10_t_end_out,
+        limit_agreement=agreement,
+        reference=reference,
+        distance_to_reference=distance,
+        bp_unique=anchor.bp.unique,
+        certified=limit.certified,
+        limit_route=limit.route,
+        certificate_step=None if math.isnan(limit.check_step) else limit.check_step,
+        certificate_precision=limit.check_precision or None,
+        face_correction=None if math.isnan(limit.face_correction) else limit.face_correction,
+        newton_iterations=limit.newton_iterations,
+        support_changes=tuple(changes),
+        message=message,
+        elapsed_s=time.perf_counter() - start,
+        notes=tuple(notes),
+        trajectory=arrays,
+    )
+
+
+def _time_left(deadline: Deadline) -> float | None:
+    """What is left of the budget, 0 when spent (the stage then reports the time limit
+    itself, naming what it was doing)."""
+    if deadline.end is None:
+        return None
+    return max(deadline.end - time.perf_counter(), 0.0)
+
+
+def _raw_flow(
+    prob: Problem,
+    depth: float,
+    alpha_text: str,
+    log_alpha: float,
+    t_end: float | None,
+    method: str,
+    trajectory: bool,
+    time_limit: float | None,
+    *,
+    progress: Callable[[float], None] | None,
+) -> FlowReport:
+    """The authors' (u, v) integration, checked against the exact limit."""
+    from dlncli.flow import integrate_raw_flow
+    from dlncli.limit import bp_anchor, flow_limit
+
+    start = time.perf_counter()
+    deadline = Deadline(time_limit)
+    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+    run = integrate_raw_flow(
+        prob.A,
+        prob.y,
+        depth=depth,
+        alpha=math.exp(log_alpha),
+        t_end=t_end,
+        time_limit=_time_left(deadline),
+        method="Radau" if method == "raw" else "LSODA",
+        progress=progress,
+    )
+    if run.status == "time limit":
+        raise TimeLimitError(f"{run.message}; use a larger --time-limit or --method ode")
+    if run.status != "finished":
+        raise RunFailedError(
+            f"--method {method}: {run.message}",
+            {"status": "failed", "method": method, "message": run.message},
+        )
+    limit = flow_limit(
+        prob.A,
+        prob.y,
+        depth=depth,
+        log_alpha=log_alpha,
+        anchor=anchor,
+        time_limit=_time_left(deadline),
+    )
+    reference, point = _reference(prob, anchor, depth, normalized=False)
+    residual = prob.A @ run.x - prob.y
+    return FlowReport(
+        problem=_info(prob),
+        x=run.x,
+        x_source="raw (u, v) state at t_end",
+        alpha=math.exp(log_alpha),
+        alpha_text=alpha_text,
+        log10_alpha=log_alpha / LN10,
+        log10_alpha_p=depth * log_alpha / LN10,
+        depth=depth,
+        loss=0.5 * float(residual @ residual),
+        residual_inf=float(np.max(np.abs(residual))),
+        l1_norm=float(np.sum(np.abs(run.x))),
+        converged=True,
+        method=method,
+        t_end=run.t_end,
+        log10_t_end=math.log10(run.t_end),
+        limit_agreement=float(np.max(np.abs(run.x - limit.x)))
+        / (1.0 + float(np.max(np.abs(limit.x)))),
+        reference=reference,
+        distance_to_reference=float(np.max(np.abs(run.x - point))),
+        bp_unique=anchor.bp.unique,
+        newton_iterations=limit.newton_iterations,
+        raw_steps=run.steps,
+        support_changes=tuple(run.support_changes),
+        message=run.message,
+        elapsed_s=time.perf_counter() - start,
+        trajectory=run.trajectory() if trajectory else None,
+    )
+
+
+# --------------------------------------------------------------------------- tie-break
+
+
+def tie_break(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    depths: Sequence[str | float] = DEFAULT_TIEBREAK_DEPTHS,
+    verify: bool = False,
+    time_limit: float | None = None,
+    status: Callable[[str], None] | None = None,
+) -> TieBreakReport:
+    """Which BP minimizer the flow selects as alpha -> 0, per depth: on the face S of BP
+    minimizers, x*_p = argmin over S of sum_i g_p(|x_i|) with g_2(x) = x log x,
+    g_p(x) = -x^(2/p) for 2 < p < inf and g_inf(x) = -log x (docs/potentials.md).
+
+    Parameters
+    ----------
+    problem, y : a Problem, a sample name or file path, or A (m, N) (dense or scipy.sparse)
+        and y (m,).
+    depths : depths p >= 2 or inf; strings keep their text as labels ("2.5", "inf").
+    verify : also compute the flow's exact limit at alpha^p = 1e-2, 1e-4, 1e-8, 1e-16 and
+        its distance to x*_p (finite depths; inf is skipped with a note).
+    time_limit : seconds for the whole computation (BP, selections and --verify), or None.
+    status : called with what runs now.
+    """
+    from dlncli.limit import bp_anchor, flow_limit
+    from dlncli.lp import solve_basis_pursuit
+    from dlncli.tiebreak import select_minimizer
+
+    prob = as_problem(problem, y)
+    parsed = depth_labels(depths, allow_inf=True)
+    say = status or (lambda text: None)
+    deadline = Deadline(time_limit)
+    say("tie-break: solving basis pursuit and its face")
+    bp = solve_basis_pursuit(prob.A, prob.y, ranges=True, deadline=deadline)
+    say("tie-break: selecting a minimizer per depth")
+    result = select_minimizer(prob.A, prob.y, bp, [v for _, v in parsed])
+    pairs = list(zip(parsed, result.selections, strict=True))
+    selected = {label: sel.x for (label, _), sel in pairs}
+    distances = {
+        a: {b: float(np.max(np.abs(selected[a] - selected[b]))) for b in selected} for a in selected
+    }
+    notes: list[str] = []
+    checks: dict[str, tuple[VerifyRow, ...]] | None = None
+    if verify:
+        say("tie-break: --verify against the flow's exact limits")
+        checks = {}
+        anchor = bp_anchor(prob.A, prob.y, bp=bp)  # reuses the BP solve above
+        for label, depth in parsed:
+            if math.isinf(depth):
+                notes.append("--verify skips depth inf: there is no flow at infinite depth")
+                continue
+            rows = []
+            for level in VERIFY_LOG10_ALPHA_P:
+                limit = flow_limit(
+                    prob.A,
+                    prob.y,
+                    depth=depth,
+                    log_alpha=level / depth * LN10,
+                    anchor=anchor,
+                    time_limit=deadline.remaining("tie-break --verify"),
+                )
+                distance = float(np.max(np.abs(limit.x - selected[label])))
+                rows.append(VerifyRow(level, level / depth, distance))
+            checks[label] = tuple(rows)
+    return TieBreakReport(
+        problem=_info(prob),
+        labels=tuple(label for label, _ in parsed),
+        depths=tuple(v for _, v in parsed),
+        unique=result.unique,
+        face_dimension=result.face_dimension,
+        l1_norm=result.l1_norm,
+        support=result.support,
+        signs=result.signs,
+        ranges=bp.face.ranges,
+        selected=selected,
+        distances=distances,
+        newton_iterations={label: sel.iterations for (label, _), sel in pairs},
+        elapsed_s=result.elapsed_s + bp.elapsed_s,
+        notes=tuple(notes),
+        verify=checks,
+    )
+
+
+# --------------------------------------------------------------------------- path
+
+
+def path(problem: ProblemLike, y: Any = None, **options: Any) -> Any:
+    """The alpha -> 0 saddle-to-saddle path (``dlncli path``): :func:`dlncli.path.path` on a
+    Problem, a sample name or file path, or A (m, N) and y (m,); ``options`` are its keyword
+    options (depth, log_alpha, check_log_alpha, compare_bp, time_limit, ...). Returns its
+    :class:`dlncli.path.PathReport`."""
+    from dlncli.path import path as saddle_path
+
+    prob = as_problem(problem, y)
+    return saddle_path(prob.A, prob.y, **options)
+
+
+def path_arrays(report: Any) -> dict[str, FloatArray]:
+    """``path --output FILE.npz/.csv``: the saddles' tau (K,), loss (K,) and x (K, N) of a
+    :class:`dlncli.path.PathReport`."""
+    return {
+        "tau": np.array([s.tau for s in report.saddles]),
+        "loss": np.array([s.loss for s in report.saddles]),
+        "x": np.array([s.x for s in report.saddles]),
+    }
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def compare(
+    problems: ProblemLike | Sequence[Problem],
+    y: Any = None,
+    *,
+    depths: Sequence[str | float] = DEFAULT_COMPARE_DEPTHS,
+    log10_alphas: Sequence[float] | None = None,
+    log10_alpha_p: Sequence[float] = DEFAULT_LOG10_ALPHA_P,
+    use_ode: bool = False,
+    t_end_rule: str | None = None,
+    fail_above: float | None = None,
+    time_limit: float | None = None,
+    progress: Callable[[float], None] | None = None,
+    on_problem: Callable[[int, Problem], None] | None = None,
+) -> CompareReport:
+    """The flow's limit x_alpha against BP's x* (or each depth's tie-break point) across
+    alpha and depth, the fitted rate of ||x_alpha - x*||_2 against alpha^p beside theory's
+    (slope 1 for p > 2, the dual margin gamma for p = 2; docs/model.md), and a CI gate.
+
+    Parameters
+    ----------
+    problems, y : a Problem or sample name/path, a sequence of them, or A (m, N) and y (m,).
+    depths : depths p >= 2 (finite).
+    log10_alphas : log10 alpha values shared by every depth; None: the per-depth grid
+        alpha^p = 10**log10_alpha_p (default 1, 1e-1, ..., 1e-9).
+    use_ode : integrate the ODE to convergence instead of using the exact limit.
+    t_end_rule : integrate the ODE to the horizon t_end(p, alpha), e.g. "1e9*alpha^(2-p)".
+    fail_above : the gate: fail when error_l2 at a depth's smallest alpha exceeds it.
+    time_limit : seconds for the whole computation (every problem), or None.
+    progress : called with the fraction of a problem's grid done; on_problem : called with
+        (index, problem) before each problem.
+    """
+    from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
+
+    if isinstance(problems, Problem | str) or y is not None:
+        items = [as_problem(problems, y)]
+    else:
+        items = [as_problem(p) for p in problems]
+    if not items:
+        raise ValueError("no problem given")
+    parsed = depth_labels(list(depths), allow_inf=False)
+    rule = None if t_end_rule is None else parse_t_end_rule(t_end_rule)
+    grid = None if log10_alphas is None else [float(v) for v in log10_alphas]
+    grid_p = [float(v) for v in log10_alpha_p]
+    deadline = Deadline(time_limit)
+    done: list[ProblemComparison] = []
+    for index, prob in enumerate(items):
+        if on_problem is not None:
+            on_problem(index, prob)
+        result = compare_flow_to_bp(
+            prob.A,
+            prob.y,
+            depths=[v for _, v in parsed],
+            log10_alphas=lambda p: grid if grid is not None else [lp / p for lp in grid_p],
+            use_ode=use_ode,
+            t_end_rule=rule,
+            time_limit=deadline.remaining("compare"),
+            progress=progress,
+        )
+        name = prob.name
+        m, n = prob.shape
+        done.append(
+            ProblemComparison(
+                problem=ProblemInfo(name, m, n),
+                reference=result.reference,
+                dual_margin=result.dual_margin,
+                l1_min=result.l1_min,
+                off_face_coordinates=result.off_face,
+                rows=tuple(
+                    CompareRowReport(
+                        problem=name,
+                        depth=r.depth,
+                        log10_alpha=r.log10_alpha,
+                        log10_alpha_p=r.log10_alpha_p,
+                        error_l2=r.error_l2,
+                        error_inf=r.error_inf,
+                        l1_gap=r.l1_gap,
+                        residual_inf=r.residual_inf,
+                        converged=r.converged,
+                        source=r.source,
+                        log10_t_end=r.log10_t_end,
+                        limit_error_l2=r.limit_error_l2,
+                    )
+                    for r in result.rows
+                ),
+                fits=tuple(
+                    FitReport(
+                        problem=name,
+                        depth=f.depth,
+                        slope=f.slope,
+                        predicted_slope=f.predicted_slope,
+                        agrees=f.agrees,
+                        points=f.points,
+                        break_log10_alpha_p=f.break_log10_alpha_p,
+                    )
+                    for f in result.fits
+                ),
+                elapsed_s=result.elapsed_s,
+                t_end_rule=result.t_end_rule,
+            )
+        )
+    return CompareReport(
+        problems=tuple(done),
+        method="horizon" if rule is not None else "ode" if use_ode else "limit",
+        t_end_rule=None if rule is None else rule.text,
+        fail_above=fail_above,
+        failures=tuple(gate(done, fail_above)),
+    )
+
+
+def gate(comparisons: Sequence[ProblemComparison], tol: float | None) -> list[str]:
+    """The --fail-above check: one line per (problem, depth) whose error_l2 at the smallest
+    alpha exceeds ``tol`` (none when ``tol`` is None)."""
+    if tol is None:
+        return []
+    failures = []
+    for comparison in comparisons:
+        for depth in sorted({r.depth for r in comparison.rows}):
+            last = min(
+                (r for r in comparison.rows if r.depth == depth), key=lambda r: r.log10_alpha
+            )
+            if last.error_l2 > tol:
+                failures.append(
+                    f"{comparison.problem.name}: p = {depth:g}: error {last.error_l2:.3g} at "
+                    f"alpha = 1e{last.log10_alpha:.4g} exceeds --fail-above {tol:g}"
+                )
+    return failures
+
+
+__all__ = [
+    "as_problem",
+    "compare",
+    "flow",
+    "gate",
+    "parse_alpha",
+    "path",
+    "solve_bp",
+    "tie_break",
+]

@@ -1,0 +1,511 @@
+"""Frozen, typed reports of the experiments in :mod:`dlncli.experiments` (docs/api.md).
+
+Each report's ``to_dict()`` is exactly the JSON document of its command (``--json``), before
+numpy values are converted by ``report.jsonable``; renderers in ``report.py`` read the fields.
+Notation: A is (m, N), x is (N,), p the depth, alpha the initialization scale. Times are in
+seconds; ``log10_*`` fields are base-10 logarithms; norms are of float64 vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlncli.flow import SupportChange
+from dlncli.lp import BPSolution
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+# ln of the largest and smallest positive float64 (about 1.8e308 and 4.9e-324): e^v is a
+# nonzero finite float exactly when LOG_TINY < v < LOG_HUGE.
+LOG_HUGE = 709.0
+LOG_TINY = -745.0
+# The raw (u, v) flow and anything else that forms alpha^p in float64 needs
+# 1e-300 < alpha^p < 1e300 with room for products: |p ln alpha| < ALPHA_P_LOG_BOUND.
+ALPHA_P_LOG_BOUND = 700.0
+
+
+def exp_or_none(log_value: float) -> float | None:
+    """e^log_value when it is a nonzero finite float64, else None (JSON null)."""
+    return math.exp(log_value) if LOG_TINY < log_value < LOG_HUGE else None
+
+
+def alpha_p_fits_float(depth: float, log_alpha: float) -> bool:
+    """Whether alpha^p = e^(p ln alpha) can be formed in float64 with room to spare:
+    |p ln alpha| < ALPHA_P_LOG_BOUND (1e-300 < alpha^p < 1e300). The one place this is decided."""
+    return -ALPHA_P_LOG_BOUND < depth * log_alpha < ALPHA_P_LOG_BOUND
+
+
+@dataclass(frozen=True)
+class ProblemInfo:
+    """The problem a report is about: its ``name`` (file name or sample spec) and A's shape
+    (``m`` rows = measurements, ``n`` columns = unknowns N)."""
+
+    name: str
+    m: int
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "m": self.m, "n": self.n}
+
+
+# --------------------------------------------------------------------------- solve-bp
+
+
+@dataclass(frozen=True)
+class BPReport:
+    """``solve-bp``: basis pursuit min ||x||_1 s.t. A x = y, certified.
+
+    Attributes
+    ----------
+    problem : name and shape.
+    solution : the solver's result (x (N,), dual lambda (m,), the face of minimizers, the
+        verdict and its certificate, counters; see :class:`dlncli.lp.BPSolution`).
+    correlations : (N,) A^T lambda, the dual certificate's correlations (|.| <= 1; = sign x_i
+        on the face). Not in the JSON document.
+    """
+
+    problem: ProblemInfo
+    solution: BPSolution
+    correlations: FloatArray
+
+    @property
+    def message(self) -> str:
+        """One line: the verdict in words."""
+        sol = self.solution
+        if sol.unique is None:
+            return f"verdict {sol.certification}; dual margin {sol.margin:.3g}"
+        if sol.unique:
+            return f"unique minimizer with {sol.support.size} nonzeros"
+        return (
+            f"minimizers form a {sol.face.dimension}-dimensional face; "
+            f"{sol.face.support.size} coordinates are nonzero somewhere on it"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        sol = self.solution
+        face = sol.face
+        record: dict[str, Any] = {
+            "status": sol.status,
+            "message": self.message,
+            "problem": self.problem.to_dict(),
+            "x": sol.x,
+            "l1_norm": sol.l1_norm,
+            "residual_inf": sol.residual_inf,
+            "dual": sol.dual,
+            "dual_inf_norm": sol.dual_inf_norm,
+            "duality_gap": sol.duality_gap,
+            "unique": sol.unique,
+            "certified": sol.certified,
+            "margin": sol.margin,
+            "certification": sol.certification,
+            "face_dimension": face.dimension,
+            "support": sol.support,
+            "signs": sol.signs,
+            "face_support": face.support,
+            "face_signs": face.signs,
+            "face_interior_point": face.interior_point,
+            "solver": sol.solver,
+            "lp_solves": sol.lp_solves,
+            "iterations": sol.iterations,
+            "elapsed_s": sol.elapsed_s,
+        }
+        if face.ranges is not None:
+            record["face_ranges"] = face.ranges
+        return record
+
+
+# --------------------------------------------------------------------------- flow
+
+
+@dataclass(frozen=True)
+class FlowReport:
+    """``flow``: the DLN flow x = u^p - v^p from u = v = alpha and its exact limit x_alpha.
+
+    Attributes
+    ----------
+    problem : name and shape.
+    x : (N,) the reported point: the exact limit, the ODE state at t_end, or the raw (u, v)
+        state (``x_source`` says which).
+    x_source : "exact limit", "ODE state at t_end" or "raw (u, v) state at t_end".
+    alpha : alpha as a float, None when it underflows/overflows float64.
+    alpha_text : alpha as given (exact decimal text).
+    log10_alpha, log10_alpha_p : log10 alpha and log10 alpha^p = p log10 alpha.
+    depth : p >= 2.
+    loss : 1/2 ||A x - y||^2 (None when not finite).
+    residual_inf : ||A x - y||_inf.
+    l1_norm : ||x||_1.
+    converged : the limit solve (or the ODE) met its tolerance.
+    method : "limit" (no ODE run), "ode", "raw" or "raw-lsoda".
+    t_end, log10_t_end : the time integrated to (user units); t_end None beyond 1e300;
+        both None when no ODE ran.
+    limit_agreement : ||x_ode - x_alpha||_inf / (1 + ||x_alpha||_inf), None without an ODE run
+        to convergence.
+    reference : "bp" (unique minimizer) or "tie-break" (the depth's point on the BP face).
+    distance_to_reference : ||x - x*||_inf.
+    bp_unique : whether the BP minimizer is unique.
+    certified, limit_route, certificate_step, certificate_precision, face_correction :
+        the exact limit's certificate (docs/limit.md); None for the raw methods, whose JSON
+        lacks these keys.
+    newton_iterations : Newton iterations of the limit solve.
+    raw_steps : accepted integrator steps (raw methods only, else None and no key).
+    support_changes : the saddle-to-saddle jumps: at t = 10**log10_t the active set
+        {i : |x_i| >= 1% of ||x_end||_inf} became ``support``, with loss 1/2 ||A x - y||^2.
+    message : notes joined by "; " (empty when there are none).
+    elapsed_s : wall time of the whole computation, seconds.
+    notes : lines worth showing on stderr (not in the JSON document).
+    trajectory : with ``trajectory=True``: named arrays t (K,), log10_t (K,), loss (K,),
+        x (K, N), and u, v, log_u, log_v where representable (not in the JSON document).
+    """
+
+    problem: ProblemInfo
+    x: FloatArray
+    x_source: str
+    alpha: float | None
+    alpha_text: str
+    log10_alpha: float
+    log10_alpha_p: float
+    depth: float
+    loss: float | None
+    residual_inf: float
+    l1_norm: float
+    converged: bool
+    method: str
+    t_end: float | None
+    log10_t_end: float | None
+    limit_agreement: float | None
+    reference: str
+    distance_to_reference: float
+    bp_unique: bool | None
+    newton_iterations: int
+    support_changes: tuple[SupportChange, ...]
+    message: str
+    elapsed_s: float
+    certified: bool | None = None
+    limit_route: str | None = None
+    certificate_step: float | None = None
+    certificate_precision: str | int | None = None
+    face_correction: float | None = None
+    raw_steps: int | None = None
+    notes: tuple[str, ...] = ()
+    trajectory: Mapping[str, FloatArray] | None = None
+
+    @property
+    def is_raw(self) -> bool:
+        """Whether x comes from the raw (u, v) integration (``--method raw``/``raw-lsoda``)."""
+        return self.method.startswith("raw")
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "status": "ok",
+            "problem": self.problem.to_dict(),
+            "x": self.x,
+            "x_source": self.x_source,
+            "alpha": self.alpha,
+            "alpha_text": self.alpha_text,
+            "log10_alpha": self.log10_alpha,
+            "log10_alpha_p": self.log10_alpha_p,
+            "depth": self.depth,
+            "loss": self.loss,
+            "residual_inf": self.residual_inf,
+            "l1_norm": self.l1_norm,
+            "converged": self.converged,
+            "method": self.method,
+            "t_end": self.t_end,
+            "log10_t_end": self.log10_t_end,
+            "limit_agreement": self.limit_agreement,
+            "reference": self.reference,
+            "distance_to_reference": self.distance_to_reference,
+            "bp_unique": self.bp_unique,
+            "newton_iterations": self.newton_iterations,
+            "support_changes": [
+                {"log10_t": c.log10_t, "support": list(c.support), "loss": c.loss}
+                for c in self.support_changes
+            ],
+            "message": self.message,
+            "elapsed_s": self.elapsed_s,
+        }
+        if self.is_raw:
+            record["raw_steps"] = self.raw_steps
+        else:
+            record.update(
+                certified=self.certified,
+                limit_route=self.limit_route,
+                certificate_step=self.certificate_step,
+                certificate_precision=self.certificate_precision,
+                face_correction=self.face_correction,
+            )
+        return record
+
+
+# --------------------------------------------------------------------------- tie-break
+
+
+@dataclass(frozen=True)
+class VerifyRow:
+    """``tie-break --verify``: at alpha^p = 10**log10_alpha_p (alpha = 10**log10_alpha) the
+    flow's exact limit x_alpha is at ``distance`` = ||x_alpha - x*_p||_inf from the selection."""
+
+    log10_alpha_p: float
+    log10_alpha: float
+    distance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "log10_alpha_p": self.log10_alpha_p,
+            "log10_alpha": self.log10_alpha,
+            "distance": self.distance,
+        }
+
+
+@dataclass(frozen=True)
+class TieBreakReport:
+    """``tie-break``: the face of BP minimizers and the point x*_p each depth selects.
+
+    Attributes
+    ----------
+    problem : name and shape.
+    labels : the depths as given ("2", "2.5", "inf", ...), the keys of the mappings below.
+    depths : the depths as numbers, in the order of ``labels``.
+    unique : the BP minimizer is unique (every depth selects it).
+    face_dimension : dimension of the face of minimizers (0 when unique).
+    l1_norm : min ||x||_1.
+    support : (k,) coordinates J nonzero somewhere on the face, sorted.
+    signs : (k,) their signs (+1/-1).
+    ranges : (k, 2) [min, max] of x_i over the face for i in J.
+    selected : label -> (N,) x*_p.
+    distances : label -> label -> ||x*_p - x*_q||_inf.
+    newton_iterations : label -> Newton iterations of the selection.
+    elapsed_s : seconds of the BP solve and the selections (not --verify).
+    notes : remarks (also in the JSON document).
+    verify : with ``verify=True``: label -> the flow's limits at alpha^p = 1e-2, 1e-4, 1e-8,
+        1e-16 against x*_p; None otherwise (no key in the JSON document).
+    """
+
+    problem: ProblemInfo
+    labels: tuple[str, ...]
+    depths: tuple[float, ...]
+    unique: bool
+    face_dimension: int
+    l1_norm: float
+    support: IntArray
+    signs: FloatArray
+    ranges: FloatArray | None
+    selected: Mapping[str, FloatArray]
+    distances: Mapping[str, Mapping[str, float]]
+    newton_iterations: Mapping[str, int]
+    elapsed_s: float
+    notes: tuple[str, ...] = ()
+    verify: Mapping[str, tuple[VerifyRow, ...]] | None = None
+
+    @property
+    def message(self) -> str:
+        """One line: unique, or the face's dimension."""
+        if self.unique:
+            return "unique minimizer: every depth selects it"
+        return f"{self.face_dimension}-dimensional face; one point per depth"
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "status": "ok",
+            "message": self.message,
+            "problem": self.problem.to_dict(),
+            "unique": self.unique,
+            "face_dimension": self.face_dimension,
+            "l1_norm": self.l1_norm,
+            "support": self.support,
+            "signs": self.signs,
+            "ranges": self.ranges,
+            "selected": dict(self.selected),
+            "distances": {a: dict(row) for a, row in self.distances.items()},
+            "newton_iterations": dict(self.newton_iterations),
+            "elapsed_s": self.elapsed_s,
+            "notes": list(self.notes),
+        }
+        if self.verify is not None:
+            record["verify"] = {
+                label: [row.to_dict() for row in rows] for label, rows in self.verify.items()
+            }
+        return record
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class CompareRowReport:
+    """One (problem, depth, alpha) point of ``compare``.
+
+    Attributes
+    ----------
+    problem : the problem's name.
+    depth : p.
+    log10_alpha, log10_alpha_p : log10 alpha and p log10 alpha; ``alpha`` is 10**log10_alpha
+        (None below 1e-300).
+    error_l2, error_inf : ||x - x*||_2 and ||x - x*||_inf, x the limit (or ODE end-point).
+    l1_gap : ||x||_1 - min ||x||_1.
+    residual_inf : ||A x - y||_inf.
+    converged : the solve met its tolerance.
+    source : "limit", "ode" (to convergence) or "ode at t_end".
+    log10_t_end, t_end : the finite horizon of ``t_end_rule`` (None without one; t_end None
+        beyond 1e300).
+    limit_error_l2 : with a horizon, the exact limit's ||x_alpha - x*||_2 beside it.
+    """
+
+    problem: str
+    depth: float
+    log10_alpha: float
+    log10_alpha_p: float
+    error_l2: float
+    error_inf: float
+    l1_gap: float
+    residual_inf: float
+    converged: bool
+    source: str
+    log10_t_end: float | None
+    limit_error_l2: float | None
+
+    @property
+    def alpha(self) -> float | None:
+        return float(10.0**self.log10_alpha) if self.log10_alpha > -300 else None
+
+    @property
+    def t_end(self) -> float | None:
+        if self.log10_t_end is None or self.log10_t_end > 300:
+            return None
+        return float(10.0**self.log10_t_end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "depth": self.depth,
+            "alpha": self.alpha,
+            "log10_alpha": self.log10_alpha,
+            "log10_alpha_p": self.log10_alpha_p,
+            "error_l2": self.error_l2,
+            "error_inf": self.error_inf,
+            "l1_gap": self.l1_gap,
+            "residual_inf": self.residual_inf,
+            "converged": self.converged,
+            "source": self.source,
+            "log10_t_end": self.log10_t_end,
+            "t_end": self.t_end,
+            "limit_error_l2": self.limit_error_l2,
+        }
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """The fitted rate of one (problem, depth): log-log ``slope`` of error_l2 against alpha^p
+    over ``points`` asymptotic grid points (None below 2), theory's ``predicted_slope``,
+    whether they ``agree`` (within 0.1), and ``break_log10_alpha_p``, where the error first
+    falls below half its value at the largest alpha (None if never on the grid)."""
+
+    problem: str
+    depth: float
+    slope: float | None
+    predicted_slope: float
+    agrees: bool
+    points: int
+    break_log10_alpha_p: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "depth": self.depth,
+            "slope": self.slope,
+            "predicted_slope": self.predicted_slope,
+            "agrees": self.agrees,
+            "points": self.points,
+            "break_log10_alpha_p": self.break_log10_alpha_p,
+        }
+
+
+@dataclass(frozen=True)
+class ProblemComparison:
+    """``compare`` for one problem.
+
+    Attributes
+    ----------
+    problem : name and shape.
+    reference : "bp" (unique minimizer) or "tie-break" (each depth's point on the face).
+    dual_margin : gamma, the largest dual margin 1 - max_{i not in J} |a_i^T lambda|.
+    l1_min : min ||x||_1.
+    off_face_coordinates : N - |J|, coordinates outside the BP face.
+    rows, fits : the grid's errors and each depth's fitted rate.
+    elapsed_s : seconds for this problem.
+    t_end_rule : the horizon rule's text, or None.
+    """
+
+    problem: ProblemInfo
+    reference: str
+    dual_margin: float
+    l1_min: float
+    off_face_coordinates: int
+    rows: tuple[CompareRowReport, ...]
+    fits: tuple[FitReport, ...]
+    elapsed_s: float
+    t_end_rule: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """This problem's entry of the document's ``problems`` list (rows and fits apart)."""
+        return {
+            "problem": self.problem.to_dict(),
+            "reference": self.reference,
+            "dual_margin": self.dual_margin,
+            "l1_min": self.l1_min,
+            "off_face_coordinates": self.off_face_coordinates,
+            "elapsed_s": self.elapsed_s,
+            "t_end_rule": self.t_end_rule,
+        }
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    """``compare``: the flow's limit against BP across alpha and depth, for 1+ problems.
+
+    Attributes
+    ----------
+    problems : one comparison per problem, in order.
+    method : "limit", "ode" (to convergence) or "horizon" (a ``t_end_rule``).
+    t_end_rule : the horizon rule's text, or None.
+    fail_above : the gate's tolerance on error_l2 at each depth's smallest alpha, or None.
+    failures : one line per gate failure (empty: passed or no gate).
+    """
+
+    problems: tuple[ProblemComparison, ...]
+    method: str
+    t_end_rule: str | None
+    fail_above: float | None
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        """The gate passed (always True without ``fail_above``)."""
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        single = len(self.problems) == 1
+        first = self.problems[0]
+        return {
+            "status": "ok" if self.passed else "failed",
+            "message": "; ".join(self.failures) if self.failures else "all checks passed",
+            "method": self.method,
+            "t_end_rule": self.t_end_rule,
+            "reference": first.reference
+            if single
+            else {c.problem.name: c.reference for c in self.problems},
+            "dual_margin": first.dual_margin
+            if single
+            else {c.problem.name: c.dual_margin for c in self.problems},
+            "rows": [row.to_dict() for c in self.problems for row in c.rows],
+            "fits": [fit.to_dict() for c in self.problems for fit in c.fits],
+            "problems": [c.to_dict() for c in self.problems],
+            "fail_above": self.fail_above,
+        }
