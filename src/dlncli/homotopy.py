@@ -137,6 +137,7 @@ def homotopy_bp(
     x_active = np.zeros(0)
     chol = _Cholesky()
     joining = int(np.argmax(np.abs(c)))
+    just_left = -1  # a coordinate that left cannot rejoin at the next breakpoint
     v = np.zeros(m)
     for step in range(MAX_STEPS_PER_ROW * m + 1):
         if on_step is not None:
@@ -172,6 +173,10 @@ def homotopy_bp(
         gamma_join[gamma_join >= lam * (1.0 - END_TOL)] = np.inf
         if len(active) >= m:  # A_K is square: every join time is the end (see above)
             gamma_join[:] = np.inf
+        if just_left >= 0:
+            # It sits at |c| = l with its correlation moving inwards; rounding can make it
+            # look like an immediate rejoin, which the lasso path never does.
+            gamma_join[just_left] = np.inf
         gamma_leave[gamma_leave >= lam * (1.0 - END_TOL)] = np.inf
         j = int(np.argmin(gamma_join))
         leave = int(np.argmin(gamma_leave)) if gamma_leave.size else -1
@@ -197,6 +202,7 @@ def homotopy_bp(
             residual = y - block[:, : len(active)] @ x_active
             c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
         joining = -1
+        just_left = -1
         if event == "end":
             x = np.zeros(n)
             x[active] = x_active
@@ -207,6 +213,7 @@ def homotopy_bp(
             joining = j
         else:
             chol.remove(leave)
+            just_left = active[leave]
             k = len(active)
             block[:, leave : k - 1] = block[:, leave + 1 : k]
             del active[leave], signs[leave], column_y[leave]
