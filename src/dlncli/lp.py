@@ -382,13 +382,13 @@ def solve_basis_pursuit(
     m, n = A.shape
     if float(np.max(np.abs(y), initial=0.0)) == 0.0:
         return _zero_solution(n, m, start, ranges=ranges)
-    scaling = equilibrate(A, y)
     if solver == "choose":
         # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
         # minimizer, no LP at all when its certificate is proved strict.
-        quick = _homotopy_verdict(A, y, scaling, budget, ranges=ranges)
+        quick = _homotopy_verdict(A, y, budget, ranges=ranges)
         if quick is not None:
             return _finish(A, y, quick, "homotopy", 0, 0, start)
+    scaling = equilibrate(A, y)
     As, ys = scaling.apply(A, y)
     lp = _Lp(budget, solver=solver)
     # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
@@ -487,20 +487,21 @@ def _finish(
 
 
 def _homotopy_verdict(
-    A: Matrix, y: FloatArray, scaling: Equilibration, budget: Deadline, *, ranges: bool
+    A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
 ) -> _Verdict | None:
-    """BP by :func:`homotopy.homotopy_bp` on the row-equilibrated data (row scaling leaves
-    BP unchanged; column scaling would weight it), accepted only with a proof: x re-solved
-    on the support with the path's signs, and a strict certificate by the float bound."""
-    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
-    rows_scaled: Matrix = (
-        sp.csc_matrix(sp.diags(scaling.rows) @ A) if sparse else scaling.rows[:, None] * A
-    )
+    """BP by :func:`homotopy.homotopy_bp`, accepted only with a proof: x re-solved on the
+    support with the path's signs, and a strict certificate by the float bound. The path runs
+    on A and y divided by powers of two near their largest entries (exact; column scaling
+    would weight BP, and row equilibration costs passes over A that the LP needs, not the
+    path)."""
+    a_unit = float(_power_of_two(np.array([float(abs(A).max())]))[0])
+    y_unit = float(_power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
+    unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
 
     def check_budget() -> None:
         budget.remaining("the homotopy path")
 
-    path = homotopy_bp(rows_scaled, scaling.rows * y / scaling.y_scale, on_step=check_budget)
+    path = homotopy_bp(unit_scaled, y / y_unit, on_step=check_budget)
     if path is None:
         return None
     A_K = _columns(A, path.support)
@@ -514,7 +515,7 @@ def _homotopy_verdict(
         x[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
     rng = np.column_stack([x[support], x[support]]) if ranges else None
     face = Face(support, np.sign(x[support]), 0, x, rng)
-    dual = scaling.rows * path.certificate
+    dual = path.certificate / a_unit
     return _bound_verdict(A, y, face, dual, path.support, path.signs)
 
 
