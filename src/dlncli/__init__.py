@@ -25,6 +25,9 @@ from dlncli.problem_io import (
 )
 from dlncli.theory import TheoryReport, weak_threshold, weak_threshold_table
 
+# GD / SGD with a real step size (docs/train.md); the function shadows the submodule name.
+from dlncli.train import TrainReport, train
+
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
     "LimitResult",
@@ -35,6 +38,7 @@ __all__ = [
     "Problem",
     "Saddle",
     "TheoryReport",
+    "TrainReport",
     "Variant",
     "__version__",
     "evaluate_potentials",
@@ -45,6 +49,7 @@ __all__ = [
     "parse_decimal",
     "path",
     "phase",
+    "train",
     "weak_threshold",
     "weak_threshold_table",
 ]
