@@ -122,7 +122,7 @@ def test_iterates_and_effective_start_match_plain_mpmath_gd(depth: float) -> Non
     run = train(A, y, depth=depth, log_alpha=math.log(alpha), lr=lr, max_steps=steps, predict=False)
     assert run.steps == steps and not run.converged
     u, v, lue, lve = _mp_gd(A, y, depth, alpha, lr, steps)
-    x_ref = np.array([float(a**depth - b**depth) for a, b in zip(u, v)])
+    x_ref = np.array([float(a**depth - b**depth) for a, b in zip(u, v, strict=True)])
     assert np.max(np.abs(run.x - x_ref)) <= 1e-12 * np.max(np.abs(x_ref))
     assert run.effective_log_u is not None and run.effective_log_v is not None
     assert np.max(np.abs(run.effective_log_u - np.array([float(t) for t in lue]))) < 1e-12

@@ -90,6 +90,16 @@ OutputOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow --output to replace a file.")]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--init",
+        help="Start from a per-coordinate u(0) = u0, v(0) = v0: an .npz with arrays u0 and v0 "
+        "(or log_u0 and log_v0). Computes the exact limit only; --alpha is ignored.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
 
 
 def _strict_number(text: str | float, *, minimum: float | None = None) -> float:
@@ -534,9 +544,25 @@ def flow(
     output: OutputOpt = None,
     force: ForceOpt = False,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    init: InitOpt = None,
 ) -> None:
     """Run the DLN gradient flow x = u^p − v^p from u = v = α: the ODE trajectory and its
     exact limit x_α (from the dual characterization), with their agreement."""
+    if init is not None:
+        _flow_from_init(
+            problem,
+            init,
+            depth,
+            alpha,
+            (t_end, limit_only, method, trajectory),
+            time_limit,
+            show_all=show_all,
+            as_json=as_json,
+            output=output,
+            force=force,
+            max_input_mb=max_input_mb,
+        )
+        return
     alpha_text, log_alpha = _parse_alpha(alpha)
     log10_t_end = _log10_time(t_end)
     from dlncli.problem_io import same_file
@@ -1556,7 +1582,7 @@ def phase_command(
     ] = "0.1:0.9:9",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
     method: Annotated[
-        str, typer.Option("--method", help="Comma-separated: bp, limit (gd arrives with train).")
+        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (needs --lr).")
     ] = "bp",
     depth: Annotated[
         str | None,
@@ -1735,3 +1761,218 @@ def phase_command(
         )
         _fail(f"interrupted; {kept}", EXIT_INTERRUPTED)
     _emit(report.to_dict(), lambda: phase_renderable(report), as_json=as_json, output=None)
+
+
+# --------------------------------------------------------------------------- train
+
+EXIT_DIVERGED = 5
+TRAIN_EPILOG = EPILOG.replace("4 time limit hit", "4 time limit hit · 5 training diverged")
+
+
+def _flow_from_init(
+    problem: str | None,
+    init: Path,
+    depth: float,
+    alpha: str,
+    ode_options: tuple[float | None, bool, Any, Path | None],
+    time_limit: float | None,
+    *,
+    show_all: bool,
+    as_json: bool,
+    output: Path | None,
+    force: bool,
+    max_input_mb: float,
+) -> None:
+    """flow --init: the exact limit from a per-coordinate start (docs/train.md)."""
+    t_end, _, method, trajectory = ode_options
+    if t_end is not None or trajectory is not None or method is not FlowMethod.ode:
+        _fail(
+            "Invalid value for '--init': the ODE runs from u = v = α only; drop --t-end, "
+            "--trajectory and --method with --init (the exact limit is computed)",
+            EXIT_USAGE,
+        )
+    if alpha != "1e-6":
+        stderr.print("note: --alpha is ignored with --init (the start is per coordinate)")
+    import time
+
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.problem_io import load_start
+    from dlncli.report import flow_record, flow_renderable
+
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path, init), force)
+        start = time.perf_counter()
+        log_u0, log_v0 = load_start(init, prob.A.shape[1], max_bytes=_max_bytes(max_input_mb))
+        anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+        nominal = float(max(np.max(log_u0), np.max(log_v0)))
+        limit = flow_limit(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=nominal,
+            anchor=anchor,
+            time_limit=time_limit,
+            log_u0=log_u0,
+            log_v0=log_v0,
+        )
+        x = limit.x
+        with np.errstate(over="ignore", under="ignore"):
+            residual = prob.A @ x - prob.y
+            loss = 0.5 * float(residual @ residual)
+        record = {
+            "x": x,
+            "x_source": "exact limit from --init",
+            "alpha": None,
+            "alpha_text": f"per coordinate ({init.name})",
+            "log10_alpha": nominal / LN10,
+            "log10_alpha_p": depth * nominal / LN10,
+            "depth": depth,
+            "loss": loss if math.isfinite(loss) else None,
+            "residual_inf": float(np.max(np.abs(residual))),
+            "l1_norm": float(np.sum(np.abs(x))),
+            "converged": limit.converged,
+            "method": "limit",
+            "t_end": None,
+            "log10_t_end": None,
+            "limit_agreement": None,
+            "reference": "bp",
+            "distance_to_reference": float(np.max(np.abs(x - anchor.bp.x))),
+            "bp_unique": anchor.bp.unique,
+            "certified": limit.certified,
+            "limit_route": limit.route,
+            "certificate_step": limit.check_step,
+            "certificate_precision": limit.check_precision or None,
+            "face_correction": None,
+            "newton_iterations": limit.newton_iterations,
+            "support_changes": [],
+            "init": str(init),
+            "log_u0": log_u0,
+            "log_v0": log_v0,
+            "message": limit.message,
+            "elapsed_s": time.perf_counter() - start,
+        }
+        full = flow_record(prob, record)
+        _emit(
+            full,
+            lambda: flow_renderable(prob, full, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
+
+
+def _positive_int(text: str | float) -> int:
+    value = _strict_number(text)
+    if value != int(value) or value < 1:
+        raise typer.BadParameter(f"{text!r}; expected a whole number >= 1")
+    return int(value)
+
+
+@app.command("train", epilog=TRAIN_EPILOG)
+def train_command(
+    problem: ProblemArg = None,
+    lr: Annotated[
+        float,
+        typer.Option("--lr", parser=_positive, help="Step size η > 0.", show_default=False),
+    ] = math.nan,
+    alpha: Annotated[
+        str, typer.Option("--alpha", help="Initialization scale α > 0, any decimal (1e-30 ok).")
+    ] = "1e-3",
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", parser=_depth_value)
+    ] = 2.0,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            "--batch",
+            parser=_positive_int,
+            help="SGD: B rows per step, drawn without replacement (gradient scaled by m/B). "
+            "Default: full-batch GD.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the SGD row draws.")] = 0,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=0, help="Stop after K steps.", metavar="K")
+    ] = 100_000,
+    tol: Annotated[
+        float,
+        typer.Option(
+            "--tol",
+            parser=_positive,
+            help="Converged when loss <= TOL·½‖y‖² (machine-precision interpolation).",
+            metavar="TOL",
+        ),
+    ] = 1e-28,
+    trajectory: Annotated[
+        Path | None,
+        typer.Option(
+            "--trajectory",
+            help="Save the loss curve (step, loss) to FILE (.npz or .csv).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Train the DLN with gradient descent (or SGD with --batch) at step size η from u = v = α,
+    until machine-precision interpolation, and explain the result exactly: the flow limit from
+    GD's effective per-coordinate initialisation (predicted_x) equals GD's x."""
+    if not math.isfinite(lr):
+        raise typer.BadParameter("missing; expected a step size η > 0", param_hint="'--lr'")
+    alpha_text, log_alpha = _parse_alpha(alpha)
+    from dlncli.problem_io import same_file, write_arrays
+    from dlncli.report import train_renderable
+    from dlncli.train import train
+
+    if trajectory is not None and output is not None and same_file(trajectory, output):
+        _fail(
+            f"Invalid value for '--trajectory': {trajectory}: is also the --output file; "
+            "expected two different files",
+            EXIT_USAGE,
+        )
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path,), force)
+        _check_output(
+            trajectory, (prob.path, output), force, option="--trajectory", suffixes=(".npz", ".csv")
+        )
+        m = prob.A.shape[0]
+        if batch is not None and batch > m:
+            _fail(
+                f"Invalid value for '--batch': {batch}; expected at most m = {m} rows", EXIT_USAGE
+            )
+        result = train(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=log_alpha,
+            lr=lr,
+            batch=batch,
+            seed=seed,
+            max_steps=max_steps,
+            tol=tol,
+        )
+        if trajectory is not None:
+            curve = result.loss_curve
+            with _writing("--trajectory"):
+                write_arrays(
+                    trajectory,
+                    {"step": np.arange(curve.size, dtype=np.float64), "loss": curve},
+                    force=force,
+                )
+        record = {"problem": prob.name, "alpha_text": alpha_text, **result.to_dict()}
+        _emit(
+            record,
+            lambda: train_renderable(prob, result, alpha_text, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
+    if result.diverged:
+        _fail(f"{prob.name}: {result.message}", EXIT_DIVERGED)

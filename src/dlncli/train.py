@@ -56,7 +56,9 @@ class TrainReport:
     predicted_x : the flow limit from (u_eff, v_eff) (None unless converged).
     prediction_error : max |x - predicted_x| (None unless converged).
     flow_limit_distance : max |x - x_alpha| to the balanced flow limit at the nominal alpha.
-    bp_distance : max |x - x_BP| to basis pursuit's reported minimizer.
+    bp_distance : max |x - x_BP| to basis pursuit's minimizer; when BP's minimizers form a
+        face, to the point of the face the depth's flow selects as alpha -> 0
+        (``bp_reference`` "tie-break", docs/model.md §4).
     sharpness : eta lambda_max(Hessian of L in (u, v)) at the last iterate.
     stability_bound : 2 / lambda_max at the start (a step size above it diverges at once).
     loss_curve : (steps + 1,) the full loss before each step and after the last one.
@@ -83,6 +85,7 @@ class TrainReport:
     stability_bound: float
     elapsed_s: float
     message: str = ""
+    bp_reference: str = "bp"
     loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
@@ -113,6 +116,7 @@ class TrainReport:
             "prediction_error": self.prediction_error,
             "flow_limit_distance": self.flow_limit_distance,
             "bp_distance": self.bp_distance,
+            "bp_reference": self.bp_reference,
             "sharpness": self.sharpness,
             "stability_bound": self.stability_bound,
             "elapsed_s": self.elapsed_s,
@@ -322,11 +326,22 @@ def train(
         sharpness = lr * hessian_lambda_max(A, y, lu, lv, p)
     predicted = None
     prediction_error = flow_distance = bp_distance = None
+    bp_reference = "bp"
     if predict and not diverged:
         anchor = bp_anchor(A, y)
         balanced = flow_limit(A, y, depth=p, log_alpha=la, anchor=anchor)
         flow_distance = _max_abs(x - balanced.x)
-        bp_distance = _max_abs(x - anchor.bp.x)
+        if anchor.bp.unique:
+            bp_point = anchor.bp.x
+        else:
+            # A face of BP minimizers: compare with the point the depth's flow selects on it.
+            from dlncli.limit import normalize
+            from dlncli.tiebreak import select_minimizer
+
+            A_n, y_n = normalize(A, y, anchor.scale_exp)
+            bp_point = select_minimizer(A_n, y_n, anchor.bp, [p]).selections[0].x
+            bp_reference = "tie-break"
+        bp_distance = _max_abs(x - bp_point)
         if converged and eff_u is not None and eff_v is not None:
             limit = unbalanced_limit(
                 A,
@@ -367,6 +382,7 @@ def train(
         stability_bound=bound,
         elapsed_s=time.perf_counter() - start,
         message=message,
+        bp_reference=bp_reference,
         loss_curve=np.asarray(curve),
     )
 
