@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bench.common import best_of, machine
-from dlncli.train import train
+from dlncli.train import TrainReport, train
 
 FloatArray = NDArray[np.float64]
 
@@ -58,6 +59,10 @@ def step_seconds(A: FloatArray, y: FloatArray, depth: float, lr: float, steps: i
     return (long - short) / steps
 
 
+def _train_gd(A: FloatArray, y: FloatArray, predict: bool) -> TrainReport:
+    return train(A, y, depth=2.0, log_alpha=math.log(1e-3), lr=0.1, predict=predict)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="K for the per-step difference")
@@ -79,12 +84,7 @@ def main() -> None:
     for label, sparse in (("dense y", 0), ("5-sparse x0", 5)):
         A, y = gaussian(50, 200, seed=0, sparse=sparse)
         for predict in (False, True):
-            best, median, result = best_of(
-                lambda: train(
-                    A, y, depth=2.0, log_alpha=math.log(1e-3), lr=0.1, predict=predict
-                ),
-                repeats=3,
-            )
+            best, median, result = best_of(partial(_train_gd, A, y, predict), repeats=3)
             error = "" if result.prediction_error is None else f"{result.prediction_error:.2g}"
             print(
                 f"{label:>12} predict={predict!s:<5} {result.status:>9} steps {result.steps:>6} "

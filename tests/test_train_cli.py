@@ -162,7 +162,7 @@ def test_flow_init_bad_files(tmp_path: Path) -> None:
     for name, arrays in cases.items():
         path = tmp_path / name
         if arrays is not None:
-            np.savez(path, **arrays)  # type: ignore[arg-type]
+            np.savez(path, **arrays)
         result = run("flow", "line", "--init", str(path))
         assert result.exit_code == 1, (name, result.stdout)
         assert result.stderr.startswith("error: ") and expected[name] in result.stderr, name

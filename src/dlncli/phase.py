@@ -544,9 +544,9 @@ def phase(
             raise ValueError(f"method {v.method!r}; expected one of {', '.join(METHODS)}")
         if spec.solve is None:
             raise ValueError(spec.unavailable)
-        missing = [k for k in spec.params if getattr(v, "log_alpha" if k == "alpha" else k) is None]
-        if missing:
-            raise ValueError(f"method {v.method} needs {', '.join(missing)}; got {v}")
+        absent = [k for k in spec.params if getattr(v, "log_alpha" if k == "alpha" else k) is None]
+        if absent:
+            raise ValueError(f"method {v.method} needs {', '.join(absent)}; got {v}")
     if len({v.key for v in variants}) != len(variants):
         raise ValueError("a method variant is given twice")
     if not success_tol > 0:
