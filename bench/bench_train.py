@@ -51,11 +51,15 @@ def step_seconds(A: FloatArray, y: FloatArray, depth: float, lr: float, steps: i
 
     def run(k: int) -> float:
         start = time.perf_counter()
-        train(A, y, depth=depth, log_alpha=math.log(1e-3), lr=lr, max_steps=k, predict=False)
-        return time.perf_counter() - start
+        result = train(
+            A, y, depth=depth, log_alpha=math.log(1e-3), lr=lr, max_steps=k, predict=False
+        )
+        seconds = time.perf_counter() - start
+        assert result.steps == k, "converged early: the difference would not be per step"
+        return seconds
 
-    short = min(run(steps) for _ in range(3))
-    long = min(run(2 * steps) for _ in range(3))
+    short = min(run(steps) for _ in range(5))
+    long = min(run(2 * steps) for _ in range(5))
     return (long - short) / steps
 
 
@@ -65,7 +69,7 @@ def _train_gd(A: FloatArray, y: FloatArray, predict: bool) -> TrainReport:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000, help="K for the per-step difference")
+    parser.add_argument("--steps", type=int, default=20000, help="K (50x200; K/20 at 500x2000)")
     args = parser.parse_args()
     print(f"machine: {machine()} (shared with other jobs: times are noisy)")
     print("\nper-step cost (GD, alpha = 1e-3, eta small enough not to converge in 2K steps)")
@@ -73,7 +77,7 @@ def main() -> None:
     for m, n in ((50, 200), (500, 2000)):
         A, y = gaussian(m, n, seed=1)
         for depth in (2.0, 3.0):
-            steps = args.steps if n <= 200 else max(args.steps // 10, 100)
+            steps = args.steps if n <= 200 else max(args.steps // 20, 100)
             per_step = step_seconds(A, y, depth, 1e-4, steps)
             pair = min(matvec_pair_seconds(A, y, 10 * steps) for _ in range(3))
             print(

@@ -183,3 +183,34 @@ def test_flow_init_balanced_equals_flow() -> None:
     start = np.full(3, math.log(0.1))
     core = unbalanced_limit(prob.A, prob.y, depth=3.0, log_u0=start, log_v0=start)
     assert np.max(np.abs(np.array(doc["x"]) - core.x)) <= 1e-12
+
+
+# ------------------------------------------------------------------ compare --method gd
+
+
+def test_compare_gd_rows_match_train() -> None:
+    doc = run_json("compare", "random3x5", "--method", "gd", "--lr", "0.05,0.2", "--alpha", "1e-6")
+    assert doc["method"] == "gd" and len(doc["records"]) == 1
+    rows = doc["records"][0]["rows"]
+    assert [r["lr"] for r in rows] == [0.05, 0.2]
+    for row in rows:
+        single = run_json("train", "random3x5", "--lr", str(row["lr"]), "--alpha", "1e-6")
+        assert row["bp_distance"] == pytest.approx(single["bp_distance"], rel=1e-9, abs=1e-15)
+        assert row["steps"] == single["steps"] and row["status"] == "converged"
+    # Larger steps move GD further from the flow limit (and here from BP).
+    assert rows[1]["flow_limit_distance"] > rows[0]["flow_limit_distance"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--method", "gd"), "expected one or more step sizes"),
+        (("--lr", "0.1"), "applies to --method gd only"),
+        (("--method", "gd", "--lr", "0.1", "--ode"), "drop --ode"),
+        (("--method", "gd", "--lr", "0.1", "--alpha", "1e-3", "--alpha", "1e-4"), "one α"),
+        (("--method", "gd", "--lr", "-0.1"), "expected a finite number > 0"),
+    ],
+)
+def test_compare_gd_usage_errors(args: tuple[str, ...], message: str) -> None:
+    result = run("compare", "line", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

@@ -90,6 +90,25 @@ OutputOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow --output to replace a file.")]
+
+
+class CompareMethod(str, Enum):
+    limit = "limit"
+    gd = "gd"
+
+
+CompareMethodOpt = Annotated[
+    CompareMethod,
+    typer.Option(
+        "--method",
+        help="limit: the flow's exact limit across α (default). gd: gradient descent at one α "
+        "across the step sizes --lr (see 'dlncli train').",
+    ),
+]
+LrListOpt = Annotated[
+    list[str] | None,
+    typer.Option("--lr", help="GD step size η (repeatable; --method gd).", show_default=False),
+]
 InitOpt = Annotated[
     Path | None,
     typer.Option(
@@ -1141,9 +1160,34 @@ def compare(
     output: OutputOpt = None,
     force: ForceOpt = False,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    compare_method: CompareMethodOpt = CompareMethod.limit,
+    lrs: LrListOpt = None,
 ) -> None:
     """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
-    beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
+    beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate.
+    With --method gd: GD's error to BP against the step size --lr at one α."""
+    if compare_method is CompareMethod.gd or lrs:
+        given = {
+            "--alpha-range": alpha_range is not None,
+            "--alpha-p-range": alpha_p_range is not None,
+            "--ode": use_ode,
+            "--t-end-rule": t_end_rule is not None,
+            "--plot": plot is not None,
+            "--fail-above": fail_above is not None,
+        }
+        _compare_gd(
+            problems,
+            depths,
+            alphas,
+            lrs,
+            compare_method,
+            [k for k, v in given.items() if v],
+            as_json=as_json,
+            output=output,
+            force=force,
+            max_input_mb=max_input_mb,
+        )
+        return
     parsed = _parse_depths(depths or DEFAULT_COMPARE_DEPTHS, allow_inf=False)
     if sum(g is not None and g != [] for g in (alphas, alpha_range, alpha_p_range)) > 1:
         raise typer.BadParameter(
@@ -1976,3 +2020,57 @@ def train_command(
         )
     if result.diverged:
         _fail(f"{prob.name}: {result.message}", EXIT_DIVERGED)
+
+
+def _compare_gd(
+    problems: list[str] | None,
+    depths: list[str] | None,
+    alphas: list[str] | None,
+    lrs: list[str] | None,
+    method: Any,
+    refused: list[str],
+    *,
+    as_json: bool,
+    output: Path | None,
+    force: bool,
+    max_input_mb: float,
+) -> None:
+    """compare --method gd: GD's distance to BP against the step size, at one α per depth."""
+    if method is not CompareMethod.gd:
+        _fail("Invalid value for '--lr': applies to --method gd only", EXIT_USAGE)
+    if refused:
+        _fail(
+            f"Invalid value for '--method': gd takes --lr, --alpha and --depth; drop "
+            f"{', '.join(refused)}",
+            EXIT_USAGE,
+        )
+    if not lrs:
+        _fail("Invalid value for '--lr': missing; expected one or more step sizes η > 0", 2)
+    steps = [_positive(text) for text in _split_list(lrs)]
+    if alphas is not None and len(alphas) > 1:
+        _fail(f"Invalid value for '--alpha': {alphas}; --method gd takes one α", EXIT_USAGE)
+    alpha_text, log_alpha = _parse_alpha(alphas[0] if alphas else "1e-3")
+    parsed = _parse_depths(depths or ["2"], allow_inf=False)
+    from dlncli.report import compare_gd_renderable, problem_record
+    from dlncli.train import sweep_step_sizes
+
+    records: list[dict[str, Any]] = []
+    for source in problems or [None]:  # type: ignore[list-item]
+        with _handled(source, as_json=as_json):
+            prob = _load(source, max_input_mb)
+            _check_output(output, (prob.path,), force)
+            for _, depth in parsed:
+                sweep = sweep_step_sizes(
+                    prob.A, prob.y, depth=depth, log_alpha=log_alpha, lrs=steps
+                )
+                records.append(
+                    {"problem": problem_record(prob), "alpha_text": alpha_text, **sweep.to_dict()}
+                )
+    document = {"status": "ok", "method": "gd", "alpha_text": alpha_text, "records": records}
+    _emit(
+        document,
+        lambda: compare_gd_renderable(records),
+        as_json=as_json,
+        output=output,
+        force=force,
+    )

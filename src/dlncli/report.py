@@ -824,3 +824,33 @@ def train_renderable(
     if report.message:
         parts.append(f"[dim]{escape(report.message)}[/dim]")
     return Group(*parts)
+
+
+def compare_gd_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """compare --method gd: one row per (problem, depth, step size)."""
+    table = Table(title="GD against basis pursuit across step sizes")
+    for name in ("problem", "p", "α", "η", "status", "steps", "η·λ_max end", "‖x − x_BP‖∞"):
+        table.add_column(name, justify="left" if name in ("problem", "status") else "right")
+    table.add_column("‖x − x_α‖∞", justify="right")
+    for record in records:
+        for row in record["rows"]:
+
+            def cell(value: float | None, digits: int = 4) -> str:
+                return "—" if value is None else fmt(value, digits)
+
+            table.add_row(
+                escape(str(record["problem"]["name"])),
+                fmt(record["depth"]),
+                str(record["alpha_text"]),
+                fmt(row["lr"]),
+                str(row["status"]),
+                str(row["steps"]),
+                cell(row["sharpness"]),
+                cell(row["bp_distance"]),
+                cell(row["flow_limit_distance"]),
+            )
+    note = (
+        "[dim]‖x − x_BP‖∞ is to the depth's tie-break point when BP's minimizers form a face; "
+        "x_α is the flow limit at the same α (the η → 0 limit of GD)[/dim]"
+    )
+    return Group(table, note)

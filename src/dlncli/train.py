@@ -248,6 +248,10 @@ def train(
     pm2 = p - 2.0
     scale = m / batch if batch is not None else 1.0
     base = eta_p * math.exp((p - 2.0) * la) if la * (p - 2.0) > -745.0 else 0.0
+    # u^p - v^p loses about eps * alpha^p to cancellation: harmless (and cheapest) while
+    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; model_x otherwise.
+    y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
+    cheap_x = p * la < math.log(max(1e-4 * y_scale, 1e-300))
     old = np.seterr(under="ignore", over="ignore")
     try:
         while True:
@@ -294,11 +298,7 @@ def train(
                 acc_u += (np.expm1(-pm2 * du) - pm2 * eps_u) / wu
                 acc_v += (np.expm1(-pm2 * dv) + pm2 * eps_v) / wv
             step += 1
-            w = p * (lu - lv)
-            if float(np.max(np.abs(w))) <= 700.0:
-                x = np.exp(p * lv) * np.expm1(w)
-            else:
-                x = model_x(lu, lv, p)
+            x = np.exp(p * lu) - np.exp(p * lv) if cheap_x else model_x(lu, lv, p)
             resid = A @ x - y
             loss = 0.5 * float(resid @ resid)
             curve.append(loss)
@@ -396,4 +396,64 @@ def _exp_or_zero(log_value: float) -> float:
     return math.exp(log_value) if log_value > -745.0 else 0.0
 
 
-__all__ = ["LimitResult", "TrainReport", "train"]
+@dataclass(frozen=True)
+class StepSweep:
+    """GD at fixed alpha and depth over several step sizes: where large steps stop
+    recovering BP (``dlncli compare --method gd``). ``runs`` are in the order of ``lrs``."""
+
+    depth: float
+    log_alpha: float
+    runs: tuple[TrainReport, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = (
+            "lr",
+            "status",
+            "steps",
+            "loss",
+            "bp_distance",
+            "bp_reference",
+            "flow_limit_distance",
+            "prediction_error",
+            "sharpness",
+            "stability_bound",
+            "elapsed_s",
+        )
+        return {
+            "depth": self.depth,
+            "log_alpha": self.log_alpha,
+            "rows": [{k: run.to_dict()[k] for k in keys} for run in self.runs],
+        }
+
+
+def sweep_step_sizes(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    lrs: list[float],
+    batch: int | None = None,
+    seed: int = 0,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tol: float = DEFAULT_TOL,
+) -> StepSweep:
+    """:func:`train` at each step size in ``lrs`` (same alpha, depth, batch, seed)."""
+    runs = tuple(
+        train(
+            A,
+            y,
+            depth=depth,
+            log_alpha=log_alpha,
+            lr=lr,
+            batch=batch,
+            seed=seed,
+            max_steps=max_steps,
+            tol=tol,
+        )
+        for lr in lrs
+    )
+    return StepSweep(float(depth), float(log_alpha), runs)
+
+
+__all__ = ["LimitResult", "StepSweep", "TrainReport", "sweep_step_sizes", "train"]
