@@ -222,6 +222,21 @@ def test_a_large_step_diverges_with_the_stability_bound() -> None:
     assert f"step {run.steps}" in run.message or f"step {run.steps + 1}" in run.message
     assert f"{run.stability_bound:.6g}" in run.message
     assert run.to_dict()["status"] == "diverged"
+    # The step that would leave u, v > 0 is not taken: x and the loss are the last iterate's.
+    assert np.all(np.isfinite(run.x)) and math.isfinite(run.loss)
+    assert run.loss == run.loss_curve[-1] and run.loss_curve.shape == (run.steps + 1,)
+
+
+@pytest.mark.parametrize("depth", [3.0, 4.0])
+def test_divergence_after_some_steps(depth: float) -> None:
+    # Well below the bound at the start (tiny u^(p-2)), far above it once u has grown.
+    A, y = _problem("line")
+    la = math.log(0.01)
+    start = train(A, y, depth=depth, log_alpha=la, lr=1.0, max_steps=0, predict=False)
+    run = train(A, y, depth=depth, log_alpha=la, lr=0.1 * start.stability_bound)
+    assert run.diverged and run.steps > 3
+    assert "diverged at step" in run.message and f"{start.stability_bound:.6g}" in run.message
+    assert run.loss_curve.size == run.steps + 1
 
 
 @pytest.mark.parametrize("depth", [2.0, 3.0])

@@ -61,6 +61,7 @@ class TrainReport:
         (``bp_reference`` "tie-break", docs/model.md §4).
     sharpness : eta lambda_max(Hessian of L in (u, v)) at the last iterate.
     stability_bound : 2 / lambda_max at the start (a step size above it diverges at once).
+    loop_s : seconds spent in the steps themselves (``elapsed_s`` adds lambda_max and limits).
     loss_curve : (steps + 1,) the full loss before each step and after the last one.
     """
 
@@ -86,6 +87,7 @@ class TrainReport:
     elapsed_s: float
     message: str = ""
     bp_reference: str = "bp"
+    loop_s: float = 0.0
     loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
@@ -120,6 +122,7 @@ class TrainReport:
             "sharpness": self.sharpness,
             "stability_bound": self.stability_bound,
             "elapsed_s": self.elapsed_s,
+            "loop_elapsed_s": self.loop_s,
         }
 
 
@@ -169,8 +172,18 @@ def hessian_lambda_max(
         return np.asarray(p * p * np.concatenate([ju * t, -jv * t]) + diag * w)
 
     op = LinearOperator((2 * n, 2 * n), matvec=apply, dtype=np.float64)
-    vals = eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-8)
+    start = np.ones(2 * n)  # a fixed start vector: reproducible results and iteration counts
+    vals = eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-8, v0=start)
     return float(vals[0])
+
+
+def _left_orthant(step: int, eps_u: FloatArray, eps_v: FloatArray, lr: float, bound: float) -> str:
+    i = int(np.argmax(np.maximum(eps_u, -eps_v)))
+    return (
+        f"diverged at step {step}: coordinate {i} would leave u, v > 0 (factor "
+        f"1 -+ eta p u^(p-2) g <= 0); lr {lr:.6g} against the stability bound "
+        f"2/lambda_max = {bound:.6g} at the start"
+    )
 
 
 def train(
@@ -221,10 +234,11 @@ def train(
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     la = float(log_alpha)
-    lu = np.full(n, la)
-    lv = np.full(n, la)
-    # Effective-start accumulators: p = 2, sums of log1p(-+e) +- e (the log of the start);
-    # p > 2, sums of (u_k / alpha)^(2-p) r(e) (the start's u^(2-p) relative to alpha^(2-p)).
+    # ln u and ln v as the rows of one array: each step then costs fewer array operations.
+    luv = np.full((2, n), la)
+    lu, lv = luv[0], luv[1]
+    spare = np.empty_like(luv)
+    signs = np.array([[-1.0], [1.0]])
     # Effective start: p = 2 from the iterate and R = sum_k rhat_k (g_k = A^T rhat_k), since
     # ln u_k = ln u_eff - 2 eta A^T R exactly; p > 2 by the per-step sums of (u_k/alpha)^(2-p)
     # r(e) (relative to alpha^(2-p)), which keep their digits where u^(2-p) - p(p-2)A^T nu
@@ -252,7 +266,8 @@ def train(
     # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; model_x otherwise.
     y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
     cheap_x = p * la < math.log(max(1e-4 * y_scale, 1e-300))
-    old = np.seterr(under="ignore", over="ignore")
+    old = np.seterr(under="ignore", over="ignore", invalid="ignore", divide="ignore")
+    loop_start = time.perf_counter()
     try:
         while True:
             if loss <= target:
@@ -269,8 +284,9 @@ def train(
                 rhat = resid
                 g = A.T @ resid
             if p == 2.0:
+                # No pre-check here (it would cost as much as a product with A): a factor
+                # 1 - e <= 0 gives a NaN loss below, and the step is then undone.
                 eps_u = eps_v = eta_p * g
-                worst = float(np.max(np.abs(g))) * eta_p
             else:
                 # w = (u / alpha)^(p-2), kept >= e^-700 so that r(e) / w below stays finite
                 # (e ~ w then: the clamp changes u by a relative 1e-300 at most).
@@ -278,40 +294,57 @@ def train(
                 wv = np.exp(np.maximum(pm2 * (lv - la), -700.0))
                 bg = base * g
                 eps_u, eps_v = bg * wu, bg * wv
-                worst = max(float(np.max(eps_u)), -float(np.min(eps_v)))
-            if not worst < 1.0:
-                i = int(np.argmax(np.maximum(eps_u, -eps_v)))
-                diverged = True
-                message = (
-                    f"diverged at step {step + 1}: coordinate {i} would leave u, v > 0 "
-                    f"(factor 1 -+ eta p u^(p-2) g <= 0); lr {lr:.6g} against the stability "
-                    f"bound 2/lambda_max = {bound:.6g} at the start"
-                )
-                break
-            du, dv = np.log1p(-eps_u), np.log1p(eps_v)
-            lu += du
-            lv += dv
+                if not max(eps_u.max(), -eps_v.min()) < 1.0:
+                    diverged = True
+                    message = _left_orthant(step + 1, eps_u, eps_v, lr, bound)
+                    break
             if p == 2.0:
+                np.add(luv, np.log1p(signs * eps_u), out=spare)
                 R += rhat
             else:
+                du, dv = np.log1p(-eps_u), np.log1p(eps_v)
+                np.add(lu, du, out=spare[0])
+                np.add(lv, dv, out=spare[1])
                 # (u_k / alpha)^(2-p) r(e) = r(e) / w with r(e) = expm1((2-p) ln(1 - e)) + (2-p) e
                 acc_u += (np.expm1(-pm2 * du) - pm2 * eps_u) / wu
                 acc_v += (np.expm1(-pm2 * dv) + pm2 * eps_v) / wv
+            luv, spare = spare, luv  # spare keeps the previous iterate
+            lu, lv = luv[0], luv[1]
             step += 1
-            x = np.exp(p * lu) - np.exp(p * lv) if cheap_x else model_x(lu, lv, p)
+            if cheap_x:
+                powers = np.exp(p * luv)
+                x = powers[0] - powers[1]
+            else:
+                x = model_x(lu, lv, p)
             resid = A @ x - y
             loss = 0.5 * float(resid @ resid)
             curve.append(loss)
             if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(loss0, 1e-300):
                 diverged = True
-                message = (
-                    f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); lr "
-                    f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the "
-                    "start"
-                )
+                if not (np.all(eps_u < 1.0) and np.all(eps_v > -1.0)):
+                    message = _left_orthant(step, eps_u, eps_v, lr, bound)
+                    luv, spare = spare, luv
+                    lu, lv = luv[0], luv[1]
+                    step -= 1
+                    curve.pop()
+                    loss = curve[-1]
+                else:
+                    message = (
+                        f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); lr "
+                        f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at "
+                        "the start"
+                    )
                 break
     finally:
         np.seterr(**old)
+    loop_s = time.perf_counter() - loop_start
+    if not diverged and not np.all(np.isfinite(luv)):
+        # A factor 1 -+ e was exactly 0 at some step (u or v became 0): no positive start.
+        diverged = True
+        message = (
+            f"diverged: a factor 1 -+ eta p u^(p-2) g was exactly 0 (u or v reached 0); lr "
+            f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
+        )
     x = model_x(lu, lv, p)
     eff_u: FloatArray | None = None
     eff_v: FloatArray | None = None
@@ -384,6 +417,7 @@ def train(
         elapsed_s=time.perf_counter() - start,
         message=message,
         bp_reference=bp_reference,
+        loop_s=loop_s,
         loss_curve=np.asarray(curve),
     )
 
