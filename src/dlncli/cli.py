@@ -2,6 +2,7 @@
 
 Exit codes: 0 success; 1 bad or infeasible problem (one line on stderr); 2 usage error;
 3 a requested check failed (``compare --fail-above``); 4 a ``--time-limit`` was hit;
+5 ``train`` diverged;
 130 interrupted (Ctrl-C); 129/143 hung up/terminated (SIGHUP/SIGTERM); 141 stdout was
 closed by its reader (broken pipe; nothing printed).
 """

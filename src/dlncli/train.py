@@ -234,6 +234,8 @@ def train(
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     la = float(log_alpha)
+    # BP first: an infeasible problem (y not in range A) is reported before any step.
+    anchor = bp_anchor(A, y) if predict else None
     # ln u and ln v as the rows of one array: each step then costs fewer array operations.
     luv = np.full((2, n), la)
     lu, lv = luv[0], luv[1]
@@ -361,8 +363,7 @@ def train(
     predicted = None
     prediction_error = flow_distance = bp_distance = None
     bp_reference = "bp"
-    if predict and not diverged:
-        anchor = bp_anchor(A, y)
+    if anchor is not None and not diverged:
         balanced = flow_limit(A, y, depth=p, log_alpha=la, anchor=anchor)
         flow_distance = _max_abs(x - balanced.x)
         if anchor.bp.unique:
