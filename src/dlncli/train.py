@@ -177,8 +177,9 @@ def hessian_lambda_max(
     return float(vals[0])
 
 
-def _left_orthant(step: int, eps_u: FloatArray, eps_v: FloatArray, lr: float, bound: float) -> str:
-    i = int(np.argmax(np.maximum(eps_u, -eps_v)))
+def _left_orthant(step: int, signed: FloatArray, lr: float, bound: float) -> str:
+    """The message for a step whose factor 1 + e (e = -eps_u, eps_v: ``signed``) is <= 0."""
+    i = int(np.argmin(signed.min(axis=0)))
     return (
         f"diverged at step {step}: coordinate {i} would leave u, v > 0 (factor "
         f"1 -+ eta p u^(p-2) g <= 0); lr {lr:.6g} against the stability bound "
@@ -246,8 +247,7 @@ def train(
     # r(e) (relative to alpha^(2-p)), which keep their digits where u^(2-p) - p(p-2)A^T nu
     # would cancel.
     R = np.zeros(m)
-    acc_u = np.zeros(n)
-    acc_v = np.zeros(n)
+    acc = np.zeros((2, n))  # rows: u, v
     lam0 = hessian_lambda_max(A, y, lu, lv, p)
     bound = 2.0 / lam0 if lam0 > 0 else math.inf
     rng = np.random.default_rng(seed) if batch is not None else None
@@ -285,31 +285,28 @@ def train(
             else:
                 rhat = resid
                 g = A.T @ resid
+            # signed = (-eps_u, eps_v) as rows: the step is ln(u, v) += log1p(signed).
             if p == 2.0:
                 # No pre-check here (it would cost as much as a product with A): a factor
-                # 1 - e <= 0 gives a NaN loss below, and the step is then undone.
-                eps_u = eps_v = eta_p * g
+                # 1 + signed <= 0 gives a NaN loss below, and the step is then undone.
+                signed = signs * (eta_p * g)
             else:
-                # w = (u / alpha)^(p-2), kept >= e^-700 so that r(e) / w below stays finite
-                # (e ~ w then: the clamp changes u by a relative 1e-300 at most).
-                wu = np.exp(np.maximum(pm2 * (lu - la), -700.0))
-                wv = np.exp(np.maximum(pm2 * (lv - la), -700.0))
-                bg = base * g
-                eps_u, eps_v = bg * wu, bg * wv
-                if not max(eps_u.max(), -eps_v.min()) < 1.0:
+                # w = (u / alpha)^(p-2), (v / alpha)^(p-2), kept >= e^-700 so that r / w below
+                # stays finite (e ~ w then: the clamp changes u by a relative 1e-300 at most).
+                w = np.exp(np.maximum(pm2 * (luv - la), -700.0))
+                signed = (signs * (base * g)) * w
+                if not signed.min() > -1.0:
                     diverged = True
-                    message = _left_orthant(step + 1, eps_u, eps_v, lr, bound)
+                    message = _left_orthant(step + 1, signed, lr, bound)
                     break
+            d = np.log1p(signed)
+            np.add(luv, d, out=spare)
             if p == 2.0:
-                np.add(luv, np.log1p(signs * eps_u), out=spare)
                 R += rhat
             else:
-                du, dv = np.log1p(-eps_u), np.log1p(eps_v)
-                np.add(lu, du, out=spare[0])
-                np.add(lv, dv, out=spare[1])
-                # (u_k / alpha)^(2-p) r(e) = r(e) / w with r(e) = expm1((2-p) ln(1 - e)) + (2-p) e
-                acc_u += (np.expm1(-pm2 * du) - pm2 * eps_u) / wu
-                acc_v += (np.expm1(-pm2 * dv) + pm2 * eps_v) / wv
+                # (u_k / alpha)^(2-p) r = r / w with r = (1 + s)^(2-p) - 1 - (2-p) s for the
+                # signed e s: expm1((2-p) log1p(s)) + (p-2) s (docs/train.md §2).
+                acc += (np.expm1(-pm2 * d) + pm2 * signed) / w
             luv, spare = spare, luv  # spare keeps the previous iterate
             lu, lv = luv[0], luv[1]
             step += 1
@@ -323,8 +320,8 @@ def train(
             curve.append(loss)
             if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(loss0, 1e-300):
                 diverged = True
-                if not (np.all(eps_u < 1.0) and np.all(eps_v > -1.0)):
-                    message = _left_orthant(step, eps_u, eps_v, lr, bound)
+                if not signed.min() > -1.0:
+                    message = _left_orthant(step, signed, lr, bound)
                     luv, spare = spare, luv
                     lu, lv = luv[0], luv[1]
                     step -= 1
@@ -355,8 +352,8 @@ def train(
             shift = 2.0 * lr * (A.T @ R)
             eff_u, eff_v = lu + shift, lv - shift
         else:
-            eff_u = la + np.log1p(acc_u) / (2.0 - p)
-            eff_v = la + np.log1p(acc_v) / (2.0 - p)
+            eff_u = la + np.log1p(acc[0]) / (2.0 - p)
+            eff_v = la + np.log1p(acc[1]) / (2.0 - p)
     sharpness = None
     if not diverged:
         sharpness = lr * hessian_lambda_max(A, y, lu, lv, p)
