@@ -201,13 +201,14 @@ def test_unbalanced_limit_rejects_bad_arrays() -> None:
 # ------------------------------------------------------------------ step size
 
 
-def test_small_steps_approach_the_flow_limit_linearly() -> None:
+@pytest.mark.parametrize("depth", [2.0, 2.5, 3.0])
+def test_small_steps_approach_the_flow_limit_linearly(depth: float) -> None:
     A, y = _problem("random3x5")
-    base = _safe_lr(A, y, 2.0)
+    base = _safe_lr(A, y, depth)
     etas = [base, base / 2, base / 4]
     errors = []
     for eta in etas:
-        run = train(A, y, depth=2.0, log_alpha=math.log(0.1), lr=eta)
+        run = train(A, y, depth=depth, log_alpha=math.log(0.1), lr=eta)
         assert run.converged and run.flow_limit_distance is not None
         errors.append(run.flow_limit_distance)
     slopes = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
@@ -287,6 +288,13 @@ def test_alpha_1e_30_depth_2_converges_and_the_identity_holds() -> None:
     assert run.bp_distance is not None and run.bp_distance < 1e-3  # tiny alpha: BP recovered
     assert run.effective_log_u is not None and np.all(np.isfinite(run.effective_log_u))
     assert run.to_dict()["alpha"] == pytest.approx(1e-30)
+
+
+def test_alpha_1e_30_sgd_identity() -> None:
+    A, y = _problem("gauss5x12")
+    run = train(A, y, depth=2.0, log_alpha=math.log(1e-30), lr=_safe_lr(A, y, 2.0), batch=2)
+    assert run.converged and run.prediction_error is not None
+    assert run.prediction_error <= 1e-9 * float(np.max(np.abs(run.x)))
 
 
 def test_alpha_1e_30_depth_3_keeps_its_logs() -> None:

@@ -1881,7 +1881,7 @@ def _flow_from_init(
             "t_end": None,
             "log10_t_end": None,
             "limit_agreement": None,
-            "reference": "bp",
+            "reference": "bp" if anchor.bp.unique else "a BP vertex (BP is not unique)",
             "distance_to_reference": float(np.max(np.abs(x - anchor.bp.x))),
             "bp_unique": anchor.bp.unique,
             "certified": limit.certified,
