@@ -94,6 +94,12 @@ def test_usage_errors(args: tuple[str, ...], message: str) -> None:
     assert result.stdout == ""
 
 
+def test_time_limit_exits_4() -> None:
+    result = run("train", "line", "--lr", "1e-9", "--time-limit", "0", "--json")
+    assert result.exit_code == 4 and result.stdout == ""
+    assert "time limit of 0 s reached after 0 steps" in result.stderr
+
+
 def test_max_steps_is_not_an_error() -> None:
     doc = run_json("train", "line", "--lr", "0.005", "--max-steps", "10")
     assert doc["steps"] == 10 and doc["status"] == "max-steps" and doc["predicted_x"] is None

@@ -1960,6 +1960,7 @@ def train_command(
         ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
+    time_limit: TimeLimitOpt = None,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
     as_json: JsonOpt = False,
     output: OutputOpt = None,
@@ -2002,6 +2003,7 @@ def train_command(
             seed=seed,
             max_steps=max_steps,
             tol=tol,
+            time_limit=time_limit,
         )
         if trajectory is not None:
             curve = result.loss_curve

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlncli.errors import TimeLimitError
 from dlncli.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
 
 FloatArray = NDArray[np.float64]
@@ -199,6 +200,7 @@ def train(
     max_steps: int = DEFAULT_MAX_STEPS,
     tol: float = DEFAULT_TOL,
     predict: bool = True,
+    time_limit: float | None = None,
 ) -> TrainReport:
     """Run GD (or SGD with ``batch`` rows) on (u, v) from u = v = alpha and explain its result.
 
@@ -216,6 +218,12 @@ def train(
         gradient is scaled by m / B). None: full-batch GD.
     max_steps : K.  tol : relative loss target.
     predict : compute the flow limits (effective start, nominal alpha) and the BP distance.
+    time_limit : wall-clock seconds for the steps (checked every 1000 steps).
+
+    Raises
+    ------
+    TimeLimitError : ``time_limit`` was hit.
+    InfeasibleError : y is not in the range of A (with ``predict``).
 
     Returns
     -------
@@ -277,6 +285,15 @@ def train(
                 break
             if step >= max_steps:
                 break
+            if (
+                time_limit is not None
+                and step % 1000 == 0
+                and time.perf_counter() - start > time_limit
+            ):
+                raise TimeLimitError(
+                    f"time limit of {time_limit:.3g} s reached after {step} steps (loss "
+                    f"{loss:.3g}); use a larger --time-limit or fewer --max-steps"
+                )
             if rng is not None:
                 rows = rng.choice(m, size=batch, replace=False)
                 rhat = np.zeros(m)
