@@ -129,11 +129,25 @@ def test_limit_at_tiny_alpha_agrees_with_bp_and_at_large_alpha_does_not() -> Non
         assert not large_row.success and large_row.error_inf is not None
 
 
-def test_gd_is_registered_but_unavailable() -> None:
-    with pytest.raises(ValueError, match="dlncli train"):
-        variants_for(["gd"], lr=0.1)
-    with pytest.raises(ValueError, match="dlncli train"):
-        phase(n=20, deltas=[0.5], rhos=[0.2], trials=1, variants=[Variant("gd", lr=0.1)])
+def test_gd_needs_a_step_size_and_runs() -> None:
+    from dlncli.phase import TrialTask
+
+    with pytest.raises(ValueError, match="step size"):
+        variants_for(["gd"], lr=None)
+    with pytest.raises(ValueError, match="needs lr"):
+        phase(
+            n=20,
+            deltas=[0.5],
+            rhos=[0.2],
+            trials=1,
+            variants=[Variant("gd", depth=3.0, log_alpha=0.0)],
+        )
+    (gd,) = variants_for(["gd"], depths=[2.0], alphas=["1e-3"], lr=0.02)
+    limit = Variant("limit", depth=2.0, log_alpha=gd.log_alpha, alpha_text="1e-3")
+    rows = run_trial(TrialTask(30, 15, 2, 0, 1, 1e-2, (limit, gd)))
+    # A small step: GD lands near the flow limit, so both recover (or both miss) alike.
+    assert rows[1].error_inf is not None and rows[0].error_inf is not None
+    assert abs(rows[1].error_inf - rows[0].error_inf) < 0.05
 
 
 # --------------------------------------------------------------------------- transitions

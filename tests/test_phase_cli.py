@@ -60,7 +60,7 @@ def test_sweep_table_store_resume_and_plot(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--method", "gd", "--lr", "0.1"), "dlncli train"),
+        (("--method", "gd"), "needs a step size"),
         (("--method", "bp,sgd"), "expected a comma-separated list"),
         (("--method", "bp,bp"), "distinct"),
         (("--lr", "0.1"), "--lr"),

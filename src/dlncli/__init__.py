@@ -7,7 +7,8 @@ matching command's JSON document::
     report = dlncli.flow(dlncli.load_problem("line"), alpha="1e-6", depth=3)
 
 The public names load lazily (PEP 562), so ``dlncli --help`` does not import numpy.
-``dlncli.compare``, ``dlncli.flow``, ``dlncli.path`` and ``dlncli.phase`` are also submodules:
+``dlncli.compare``, ``dlncli.flow``, ``dlncli.path``, ``dlncli.phase`` and ``dlncli.train`` are also
+submodules:
 they are callable modules, so ``dlncli.flow(...)`` runs the experiment and ``from dlncli.flow
 import integrate_flow`` keeps working.
 """
@@ -52,6 +53,7 @@ _EXPORTS = {
     "TheoryReport": "dlncli.theory",
     "weak_threshold": "dlncli.theory",
     "weak_threshold_table": "dlncli.theory",
+    "TrainReport": "dlncli.train",
 }
 # Experiments named like a submodule: the submodule is made callable, running the function.
 _CALLABLE_MODULES = {
@@ -59,6 +61,7 @@ _CALLABLE_MODULES = {
     "flow": ("dlncli.experiments", "flow"),
     "path": ("dlncli.experiments", "path"),
     "phase": ("dlncli.phase", "phase"),
+    "train": ("dlncli.train", "train"),
 }
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "Saddle",
     "TheoryReport",
     "TieBreakReport",
+    "TrainReport",
     "Variant",
     "VerifyRow",
     "__version__",
@@ -94,6 +98,7 @@ __all__ = [
     "phase",
     "solve_bp",
     "tie_break",
+    "train",
     "weak_threshold",
     "weak_threshold_table",
 ]
@@ -164,3 +169,4 @@ if TYPE_CHECKING:
         VerifyRow,
     )
     from dlncli.theory import TheoryReport, weak_threshold, weak_threshold_table
+    from dlncli.train import TrainReport, train

@@ -2,6 +2,7 @@
 
 Exit codes: 0 success; 1 bad or infeasible problem (one line on stderr); 2 usage error;
 3 a requested check failed (``compare --fail-above``); 4 a ``--time-limit`` was hit;
+5 ``train`` diverged;
 130 interrupted (Ctrl-C); 129/143 hung up/terminated (SIGHUP/SIGTERM); 141 stdout was
 closed by its reader (broken pipe; nothing printed).
 """
@@ -89,6 +90,35 @@ OutputOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow --output to replace a file.")]
+
+
+class CompareMethod(str, Enum):
+    limit = "limit"
+    gd = "gd"
+
+
+CompareMethodOpt = Annotated[
+    CompareMethod,
+    typer.Option(
+        "--method",
+        help="limit: the flow's exact limit across α (default). gd: gradient descent at one α "
+        "across the step sizes --lr (see 'dlncli train').",
+    ),
+]
+LrListOpt = Annotated[
+    list[str] | None,
+    typer.Option("--lr", help="GD step size η (repeatable; --method gd).", show_default=False),
+]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--init",
+        help="Start from a per-coordinate u(0) = u0, v(0) = v0: an .npz with arrays u0 and v0 "
+        "(or log_u0 and log_v0). Computes the exact limit only; --alpha is ignored.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
 
 
 def _strict_number(text: str | float, *, minimum: float | None = None) -> float:
@@ -528,9 +558,25 @@ def flow(
     output: OutputOpt = None,
     force: ForceOpt = False,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    init: InitOpt = None,
 ) -> None:
     """Run the DLN gradient flow x = u^p − v^p from u = v = α: the ODE trajectory and its
     exact limit x_α (from the dual characterization), with their agreement."""
+    if init is not None:
+        _flow_from_init(
+            problem,
+            init,
+            depth,
+            alpha,
+            (t_end, limit_only, method, trajectory),
+            time_limit,
+            show_all=show_all,
+            as_json=as_json,
+            output=output,
+            force=force,
+            max_input_mb=max_input_mb,
+        )
+        return
     alpha_text, log_alpha = _parse_alpha(alpha)
     _log10_time(t_end)
     from dlncli.problem_io import same_file
@@ -807,9 +853,34 @@ def compare(
     output: OutputOpt = None,
     force: ForceOpt = False,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    compare_method: CompareMethodOpt = CompareMethod.limit,
+    lrs: LrListOpt = None,
 ) -> None:
     """Compare the flow's limit with basis pursuit across α and depth: errors, the fitted rate
-    beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate."""
+    beside theory's (slope 1 in α^p for p > 2, the dual margin γ for p = 2), a CI gate.
+    With --method gd: GD's error to BP against the step size --lr at one α."""
+    if compare_method is CompareMethod.gd or lrs:
+        given = {
+            "--alpha-range": alpha_range is not None,
+            "--alpha-p-range": alpha_p_range is not None,
+            "--ode": use_ode,
+            "--t-end-rule": t_end_rule is not None,
+            "--plot": plot is not None,
+            "--fail-above": fail_above is not None,
+        }
+        _compare_gd(
+            problems,
+            depths,
+            alphas,
+            lrs,
+            compare_method,
+            [k for k, v in given.items() if v],
+            as_json=as_json,
+            output=output,
+            force=force,
+            max_input_mb=max_input_mb,
+        )
+        return
     from dlncli.experiments import DEFAULT_COMPARE_DEPTHS
 
     parsed = _parse_depths(depths or list(DEFAULT_COMPARE_DEPTHS), allow_inf=False)
@@ -1228,7 +1299,7 @@ def phase_command(
     ] = "0.1:0.9:9",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
     method: Annotated[
-        str, typer.Option("--method", help="Comma-separated: bp, limit (gd arrives with train).")
+        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (needs --lr).")
     ] = "bp",
     depth: Annotated[
         str | None,
@@ -1407,3 +1478,221 @@ def phase_command(
         )
         _fail(f"interrupted; {kept}", EXIT_INTERRUPTED)
     _emit(report.to_dict(), lambda: phase_renderable(report), as_json=as_json, output=None)
+
+
+# --------------------------------------------------------------------------- train
+
+EXIT_DIVERGED = 5
+TRAIN_EPILOG = EPILOG.replace("4 time limit hit", "4 time limit hit · 5 training diverged")
+
+
+def _flow_from_init(
+    problem: str | None,
+    init: Path,
+    depth: float,
+    alpha: str,
+    ode_options: tuple[float | None, bool, Any, Path | None],
+    time_limit: float | None,
+    *,
+    show_all: bool,
+    as_json: bool,
+    output: Path | None,
+    force: bool,
+    max_input_mb: float,
+) -> None:
+    """flow --init: the exact limit from a per-coordinate start (docs/train.md)."""
+    t_end, _, method, trajectory = ode_options
+    if t_end is not None or trajectory is not None or method is not FlowMethod.ode:
+        _fail(
+            "Invalid value for '--init': the ODE runs from u = v = α only; drop --t-end, "
+            "--trajectory and --method with --init (the exact limit is computed)",
+            EXIT_USAGE,
+        )
+    if alpha != "1e-6":
+        stderr.print("note: --alpha is ignored with --init (the start is per coordinate)")
+    from dlncli.experiments import flow_from_start
+    from dlncli.problem_io import load_start
+    from dlncli.report import flow_renderable
+
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path, init), force)
+        log_u0, log_v0 = load_start(init, prob.A.shape[1], max_bytes=_max_bytes(max_input_mb))
+        report = flow_from_start(
+            prob, log_u0=log_u0, log_v0=log_v0, depth=depth, init=str(init), time_limit=time_limit
+        )
+        _emit(
+            report.to_dict(),
+            lambda: flow_renderable(report, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
+
+
+def _positive_int(text: str | float) -> int:
+    value = _strict_number(text)
+    if value != int(value) or value < 1:
+        raise typer.BadParameter(f"{text!r}; expected a whole number >= 1")
+    return int(value)
+
+
+@app.command("train", epilog=TRAIN_EPILOG)
+def train_command(
+    problem: ProblemArg = None,
+    lr: Annotated[
+        float,
+        typer.Option("--lr", parser=_positive, help="Step size η > 0.", show_default=False),
+    ] = math.nan,
+    alpha: Annotated[
+        str, typer.Option("--alpha", help="Initialization scale α > 0, any decimal (1e-30 ok).")
+    ] = "1e-3",
+    depth: Annotated[
+        float, typer.Option("--depth", help="Depth p >= 2 (real).", parser=_depth_value)
+    ] = 2.0,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            "--batch",
+            parser=_positive_int,
+            help="SGD: B rows per step, drawn without replacement (gradient scaled by m/B). "
+            "Default: full-batch GD.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the SGD row draws.")] = 0,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=0, help="Stop after K steps.", metavar="K")
+    ] = 100_000,
+    tol: Annotated[
+        float,
+        typer.Option(
+            "--tol",
+            parser=_positive,
+            help="Converged when loss <= TOL·½‖y‖² (machine-precision interpolation).",
+            metavar="TOL",
+        ),
+    ] = 1e-28,
+    trajectory: Annotated[
+        Path | None,
+        typer.Option(
+            "--trajectory",
+            help="Save the loss curve (step, loss) to FILE (.npz or .csv).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every coordinate.")] = False,
+    time_limit: TimeLimitOpt = None,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Train the DLN with gradient descent (or SGD with --batch) at step size η from u = v = α,
+    until machine-precision interpolation, and explain the result exactly: the flow limit from
+    GD's effective per-coordinate initialisation (predicted_x) equals GD's x."""
+    if not math.isfinite(lr):
+        raise typer.BadParameter("missing; expected a step size η > 0", param_hint="'--lr'")
+    alpha_text, log_alpha = _parse_alpha(alpha)
+    from dlncli.problem_io import same_file, write_arrays
+    from dlncli.report import train_renderable
+    from dlncli.train import train
+
+    if trajectory is not None and output is not None and same_file(trajectory, output):
+        _fail(
+            f"Invalid value for '--trajectory': {trajectory}: is also the --output file; "
+            "expected two different files",
+            EXIT_USAGE,
+        )
+    with _handled(problem, as_json=as_json):
+        prob = _load(problem, max_input_mb)
+        _check_output(output, (prob.path,), force)
+        _check_output(
+            trajectory, (prob.path, output), force, option="--trajectory", suffixes=(".npz", ".csv")
+        )
+        m = prob.A.shape[0]
+        if batch is not None and batch > m:
+            _fail(
+                f"Invalid value for '--batch': {batch}; expected at most m = {m} rows", EXIT_USAGE
+            )
+        result = train(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=log_alpha,
+            lr=lr,
+            batch=batch,
+            seed=seed,
+            max_steps=max_steps,
+            tol=tol,
+            time_limit=time_limit,
+        )
+        if trajectory is not None:
+            with _writing("--trajectory"):
+                write_arrays(trajectory, result.trajectory_arrays(), force=force)
+        record = {"problem": prob.name, "alpha_text": alpha_text, **result.to_dict()}
+        _emit(
+            record,
+            lambda: train_renderable(prob, result, alpha_text, show_all=show_all),
+            as_json=as_json,
+            output=output,
+            force=force,
+        )
+    if result.diverged:
+        _fail(f"{prob.name}: {result.message}", EXIT_DIVERGED)
+
+
+def _compare_gd(
+    problems: list[str] | None,
+    depths: list[str] | None,
+    alphas: list[str] | None,
+    lrs: list[str] | None,
+    method: Any,
+    refused: list[str],
+    *,
+    as_json: bool,
+    output: Path | None,
+    force: bool,
+    max_input_mb: float,
+) -> None:
+    """compare --method gd: GD's distance to BP against the step size, at one α per depth."""
+    if method is not CompareMethod.gd:
+        _fail("Invalid value for '--lr': applies to --method gd only", EXIT_USAGE)
+    if refused:
+        _fail(
+            f"Invalid value for '--method': gd takes --lr, --alpha and --depth; drop "
+            f"{', '.join(refused)}",
+            EXIT_USAGE,
+        )
+    if not lrs:
+        _fail("Invalid value for '--lr': missing; expected one or more step sizes η > 0", 2)
+    steps = [_positive(text) for text in _split_list(lrs)]
+    if alphas is not None and len(alphas) > 1:
+        _fail(f"Invalid value for '--alpha': {alphas}; --method gd takes one α", EXIT_USAGE)
+    alpha_text, log_alpha = _parse_alpha(alphas[0] if alphas else "1e-3")
+    parsed = _parse_depths(depths or ["2"], allow_inf=False)
+    from dlncli.report import compare_gd_renderable
+    from dlncli.train import sweep_step_sizes
+
+    records: list[dict[str, Any]] = []
+    for source in problems or [None]:  # type: ignore[list-item]
+        with _handled(source, as_json=as_json):
+            prob = _load(source, max_input_mb)
+            _check_output(output, (prob.path,), force)
+            for _, depth in parsed:
+                sweep = sweep_step_sizes(
+                    prob.A, prob.y, depth=depth, log_alpha=log_alpha, lrs=steps
+                )
+                problem_info = {"name": prob.name, "m": prob.A.shape[0], "n": prob.A.shape[1]}
+                records.append(
+                    {"problem": problem_info, "alpha_text": alpha_text, **sweep.to_dict()}
+                )
+    document = {"status": "ok", "method": "gd", "alpha_text": alpha_text, "records": records}
+    _emit(
+        document,
+        lambda: compare_gd_renderable(records),
+        as_json=as_json,
+        output=output,
+        force=force,
+    )

@@ -238,6 +238,78 @@ def flow(
     )  # fmt: skip
 
 
+def flow_from_start(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    log_u0: FloatArray,
+    log_v0: FloatArray,
+    depth: float = 3.0,
+    init: str = "arrays",
+    time_limit: float | None = None,
+) -> FlowReport:
+    """The flow's exact limit from a per-coordinate, unbalanced start (docs/train.md).
+
+    log_u0, log_v0 : (N,) ln u(0) and ln v(0). ``init`` names the start in the report. The
+    reference is BP's minimizer (its vertex when BP is not unique: the tie-break rule is for
+    balanced starts). One time budget covers the BP anchor and the limit.
+    """
+    from dlncli.limit import LN10, bp_anchor, flow_limit
+
+    prob = as_problem(problem, y)
+    start = time.perf_counter()
+    deadline = Deadline(time_limit)
+    anchor = bp_anchor(prob.A, prob.y, time_limit=_time_left(deadline))
+    nominal = float(max(np.max(log_u0), np.max(log_v0)))
+    limit = flow_limit(
+        prob.A,
+        prob.y,
+        depth=depth,
+        log_alpha=nominal,
+        anchor=anchor,
+        time_limit=_time_left(deadline),
+        log_u0=log_u0,
+        log_v0=log_v0,
+    )
+    x = limit.x
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        residual = prob.A @ x - prob.y
+        loss = 0.5 * float(residual @ residual)
+    return FlowReport(
+        problem=_info(prob),
+        x=x,
+        x_source="exact limit from --init",
+        alpha=None,
+        alpha_text=f"per coordinate ({init})",
+        log10_alpha=nominal / LN10,
+        log10_alpha_p=depth * nominal / LN10,
+        depth=depth,
+        loss=loss if math.isfinite(loss) else None,
+        residual_inf=float(np.max(np.abs(residual))),
+        l1_norm=float(np.sum(np.abs(x))),
+        converged=limit.converged,
+        method="limit",
+        t_end=None,
+        log10_t_end=None,
+        limit_agreement=None,
+        reference="bp" if anchor.bp.unique else "a BP vertex (BP is not unique)",
+        distance_to_reference=float(np.max(np.abs(x - anchor.bp.x))),
+        bp_unique=anchor.bp.unique,
+        newton_iterations=limit.newton_iterations,
+        support_changes=(),
+        message=limit.message,
+        elapsed_s=time.perf_counter() - start,
+        certified=limit.certified,
+        limit_route=limit.route,
+        certificate_step=limit.check_step,
+        certificate_precision=limit.check_precision or None,
+        face_correction=None,
+        init=init,
+        log_u0=log_u0,
+        log_v0=log_v0,
+    )
+
+
 def _reference(
     prob: Problem, anchor: Any, depth: float, *, normalized: bool
 ) -> tuple[str, FloatArray]:

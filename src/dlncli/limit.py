@@ -555,8 +555,16 @@ def flow_limit(
     anchor: Anchor | None = None,
     certify: bool = True,
     time_limit: float | None = None,
+    log_u0: FloatArray | None = None,
+    log_v0: FloatArray | None = None,
 ) -> LimitResult:
     """x_alpha = lim_{t -> inf} x(t) for the depth-``depth`` DLN flow started at scale alpha.
+
+    With ``log_u0`` and ``log_v0`` ((N,) natural logs of a per-coordinate, possibly unbalanced
+    start u(0) = u0, v(0) = v0), the limit of the flow from that start is computed instead, by
+    :func:`unbalanced_limit` (docs/train.md); alpha (``log_alpha``) is then only the nominal
+    scale whose balanced limit warm-starts it. Both None (the default): the balanced start
+    u = v = alpha, unchanged.
 
     Routes (docs/limit.md): alpha^p so large that x_alpha is the minimum-l2 interpolator A^+ y
     to relative 1e-17 (bound below); otherwise Newton in the BP-face coordinates (fast, but
@@ -588,6 +596,19 @@ def flow_limit(
     SolverError : no route converged.
     TimeLimitError : ``time_limit`` was hit.
     """
+    if log_u0 is not None or log_v0 is not None:
+        if log_u0 is None or log_v0 is None:
+            raise ValueError("log_u0 and log_v0 must be given together")
+        return unbalanced_limit(
+            A,
+            y,
+            depth=depth,
+            log_u0=log_u0,
+            log_v0=log_v0,
+            log_alpha=log_alpha,
+            anchor=anchor,
+            time_limit=time_limit,
+        )
     start = time.perf_counter()
 
     def tick() -> None:
@@ -907,3 +928,252 @@ def _continuation(
             theta = theta.copy()
             theta[coords.rank_j :] *= ratio
     return outcome, iterations, len(levels)
+
+
+# --------------------------------------------------------------------------- unbalanced starts
+
+
+def _unbalanced_problem_class() -> type:
+    """The dual of the flow from a per-coordinate start, as a :class:`DualProblem` subclass.
+
+    Built on first use so that importing limit.py does not import mpmath (dual_check).
+    """
+    from dlncli import dual_check
+
+    class UnbalancedDual(dual_check.DualProblem):
+        """f, x and dx/dz of the flow-limit dual from u(0) = u0, v(0) = v0 (docs/train.md).
+
+        With z = A^T mu, lu = ln u0, lv = ln v0 and the nominal ln alpha = la:
+
+        p = 2:  x = exp(2 lu + z) - exp(2 lv - z),   Phi = exp(2 lu + z) + exp(2 lv - z);
+        p > 2:  r_u = (u0 / alpha)^(p-2), r_v = (v0 / alpha)^(p-2), q = p / (p - 2),
+                x = u0^p (1 - r_u z)^(-q) - v0^p (1 + r_v z)^(-q),
+                Phi = ((p-2)/2) [u0^p / r_u (1 - r_u z)^(1-q) + v0^p / r_v (1 + r_v z)^(1-q)],
+
+        so x = dPhi/dz and f(mu) = y^T mu - sum_i Phi_i(a_i^T mu). u0 = v0 = alpha is the
+        balanced dual of :class:`dlncli.dual_check.DualProblem` exactly.
+        """
+
+        def __init__(
+            self,
+            A: FloatArray,
+            y: FloatArray,
+            *,
+            depth: float,
+            log_u0: FloatArray,
+            log_v0: FloatArray,
+            log_alpha: float,
+            arith: dual_check.Arithmetic,
+        ) -> None:
+            super().__init__(A, y, depth=depth, log_alpha=log_alpha, arith=arith)
+            p = self.p
+            self.pu = p * arith.array(log_u0)
+            self.pv = p * arith.array(log_v0)
+            if self.q is not None:
+                la = arith.scalar(log_alpha)
+                self.log_ru = (p - 2) * (arith.array(log_u0) - la)
+                self.log_rv = (p - 2) * (arith.array(log_v0) - la)
+                self.ru = arith.exp(self.log_ru)
+                self.rv = arith.exp(self.log_rv)
+
+        def feasible(self, z: AnyArray) -> bool:
+            if self.q is None:
+                return True
+            return bool(np.all(self.ru * z < 1) and np.all(self.rv * z > -1))
+
+        def evaluate(self, mu: AnyArray) -> tuple[AnyArray, AnyArray, Any]:
+            z = self.z(mu)
+            ar = self.arith
+            with np.errstate(over="ignore", under="ignore"):
+                if self.q is None:
+                    e1, e2 = ar.exp(self.pu + z), ar.exp(self.pv - z)
+                    x = self._difference(self.pv - z, self.pu - self.pv + 2 * z)
+                    d, phi = e1 + e2, np.sum(e1 + e2)
+                else:
+                    q = self.q
+                    lp, lm = ar.log1p(-self.ru * z), ar.log1p(self.rv * z)
+                    x = self._difference(self.pv - q * lm, self.pu - self.pv - q * (lp - lm))
+                    d = q * (
+                        ar.exp(self.log_ru + self.pu - (q + 1) * lp)
+                        + ar.exp(self.log_rv + self.pv - (q + 1) * lm)
+                    )
+                    phi = (
+                        (self.p - 2)
+                        / 2
+                        * np.sum(
+                            ar.exp(self.pu - self.log_ru - (q - 1) * lp)
+                            + ar.exp(self.pv - self.log_rv - (q - 1) * lm)
+                        )
+                    )
+            return x, d, np.sum(self.y * mu) - phi
+
+        def boundary_step(self, mu: AnyArray, delta: AnyArray) -> float:
+            if self.q is None:
+                return 1.0
+            z, dz = self.z(mu), self.z(delta)
+            bound = 1.0
+            for slack, rate in ((1 - self.ru * z, self.ru * dz), (1 + self.rv * z, -self.rv * dz)):
+                moving = self.arith.to_float(rate) > 0
+                if np.any(moving):
+                    ratios = self.arith.to_float(slack[moving] / rate[moving])
+                    bound = min(bound, 0.99 * float(np.min(ratios)))
+            return max(bound, 0.0)
+
+    return UnbalancedDual
+
+
+AnyArray = NDArray[Any]
+
+
+def unbalanced_limit(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_u0: FloatArray,
+    log_v0: FloatArray,
+    log_alpha: float | None = None,
+    anchor: Anchor | None = None,
+    time_limit: float | None = None,
+    balanced: LimitResult | None = None,
+) -> LimitResult:
+    """lim x(t) of the depth-p flow started at the per-coordinate u(0) = u0, v(0) = v0.
+
+    The flow from (u0, v0) is again a mirror flow (docs/train.md): with nu = int (y - A x),
+    p = 2: u = u0 e^(2 A^T nu), v = v0 e^(-2 A^T nu); p > 2: u^(2-p) = u0^(2-p) - p(p-2) A^T nu,
+    v^(2-p) = v0^(2-p) + p(p-2) A^T nu. Its limit is x(mu*) for the maximizer mu* of the
+    concave dual of :func:`_unbalanced_problem_class` (z = 4 A^T nu for p = 2,
+    z = p(p-2) alpha^(p-2) A^T nu for p > 2). This is a face-free Newton on the full dual (no
+    BP-face coordinates), in the precision :func:`dlncli.dual_check.choose_arithmetic` picks
+    for the smallest start, warm-started from the balanced limit at the nominal alpha
+    (default: the largest of u0, v0, where every start is feasible); if it does not converge,
+    the same Newton follows the start scaled by a common factor c (u0 c, v0 c) from c with
+    (u0 c)^p ~ 100 max|x| down to c = 1, two decades of c^p per stage.
+
+    Parameters
+    ----------
+    A : (m, N).  y : (m,).  depth : p >= 2.
+    log_u0, log_v0 : (N,) natural logs of the start (finite).
+    log_alpha : the nominal ln alpha (see above).
+    anchor : a BP anchor for the balanced warm start, if the caller has one.
+    time_limit : wall-clock seconds (TimeLimitError).
+    balanced : the balanced limit at the nominal alpha, if the caller has it (warm start).
+
+    Returns
+    -------
+    LimitResult with route "unbalanced Newton" or "unbalanced continuation"; ``certified``
+    means the Newton converged (last relative step below ``check_step``'s tolerance and
+    max|y - A x| <= 1e-9 max|y|).
+    """
+    from dlncli import dual_check
+
+    start = time.perf_counter()
+    lu = np.asarray(log_u0, dtype=np.float64)
+    lv = np.asarray(log_v0, dtype=np.float64)
+    n = A.shape[1]
+    if lu.shape != (n,) or lv.shape != (n,):
+        raise ValueError(f"log_u0, log_v0 must have shape ({n},); got {lu.shape}, {lv.shape}")
+    if not (np.all(np.isfinite(lu)) and np.all(np.isfinite(lv))):
+        raise ValueError("log_u0 and log_v0 must be finite")
+    top = float(max(np.max(lu), np.max(lv)))
+    la = top if log_alpha is None else float(log_alpha)
+
+    def tick() -> None:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise TimeLimitError(
+                f"time limit of {time_limit:.3g} s reached while computing the flow limit "
+                "from the per-coordinate start; use a larger --time-limit"
+            )
+
+    if balanced is None or balanced.log_alpha != la or balanced.depth != depth:
+        balanced = flow_limit(A, y, depth=depth, log_alpha=la, anchor=anchor, time_limit=time_limit)
+    scale_exp = balanced.scale_exp
+    A_n, y_n = normalize(A, y, scale_exp)
+    x_scale = max(float(np.max(np.abs(balanced.x))), 1e-300)
+    low = float(min(np.min(lu), np.min(lv)))
+    lost = dual_check.lost_digits(depth, low, x_scale)
+    arith = dual_check.choose_arithmetic(A.shape, lost)
+    if arith is None:
+        raise SolverError(
+            f"the start's smallest entry (ln {low:.4g}) needs {lost} more digits than float64 "
+            f"and long double give, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}"
+        )
+    tol = dual_check.tolerance(arith, lost)
+    cls = _unbalanced_problem_class()
+
+    def problem(shift: float) -> Any:
+        return cls(
+            A_n,
+            y_n,
+            depth=depth,
+            log_u0=lu + shift,
+            log_v0=lv + shift,
+            log_alpha=la + shift,
+            arith=arith,
+        )
+
+    target = problem(0.0)
+    route = "unbalanced Newton"
+    stages = 0
+    with arith.context():
+        mu = arith.array(balanced.dual)
+        for _ in range(60):  # a start outside the domain: shrink towards mu = 0 (x = 0)
+            if target.feasible(target.z(mu)):
+                break
+            mu = mu * arith.scalar(0.5)
+        else:
+            mu = arith.array(np.zeros(A.shape[0]))
+    solve = dual_check.newton(target, mu, tol=tol, max_iterations=60, on_iteration=tick)
+    iterations = solve.iterations
+    if not solve.converged:
+        route = "unbalanced continuation"
+        shift = max(0.0, (math.log(x_scale) + 2 * LN10) / depth - low)
+        stride = 2.0 * LN10 / depth
+        with arith.context():
+            mu = arith.array(np.zeros(A.shape[0]))
+        done = shift
+        while True:
+            stages += 1
+            stage_tol = tol if shift == 0.0 else 1e-8
+            solve = dual_check.newton(problem(shift), mu, tol=stage_tol, on_iteration=tick)
+            iterations += solve.iterations
+            if not solve.converged:
+                if stride < 0.01 * LN10 or done == shift:
+                    break
+                stride /= 2
+                shift = max(done - stride, 0.0)
+                continue
+            if shift == 0.0:
+                break
+            mu, done = solve.mu, shift
+            if solve.iterations <= 6:
+                stride *= 2
+            shift = max(shift - stride, 0.0)
+    if not solve.converged:
+        raise SolverError(
+            f"Newton for the flow limit from the per-coordinate start did not converge "
+            f"(depth {depth:g}, last relative step {solve.last_step:.2g})"
+        )
+    x = solve.x
+    with np.errstate(all="ignore"):
+        residual = A @ x - y
+    return LimitResult(
+        x=x,
+        dual=arith.to_float(solve.mu),
+        depth=depth,
+        log_alpha=la,
+        residual_inf=float(np.max(np.abs(residual), initial=0.0)),
+        l1_norm=float(np.sum(np.abs(x))),
+        converged=True,
+        newton_iterations=iterations,
+        continuation_stages=stages,
+        last_step=solve.last_step,
+        elapsed_s=time.perf_counter() - start,
+        certified=True,
+        route=route,
+        check_precision=arith.label,
+        check_step=solve.last_step,
+        face_correction=math.nan,
+        message="",
+        scale_exp=scale_exp,
+    )

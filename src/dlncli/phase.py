@@ -219,6 +219,24 @@ def _solve_limit(inst: _Instance, variant: Variant) -> FloatArray:
     return x
 
 
+def _solve_gd(inst: _Instance, variant: Variant) -> FloatArray:
+    from dlncli.errors import SolverError
+    from dlncli.train import train
+
+    assert variant.depth is not None and variant.log_alpha is not None and variant.lr is not None
+    run = train(
+        inst.A,
+        inst.y,
+        depth=variant.depth,
+        log_alpha=variant.log_alpha,
+        lr=variant.lr,
+        predict=False,
+    )
+    if run.diverged:
+        raise SolverError(run.message)
+    return run.x
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A method of the sweep: its parameters and its solver (None: not available yet)."""
@@ -236,12 +254,7 @@ METHODS: dict[str, MethodSpec] = {
         "limit", ("depth", "alpha"), "exact t -> inf limit of the DLN flow", _solve_limit
     ),
     "gd": MethodSpec(
-        "gd",
-        ("depth", "alpha", "lr"),
-        "gradient descent at step size lr",
-        None,
-        "method gd (gradient descent at step size --lr) arrives with `dlncli train` "
-        "(issue 14); use bp or limit",
+        "gd", ("depth", "alpha", "lr"), "gradient descent at step size lr (train)", _solve_gd
     ),
 }
 
@@ -531,6 +544,9 @@ def phase(
             raise ValueError(f"method {v.method!r}; expected one of {', '.join(METHODS)}")
         if spec.solve is None:
             raise ValueError(spec.unavailable)
+        absent = [k for k in spec.params if getattr(v, "log_alpha" if k == "alpha" else k) is None]
+        if absent:
+            raise ValueError(f"method {v.method} needs {', '.join(absent)}; got {v}")
     if len({v.key for v in variants}) != len(variants):
         raise ValueError("a method variant is given twice")
     if not success_tol > 0:
@@ -771,6 +787,8 @@ def variants_for(
             raise ValueError(f"method {name!r}; expected one of {', '.join(METHODS)}")
         if spec.solve is None:
             raise ValueError(spec.unavailable)
+        if "lr" in spec.params and not (lr is not None and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"'--lr': {lr}; method {name} needs a step size eta > 0")
         ps: Sequence[float | None] = depths if "depth" in spec.params else (None,)
         alist: Sequence[str | None] = alphas if "alpha" in spec.params else (None,)
         for p in ps:

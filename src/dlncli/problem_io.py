@@ -696,3 +696,60 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# --------------------------------------------------------------------------- flow --init
+
+
+def load_start(
+    path: Path, n: int, *, max_bytes: int | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """ln u0, ln v0 (each (n,)) from an .npz holding u0 and v0 (> 0) or log_u0 and log_v0.
+
+    The start of a flow from a per-coordinate, possibly unbalanced initialisation
+    (docs/train.md). Raises ProblemFormatError naming the file, the array and what was expected.
+    """
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
+    name = str(path)
+    try:
+        with path.open("rb") as handle:
+            raw = _read_bounded(handle, name, cap)
+    except OSError as exc:
+        raise ProblemFormatError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    stream = io.BytesIO(raw)
+    if not raw.startswith(_NPZ_MAGIC):
+        raise ProblemFormatError(f"{name}: is not an npz (zip) archive; expected np.savez output")
+    _check_npz_headers(stream, name, cap)
+    try:
+        with np.load(stream, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {"log_u0", "log_v0"} <= keys:
+                pair, logs = ("log_u0", "log_v0"), True
+            elif {"u0", "v0"} <= keys:
+                pair, logs = ("u0", "v0"), False
+            else:
+                raise ProblemFormatError(
+                    f"{name}: holds {sorted(keys)}; expected arrays u0 and v0 (or log_u0 and "
+                    "log_v0)"
+                )
+            arrays = [np.asarray(archive[key]) for key in pair]
+    except ValueError as exc:
+        raise ProblemFormatError(f"{name}: is not a valid npz archive of numbers ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise ProblemFormatError(f"{name}: is not a valid npz archive ({exc})") from None
+    out = []
+    for key, arr in zip(pair, arrays, strict=True):
+        if arr.dtype.kind not in "biuf" or arr.shape != (n,):
+            raise ProblemFormatError(
+                f"{name}: {key} has shape {arr.shape} and dtype {arr.dtype}; expected {n} real "
+                "numbers (one per column of A)"
+            )
+        values = arr.astype(np.float64)
+        if not np.all(np.isfinite(values)) or (not logs and not np.all(values > 0)):
+            bad = int(np.flatnonzero(~(np.isfinite(values) & (logs | (values > 0))))[0])
+            want = "finite" if logs else "finite and > 0"
+            raise ProblemFormatError(
+                f"{name}: {key}[{bad}] = {float(values[bad])!r}; expected every entry {want}"
+            )
+        out.append(values if logs else np.log(values))
+    return out[0], out[1]

@@ -665,3 +665,93 @@ def _edges(centers: Any, lo: float, hi: float) -> Any:
     first = c[0] - (mid[0] - c[0])
     last = c[-1] + (c[-1] - mid[-1])
     return np.clip(np.concatenate([[first], mid, [last]]), lo, hi)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train_renderable(
+    problem: Problem, report: Any, alpha_text: str, *, show_all: bool
+) -> RenderableType:
+    """The summary and coordinates of a :class:`dlncli.train.TrainReport`."""
+    m, n = problem.shape
+
+    def maybe(value: float | None, digits: int = 6) -> str:
+        return "—" if value is None else fmt(value, digits)
+
+    algorithm = "GD" if report.batch is None else f"SGD (batch {report.batch}, seed {report.seed})"
+    rows = [
+        ("algorithm", algorithm),
+        ("step size η", fmt(report.lr)),
+        ("α", alpha_text),
+        ("depth p", fmt(report.depth)),
+        ("status", report.status),
+        ("steps", str(report.steps)),
+        ("loss ½‖Ax − y‖²", fmt(report.loss)),
+        ("stability bound 2/λ_max at the start", fmt(report.stability_bound)),
+        ("sharpness η·λ_max at the end", maybe(report.sharpness)),
+        ("prediction error max|x − predicted_x|", maybe(report.prediction_error, 3)),
+        ("distance to the flow limit at α", maybe(report.flow_limit_distance)),
+        (
+            "distance to BP" if report.bp_reference == "bp" else "distance to BP (tie-break)",
+            maybe(report.bp_distance),
+        ),
+        ("time", f"{report.elapsed_s:.3f} s"),
+    ]
+    summary = key_value_table(f"DLN {algorithm}: {escape(problem.name)} ({m}×{n})", rows)
+    x = report.x
+    scale = float(np.max(np.abs(x), initial=0.0))
+    shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
+    coords = Table(title="x" if show_all else "x (|x_i| ≥ 1e-6·‖x‖∞)")
+    coords.add_column("i", justify="right")
+    coords.add_column("x_i", justify="right")
+    effective = report.effective_log_u is not None and report.effective_log_v is not None
+    if report.predicted_x is not None:
+        coords.add_column("predicted_x_i", justify="right")
+    if effective:
+        coords.add_column("ln u_eff", justify="right")
+        coords.add_column("ln v_eff", justify="right")
+    for i in shown:
+        cells = [str(i), f"{x[i]:.12g}"]
+        if report.predicted_x is not None:
+            cells.append(f"{report.predicted_x[i]:.12g}")
+        if effective:
+            cells += [f"{report.effective_log_u[i]:.8g}", f"{report.effective_log_v[i]:.8g}"]
+        coords.add_row(*cells)
+    parts: list[RenderableType] = [summary, coords]
+    hidden = n - len(shown)
+    if hidden:
+        parts.append(f"[dim]{hidden} smaller coordinates hidden; --all shows them[/dim]")
+    if report.message:
+        parts.append(f"[dim]{escape(report.message)}[/dim]")
+    return Group(*parts)
+
+
+def compare_gd_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """compare --method gd: one row per (problem, depth, step size)."""
+    table = Table(title="GD against basis pursuit across step sizes")
+    for name in ("problem", "p", "α", "η", "status", "steps", "η·λ_max end", "‖x − x_BP‖∞"):
+        table.add_column(name, justify="left" if name in ("problem", "status") else "right")
+    table.add_column("‖x − x_α‖∞", justify="right")
+    for record in records:
+        for row in record["rows"]:
+
+            def cell(value: float | None, digits: int = 4) -> str:
+                return "—" if value is None else fmt(value, digits)
+
+            table.add_row(
+                escape(str(record["problem"]["name"])),
+                fmt(record["depth"]),
+                str(record["alpha_text"]),
+                fmt(row["lr"]),
+                str(row["status"]),
+                str(row["steps"]),
+                cell(row["sharpness"]),
+                cell(row["bp_distance"]),
+                cell(row["flow_limit_distance"]),
+            )
+    note = (
+        "[dim]‖x − x_BP‖∞ is to the depth's tie-break point when BP's minimizers form a face; "
+        "x_α is the flow limit at the same α (the η → 0 limit of GD)[/dim]"
+    )
+    return Group(table, note)

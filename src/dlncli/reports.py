@@ -195,6 +195,9 @@ class FlowReport:
     raw_steps: int | None = None
     notes: tuple[str, ...] = ()
     trajectory: Mapping[str, FloatArray] | None = None
+    init: str | None = None  # flow --init: the start's file name; then log_u0, log_v0 are set
+    log_u0: FloatArray | None = None  # (N,) ln u(0) per coordinate
+    log_v0: FloatArray | None = None  # (N,) ln v(0) per coordinate
 
     @property
     def is_raw(self) -> bool:
@@ -241,6 +244,8 @@ class FlowReport:
                 certificate_precision=self.certificate_precision,
                 face_correction=self.face_correction,
             )
+        if self.init is not None:
+            record.update(init=self.init, log_u0=self.log_u0, log_v0=self.log_v0)
         return record
 
 

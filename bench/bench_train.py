@@ -1,0 +1,108 @@
+"""train: the per-step cost of log-domain GD against the two matrix-vector products a step
+needs (A x and A^T r, timed in the same run), and GD to machine-precision interpolation.
+
+Run: python -m bench.bench_train
+Targets (issue 14): per-step cost within 3x of the two products at 50x200 and 500x2000;
+GD to interpolation on Gaussian 50x200 at alpha = 1e-3, eta = 0.1 in under 2 s.
+Instances: the repository's sample_problems/gauss_50x200.npz (10-sparse truth), and A with
+N(0, 1/m) entries with y ~ N(0, I) (dense) or y = A x0 for a 5-sparse x0 of +-1 entries (its
+last phase is far slower: see the README's train section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bench.common import best_of, machine
+from dlncli.problem_io import load_problem
+from dlncli.train import TrainReport, train
+
+# The repository's Gaussian 50x200 sample (10-sparse truth, unit-norm-ish columns).
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_problems" / "gauss_50x200.npz"
+
+FloatArray = NDArray[np.float64]
+
+
+def gaussian(m: int, n: int, seed: int, sparse: int = 0) -> tuple[FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n)) / math.sqrt(m)
+    if not sparse:
+        return A, rng.standard_normal(m)
+    x0 = np.zeros(n)
+    x0[rng.choice(n, sparse, replace=False)] = rng.choice([-1.0, 1.0], sparse)
+    return A, A @ x0
+
+
+def matvec_pair_seconds(A: FloatArray, y: FloatArray, repeats: int) -> float:
+    """Seconds per (r = A x - y, g = A^T r), the products one GD step needs."""
+    x = np.full(A.shape[1], 1e-3)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        r = A @ x - y
+        g = A.T @ r
+        x[0] += 1e-30 * g[0]
+    return (time.perf_counter() - start) / repeats
+
+
+def step_seconds(A: FloatArray, y: FloatArray, depth: float, lr: float, steps: int) -> float:
+    """Seconds per GD step: the report's loop time (the steps alone, without lambda_max and
+    the limits) over the steps, best of 5 runs."""
+    best = math.inf
+    for _ in range(5):
+        result = train(
+            A, y, depth=depth, log_alpha=math.log(1e-3), lr=lr, max_steps=steps, predict=False
+        )
+        assert result.steps == steps, "converged early"
+        best = min(best, result.loop_s / steps)
+    return best
+
+
+def _train_gd(A: FloatArray, y: FloatArray, predict: bool) -> TrainReport:
+    return train(A, y, depth=2.0, log_alpha=math.log(1e-3), lr=0.1, predict=predict)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5000, help="K (50x200; K/10 at 500x2000)")
+    args = parser.parse_args()
+    print(f"machine: {machine()} (shared with other jobs: times are noisy)")
+    print(
+        "\nper-step cost (GD, alpha = 1e-3, eta = 1e-4, K steps, best of 5; the pair timed "
+        "the same way)"
+    )
+    print(f"{'size':>10} {'p':>4} {'step us':>9} {'2 matvec us':>12} {'ratio':>6}")
+    for m, n in ((50, 200), (500, 2000)):
+        A, y = gaussian(m, n, seed=1)
+        for depth in (2.0, 3.0):
+            steps = args.steps if n <= 200 else max(args.steps // 10, 100)
+            per_step = step_seconds(A, y, depth, 1e-4, steps)
+            pair = min(matvec_pair_seconds(A, y, steps) for _ in range(5))
+            print(
+                f"{m:>4}x{n:<5} {depth:>4g} {per_step * 1e6:>9.1f} {pair * 1e6:>12.1f} "
+                f"{per_step / pair:>6.2f}"
+            )
+    print("\nGD to machine-precision interpolation, Gaussian 50x200, alpha = 1e-3, eta = 0.1")
+    sample = load_problem(str(SAMPLE))
+    cases = [("sample", sample.A, sample.y)]
+    for label, sparse in (("dense y", 0), ("5-sparse x0", 5)):
+        cases.append((label, *gaussian(50, 200, seed=0, sparse=sparse)))
+    for label, A, y in cases:
+        for predict in (False, True):
+            best, median, result = best_of(partial(_train_gd, A, y, predict), repeats=3)
+            error = "" if result.prediction_error is None else f"{result.prediction_error:.2g}"
+            print(
+                f"{label:>12} predict={predict!s:<5} {result.status:>9} steps {result.steps:>6} "
+                f"loss/(½|y|²) {result.loss / (0.5 * float(y @ y)):.1e} best {best:.3f} s "
+                f"median {median:.3f} s prediction_error {error}"
+            )
+
+
+if __name__ == "__main__":
+    main()

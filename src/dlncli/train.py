@@ -1,0 +1,513 @@
+"""Gradient descent and SGD on the diagonal linear network, and the exact limit they reach.
+
+Notation (docs/model.md, docs/train.md): A is (m, N), y is (m,), the depth p >= 2 is real,
+x = u^p - v^p with u, v > 0 started at u = v = alpha, and L = 1/2 ||A x - y||^2. One step with
+step size eta and gradient g = A^T (A x - y) (SGD: (m / B) A_B^T (A_B x - y_B) over B rows
+drawn without replacement) is
+
+    u <- u (1 - eps_u),   v <- v (1 + eps_v),   eps_u = eta p u^(p-2) g,  eps_v = eta p v^(p-2) g,
+
+carried out on ln u and ln v with log1p, so u and v never underflow (alpha = 1e-30 is fine).
+
+The effective initialisation (docs/train.md): GD's iterates are exactly the gradient flow's
+mirror-map states from a per-coordinate start (u_eff, v_eff), with nu = eta sum_k (y - A x_k):
+
+    p = 2:  ln u_eff = ln alpha + sum_k [log1p(-eps_u) + eps_u],
+            ln v_eff = ln alpha + sum_k [log1p(eps_v) - eps_v],
+            u_k = u_eff e^(2 A^T nu),  v_k = v_eff e^(-2 A^T nu);
+    p > 2:  u_eff^(2-p) = alpha^(2-p) + sum_k u_k^(2-p) r(eps_u),
+            v_eff^(2-p) = alpha^(2-p) + sum_k v_k^(2-p) r(-eps_v),
+            r(e) = (1 - e)^(2-p) - 1 - (p - 2) e >= 0,
+            u_k^(2-p) = u_eff^(2-p) - p(p-2) A^T nu,  v_k^(2-p) = v_eff^(2-p) + p(p-2) A^T nu.
+
+So once GD interpolates (A x = y), x is the flow limit from (u_eff, v_eff), which
+:func:`dlncli.limit.unbalanced_limit` computes independently: ``prediction_error`` is the
+distance between the two, zero up to rounding and the final residual.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlncli.errors import TimeLimitError
+from dlncli.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
+
+FloatArray = NDArray[np.float64]
+
+DEFAULT_TOL = 1e-28  # loss <= DEFAULT_TOL * 1/2 ||y||^2: machine-precision interpolation
+DEFAULT_MAX_STEPS = 100_000
+EXPLODE_FACTOR = 1e8  # a loss this many times the initial one is divergence
+DENSE_EIG_MAX = 400  # 2N up to this: dense eigvalsh for lambda_max; above, Lanczos
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """The outcome of :func:`train`. Vectors are (N,); distances are max-norms.
+
+    x : the last iterate u^p - v^p.  steps : steps taken.  loss : its loss 1/2 ||A x - y||^2.
+    converged : loss <= tol * 1/2 ||y||^2.  diverged : the loss became non-finite or exploded,
+    or a step left u, v > 0 (``message`` names the step and 2 / lambda_max at the start).
+    effective_log_u, effective_log_v : ln u_eff, ln v_eff (None if diverged).
+    predicted_x : the flow limit from (u_eff, v_eff) (None unless converged).
+    prediction_error : max |x - predicted_x| (None unless converged).
+    flow_limit_distance : max |x - x_alpha| to the balanced flow limit at the nominal alpha.
+    bp_distance : max |x - x_BP| to basis pursuit's minimizer; when BP's minimizers form a
+        face, to the point of the face the depth's flow selects as alpha -> 0
+        (``bp_reference`` "tie-break", docs/model.md §4).
+    sharpness : eta lambda_max(Hessian of L in (u, v)) at the last iterate.
+    stability_bound : 2 / lambda_max at the start (a step size above it diverges at once).
+    loop_s : seconds spent in the steps themselves (``elapsed_s`` adds lambda_max and limits).
+    loss_curve : (steps + 1,) the full loss before each step and after the last one.
+    """
+
+    x: FloatArray
+    steps: int
+    loss: float
+    converged: bool
+    diverged: bool
+    lr: float
+    batch: int | None
+    seed: int | None
+    alpha: float
+    log_alpha: float
+    depth: float
+    effective_log_u: FloatArray | None
+    effective_log_v: FloatArray | None
+    predicted_x: FloatArray | None
+    prediction_error: float | None
+    flow_limit_distance: float | None
+    bp_distance: float | None
+    sharpness: float | None
+    stability_bound: float
+    elapsed_s: float
+    message: str = ""
+    bp_reference: str = "bp"
+    loop_s: float = 0.0
+    loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def status(self) -> str:
+        return "diverged" if self.diverged else "converged" if self.converged else "max-steps"
+
+    def trajectory_arrays(self) -> dict[str, FloatArray]:
+        """The ``--trajectory`` file's columns: step (steps + 1,) and loss (steps + 1,)."""
+        curve = self.loss_curve
+        return {"step": np.arange(curve.size, dtype=np.float64), "loss": curve}
+
+    def to_dict(self) -> dict[str, Any]:
+        def vec(v: FloatArray | None) -> list[float] | None:
+            return None if v is None else [float(t) for t in v]
+
+        return {
+            "status": self.status,
+            "message": self.message,
+            "x": vec(self.x),
+            "steps": self.steps,
+            "loss": self.loss,
+            "converged": self.converged,
+            "diverged": self.diverged,
+            "lr": self.lr,
+            "batch": self.batch,
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "log_alpha": self.log_alpha,
+            "depth": self.depth,
+            "effective_log_u": vec(self.effective_log_u),
+            "effective_log_v": vec(self.effective_log_v),
+            "predicted_x": vec(self.predicted_x),
+            "prediction_error": self.prediction_error,
+            "flow_limit_distance": self.flow_limit_distance,
+            "bp_distance": self.bp_distance,
+            "bp_reference": self.bp_reference,
+            "sharpness": self.sharpness,
+            "stability_bound": self.stability_bound,
+            "elapsed_s": self.elapsed_s,
+            "loop_elapsed_s": self.loop_s,
+        }
+
+
+def model_x(log_u: FloatArray, log_v: FloatArray, depth: float) -> FloatArray:
+    """x = u^p - v^p from ln u, ln v, as e^(p ln v) expm1(p (ln u - ln v)) where that is
+    finite (no cancellation when u ~ v), e^(p ln u) - e^(p ln v) elsewhere."""
+    w = depth * (log_u - log_v)
+    with np.errstate(over="ignore"):
+        near = np.abs(w) <= 1.0
+        return np.asarray(
+            np.where(
+                near,
+                np.exp(depth * log_v) * np.expm1(np.where(near, w, 0.0)),
+                np.exp(depth * log_u) - np.exp(depth * log_v),
+            )
+        )
+
+
+def hessian_lambda_max(
+    A: FloatArray, y: FloatArray, log_u: FloatArray, log_v: FloatArray, depth: float
+) -> float:
+    """lambda_max of the Hessian of L(u, v) = 1/2 ||A (u^p - v^p) - y||^2, (2N, 2N):
+
+        H = p^2 J^T A^T A J + diag(p(p-1) u^(p-2) g, -p(p-1) v^(p-2) g),
+        J = [diag(u^(p-1)), -diag(v^(p-1))],  g = A^T (A x - y).
+
+    Dense eigvalsh for 2N <= DENSE_EIG_MAX, else Lanczos (scipy eigsh) on H as an operator.
+    """
+    p = depth
+    n = A.shape[1]
+    with np.errstate(under="ignore"):
+        ju, jv = np.exp((p - 1) * log_u), np.exp((p - 1) * log_v)
+        g = A.T @ (A @ model_x(log_u, log_v, p) - y)
+        diag = np.concatenate(
+            [p * (p - 1) * np.exp((p - 2) * log_u) * g, -p * (p - 1) * np.exp((p - 2) * log_v) * g]
+        )
+    if 2 * n <= DENSE_EIG_MAX:
+        J = np.concatenate([np.diag(ju), -np.diag(jv)], axis=1)  # (N, 2N)
+        AJ = A @ J
+        H = p * p * (AJ.T @ AJ) + np.diag(diag)
+        return float(np.linalg.eigvalsh(H)[-1])
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    def apply(w: FloatArray) -> FloatArray:
+        w = np.ravel(w)
+        t = A.T @ (A @ (ju * w[:n] - jv * w[n:]))
+        return np.asarray(p * p * np.concatenate([ju * t, -jv * t]) + diag * w)
+
+    op = LinearOperator((2 * n, 2 * n), matvec=apply, dtype=np.float64)
+    start = np.ones(2 * n)  # a fixed start vector: reproducible results and iteration counts
+    vals = eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-8, v0=start)
+    return float(vals[0])
+
+
+def _left_orthant(step: int, signed: FloatArray, lr: float, bound: float) -> str:
+    """The message for a step whose factor 1 + e (e = -eps_u, eps_v: ``signed``) is <= 0."""
+    i = int(np.argmin(signed.min(axis=0)))
+    return (
+        f"diverged at step {step}: coordinate {i} would leave u, v > 0 (factor "
+        f"1 -+ eta p u^(p-2) g <= 0); lr {lr:.6g} against the stability bound "
+        f"2/lambda_max = {bound:.6g} at the start"
+    )
+
+
+def train(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    lr: float,
+    batch: int | None = None,
+    seed: int = 0,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tol: float = DEFAULT_TOL,
+    predict: bool = True,
+    time_limit: float | None = None,
+) -> TrainReport:
+    """Run GD (or SGD with ``batch`` rows) on (u, v) from u = v = alpha and explain its result.
+
+    Each step is u <- u - eta dL/du, v <- v - eta dL/dv with dL/du = p u^(p-1) g,
+    dL/dv = -p v^(p-1) g (module docstring), on ln u and ln v. The run stops when
+    L <= tol * 1/2 ||y||^2 (converged), after ``max_steps``, or when it diverges: a non-finite
+    loss, a loss above EXPLODE_FACTOR times the initial one, or a factor 1 - eps_u or
+    1 + eps_v <= 0 (u or v would leave the positive orthant).
+
+    Parameters
+    ----------
+    A : (m, N).  y : (m,).  depth : p >= 2.  log_alpha : ln alpha (any real).
+    lr : the step size eta > 0.
+    batch : B rows per SGD step (drawn without replacement each step from ``seed``; the
+        gradient is scaled by m / B). None: full-batch GD.
+    max_steps : K.  tol : relative loss target.
+    predict : compute the flow limits (effective start, nominal alpha) and the BP distance.
+    time_limit : wall-clock seconds for the steps (checked every 1000 steps).
+
+    Raises
+    ------
+    TimeLimitError : ``time_limit`` was hit.
+    InfeasibleError : y is not in the range of A (with ``predict``).
+
+    Returns
+    -------
+    TrainReport (its ``to_dict()`` is the JSON of ``dlncli train``).
+    """
+    start = time.perf_counter()
+    A = np.asarray(A, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m, n = A.shape
+    p = float(depth)
+    if p < 2 or not math.isfinite(p):
+        raise ValueError(f"depth must be a real number >= 2, got {depth}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    if batch is not None and not 1 <= batch <= m:
+        raise ValueError(f"batch must be between 1 and m = {m}, got {batch}")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    la = float(log_alpha)
+    # BP first: an infeasible problem (y not in range A) is reported before any step.
+    anchor = bp_anchor(A, y) if predict else None
+    # ln u and ln v as the rows of one array: each step then costs fewer array operations.
+    luv = np.full((2, n), la)
+    lu, lv = luv[0], luv[1]
+    spare = np.empty_like(luv)
+    signs = np.array([[-1.0], [1.0]])
+    # Effective start: p = 2 from the iterate and R = sum_k rhat_k (g_k = A^T rhat_k), since
+    # ln u_k = ln u_eff - 2 eta A^T R exactly; p > 2 by the per-step sums of (u_k/alpha)^(2-p)
+    # r(e) (relative to alpha^(2-p)), which keep their digits where u^(2-p) - p(p-2)A^T nu
+    # would cancel.
+    R = np.zeros(m)
+    acc = np.zeros((2, n))  # rows: u, v
+    lam0 = hessian_lambda_max(A, y, lu, lv, p)
+    bound = 2.0 / lam0 if lam0 > 0 else math.inf
+    rng = np.random.default_rng(seed) if batch is not None else None
+    target = tol * 0.5 * float(y @ y)
+    x = model_x(lu, lv, p)
+    resid = A @ x - y
+    loss = 0.5 * float(resid @ resid)
+    loss0 = loss
+    curve = [loss]
+    step = 0
+    diverged = converged = False
+    message = ""
+    eta_p = lr * p
+    pm2 = p - 2.0
+    scale = m / batch if batch is not None else 1.0
+    base = eta_p * math.exp((p - 2.0) * la) if la * (p - 2.0) > -745.0 else 0.0
+    # u^p - v^p loses about eps * alpha^p to cancellation: harmless (and cheapest) while
+    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; model_x otherwise.
+    y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
+    cheap_x = p * la < math.log(max(1e-4 * y_scale, 1e-300))
+    old = np.seterr(under="ignore", over="ignore", invalid="ignore", divide="ignore")
+    loop_start = time.perf_counter()
+    try:
+        while True:
+            if loss <= target:
+                converged = True
+                break
+            if step >= max_steps:
+                break
+            if (
+                time_limit is not None
+                and step % 1000 == 0
+                and time.perf_counter() - start > time_limit
+            ):
+                raise TimeLimitError(
+                    f"time limit of {time_limit:.3g} s reached after {step} steps (loss "
+                    f"{loss:.3g}); use a larger --time-limit or fewer --max-steps"
+                )
+            if rng is not None:
+                rows = rng.choice(m, size=batch, replace=False)
+                rhat = np.zeros(m)
+                rhat[rows] = scale * resid[rows]
+                g = A.T @ rhat
+            else:
+                rhat = resid
+                g = A.T @ resid
+            # signed = (-eps_u, eps_v) as rows: the step is ln(u, v) += log1p(signed).
+            if p == 2.0:
+                # No pre-check here (it would cost as much as a product with A): a factor
+                # 1 + signed <= 0 gives a NaN loss below, and the step is then undone.
+                signed = signs * (eta_p * g)
+            else:
+                # w = (u / alpha)^(p-2), (v / alpha)^(p-2), kept >= e^-700 so that r / w below
+                # stays finite (e ~ w then: the clamp changes u by a relative 1e-300 at most).
+                w = np.exp(np.maximum(pm2 * (luv - la), -700.0))
+                signed = (signs * (base * g)) * w
+                if not signed.min() > -1.0:
+                    diverged = True
+                    message = _left_orthant(step + 1, signed, lr, bound)
+                    break
+            d = np.log1p(signed)
+            np.add(luv, d, out=spare)
+            if p == 2.0:
+                R += rhat
+            else:
+                # (u_k / alpha)^(2-p) r = r / w with r = (1 + s)^(2-p) - 1 - (2-p) s for the
+                # signed e s: expm1((2-p) log1p(s)) + (p-2) s (docs/train.md §2).
+                acc += (np.expm1(-pm2 * d) + pm2 * signed) / w
+            luv, spare = spare, luv  # spare keeps the previous iterate
+            lu, lv = luv[0], luv[1]
+            step += 1
+            if cheap_x:
+                powers = np.exp(p * luv)
+                x = powers[0] - powers[1]
+            else:
+                x = model_x(lu, lv, p)
+            resid = A @ x - y
+            loss = 0.5 * float(resid @ resid)
+            curve.append(loss)
+            if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(loss0, 1e-300):
+                diverged = True
+                if not signed.min() > -1.0:
+                    message = _left_orthant(step, signed, lr, bound)
+                    luv, spare = spare, luv
+                    lu, lv = luv[0], luv[1]
+                    step -= 1
+                    curve.pop()
+                    loss = curve[-1]
+                else:
+                    message = (
+                        f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); lr "
+                        f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at "
+                        "the start"
+                    )
+                break
+    finally:
+        np.seterr(**old)
+    loop_s = time.perf_counter() - loop_start
+    if not diverged and not np.all(np.isfinite(luv)):
+        # A factor 1 -+ e was exactly 0 at some step (u or v became 0): no positive start.
+        diverged = True
+        message = (
+            f"diverged: a factor 1 -+ eta p u^(p-2) g was exactly 0 (u or v reached 0); lr "
+            f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
+        )
+    x = model_x(lu, lv, p)
+    eff_u: FloatArray | None = None
+    eff_v: FloatArray | None = None
+    if not diverged:
+        if p == 2.0:
+            shift = 2.0 * lr * (A.T @ R)
+            eff_u, eff_v = lu + shift, lv - shift
+        else:
+            eff_u = la + np.log1p(acc[0]) / (2.0 - p)
+            eff_v = la + np.log1p(acc[1]) / (2.0 - p)
+    sharpness = None
+    if not diverged:
+        sharpness = lr * hessian_lambda_max(A, y, lu, lv, p)
+    predicted = None
+    prediction_error = flow_distance = bp_distance = None
+    bp_reference = "bp"
+    if anchor is not None and not diverged:
+        balanced = flow_limit(A, y, depth=p, log_alpha=la, anchor=anchor)
+        flow_distance = _max_abs(x - balanced.x)
+        if anchor.bp.unique:
+            bp_point = anchor.bp.x
+        else:
+            # A face of BP minimizers: compare with the point the depth's flow selects on it.
+            from dlncli.limit import normalize
+            from dlncli.tiebreak import select_minimizer
+
+            A_n, y_n = normalize(A, y, anchor.scale_exp)
+            bp_point = select_minimizer(A_n, y_n, anchor.bp, [p]).selections[0].x
+            bp_reference = "tie-break"
+        bp_distance = _max_abs(x - bp_point)
+        if converged and eff_u is not None and eff_v is not None:
+            limit = unbalanced_limit(
+                A,
+                y,
+                depth=p,
+                log_u0=eff_u,
+                log_v0=eff_v,
+                log_alpha=la,
+                anchor=anchor,
+                balanced=balanced,
+            )
+            predicted = limit.x
+            prediction_error = _max_abs(x - predicted)
+    if not diverged and not converged:
+        message = (
+            f"not converged after {step} steps (loss {loss:.3g} > {target:.3g}): the "
+            "effective-start identity holds at interpolation only, so predicted_x is not given"
+        )
+    return TrainReport(
+        x=x,
+        steps=step,
+        loss=loss,
+        converged=converged,
+        diverged=diverged,
+        lr=lr,
+        batch=batch,
+        seed=seed if batch is not None else None,
+        alpha=_exp_or_zero(la),
+        log_alpha=la,
+        depth=p,
+        effective_log_u=eff_u,
+        effective_log_v=eff_v,
+        predicted_x=predicted,
+        prediction_error=prediction_error,
+        flow_limit_distance=flow_distance,
+        bp_distance=bp_distance,
+        sharpness=sharpness,
+        stability_bound=bound,
+        elapsed_s=time.perf_counter() - start,
+        message=message,
+        bp_reference=bp_reference,
+        loop_s=loop_s,
+        loss_curve=np.asarray(curve),
+    )
+
+
+def _max_abs(v: FloatArray) -> float:
+    return float(np.max(np.abs(v), initial=0.0))
+
+
+def _exp_or_zero(log_value: float) -> float:
+    return math.exp(log_value) if log_value > -745.0 else 0.0
+
+
+@dataclass(frozen=True)
+class StepSweep:
+    """GD at fixed alpha and depth over several step sizes: where large steps stop
+    recovering BP (``dlncli compare --method gd``). ``runs`` are in the order of ``lrs``."""
+
+    depth: float
+    log_alpha: float
+    runs: tuple[TrainReport, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = (
+            "lr",
+            "status",
+            "steps",
+            "loss",
+            "bp_distance",
+            "bp_reference",
+            "flow_limit_distance",
+            "prediction_error",
+            "sharpness",
+            "stability_bound",
+            "elapsed_s",
+        )
+        return {
+            "depth": self.depth,
+            "log_alpha": self.log_alpha,
+            "rows": [{k: run.to_dict()[k] for k in keys} for run in self.runs],
+        }
+
+
+def sweep_step_sizes(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    lrs: list[float],
+    batch: int | None = None,
+    seed: int = 0,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tol: float = DEFAULT_TOL,
+) -> StepSweep:
+    """:func:`train` at each step size in ``lrs`` (same alpha, depth, batch, seed)."""
+    runs = tuple(
+        train(
+            A,
+            y,
+            depth=depth,
+            log_alpha=log_alpha,
+            lr=lr,
+            batch=batch,
+            seed=seed,
+            max_steps=max_steps,
+            tol=tol,
+        )
+        for lr in lrs
+    )
+    return StepSweep(float(depth), float(log_alpha), runs)
+
+
+__all__ = ["LimitResult", "StepSweep", "TrainReport", "sweep_step_sizes", "train"]
