@@ -447,7 +447,12 @@ def samples(as_json: JsonOpt = False) -> None:
 def solve_bp(
     problem: ProblemArg = None,
     solver: Annotated[
-        Solver, typer.Option("--solver", help="HiGHS LP solver for the main solve.")
+        Solver,
+        typer.Option(
+            "--solver",
+            help="choose: the homotopy path first (no LP when its certificate is proved), "
+            "then HiGHS's choice; simplex, ipm, pdlp: that HiGHS solver only.",
+        ),
     ] = Solver.choose,
     ranges: Annotated[
         bool, typer.Option("--ranges", help="Also give each face coordinate's \\[min, max].")

@@ -417,6 +417,7 @@ def solve_basis_pursuit(
         if not certify.consistent_to_roundoff(dense, y, scaling.primal(x_s)):
             raise _infeasible(A, y)
         dual_s, basis = np.zeros(m), None
+    point_face = None
     if status == "optimal":
         # The cheap proof first: a strict certificate with a rigorous float error bound.
         point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
@@ -436,7 +437,9 @@ def solve_basis_pursuit(
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
     x_s = _polish(As, ys, x_s)
-    verdict = _certify_float(A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, ranges=ranges)
+    verdict = _certify_float(
+        A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, point_face, ranges=ranges
+    )
     return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start)
 
 
@@ -630,6 +633,7 @@ def _certify_float(
     scaling: Equilibration,
     lp: _Lp,
     exact_failure: str,
+    point_face: Face | None,
     *,
     ranges: bool,
 ) -> _Verdict:
@@ -638,12 +642,14 @@ def _certify_float(
     undecided."""
     x = scaling.primal(x_s)
     dual = scaling.dual(dual_s)
-    face = _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
+    # A point face was already tried by the quick route (its bound failed): no second try.
+    face = point_face or _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
     corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
     if face.dimension == 0:
-        proved = _bound_verdict(A, y, face, dual)
-        if proved is not None:
-            return proved
+        if point_face is None:
+            proved = _bound_verdict(A, y, face, dual)
+            if proved is not None:
+                return proved
         x = face.interior_point
     off = np.abs(corr[np.abs(corr) < 1.0 - EQUICORRELATION_TOL])
     margin = float(1.0 - off.max()) if off.size else 1.0
