@@ -8,6 +8,7 @@ flow from an unbalanced start, and closed forms for the stability bound at the s
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import mpmath as mp
 import numpy as np
@@ -351,3 +352,27 @@ def test_bad_arguments() -> None:
     ):
         with pytest.raises(ValueError, match=match):
             train(A, y, depth=2.0, log_alpha=0.0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_time_limit_is_one_budget_for_the_anchor_steps_and_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dlncli.train as train_module
+
+    seen: dict[str, float | None] = {}
+
+    def spy(name: str, real: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            seen[name] = kwargs.get("time_limit")
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    for name in ("bp_anchor", "flow_limit", "unbalanced_limit"):
+        monkeypatch.setattr(train_module, name, spy(name, getattr(train_module, name)))
+    A, y = _problem("line")
+    run = train_module.train(A, y, depth=2.0, log_alpha=math.log(0.1), lr=0.005, time_limit=30.0)
+    assert run.converged and set(seen) == {"bp_anchor", "flow_limit", "unbalanced_limit"}
+    budgets = [seen["bp_anchor"], seen["flow_limit"], seen["unbalanced_limit"]]
+    assert all(b is not None and 0 < b <= 30.0 for b in budgets)
+    assert budgets[0] >= budgets[1] >= budgets[2]  # type: ignore[operator]  # what is left

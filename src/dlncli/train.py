@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from dlncli.errors import TimeLimitError
 from dlncli.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
+from dlncli.lp import Deadline
 
 FloatArray = NDArray[np.float64]
 
@@ -223,7 +224,8 @@ def train(
         gradient is scaled by m / B). None: full-batch GD.
     max_steps : K.  tol : relative loss target.
     predict : compute the flow limits (effective start, nominal alpha) and the BP distance.
-    time_limit : wall-clock seconds for the steps (checked every 1000 steps).
+    time_limit : wall-clock seconds for the whole run, one budget: the BP anchor, the steps
+        (checked every 1000 steps) and both exact limits get what is left.
 
     Raises
     ------
@@ -248,8 +250,9 @@ def train(
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     la = float(log_alpha)
+    deadline = Deadline(time_limit)
     # BP first: an infeasible problem (y not in range A) is reported before any step.
-    anchor = bp_anchor(A, y) if predict else None
+    anchor = bp_anchor(A, y, time_limit=_left(deadline, "the BP anchor")) if predict else None
     # ln u and ln v as the rows of one array: each step then costs fewer array operations.
     luv = np.full((2, n), la)
     lu, lv = luv[0], luv[1]
@@ -383,7 +386,14 @@ def train(
     prediction_error = flow_distance = bp_distance = None
     bp_reference = "bp"
     if anchor is not None and not diverged:
-        balanced = flow_limit(A, y, depth=p, log_alpha=la, anchor=anchor)
+        balanced = flow_limit(
+            A,
+            y,
+            depth=p,
+            log_alpha=la,
+            anchor=anchor,
+            time_limit=_left(deadline, "the flow limit at the nominal alpha"),
+        )
         flow_distance = _max_abs(x - balanced.x)
         if anchor.bp.unique:
             bp_point = anchor.bp.x
@@ -406,6 +416,7 @@ def train(
                 log_alpha=la,
                 anchor=anchor,
                 balanced=balanced,
+                time_limit=_left(deadline, "the predicted limit"),
             )
             predicted = limit.x
             prediction_error = _max_abs(x - predicted)
@@ -440,6 +451,11 @@ def train(
         loop_s=loop_s,
         loss_curve=np.asarray(curve),
     )
+
+
+def _left(deadline: Deadline, what: str) -> float | None:
+    """Seconds left of the run's budget for the next stage (TimeLimitError when none)."""
+    return deadline.remaining(what)
 
 
 def _max_abs(v: FloatArray) -> float:
