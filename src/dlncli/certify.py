@@ -41,6 +41,14 @@ MAX_EXACT_PIVOTS = 100
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 
 
+def power_of_two(values: FloatArray) -> FloatArray:
+    """2^round(log2 v) for positive v, 1 elsewhere: multiplying by it is exact."""
+    out = np.ones_like(values)
+    positive = values > 0
+    out[positive] = np.exp2(np.round(np.log2(values[positive])))
+    return out
+
+
 def fits_exact(shape: tuple[int, int]) -> bool:
     """Whether an (m, N) problem is small enough for exact rational certification."""
     m, n = shape
@@ -400,7 +408,7 @@ def float_uniqueness_bound(
     # t lambda) keeps squares of entries like 1e200 finite.
     largest = float(abs(A).max()) if A.size else 0.0
     if largest > 0:
-        unit = float(2.0 ** np.round(np.log2(largest)))
+        unit = float(power_of_two(np.array([largest]))[0])
         A = A / unit
         dual = dual * unit
     gamma = m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)

@@ -276,14 +276,6 @@ def _inf(values: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------- equilibration
 
 
-def _power_of_two(values: FloatArray) -> FloatArray:
-    """2^round(log2 v) for positive v, 1 elsewhere: multiplying by it is exact."""
-    out = np.ones_like(values)
-    positive = values > 0
-    out[positive] = np.exp2(np.round(np.log2(values[positive])))
-    return out
-
-
 @dataclass(frozen=True)
 class Equilibration:
     """Ã = R A D and ỹ = R y / sigma with power-of-two diagonals R = diag(rows),
@@ -327,15 +319,15 @@ def equilibrate(A: Matrix, y: FloatArray) -> Equilibration:
     magnitude: Matrix = sp.csr_matrix(abs(A)) if sparse else np.abs(A)
     for _ in range(EQUILIBRATION_PASSES):
         row_max = _scaled_max(magnitude, rows, cols, axis=1, sparse=sparse)
-        row_step = _power_of_two(1.0 / np.sqrt(np.where(row_max > 0, row_max, 1.0)))
+        row_step = certify.power_of_two(1.0 / np.sqrt(np.where(row_max > 0, row_max, 1.0)))
         rows = rows * row_step
         col_max = _scaled_max(magnitude, rows, cols, axis=0, sparse=sparse)
-        col_step = _power_of_two(1.0 / np.sqrt(np.where(col_max > 0, col_max, 1.0)))
+        col_step = certify.power_of_two(1.0 / np.sqrt(np.where(col_max > 0, col_max, 1.0)))
         cols = cols * col_step
         if np.all(row_step == 1.0) and np.all(col_step == 1.0):
             break  # a fixed point: powers of two stop changing after a few passes
     y_max = float(np.max(np.abs(rows * y)))
-    y_scale = float(_power_of_two(np.array([y_max]))[0]) if y_max > 0 else 1.0
+    y_scale = float(certify.power_of_two(np.array([y_max]))[0]) if y_max > 0 else 1.0
     return Equilibration(rows, cols, y_scale)
 
 
@@ -420,7 +412,8 @@ def solve_basis_pursuit(
     point_face = None
     if status == "optimal":
         # The cheap proof first: a strict certificate with a rigorous float error bound.
-        point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+        active, _ = _active_set(As, dual_s, scaling)
+        point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
         quick = (
             None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
@@ -497,8 +490,8 @@ def _homotopy_verdict(
     on A and y divided by powers of two near their largest entries (exact; column scaling
     would weight BP, and row equilibration costs passes over A that the LP needs, not the
     path)."""
-    a_unit = float(_power_of_two(np.array([float(abs(A).max())]))[0])
-    y_unit = float(_power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
+    a_unit = float(certify.power_of_two(np.array([float(abs(A).max())]))[0])
+    y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
     unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
 
     def check_budget() -> None:
@@ -719,18 +712,26 @@ def _significant(x: FloatArray) -> IntArray:
     return np.flatnonzero(np.abs(x) > SUPPORT_TOL * biggest).astype(np.int64)
 
 
+def _active_set(
+    As: Matrix, dual_s: FloatArray, scaling: Equilibration
+) -> tuple[IntArray, FloatArray]:
+    """E = {i : |a_i^T lambda| >= 1 - EQUICORRELATION_TOL} and its signs, from the scaled
+    certificate (|a_i^T lambda| = |ã_i^T lambda~| / d_i)."""
+    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
+    active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL).astype(np.int64)
+    return active, np.sign(corr[active])
+
+
 def _float_point(
     As: Matrix,
     ys: FloatArray,
     x_s: FloatArray,
-    dual_s: FloatArray,
+    active: IntArray,
     scaling: Equilibration,
     *,
     ranges: bool,
 ) -> Face | None:
     """The single point of S when the float active set has full column rank, else None."""
-    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
-    active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
     A_active = _columns(As, active)
     # Every minimizer lives on `active` with these signs; if A_active has full column rank,
     # that system has one solution, so S is a single point. No further LP needed.
@@ -782,12 +783,10 @@ def _float_face(
     ranges: bool,
 ) -> Face:
     """The face from float correlations (scaled data; returned in original units)."""
-    point_face = _float_point(As, ys, x_s, dual_s, scaling, ranges=ranges)
+    active, signs = _active_set(As, dual_s, scaling)
+    point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
     if point_face is not None:
         return point_face
-    corr = np.asarray(As.T @ dual_s, dtype=np.float64).ravel() / scaling.cols
-    active = np.flatnonzero(np.abs(corr) >= 1.0 - EQUICORRELATION_TOL)
-    signs = np.sign(corr[active])
     candidate = _face_lp(As, ys, active, signs, scaling, lp)
     if candidate is None:
         raise _infeasible_near(As, ys)
