@@ -82,12 +82,35 @@ def _check_kink(spec: str, texts: Sequence[str], values: Sequence[Value]) -> Non
         )
 
 
+def rounded_matvec(A: FloatArray, v: FloatArray) -> FloatArray:
+    """A @ v correctly rounded, so that it is the same on every machine.
+
+    BLAS sums a row in an order (and with FMA or not) that depends on the CPU, so ``A @ v``
+    can differ in the last bit between machines: a sample or a seeded instance would then not
+    be the same problem everywhere. Each product a*b is split exactly into p + e (Dekker's
+    TwoProduct with Veltkamp's splitting, 2^27 + 1), and each row's 2N terms are summed by
+    math.fsum, which rounds the exact sum once. Exact for entries whose products neither
+    overflow nor fall into the subnormal range (true for the samples' data).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    products = A * v
+    split = 134217729.0  # 2^27 + 1
+    a_big, v_big = split * A, split * v
+    a_hi = a_big - (a_big - A)
+    v_hi = v_big - (v_big - v)
+    a_lo, v_lo = A - a_hi, v - v_hi
+    errors = ((a_hi * v_hi - products) + a_hi * v_lo + a_lo * v_hi) + a_lo * v_lo
+    terms = np.concatenate([products, errors], axis=1)
+    return np.array([math.fsum(row) for row in terms], dtype=np.float64)
+
+
 def _gauss(m: int, n: int, k: int, seed: int) -> Built:
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((m, n)) / math.sqrt(m)
     x_true = np.zeros(n)
     x_true[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
-    return A, A @ x_true, x_true
+    return A, rounded_matvec(A, x_true), x_true
 
 
 def _check_gauss(spec: str, texts: Sequence[str], values: Sequence[Value]) -> None:
@@ -120,7 +143,7 @@ def _facet(m: int, n: int, k: int, d: int, seed: int) -> Built:
     A = A[:, perm]
     v = np.zeros(n)
     v[np.argsort(perm)[:k]] = rng.uniform(0.5, 1.5, k)
-    return A, A @ v, None
+    return A, rounded_matvec(A, v), None
 
 
 def _check_facet(spec: str, texts: Sequence[str], values: Sequence[Value]) -> None:
