@@ -327,6 +327,24 @@ def test_write_record_is_no_clobber_unless_forced(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
+def _wait_for_handler(pid: int, sig: signal.Signals, timeout: float = 60.0) -> None:
+    """Until process ``pid`` catches ``sig`` (Linux: bit sig - 1 of SigCgt in /proc/PID/status).
+
+    dlncli installs its SIGTERM/SIGHUP handlers when a command starts, after Python's and the
+    imports' start-up; a signal before that kills the process by default, writing nothing.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigCgt:")).split()[1], 16
+        )
+        if caught >> (int(sig) - 1) & 1:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not install a {sig.name} handler in {timeout} s")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_clean_up_like_sigint(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "out.json"
@@ -349,7 +367,7 @@ def test_sigterm_and_sighup_clean_up_like_sigint(tmp_path: Path, sig: signal.Sig
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
+    _wait_for_handler(proc.pid, sig)  # a fixed sleep raced start-up on a loaded machine
     proc.send_signal(sig)
     stdout, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
