@@ -14,10 +14,10 @@ import pytest
 from dlncli.limit import (
     LN10,
     Anchor,
-    MirrorCoordinates,
     _newton_solve,
     bp_anchor,
     flow_limit,
+    mirror_coordinates,
     solve_equilibrated,
 )
 from dlncli.lp import max_margin_certificate
@@ -128,8 +128,8 @@ def test_overflowing_depth_two_start_is_rejected_not_a_crash() -> None:
     # Newton matrix. Such a point must count as infeasible and Newton must stop cleanly.
     p = load_sample("random3x5")
     anchor = bp_anchor(p.A, p.y)
-    coords = MirrorCoordinates(p.A, p.y, anchor, depth=2.0, log_alpha=-100.0)
-    theta = np.full(coords.dim, 1e4)
+    coords = mirror_coordinates(anchor, depth=2.0, log_alpha=-100.0)
+    theta = np.full(coords.geometry.dim, 1e4)
     assert not coords.feasible(theta)
     outcome = _newton_solve(coords, theta)
     assert not outcome.converged

@@ -42,10 +42,11 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from dlncli.newton import backtrack, step_to_boundary
+from dlncli.potentials import LN10, DepthPotential, depth_potential
+
 FloatArray = NDArray[np.float64]
 AnyArray = NDArray[Any]
-
-LN10 = math.log(10.0)
 
 # Above this many entries of A the mpmath evaluation (pure Python, ~1 us per operation) costs
 # more than a few seconds per Newton step; such problems are checked in long double when its
@@ -178,71 +179,63 @@ def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | 
 
 
 class DualProblem:
-    """f, x and dx/dz of the flow-limit dual for one (A, y, p, alpha) in one arithmetic."""
+    """f, x and dx/dz of the flow-limit dual for one (A, y, potential) in one arithmetic.
+
+    The start is u = v = alpha (the potential's) unless ``log_u0`` and ``log_v0`` ((N,)
+    natural logs) give a per-coordinate, possibly unbalanced one (docs/train.md); the
+    formulas are the potential's :meth:`~dlncli.potentials.PowerPotential.dual_terms`. The
+    attributes pu, pv, log_ru, log_rv, ru, rv, p, q are the start's constants in working
+    precision (:class:`dlncli.potentials.DualStart`).
+    """
 
     def __init__(
-        self, A: FloatArray, y: FloatArray, *, depth: float, log_alpha: float, arith: Arithmetic
+        self,
+        A: FloatArray,
+        y: FloatArray,
+        potential: DepthPotential,
+        arith: Arithmetic,
+        *,
+        log_u0: FloatArray | None = None,
+        log_v0: FloatArray | None = None,
     ) -> None:
         self.arith = arith
+        self.potential = potential
         self.A_float = A
         self.A = arith.array(A)
         self.y = arith.array(y)
-        self.depth = depth
-        p = arith.scalar(depth)
-        self.pla = p * arith.scalar(log_alpha)
-        self.q = p / (p - 2) if depth != 2.0 else None
+        self.depth = potential.depth
+        p = arith.scalar(potential.depth)
+        la = arith.scalar(potential.log_alpha)
         self.p = p
+        self.q = p / (p - 2) if potential.depth != 2.0 else None
+        if log_u0 is None or log_v0 is None:
+            self.pu = self.pv = p * la
+            self.log_ru = self.log_rv = arith.scalar(0.0)
+            self.ru = self.rv = arith.scalar(1.0)
+        else:
+            lu, lv = arith.array(log_u0), arith.array(log_v0)
+            self.pu, self.pv = p * lu, p * lv
+            self.log_ru, self.log_rv = (p - 2) * (lu - la), (p - 2) * (lv - la)
+            self.ru, self.rv = arith.exp(self.log_ru), arith.exp(self.log_rv)
 
     def z(self, mu: AnyArray) -> AnyArray:
         return np.asarray(self.A.T @ mu)
 
     def feasible(self, z: AnyArray) -> bool:
-        """|z_i| < 1 for p > 2, compared in working precision (1 - 1e-36 is not 1)."""
-        if self.q is None:
-            return True
-        return bool(np.all(np.abs(z) < 1))
+        """z in the potential's domain, compared in working precision (1 - 1e-36 is not 1)."""
+        return self.potential.dual_in_domain(z, self)
 
     def evaluate(self, mu: AnyArray) -> tuple[AnyArray, AnyArray, Any]:
         """x(mu) (N,), dx/dz (N,) and f(mu), for a feasible mu."""
-        z = self.z(mu)
-        ar, pla = self.arith, self.pla
         with np.errstate(over="ignore", under="ignore"):
-            if self.q is None:
-                e1, e2 = ar.exp(pla + z), ar.exp(pla - z)
-                x, d, phi = self._difference(pla - z, 2 * z), e1 + e2, np.sum(e1 + e2)
-            else:
-                q = self.q
-                lp, lm = ar.log1p(-z), ar.log1p(z)
-                x = self._difference(pla - q * lm, q * (lm - lp))
-                d = q * (ar.exp(pla - (q + 1) * lp) + ar.exp(pla - (q + 1) * lm))
-                phi = (
-                    (self.p - 2)
-                    / 2
-                    * np.sum(ar.exp(pla - (q - 1) * lp) + ar.exp(pla - (q - 1) * lm))
-                )
-        f = np.sum(self.y * mu) - phi
-        return x, d, f
-
-    def _difference(self, b: AnyArray, w: AnyArray) -> AnyArray:
-        """exp(b + w) - exp(b) without cancellation: exp(b) expm1(w) where |w| <= 1 (x small
-        against alpha^p: large alpha, or p near 2). w is passed, not formed as a - b."""
-        ar = self.arith
-        near = np.abs(w) <= 1
-        return np.where(near, ar.exp(b) * ar.expm1(w), ar.exp(b + w) - ar.exp(b))
+            x, d, phi = self.potential.dual_terms(self.z(mu), self, self.arith)
+        return x, d, np.sum(self.y * mu) - phi
 
     def boundary_step(self, mu: AnyArray, delta: AnyArray) -> float:
-        """Largest t in (0, 1] keeping |z + t dz| < 1 (fraction to boundary 0.99), with the
+        """Largest t in (0, 1] keeping every slack positive (fraction to boundary), with the
         slack / rate ratios formed in working precision (slacks can be 1e-600)."""
-        if self.q is None:
-            return 1.0
-        z, dz = self.z(mu), self.z(delta)
-        bound = 1.0
-        for slack, rate in ((1 - z, dz), (1 + z, -dz)):
-            moving = self.arith.to_float(rate) > 0
-            if np.any(moving):
-                ratios = self.arith.to_float(slack[moving] / rate[moving])
-                bound = min(bound, 0.99 * float(np.min(ratios)))
-        return max(bound, 0.0)
+        pairs = self.potential.dual_slack_pairs(self.z(mu), self.z(delta), self)
+        return step_to_boundary(pairs, to_float=self.arith.to_float)
 
 
 @dataclass(frozen=True)
@@ -336,34 +329,13 @@ def _newton(
             break
         delta = ar.array(delta_s) * ar.pow2(big_f - big_e)
         g_max = ar.abs_max(g)
-        t = problem.boundary_step(mu, delta)
         slope = ar.scalar(float(g_s @ delta_s)) * ar.pow2(2 * big_f - big_e)
-        accepted = False
-        while t > 1e-14:
-            trial = mu + ar.scalar(t) * delta
-            if problem.feasible(problem.z(trial)):
-                x_t, d_t, f_t = problem.evaluate(trial)
-                g_t_max = ar.abs_max(problem.y - problem.A @ x_t)
-                if not math.isfinite(g_t_max):  # x overflowed
-                    t *= 0.5
-                    continue
-                if t == 1.0 and rel <= 1e3 * tol and g_t_max <= 10.0 * g_max:
-                    # Past the objective's resolution the full Newton step is right, unless it
-                    # left the region where its prediction holds (the residual jumps).
-                    accepted = True
-                    break
-                if f_t >= f + ar.scalar(1e-4 * t) * slope:
-                    accepted = True
-                    break
-                # f can be too large to rank tiny steps (alpha^p Phi ~ 1e3 for big alpha):
-                # a smaller residual y - A x is progress as well.
-                if t == 1.0 and g_t_max < 0.5 * g_max:
-                    accepted = True
-                    break
-            t *= 0.5
-        if not accepted:
+        t, found = _line_search(
+            problem, mu, delta, f=f, slope=slope, g_max=g_max, trust_full=rel <= 1e3 * tol
+        )
+        if found is None:
             break
-        mu, x, d, f = trial, x_t, d_t, f_t
+        mu, x, d, f = found
         last = rel * t
         if t == 1.0 and rel <= tol:
             residual = ar.abs_max(problem.y - problem.A @ x)
@@ -373,6 +345,45 @@ def _newton(
             return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
     residual = ar.abs_max(problem.y - problem.A @ x)
     return DualSolve(False, mu, ar.to_float(x), residual, last, max_iterations)
+
+
+def _line_search(
+    problem: DualProblem,
+    mu: AnyArray,
+    delta: AnyArray,
+    *,
+    f: Any,
+    slope: Any,
+    g_max: float,
+    trust_full: bool,
+) -> tuple[float, list[Any] | None]:
+    """(t, [mu + t delta, x, dx/dz, f] there), or (t, None) when no step is accepted.
+
+    A step must rise f (Armijo). Past the objective's resolution (``trust_full``) the full
+    Newton step is right, unless it left the region where its prediction holds (the residual
+    jumps); and f can be too large to rank tiny steps (alpha^p Phi ~ 1e3 for big alpha), so
+    a much smaller residual y - A x at the full step is progress as well.
+    """
+    ar = problem.arith
+    state: list[Any] = []
+
+    def accept(t: float) -> bool:
+        trial = mu + ar.scalar(t) * delta
+        if not problem.feasible(problem.z(trial)):
+            return False
+        x_t, d_t, f_t = problem.evaluate(trial)
+        g_t_max = ar.abs_max(problem.y - problem.A @ x_t)
+        if not math.isfinite(g_t_max):  # x overflowed
+            return False
+        state[:] = [trial, x_t, d_t, f_t]
+        if t == 1.0 and trust_full and g_t_max <= 10.0 * g_max:
+            return True
+        if f_t >= f + ar.scalar(1e-4 * t) * slope:
+            return True
+        return t == 1.0 and g_t_max < 0.5 * g_max
+
+    t, accepted = backtrack(accept, problem.boundary_step(mu, delta), min_step=1e-14)
+    return t, state if accepted else None
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -433,7 +444,7 @@ def _continuation(
     stages = 0
     while True:
         stages += 1
-        problem = DualProblem(A, y, depth=depth, log_alpha=level / depth, arith=arith)
+        problem = DualProblem(A, y, depth_potential(depth, level / depth), arith)
         starts = [mu]
         if len(solved) == 2:
             (l0, m0), (l1, m1) = solved

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from dlncli.errors import RunFailedError, SolverError, TimeLimitError
 from dlncli.lp import Deadline
+from dlncli.potentials import LN10
 from dlncli.problem_io import DECIMAL, Problem, parse_decimal
 from dlncli.reports import (
     BPReport,
@@ -38,7 +39,6 @@ from dlncli.reports import (
 FloatArray = NDArray[np.float64]
 ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m, N) / sparse
 
-LN10 = math.log(10.0)
 FLOW_METHODS = ("ode", "raw", "raw-lsoda")
 DEFAULT_TIEBREAK_DEPTHS = ("2", "2.5", "3", "4", "inf")
 DEFAULT_COMPARE_DEPTHS = ("2", "2.5", "3", "4")

@@ -29,7 +29,14 @@ from numpy.typing import NDArray
 from scipy.integrate import LSODA, Radau
 
 from dlncli.errors import TimeLimitError
-from dlncli.limit import LN10, Anchor, MirrorCoordinates, normalize, user_log10_time
+from dlncli.limit import (
+    LN10,
+    Anchor,
+    mirror_coordinates,
+    newton_step,
+    normalize,
+    user_log10_time,
+)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -114,9 +121,10 @@ def integrate_flow(
         return _finished(
             n, [-math.inf], [np.zeros(n)], [0.0], True, True, 0, 0.0, "y = 0: x stays 0", start
         )
-    coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
+    coords = mirror_coordinates(anchor, depth=depth, log_alpha=log_alpha)
+    geo, kappa = coords.geometry, coords.potential.kappa
     theta0 = coords.zero_state()
-    if coords.kappa == 0.0 or not np.all(np.isfinite(theta0)) or abs(lrate) > 650.0:
+    if kappa == 0.0 or not np.all(np.isfinite(theta0)) or abs(lrate) > 650.0:
         return _finished(
             n,
             [],
@@ -136,15 +144,15 @@ def integrate_flow(
 
     def jac(_t: float, theta: FloatArray) -> FloatArray:
         _, d_j, d_off = coords.evaluate(theta)
-        jacobian = -(coords.K.T @ coords.jacobian_x(d_j, d_off))
-        if coords.rank_j:
-            jacobian[: coords.rank_j] /= coords.kappa
+        jacobian = -(geo.K.T @ coords.jacobian_x(d_j, d_off))
+        if geo.rank_j:
+            jacobian[: geo.rank_j] /= kappa
         return np.asarray(np.nan_to_num(jacobian), dtype=np.float64)
 
     tau_end = 1e300 if log10_t_end is None else 10.0 ** min(log10_t_end + lrate / LN10, 300.0)
     # a_hat starts at ~1/kappa and ends O(1); b is O(1) or O(ln 1/alpha): atol is relative.
     atol = 1e-13 * np.maximum(np.abs(theta0), 1.0)
-    atol[: coords.rank_j] = 1e-13
+    atol[: geo.rank_j] = 1e-13
     # scipy-stubs types atol as a scalar; Radau accepts one per component.
     solver = Radau(rhs, 0.0, theta0, tau_end, rtol=rtol, atol=atol, jac=jac)  # type: ignore[arg-type]
     log_t: list[float] = [-math.inf]
@@ -164,7 +172,8 @@ def integrate_flow(
         if failed:
             break
         steps += 1
-        _, dx, x, _ = coords.newton(solver.y)
+        prediction = newton_step(coords, solver.y)  # the remaining motion to the limit
+        dx, x = prediction.dx, prediction.x
         scale = float(np.max(np.abs(x)))
         measure = float(np.max(np.abs(dx))) / scale if scale > 0 else math.inf
         xs.append(x)

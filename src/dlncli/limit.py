@@ -38,12 +38,14 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
+from dlncli.geometry import FaceGeometry, PrecisionArrays, face_geometry, numerical_rank
 from dlncli.lp import BPSolution, solve_basis_pursuit
+from dlncli.newton import backtrack, step_to_boundary
+from dlncli.potentials import LN10 as LN10
+from dlncli.potentials import DepthPotential, depth_potential
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Anchor:
         the user's units (2^k times ``scaled_dual``; inf where that overflows).
     margin : that certificate's margin (>= 0); a lower bound on the dual margin gamma.
     point : (N,) a point in the relative interior of the BP face (start for Newton).
+    geometry : the face's geometry in the normalized problem, built once here and shared by
+        every depth and alpha (the flow limit, its continuation, the ODE).
     scale_exp : k.
     scaled_dual : (m,) the certificate for the normalized problem (what the solvers use).
     """
@@ -67,6 +71,7 @@ class Anchor:
     dual: FloatArray
     margin: float
     point: FloatArray
+    geometry: FaceGeometry
     scale_exp: int = 0
     scaled_dual: FloatArray | None = None
 
@@ -136,7 +141,7 @@ def bp_anchor(
     anchor = _anchor_normalized(A, y, bp)
     with np.errstate(over="ignore"):
         dual = np.ldexp(anchor.dual, k)
-    return Anchor(anchor.bp, dual, anchor.margin, anchor.point, k, anchor.dual)
+    return Anchor(anchor.bp, dual, anchor.margin, anchor.point, anchor.geometry, k, anchor.dual)
 
 
 def _anchor_normalized(A: FloatArray, y: FloatArray, bp: BPSolution) -> Anchor:
@@ -160,7 +165,7 @@ def _anchor_normalized(A: FloatArray, y: FloatArray, bp: BPSolution) -> Anchor:
             trial_margin = _margin(A[:, off], trial)
             if trial_margin > margin and _margin(A_j, trial, signs) < 1e-9:
                 dual, margin = trial, trial_margin
-    anchor = Anchor(bp, dual, max(margin, 0.0), bp.face.interior_point)
+    anchor = _normalized_anchor(A, y, bp, dual, max(margin, 0.0))
     if margin > 1e-9 or not off.size:
         return anchor
     # Still on the boundary: the depth-2 limit needs no strict certificate, and its dual
@@ -173,8 +178,16 @@ def _anchor_normalized(A: FloatArray, y: FloatArray, bp: BPSolution) -> Anchor:
         lam = lam + np.linalg.lstsq(A_j.T, signs - A_j.T @ lam, rcond=None)[0]
         strict = _margin(A[:, off], lam)
         if strict > 1e-9 and _margin(A_j, lam, signs) < 1e-9:
-            return Anchor(bp, np.asarray(lam, dtype=np.float64), strict, bp.face.interior_point)
+            return _normalized_anchor(A, y, bp, np.asarray(lam, dtype=np.float64), strict)
     return anchor
+
+
+def _normalized_anchor(
+    A: FloatArray, y: FloatArray, bp: BPSolution, dual: FloatArray, margin: float
+) -> Anchor:
+    face = bp.face
+    geometry = face_geometry(A, y, dual, face.support, face.signs)
+    return Anchor(bp, dual, margin, face.interior_point, geometry)
 
 
 # ln(1/alpha^2) of the depth-2 limits tried for a strict certificate, cheapest first. Newton
@@ -183,14 +196,6 @@ def _anchor_normalized(A: FloatArray, y: FloatArray, bp: BPSolution) -> Anchor:
 # Gaussian 400 x 1600 (projected margin -0.11; +0.04 at L = 30, 0.14 at L = 200), so we start
 # at 30 and keep 200 for faces where the O(1/L) error hides a small margin.
 ENTROPIC_LEVELS = (30.0, 200.0)
-
-
-def numerical_rank(singular_values: FloatArray, shape: tuple[int, ...]) -> int:
-    """Rank with numpy's matrix_rank tolerance, from singular values already computed."""
-    if not singular_values.size:
-        return 0
-    tol = singular_values[0] * max(shape) * np.finfo(float).eps
-    return int(np.sum(singular_values > tol))
 
 
 def _margin(A_cols: FloatArray, dual: FloatArray, signs: FloatArray | None = None) -> float:
@@ -226,191 +231,97 @@ class LimitResult:
 
 
 @dataclass(frozen=True)
-class _Arrays:
-    """The matrices the coordinate maps need, in one floating-point precision."""
-
-    dtype: Any
-    M_j: NDArray[Any]
-    K_off: NDArray[Any]
-    w: NDArray[Any]
-    corr_off: NDArray[Any]
-    A: NDArray[Any]
-    y: NDArray[Any]
-    U: NDArray[Any]
-
-    @classmethod
-    def of(cls, coords: MirrorCoordinates, dtype: Any) -> _Arrays:
-        names = ("M_j", "K_off", "w", "corr_off", "A", "y", "U")
-        return cls(dtype, *(getattr(coords, name).astype(dtype) for name in names))
-
-
 class MirrorCoordinates:
     """The scaled dual coordinates theta = (a_hat, b) for one problem, depth and alpha.
 
-    Shared by the exact limit (Newton on theta) and the ODE (which integrates theta).
+    mu = c lam + U_R (kappa a_hat) + U_N b (module docstring): the face's ``geometry`` (built
+    once per problem) and the depth family's ``potential`` at this alpha (its constants c,
+    kappa and its maps). theta has ``geometry.dim`` entries, a_hat the first rank_j. Shared
+    by the exact limit (Newton on theta) and the ODE (which integrates theta).
     """
 
-    def __init__(
-        self, A: FloatArray, y: FloatArray, anchor: Anchor, *, depth: float, log_alpha: float
-    ) -> None:
-        if depth < 2:
-            raise ValueError(f"depth must be >= 2, got {depth}")
-        n = A.shape[1]
-        # Drop dependent rows: the dual is only determined on range(A).
-        u_full, sing, _ = np.linalg.svd(A, full_matrices=False)
-        rank = numerical_rank(sing, A.shape)
-        basis = u_full[:, :rank]
-        self.A = basis.T @ A
-        self.y = basis.T @ y
-        lam = basis.T @ anchor.normalized_dual
-        self.support = anchor.bp.face.support
-        self.signs = anchor.bp.face.signs
-        self.off = np.setdiff1d(np.arange(n), self.support)
-        A_j = self.A[:, self.support]
-        if self.support.size:
-            u_j, s_j, _ = np.linalg.svd(A_j, full_matrices=True)
-            r_j = numerical_rank(s_j, A_j.shape)
-        else:
-            u_j, r_j = np.eye(rank), 0
-        self.rank_j = r_j
-        self.U = u_j  # (rank, rank): [U_R | U_N]
-        K = self.A.T @ self.U
-        K[np.ix_(self.support, np.arange(r_j, rank))] = 0.0  # A_J^T U_N = 0 exactly
-        self.K = K
-        self.M_j = K[np.ix_(self.support, np.arange(r_j))]
-        self.K_off = K[self.off]
-        corr = self.A.T @ lam
-        self.w = self.signs * corr[self.support]  # = 1 up to rounding
-        self.corr_off = corr[self.off]
-        self.lam = lam
-        self.basis = basis
-
-        self.depth = float(depth)
-        self.log_alpha = float(log_alpha)
-        self.p_log_alpha = self.depth * self.log_alpha  # ln(alpha^p)
-        if self.depth == 2.0:
-            self.q = math.inf
-            self.L = -2.0 * self.log_alpha  # ln(1/alpha^2)
-            self.c = max(self.L, 0.0)
-            self.log_kappa = 0.0
-        else:
-            self.q = self.depth / (self.depth - 2.0)
-            self.L = math.nan
-            self.c = 1.0
-            self.log_kappa = (self.depth - 2.0) * self.log_alpha
-        self.kappa = math.exp(self.log_kappa)  # may underflow to 0: then it only drops terms
-        self._double = _Arrays.of(self, np.float64)
-        self._long: _Arrays | None = None  # made on first use (the ODE only)
+    geometry: FaceGeometry
+    potential: DepthPotential
 
     # ------------------------------------------------------------------ states
 
-    @property
-    def dim(self) -> int:
-        return int(self.U.shape[1])
-
     def zero_state(self) -> FloatArray:
         """theta for mu = 0, i.e. x = 0: the flow's initial condition."""
-        coeffs = -self.c * (self.U.T @ self.lam)
+        geo, pot = self.geometry, self.potential
+        coeffs = -pot.c * (geo.U.T @ geo.lam)
         theta = coeffs.copy()
-        theta[: self.rank_j] = coeffs[: self.rank_j] / self.kappa if self.kappa > 0 else -np.inf
+        r = geo.rank_j
+        theta[:r] = coeffs[:r] / pot.kappa if pot.kappa > 0 else -np.inf
         return theta
 
     def face_state(self, point: FloatArray) -> FloatArray | None:
         """theta whose x is near ``point`` on J (exact as alpha -> 0), or None if infeasible."""
-        theta = np.zeros(self.dim)
-        if self.rank_j == 0:
+        geo = self.geometry
+        theta = np.zeros(geo.dim)
+        if geo.rank_j == 0:
             return theta
-        mag = np.abs(point[self.support])
+        mag = np.abs(point[geo.support])
         mag = np.maximum(mag, 1e-300 + 1e-12 * float(np.max(mag, initial=0.0)))
-        if self.depth == 2.0:
-            target = np.log(mag) + self.L - self.c * self.w  # u_J
-            theta[: self.rank_j] = np.linalg.lstsq(
-                self.signs[:, None] * self.M_j, target, rcond=None
-            )[0]
-        else:
-            s_hat = mag ** (-1.0 / self.q)
-            if self.kappa > 0:
-                s_hat = np.minimum(s_hat, 0.5 * self.w / self.kappa)
-            weights = 1.0 / s_hat  # relative least squares
-            theta[: self.rank_j] = np.linalg.lstsq(
-                (weights * self.signs)[:, None] * self.M_j, -np.ones_like(s_hat), rcond=None
-            )[0]
+        weights, rhs = self.potential.face_system(mag, geo.w)
+        theta[: geo.rank_j] = np.linalg.lstsq(
+            (weights * geo.signs)[:, None] * geo.M_j, rhs, rcond=None
+        )[0]
         return theta if self.feasible(theta) else None
 
     # ------------------------------------------------------------------ maps
 
     def dual(self, theta: FloatArray) -> FloatArray:
         """mu(theta) in the original rows of A (float64; kappa * a_hat may underflow)."""
-        r = self.rank_j
-        omega = self.U[:, r:] @ theta[r:]
-        if r and self.kappa > 0:
-            omega = omega + self.U[:, :r] @ (self.kappa * theta[:r])
-        return np.asarray(self.basis @ (self.c * self.lam + omega), dtype=np.float64)
+        geo, kappa = self.geometry, self.potential.kappa
+        r = geo.rank_j
+        omega = geo.U[:, r:] @ theta[r:]
+        if r and kappa > 0:
+            omega = omega + geo.U[:, :r] @ (kappa * theta[:r])
+        return np.asarray(geo.basis @ (self.potential.c * geo.lam + omega), dtype=np.float64)
 
-    def _u_j(self, theta: FloatArray, arrays: _Arrays | None = None) -> NDArray[Any]:
-        arrays = arrays or self._double
+    def support_variable(
+        self, theta: FloatArray, arrays: PrecisionArrays | None = None
+    ) -> NDArray[Any]:
+        """u = s_J (A_J^T U_R a_hat) (|J|,): the scaled slack (p > 2) or correlation (p = 2)."""
+        geo = self.geometry
+        arrays = arrays or geo.float64
         th = theta.astype(arrays.dtype)
-        return np.asarray(self.signs * (arrays.M_j @ th[: self.rank_j]), dtype=arrays.dtype)
+        return np.asarray(geo.signs * (arrays.M_j @ th[: geo.rank_j]), dtype=arrays.dtype)
 
-    def _z_off(self, theta: FloatArray, arrays: _Arrays | None = None) -> NDArray[Any]:
-        arrays = arrays or self._double
+    def off_variable(
+        self, theta: FloatArray, arrays: PrecisionArrays | None = None
+    ) -> NDArray[Any]:
+        """z = a_i^T mu off J (|off|,)."""
+        geo, pot = self.geometry, self.potential
+        arrays = arrays or geo.float64
         th = theta.astype(arrays.dtype)
-        a_hat, b = th[: self.rank_j], th[self.rank_j :]
-        z = self.c * arrays.corr_off + arrays.K_off[:, self.rank_j :] @ b
-        if self.kappa > 0 and self.rank_j:
-            z = z + self.kappa * (arrays.K_off[:, : self.rank_j] @ a_hat)
+        r = geo.rank_j
+        z = pot.c * arrays.corr_off + arrays.K_off[:, r:] @ th[r:]
+        if pot.kappa > 0 and r:
+            z = z + pot.kappa * (arrays.K_off[:, :r] @ th[:r])
         return np.asarray(z, dtype=arrays.dtype)
 
     def feasible(self, theta: FloatArray) -> bool:
         if not np.all(np.isfinite(theta)):
             return False
-        if self.depth == 2.0:
-            # Every theta is in the domain, but exp(-L +- z) overflows for large z: such a
-            # point is useless as a Newton iterate (its Jacobian is inf/nan).
-            x, d_j, d_off = self.evaluate(theta)
-            return bool(
-                np.all(np.isfinite(x)) and np.all(np.isfinite(d_j)) and np.all(np.isfinite(d_off))
-            )
-        u = self._u_j(theta)
-        z = self._z_off(theta)
-        return bool(
-            np.all(-u > 0) and np.all(2 * self.w + self.kappa * u > 0) and np.all(np.abs(z) < 1)
-        )
+        u, z = self.support_variable(theta), self.off_variable(theta)
+        return self.potential.face_in_domain(u, self.geometry.w, z)
 
     def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """x(theta) (N,), and dx_J/du_J (|J|,), dx_off/dz_off (|off|,) (both positive)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # Trial points outside the domain give NaN/inf, which callers reject.
-            return self._maps(theta, self._double)
+            return self.maps(theta, self.geometry.float64)
 
-    def _maps(
-        self, theta: FloatArray, arrays: _Arrays
+    def maps(
+        self, theta: FloatArray, arrays: PrecisionArrays
     ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         """x, dx_J/du_J, dx_off/dz_off in the precision of ``arrays``."""
-        x = np.zeros(self.A.shape[1], dtype=arrays.dtype)
-        u = self._u_j(theta, arrays)
-        z = self._z_off(theta, arrays)
-        w = arrays.w
-        pla = self.p_log_alpha
-        if self.depth == 2.0:
-            e1 = np.exp(-self.L + self.c * w + u)
-            e2 = np.exp(-self.L - self.c * w - u)
-            x[self.support] = self.signs * (e1 - e2)
-            d_j = e1 + e2
-            f1, f2 = np.exp(-self.L + z), np.exp(-self.L - z)
-            x[self.off] = f1 - f2
-            d_off = f1 + f2
-        else:
-            q = self.q
-            log_s = np.log(-u)  # the scaled slack on the active side
-            log_other = np.log(2 * w + self.kappa * u)
-            x[self.support] = self.signs * (np.exp(-q * log_s) - np.exp(pla - q * log_other))
-            d_j = q * (
-                np.exp(-(q + 1) * log_s) + np.exp(pla + self.log_kappa - (q + 1) * log_other)
-            )
-            log_plus, log_minus = np.log1p(-z), np.log1p(z)
-            x[self.off] = np.exp(pla - q * log_plus) - np.exp(pla - q * log_minus)
-            d_off = q * (np.exp(pla - (q + 1) * log_plus) + np.exp(pla - (q + 1) * log_minus))
+        geo = self.geometry
+        x = np.zeros(geo.n, dtype=arrays.dtype)
+        signed_x, d_j = self.potential.support_map(self.support_variable(theta, arrays), arrays.w)
+        x[geo.support] = geo.signs * signed_x
+        x[geo.off], d_off = self.potential.off_map(self.off_variable(theta, arrays))
         return x, d_j, d_off
 
     def precise_rate(self, theta: FloatArray) -> FloatArray:
@@ -420,60 +331,67 @@ class MirrorCoordinates:
         amplified into noise that stops implicit ODE solvers from taking large steps in the
         flow's long tail. Extended precision makes the right-hand side smooth to ~1e-19.
         """
-        if self._long is None:
-            self._long = _Arrays.of(self, np.longdouble)
-        arrays = self._long
+        geo = self.geometry
+        arrays = geo.long_double
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            x, _, _ = self._maps(theta, arrays)
+            x, _, _ = self.maps(theta, arrays)
             g = arrays.U.T @ (arrays.y - arrays.A @ x)
-            if self.rank_j:
-                g[: self.rank_j] = g[: self.rank_j] / np.longdouble(self.kappa)
+            if geo.rank_j:
+                g[: geo.rank_j] = g[: geo.rank_j] / np.longdouble(self.potential.kappa)
             return np.asarray(g, dtype=np.float64)  # inf at overflowing trial states
 
     def residual(self, x: FloatArray) -> FloatArray:
         """U^T (y - A x) in the reduced rows: the gradient of the dual (and of -loss)."""
-        return self.U.T @ (self.y - self.A @ x)
+        geo = self.geometry
+        return geo.U.T @ (geo.y - geo.A @ x)
 
     def jacobian_x(self, d_j: FloatArray, d_off: FloatArray) -> FloatArray:
         """dx/dtheta, (N, dim)."""
-        jac = np.zeros((self.A.shape[1], self.dim))
-        r = self.rank_j
-        jac[np.ix_(self.support, np.arange(r))] = d_j[:, None] * self.M_j
-        off_block = d_off[:, None] * self.K_off
+        geo = self.geometry
+        jac = np.zeros((geo.n, geo.dim))
+        r = geo.rank_j
+        jac[np.ix_(geo.support, np.arange(r))] = d_j[:, None] * geo.M_j
+        off_block = d_off[:, None] * geo.K_off
         if r:
-            off_block[:, :r] *= self.kappa
-        jac[self.off] = off_block
+            off_block[:, :r] *= self.potential.kappa
+        jac[geo.off] = off_block
         return jac
 
-    def newton(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """(delta_theta, delta_x, x, g): the Newton step for A x(theta) = y at theta."""
-        x, d_j, d_off = self.evaluate(theta)
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite x: caller rejects
-            g = self.residual(x)
-            jac = self.jacobian_x(d_j, d_off)
-            system = self.K.T @ jac  # = U^T A dx/dtheta
-        delta = solve_equilibrated(system, g)
-        return delta, jac @ delta, x, g
-
     def step_bound(self, theta: FloatArray, delta: FloatArray) -> float:
-        """Largest step in (0, 1] keeping every slack positive (fraction to boundary 0.99)."""
-        if self.depth == 2.0:
-            return 1.0
-        u, du = self._u_j(theta), self._u_j(delta)
-        z = self._z_off(theta)
-        dz = self._z_off(delta) - self.c * self.corr_off
-        bounds = [1.0]
-        for slack, rate in (
-            (-u, du),
-            (2 * self.w + self.kappa * u, -self.kappa * du),
-            (1 - z, dz),
-            (1 + z, -dz),
-        ):
-            moving = rate > 0
-            if np.any(moving):
-                with np.errstate(over="ignore"):  # tiny rates: no bound from them
-                    bounds.append(0.99 * float(np.min(slack[moving] / rate[moving])))
-        return max(min(bounds), 0.0)
+        """Largest step in (0, 1] keeping every slack positive (newton.step_to_boundary)."""
+        u, du = self.support_variable(theta), self.support_variable(delta)
+        z = self.off_variable(theta)
+        dz = self.off_variable(delta) - self.potential.c * self.geometry.corr_off
+        pairs = self.potential.face_slack_pairs(u, du, self.geometry.w, z, dz)
+        return step_to_boundary(pairs)
+
+
+def mirror_coordinates(anchor: Anchor, *, depth: float, log_alpha: float) -> MirrorCoordinates:
+    """The coordinates of ``anchor``'s face (normalized problem) at this depth and alpha."""
+    return MirrorCoordinates(anchor.geometry, depth_potential(depth, log_alpha))
+
+
+@dataclass(frozen=True)
+class NewtonStep:
+    """One Newton step for A x(theta) = y: delta_theta (dim,), delta_x = dx/dtheta delta
+    (N,), and x (N,) and residual U^T (y - A x) (dim,) at theta."""
+
+    delta: FloatArray
+    dx: FloatArray
+    x: FloatArray
+    residual: FloatArray
+
+
+def newton_step(coords: MirrorCoordinates, theta: FloatArray) -> NewtonStep:
+    """The Newton step for A x(theta) = y at theta, from the system (K^T dx/dtheta) delta =
+    U^T (y - A x) (solved after equilibration: :func:`solve_equilibrated`)."""
+    x, d_j, d_off = coords.evaluate(theta)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite x: caller rejects
+        g = coords.residual(x)
+        jac = coords.jacobian_x(d_j, d_off)
+        system = coords.geometry.K.T @ jac  # = U^T A dx/dtheta
+    delta = solve_equilibrated(system, g)
+    return NewtonStep(delta, jac @ delta, x, g)
 
 
 def solve_equilibrated(system: FloatArray, rhs: FloatArray) -> FloatArray:
@@ -518,32 +436,42 @@ def _newton_solve(coords: MirrorCoordinates, theta: FloatArray) -> _NewtonOutcom
     """Damped Newton on A x(theta) = y, merit ||U^T (y - A x)||^2, fraction to boundary."""
     last = math.inf
     for iteration in range(1, MAX_NEWTON + 1):
-        delta, dx, x, g = coords.newton(theta)
+        step_ = newton_step(coords, theta)
+        delta, dx, x = step_.delta, step_.dx, step_.x
         if not (np.all(np.isfinite(delta)) and np.all(np.isfinite(dx))):
             return _NewtonOutcome(theta, False, iteration, math.inf)
         scale_x = max(float(np.max(np.abs(x))), 1e-300)
         rel_step = float(np.max(np.abs(dx))) / scale_x
-        merit = float(g @ g)
-        step = coords.step_bound(theta, delta)
-        accepted = False
-        while step > 1e-12:
-            trial = theta + step * delta
-            if coords.feasible(trial):
-                x_trial, _, _ = coords.evaluate(trial)
-                with np.errstate(over="ignore", invalid="ignore"):  # overshoots: merit inf/nan
-                    g_trial = coords.residual(x_trial)
-                    merit_trial = float(g_trial @ g_trial)
-                if merit_trial <= (1 - 1e-4 * step) * merit:
-                    accepted = True
-                    break
-            step *= 0.5
+        step, accepted = backtrack(
+            _merit_decrease(coords, theta, delta, float(step_.residual @ step_.residual)),
+            coords.step_bound(theta, delta),
+            min_step=1e-12,
+        )
         if not accepted:
             return _NewtonOutcome(theta, rel_step <= FLOOR_STEP_TOL, iteration, rel_step)
-        theta = trial
+        theta = theta + step * delta
         last = rel_step * step
         if step == 1.0 and rel_step <= REL_STEP_TOL:
             return _NewtonOutcome(theta, True, iteration, last)
     return _NewtonOutcome(theta, last <= FLOOR_STEP_TOL, MAX_NEWTON, last)
+
+
+def _merit_decrease(
+    coords: MirrorCoordinates, theta: FloatArray, delta: FloatArray, merit: float
+) -> Callable[[float], bool]:
+    """Armijo on the merit ||U^T (y - A x)||^2 along theta + t delta (infeasible: reject)."""
+
+    def accept(step: float) -> bool:
+        trial = theta + step * delta
+        if not coords.feasible(trial):
+            return False
+        x_trial, _, _ = coords.evaluate(trial)
+        with np.errstate(over="ignore", invalid="ignore"):  # overshoots: merit inf/nan
+            g_trial = coords.residual(x_trial)
+            merit_trial = float(g_trial @ g_trial)
+        return merit_trial <= (1 - 1e-4 * step) * merit
+
+    return accept
 
 
 def flow_limit(
@@ -665,7 +593,7 @@ def flow_limit(
             message=f"alpha^p is so large that x is the minimum-l2 interpolator (relative "
             f"deviation bound {bound:.1e})",
         )
-    face = None if anchor is None else _face_route(A, y, anchor, depth, log_alpha)
+    face = None if anchor is None else _face_route(anchor, depth, log_alpha)
     if not certify:
         if face is None:
             raise _not_converged(depth, log_alpha, math.inf)
@@ -690,13 +618,11 @@ class _FaceRoute:
     stages: int
 
 
-def _face_route(
-    A: FloatArray, y: FloatArray, anchor: Anchor, depth: float, log_alpha: float
-) -> _FaceRoute | None:
+def _face_route(anchor: Anchor, depth: float, log_alpha: float) -> _FaceRoute | None:
     """Newton in the face coordinates (from the face, then by continuation); None if unusable."""
     if depth > 2.0 and (depth - 2.0) * log_alpha > 700.0:
         return None  # kappa = alpha^(p-2) overflows: the face-free routes handle it
-    coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
+    coords = mirror_coordinates(anchor, depth=depth, log_alpha=log_alpha)
     iterations = stages = 0
     theta = coords.face_state(anchor.point)
     outcome = None
@@ -705,9 +631,8 @@ def _face_route(
             outcome = _newton_solve(coords, theta)
             iterations += outcome.iterations
         if outcome is None or not outcome.converged:
-            outcome, extra, stages = _continuation(A, y, anchor, depth, log_alpha)
+            outcome, extra, stages = _continuation(anchor, depth, log_alpha)
             iterations += extra
-            coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=log_alpha)
     if not outcome.converged:
         return None
     return _FaceRoute(coords, outcome, iterations, stages)
@@ -769,7 +694,7 @@ def _certified(
     iterations = 0 if face is None else face.iterations
     tol = dual_check.tolerance(arith, lost)
     if face is not None and x_face is not None:
-        check_dual = dual_check.DualProblem(A, y, depth=depth, log_alpha=log_alpha, arith=arith)
+        check_dual = dual_check.DualProblem(A, y, depth_potential(depth, log_alpha), arith)
         with arith.context():
             mu0 = _precise_dual(A, face.coords, face.outcome.theta, arith)
             feasible = check_dual.feasible(check_dual.z(mu0))
@@ -845,17 +770,18 @@ def _precise_dual(A: FloatArray, coords: MirrorCoordinates, theta: FloatArray, a
     iterative refinement of the minimum-norm correction delta (A_J^T delta = residual).
     """
     mu = arith.array(coords.dual(theta))
-    support = coords.support
+    geo, pot = coords.geometry, coords.potential
+    support = geo.support
     if not support.size:
         return mu
     A_j = A[:, support]
-    u_j = coords._u_j(theta)
-    signs = arith.array(coords.signs)
-    if coords.depth == 2.0:
-        target = signs * (arith.scalar(coords.c) + arith.array(u_j))
-        resolution = arith.scalar(1e-18 * (1.0 + coords.c))
+    u_j = coords.support_variable(theta)
+    signs = arith.array(geo.signs)
+    if pot.depth == 2.0:
+        target = signs * (arith.scalar(pot.c) + arith.array(u_j))
+        resolution = arith.scalar(1e-18 * (1.0 + pot.c))
     else:
-        kappa = arith.exp(arith.array(np.array([coords.log_kappa])))[0]
+        kappa = arith.exp(arith.array(np.array([pot.log_kappa])))[0]
         slack = kappa * arith.array(u_j)
         target = signs * (1 + slack)
         resolution = arith.scalar(1e-18) * np.min(abs(slack))
@@ -901,7 +827,7 @@ def _large_alpha_limit(
 
 
 def _continuation(
-    A: FloatArray, y: FloatArray, anchor: Anchor, depth: float, log_alpha: float
+    anchor: Anchor, depth: float, log_alpha: float
 ) -> tuple[_NewtonOutcome, int, int]:
     """Follow the limit from alpha^p = 1 (easy from mu = 0) down to the target alpha."""
     target = depth * log_alpha
@@ -913,7 +839,7 @@ def _continuation(
     iterations = 0
     outcome = _NewtonOutcome(np.zeros(0), False, 0, math.inf)
     for stage, level in enumerate(levels, start=1):
-        coords = MirrorCoordinates(A, y, anchor, depth=depth, log_alpha=level / depth)
+        coords = mirror_coordinates(anchor, depth=depth, log_alpha=level / depth)
         if theta is None or not coords.feasible(theta):
             theta = coords.zero_state()
         outcome = _newton_solve(coords, theta)
@@ -926,103 +852,11 @@ def _continuation(
             nxt = levels[stage] if stage < len(levels) else level
             ratio = max(-nxt, 1.0) / max(-level, 1.0)
             theta = theta.copy()
-            theta[coords.rank_j :] *= ratio
+            theta[coords.geometry.rank_j :] *= ratio
     return outcome, iterations, len(levels)
 
 
 # --------------------------------------------------------------------------- unbalanced starts
-
-
-def _unbalanced_problem_class() -> type:
-    """The dual of the flow from a per-coordinate start, as a :class:`DualProblem` subclass.
-
-    Built on first use so that importing limit.py does not import mpmath (dual_check).
-    """
-    from dlncli import dual_check
-
-    class UnbalancedDual(dual_check.DualProblem):
-        """f, x and dx/dz of the flow-limit dual from u(0) = u0, v(0) = v0 (docs/train.md).
-
-        With z = A^T mu, lu = ln u0, lv = ln v0 and the nominal ln alpha = la:
-
-        p = 2:  x = exp(2 lu + z) - exp(2 lv - z),   Phi = exp(2 lu + z) + exp(2 lv - z);
-        p > 2:  r_u = (u0 / alpha)^(p-2), r_v = (v0 / alpha)^(p-2), q = p / (p - 2),
-                x = u0^p (1 - r_u z)^(-q) - v0^p (1 + r_v z)^(-q),
-                Phi = ((p-2)/2) [u0^p / r_u (1 - r_u z)^(1-q) + v0^p / r_v (1 + r_v z)^(1-q)],
-
-        so x = dPhi/dz and f(mu) = y^T mu - sum_i Phi_i(a_i^T mu). u0 = v0 = alpha is the
-        balanced dual of :class:`dlncli.dual_check.DualProblem` exactly.
-        """
-
-        def __init__(
-            self,
-            A: FloatArray,
-            y: FloatArray,
-            *,
-            depth: float,
-            log_u0: FloatArray,
-            log_v0: FloatArray,
-            log_alpha: float,
-            arith: dual_check.Arithmetic,
-        ) -> None:
-            super().__init__(A, y, depth=depth, log_alpha=log_alpha, arith=arith)
-            p = self.p
-            self.pu = p * arith.array(log_u0)
-            self.pv = p * arith.array(log_v0)
-            if self.q is not None:
-                la = arith.scalar(log_alpha)
-                self.log_ru = (p - 2) * (arith.array(log_u0) - la)
-                self.log_rv = (p - 2) * (arith.array(log_v0) - la)
-                self.ru = arith.exp(self.log_ru)
-                self.rv = arith.exp(self.log_rv)
-
-        def feasible(self, z: AnyArray) -> bool:
-            if self.q is None:
-                return True
-            return bool(np.all(self.ru * z < 1) and np.all(self.rv * z > -1))
-
-        def evaluate(self, mu: AnyArray) -> tuple[AnyArray, AnyArray, Any]:
-            z = self.z(mu)
-            ar = self.arith
-            with np.errstate(over="ignore", under="ignore"):
-                if self.q is None:
-                    e1, e2 = ar.exp(self.pu + z), ar.exp(self.pv - z)
-                    x = self._difference(self.pv - z, self.pu - self.pv + 2 * z)
-                    d, phi = e1 + e2, np.sum(e1 + e2)
-                else:
-                    q = self.q
-                    lp, lm = ar.log1p(-self.ru * z), ar.log1p(self.rv * z)
-                    x = self._difference(self.pv - q * lm, self.pu - self.pv - q * (lp - lm))
-                    d = q * (
-                        ar.exp(self.log_ru + self.pu - (q + 1) * lp)
-                        + ar.exp(self.log_rv + self.pv - (q + 1) * lm)
-                    )
-                    phi = (
-                        (self.p - 2)
-                        / 2
-                        * np.sum(
-                            ar.exp(self.pu - self.log_ru - (q - 1) * lp)
-                            + ar.exp(self.pv - self.log_rv - (q - 1) * lm)
-                        )
-                    )
-            return x, d, np.sum(self.y * mu) - phi
-
-        def boundary_step(self, mu: AnyArray, delta: AnyArray) -> float:
-            if self.q is None:
-                return 1.0
-            z, dz = self.z(mu), self.z(delta)
-            bound = 1.0
-            for slack, rate in ((1 - self.ru * z, self.ru * dz), (1 + self.rv * z, -self.rv * dz)):
-                moving = self.arith.to_float(rate) > 0
-                if np.any(moving):
-                    ratios = self.arith.to_float(slack[moving] / rate[moving])
-                    bound = min(bound, 0.99 * float(np.min(ratios)))
-            return max(bound, 0.0)
-
-    return UnbalancedDual
-
-
-AnyArray = NDArray[Any]
 
 
 def unbalanced_limit(
@@ -1042,7 +876,8 @@ def unbalanced_limit(
     The flow from (u0, v0) is again a mirror flow (docs/train.md): with nu = int (y - A x),
     p = 2: u = u0 e^(2 A^T nu), v = v0 e^(-2 A^T nu); p > 2: u^(2-p) = u0^(2-p) - p(p-2) A^T nu,
     v^(2-p) = v0^(2-p) + p(p-2) A^T nu. Its limit is x(mu*) for the maximizer mu* of the
-    concave dual of :func:`_unbalanced_problem_class` (z = 4 A^T nu for p = 2,
+    concave dual of :class:`dlncli.dual_check.DualProblem` from that start, whose formulas are
+    the depth family's (:meth:`dlncli.potentials.PowerPotential.dual_terms`; z = 4 A^T nu for p = 2,
     z = p(p-2) alpha^(p-2) A^T nu for p > 2). This is a face-free Newton on the full dual (no
     BP-face coordinates), in the precision :func:`dlncli.dual_check.choose_arithmetic` picks
     for the smallest start, warm-started from the balanced limit at the nominal alpha
@@ -1099,17 +934,11 @@ def unbalanced_limit(
             f"and long double give, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}"
         )
     tol = dual_check.tolerance(arith, lost)
-    cls = _unbalanced_problem_class()
 
-    def problem(shift: float) -> Any:
-        return cls(
-            A_n,
-            y_n,
-            depth=depth,
-            log_u0=lu + shift,
-            log_v0=lv + shift,
-            log_alpha=la + shift,
-            arith=arith,
+    def problem(shift: float) -> dual_check.DualProblem:
+        potential = depth_potential(depth, la + shift)
+        return dual_check.DualProblem(
+            A_n, y_n, potential, arith, log_u0=lu + shift, log_v0=lv + shift
         )
 
     target = problem(0.0)

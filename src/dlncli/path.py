@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
+from dlncli.potentials import LN10
 
 if TYPE_CHECKING:
     from dlncli.flow import FlowResult
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-LN10 = math.log(10.0)
 # Inactive coordinates whose hitting times agree to this relative accuracy join together (a tie).
 TIE_RTOL = 1e-12
 # |g_i| below GRAD_RTOL * ||A||_col * ||y|| counts as zero (the NNLS optimality tolerance).
@@ -434,7 +434,7 @@ def _face_selection(A: FloatArray, raw: _RawSaddle, depth: float) -> tuple[Float
     if candidates.size <= support.size:
         return raw.vertex, 0
     sing = np.asarray(np.linalg.svd(A[:, candidates], compute_uv=False), dtype=np.float64)
-    from dlncli.limit import numerical_rank
+    from dlncli.geometry import numerical_rank
 
     if numerical_rank(sing, (A.shape[0], candidates.size)) == candidates.size:
         return raw.vertex, 0

@@ -22,12 +22,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+
+LN10 = math.log(10.0)
 
 SMALL_Z = 0.5  # |z| <= SMALL_Z: Newton on z; above: Newton on log(1 - |z|)
 SERIES_Z = 0.1  # |z| < SERIES_Z: q_p by its positive power series (no cancellation)
@@ -295,6 +297,271 @@ def log_uv_from_x(x: ArrayLike, *, depth: float, log_alpha: float) -> tuple[Floa
         np.asarray(log_alpha - scale * log_one_minus_z),
         np.asarray(log_alpha - scale * log_one_plus_z),
     )
+
+
+# ------------------------------------------------------------------- depth families
+# The flow's limit, its ODE and its certificate use the potential of one depth family in
+# three sets of coordinates (docs/limit.md, "The pieces in the code"): the BP-face
+# coordinates of limit.py (the support map on J, the off map elsewhere), and the full dual
+# of dual_check.py, possibly from a per-coordinate start u(0) = u0, v(0) = v0. Each family
+# is one class; each method is a pure function of its arrays, in whatever precision they
+# carry (float64, long double, or mpmath objects through ``ops``).
+
+
+class DualStart(Protocol):
+    """The start's constants in working precision, as the full dual needs them.
+
+    pu, pv : p ln u0, p ln v0 ((N,) or scalars; both p ln alpha for the balanced start).
+    log_ru, log_rv, ru, rv : (p - 2) ln(u0 / alpha), (p - 2) ln(v0 / alpha) and their exps
+        (0 and 1 for the balanced start; unused for p = 2).
+    p, q : the depth and p / (p - 2) (q None for p = 2).
+    """
+
+    pu: Any
+    pv: Any
+    log_ru: Any
+    log_rv: Any
+    ru: Any
+    rv: Any
+    p: Any
+    q: Any
+
+
+def cancellation_free_difference(b: Any, w: Any, ops: Any) -> Any:
+    """exp(b + w) - exp(b) without cancellation: exp(b) expm1(w) where |w| <= 1 (x small
+    against alpha^p: large alpha, or p near 2). w is passed, not formed as a - b."""
+    near = np.abs(w) <= 1
+    return np.where(near, ops.exp(b) * ops.expm1(w), ops.exp(b + w) - ops.exp(b))
+
+
+@dataclass(frozen=True)
+class EntropicPotential:
+    """Depth p = 2 (docs/limit.md). L = ln(1/alpha^2), c = max(L, 0), kappa = 1.
+
+    BP-face coordinates: on J, with u = s_J a_J^T U_R a_hat and w = s_J a_J^T lam (= 1),
+
+        x_J = s_J (e^(-L + c w + u) - e^(-L - c w - u)),
+        dx_J/du = e^(-L + c w + u) + e^(-L - c w - u);
+
+    off J, with z = a_i^T mu: x_i = e^(-L + z) - e^(-L - z), dx_i/dz = e^(-L + z) + e^(-L - z).
+    Every theta is in the domain (only overflow limits it).
+
+    Full dual from (u0, v0), P_u = 2 ln u0, P_v = 2 ln v0, z = a_i^T mu:
+
+        x_i = e^(P_u + z) - e^(P_v - z) = dPhi_i/dz,  Phi_i = e^(P_u + z) + e^(P_v - z).
+    """
+
+    log_alpha: float
+
+    @property
+    def depth(self) -> float:
+        return 2.0
+
+    @property
+    def p_log_alpha(self) -> float:
+        return 2.0 * self.log_alpha
+
+    @property
+    def L(self) -> float:
+        return -2.0 * self.log_alpha
+
+    @property
+    def c(self) -> float:
+        return max(self.L, 0.0)
+
+    @property
+    def log_kappa(self) -> float:
+        return 0.0
+
+    @property
+    def kappa(self) -> float:
+        return 1.0
+
+    def support_map(self, u: NDArray[Any], w: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(s_J x_J, dx_J/du) on J; both (|J|,), in u's precision."""
+        e1 = np.exp(-self.L + self.c * w + u)
+        e2 = np.exp(-self.L - self.c * w - u)
+        return e1 - e2, e1 + e2
+
+    def off_map(self, z: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(x, dx/dz) off J; both (|off|,)."""
+        f1, f2 = np.exp(-self.L + z), np.exp(-self.L - z)
+        return f1 - f2, f1 + f2
+
+    def face_in_domain(self, u: FloatArray, w: FloatArray, z: FloatArray) -> bool:
+        """True when the maps are finite at (u, z): exp(-L +- z) overflows for large z, and
+        such a point is useless as a Newton iterate (its Jacobian is inf/nan)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            arrays = (*self.support_map(u, w), *self.off_map(z))
+        return all(bool(np.all(np.isfinite(a))) for a in arrays)
+
+    def face_slack_pairs(
+        self, u: FloatArray, du: FloatArray, w: FloatArray, z: FloatArray, dz: FloatArray
+    ) -> list[tuple[FloatArray, FloatArray]]:
+        """The (slack, rate) pairs a step must keep positive: none for p = 2."""
+        return []
+
+    def face_system(self, mag: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(row weights, right-hand side) of the least squares for a_hat putting |x_J| at
+        ``mag`` as alpha -> 0: e^(-L + c w + u) = mag, i.e. u = ln mag + L - c w."""
+        return np.ones_like(mag), np.log(mag) + self.L - self.c * w
+
+    def dual_terms(self, z: Any, start: DualStart, ops: Any) -> tuple[Any, Any, Any]:
+        """(x, dx/dz, sum Phi) of the full dual at z = A^T mu ((N,) each, Phi summed)."""
+        e1, e2 = ops.exp(start.pu + z), ops.exp(start.pv - z)
+        x = cancellation_free_difference(start.pv - z, start.pu - start.pv + 2 * z, ops)
+        return x, e1 + e2, np.sum(e1 + e2)
+
+    def dual_in_domain(self, z: Any, start: DualStart) -> bool:
+        return True
+
+    def dual_slack_pairs(self, z: Any, dz: Any, start: DualStart) -> list[tuple[Any, Any]]:
+        return []
+
+
+@dataclass(frozen=True)
+class PowerPotential:
+    """Depth p > 2 (docs/limit.md). q = p / (p - 2), c = 1, kappa = alpha^(p-2).
+
+    BP-face coordinates: on J, with the scaled slack -u = (1 - |a_i^T mu|) / kappa > 0 and
+    the other side's 2 w + kappa u > 0 (w = 1 up to rounding),
+
+        x_J = s_J ((-u)^(-q) - alpha^p (2 w + kappa u)^(-q)),
+        dx_J/du = q ((-u)^(-q-1) + alpha^p kappa (2 w + kappa u)^(-q-1));
+
+    off J, |z| < 1: x_i = alpha^p ((1 - z)^(-q) - (1 + z)^(-q)),
+    dx_i/dz = q alpha^p ((1 - z)^(-q-1) + (1 + z)^(-q-1)). All in the log domain.
+
+    Full dual from (u0, v0), r_u = (u0 / alpha)^(p-2), r_v = (v0 / alpha)^(p-2):
+
+        x_i = u0^p (1 - r_u z)^(-q) - v0^p (1 + r_v z)^(-q) = dPhi_i/dz,
+        Phi_i = ((p - 2)/2) (u0^p / r_u (1 - r_u z)^(1-q) + v0^p / r_v (1 + r_v z)^(1-q)),
+
+    on the domain r_u z < 1, r_v z > -1.
+    """
+
+    depth: float
+    log_alpha: float
+
+    @property
+    def p_log_alpha(self) -> float:
+        return self.depth * self.log_alpha
+
+    @property
+    def q(self) -> float:
+        return self.depth / (self.depth - 2.0)
+
+    @property
+    def c(self) -> float:
+        return 1.0
+
+    @property
+    def log_kappa(self) -> float:
+        return (self.depth - 2.0) * self.log_alpha
+
+    @property
+    def kappa(self) -> float:
+        """alpha^(p-2); it may underflow to 0, which then only drops terms."""
+        return math.exp(self.log_kappa)
+
+    def support_map(self, u: NDArray[Any], w: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(s_J x_J, dx_J/du) on J; both (|J|,), in u's precision."""
+        q, pla = self.q, self.p_log_alpha
+        log_s = np.log(-u)  # the scaled slack on the active side
+        log_other = np.log(2 * w + self.kappa * u)
+        x = np.exp(-q * log_s) - np.exp(pla - q * log_other)
+        d = q * (np.exp(-(q + 1) * log_s) + np.exp(pla + self.log_kappa - (q + 1) * log_other))
+        return x, d
+
+    def off_map(self, z: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(x, dx/dz) off J; both (|off|,)."""
+        q, pla = self.q, self.p_log_alpha
+        log_plus, log_minus = np.log1p(-z), np.log1p(z)
+        x = np.exp(pla - q * log_plus) - np.exp(pla - q * log_minus)
+        d = q * (np.exp(pla - (q + 1) * log_plus) + np.exp(pla - (q + 1) * log_minus))
+        return x, d
+
+    def face_in_domain(self, u: FloatArray, w: FloatArray, z: FloatArray) -> bool:
+        """Every slack positive: -u > 0, 2 w + kappa u > 0 on J, |z| < 1 off J."""
+        return bool(np.all(-u > 0) and np.all(2 * w + self.kappa * u > 0) and np.all(np.abs(z) < 1))
+
+    def face_slack_pairs(
+        self, u: FloatArray, du: FloatArray, w: FloatArray, z: FloatArray, dz: FloatArray
+    ) -> list[tuple[FloatArray, FloatArray]]:
+        """The (slack, rate) pairs a step (du, dz) must keep positive."""
+        return [(-u, du), (2 * w + self.kappa * u, -self.kappa * du), (1 - z, dz), (1 + z, -dz)]
+
+    def face_system(self, mag: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(row weights, right-hand side) of the relative least squares for a_hat putting
+        |x_J| at ``mag`` as alpha -> 0: (-u)^(-q) = mag, i.e. -u = mag^(-1/q), capped so that
+        the other side's slack stays positive."""
+        s_hat = mag ** (-1.0 / self.q)
+        if self.kappa > 0:
+            s_hat = np.minimum(s_hat, 0.5 * w / self.kappa)
+        return 1.0 / s_hat, -np.ones_like(s_hat)
+
+    def dual_terms(self, z: Any, start: DualStart, ops: Any) -> tuple[Any, Any, Any]:
+        """(x, dx/dz, sum Phi) of the full dual at z = A^T mu ((N,) each, Phi summed)."""
+        q = start.q
+        lp, lm = ops.log1p(-start.ru * z), ops.log1p(start.rv * z)
+        x = cancellation_free_difference(
+            start.pv - q * lm, start.pu - start.pv - q * (lp - lm), ops
+        )
+        d = q * (
+            ops.exp(start.log_ru + start.pu - (q + 1) * lp)
+            + ops.exp(start.log_rv + start.pv - (q + 1) * lm)
+        )
+        phi = (
+            (start.p - 2)
+            / 2
+            * np.sum(
+                ops.exp(start.pu - start.log_ru - (q - 1) * lp)
+                + ops.exp(start.pv - start.log_rv - (q - 1) * lm)
+            )
+        )
+        return x, d, phi
+
+    def dual_in_domain(self, z: Any, start: DualStart) -> bool:
+        """r_u z < 1 and r_v z > -1, compared in working precision (1 - 1e-36 is not 1)."""
+        return bool(np.all(start.ru * z < 1) and np.all(start.rv * z > -1))
+
+    def dual_slack_pairs(self, z: Any, dz: Any, start: DualStart) -> list[tuple[Any, Any]]:
+        return [(1 - start.ru * z, start.ru * dz), (1 + start.rv * z, -start.rv * dz)]
+
+
+DepthPotential = EntropicPotential | PowerPotential
+
+
+def depth_potential(depth: float, log_alpha: float) -> DepthPotential:
+    """The potential of ``depth``'s family at scale ln alpha = ``log_alpha``."""
+    p = _check_depth(depth)
+    return EntropicPotential(log_alpha) if p == 2.0 else PowerPotential(p, log_alpha)
+
+
+def tie_break_penalty(depth: float, v: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+    """(f(v), grad f, diag hess f) of the strictly convex penalty whose minimizer on the BP
+    face is the depth's selected point (docs/model.md §4), for v = s_J x_J > 0 (|J|,):
+
+    - p = 2: f = sum v log v (the family's g_2, maximum entropy);
+    - 2 < p < inf: f = -sum (v^r - v) / (1 - r), r = 2/p (g_p = -|x|^r shifted by a
+      multiple of sum v, which is constant on the face, and scaled so that p -> 2+ tends to
+      the entropy);
+    - p = inf: f = -sum log v.
+    """
+    if depth == 2.0:
+        logv = np.log(v)
+        return float(np.sum(v * logv)), logv + 1.0, 1.0 / v
+    if math.isinf(depth):
+        return float(-np.sum(np.log(v))), -1.0 / v, 1.0 / v**2
+    # -sum v^r with r = 2/p, written as -sum (v^r - v) / eps, eps = 1 - r: the same minimizer
+    # on the face (sum v is constant there) and continuous as p -> 2+, where it tends to the
+    # entropy sum v log v; expm1 keeps p = 2.0000001 accurate.
+    r = 2.0 / depth
+    eps = 1.0 - r
+    logv = np.log(v)
+    shrink = np.expm1(-eps * logv)  # v^(-eps) - 1
+    vr = v * (shrink + 1.0)  # v^r
+    return float(-np.sum(v * shrink) / eps), -shrink / eps + shrink + 1.0, r * vr / v**2
 
 
 # --------------------------------------------------------------------------- the report

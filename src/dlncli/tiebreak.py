@@ -25,8 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlncli.errors import SolverError
-from dlncli.limit import numerical_rank
+from dlncli.geometry import numerical_rank
 from dlncli.lp import BPSolution
+from dlncli.newton import backtrack, step_to_boundary
+from dlncli.potentials import tie_break_penalty
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -56,24 +58,6 @@ class TieBreak:
     signs: FloatArray
     selections: tuple[Selection, ...]
     elapsed_s: float
-
-
-def _objective(depth: float, v: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-    """f(v), grad f, diag(hess f) of the convex function minimized for this depth."""
-    if depth == 2.0:
-        logv = np.log(v)
-        return float(np.sum(v * logv)), logv + 1.0, 1.0 / v
-    if math.isinf(depth):
-        return float(-np.sum(np.log(v))), -1.0 / v, 1.0 / v**2
-    # -sum v^r with r = 2/p, written as -sum (v^r - v) / eps, eps = 1 - r: the same minimizer
-    # on the face (sum v is constant there) and continuous as p -> 2+, where it tends to the
-    # entropy sum v log v; expm1 keeps p = 2.0000001 accurate.
-    r = 2.0 / depth
-    eps = 1.0 - r
-    logv = np.log(v)
-    shrink = np.expm1(-eps * logv)  # v^(-eps) - 1
-    vr = v * (shrink + 1.0)  # v^r
-    return float(-np.sum(v * shrink) / eps), -shrink / eps + shrink + 1.0, r * vr / v**2
 
 
 def select_minimizer(
@@ -120,23 +104,21 @@ def _newton_on_face(
     v = v0.copy()
     optimality = math.inf
     for iteration in range(1, MAX_NEWTON + 1):
-        f, grad, hess = _objective(depth, v)
+        f, grad, hess = tie_break_penalty(depth, v)
         g = null.T @ grad
         H = null.T @ (hess[:, None] * null)
         step_c = -np.linalg.solve(H, g)
         dv = null @ step_c
         optimality = float(np.max(np.abs(g))) / (1.0 + float(np.max(np.abs(grad))))
-        shrinking = dv < 0
-        bound = float(np.min(-v[shrinking] / dv[shrinking])) if np.any(shrinking) else math.inf
-        t = min(1.0, 0.99 * bound)
         slope = float(g @ step_c)
-        while t > 1e-16:
-            trial = v + t * dv
-            if np.all(trial > 0) and _objective(depth, trial)[0] <= f + 1e-4 * t * slope + (
-                1e-15 * abs(f)
-            ):
-                break
-            t *= 0.5
+
+        def accept(t: float) -> bool:
+            trial = v + t * dv  # noqa: B023 -- used at once, inside this iteration
+            # The tolerance 1e-15 |f|: rounding in f must not stop a descent step.
+            bound = f + 1e-4 * t * slope + 1e-15 * abs(f)  # noqa: B023
+            return bool(np.all(trial > 0)) and tie_break_penalty(depth, trial)[0] <= bound
+
+        t, _ = backtrack(accept, step_to_boundary([(v, -dv)]), min_step=1e-16)
         v = v + t * dv
         # A full Newton step this small is converged even when rounding in f made the line
         # search halve it (which happens for p near 2, where f is flat to ~1e-16).
