@@ -100,7 +100,8 @@ def test_depth_potential_picks_the_family_and_refuses_shallow_depths() -> None:
     power = P.depth_potential(3.0, -1.0)
     assert isinstance(power, P.PowerPotential)
     assert power.q == 3.0 and power.kappa == pytest.approx(math.exp(-1.0), rel=1e-15)
-    entropic = P.depth_potential(2.0, -4.0)
+    entropic = P.EntropicPotential(-4.0)
+    assert P.depth_potential(2.0, -4.0) == entropic
     assert entropic.L == 8.0 and entropic.c == 8.0 and entropic.kappa == 1.0
     assert P.depth_potential(2.0, 3.0).c == 0.0  # alpha > 1: c = max(L, 0)
     for bad in (1.5, math.nan, math.inf):
@@ -217,7 +218,11 @@ def test_face_geometry_identities_and_dependent_rows() -> None:
     geo = face_geometry(
         A_n, y_n, anchor.normalized_dual, anchor.bp.face.support, anchor.bp.face.signs
     )
-    assert geo.dim == numerical_rank(np.linalg.svd(A_n, compute_uv=False), A_n.shape) == 2
+    assert (
+        geo.dim
+        == numerical_rank(np.linalg.svd(A_n, compute_uv=False).astype(np.float64), A_n.shape)
+        == 2
+    )
     assert np.allclose(geo.U.T @ geo.U, np.eye(geo.dim), atol=1e-14)
     assert np.allclose(geo.basis @ geo.A, A_n, atol=1e-14)  # range(A) is kept whole
     K_direct = geo.A.T @ geo.U
@@ -298,5 +303,10 @@ def test_backtrack_halves_until_accepted_or_below_the_floor() -> None:
     assert backtrack(accept, 1.0, min_step=1e-3) == (0.25, True)
     assert tried == [1.0, 0.5, 0.25]
     tried.clear()
-    step, ok = backtrack(lambda t: tried.append(t) is not None, 1.0, min_step=0.1)
+
+    def never(t: float) -> bool:
+        tried.append(t)
+        return False
+
+    step, ok = backtrack(never, 1.0, min_step=0.1)
     assert not ok and step == 0.0625 and tried == [1.0, 0.5, 0.25, 0.125]
