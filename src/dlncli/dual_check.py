@@ -43,7 +43,7 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from dlncli.newton import backtrack, step_to_boundary
-from dlncli.potentials import LN10, DepthPotential, depth_potential
+from dlncli.potentials import LN10, DepthPotential
 
 FloatArray = NDArray[np.float64]
 AnyArray = NDArray[Any]
@@ -164,6 +164,15 @@ def lost_digits(depth: float, log_alpha: float, x_scale: float) -> int:
     ratio = big_r / q
     log10_lost = math.log10(q) + math.log10(-math.expm1(-ratio)) + ratio / LN10 if ratio else 0.0
     return max(0, math.ceil(log10_lost))
+
+
+def start_lost_digits(depth: float, low: float, top: float, x_scale: float) -> int:
+    """Digits lost for a per-coordinate start with entries between e^low and e^top: the
+    slacks' (:func:`lost_digits` at the smallest entry), or the cancellation in
+    x = u0^p (...) - v0^p (...) when the largest entry's u0^p = e^(p top) dwarfs |x|: dx/dz is
+    about e^(p top) there, so z's rounding moves x by e^(p top) / max|x| times more."""
+    cancelled = (depth * top - math.log(max(x_scale, 1e-300))) / LN10
+    return max(lost_digits(depth, low, x_scale), math.ceil(max(cancelled, 0.0)))
 
 
 def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
@@ -403,62 +412,106 @@ def tolerance(arith: Arithmetic, digits_lost: int = 0) -> float:
     return max(base, 10.0 ** (digits_lost + 1 - digits))
 
 
+def start_level(depth: float, target: float, low_log_start: float, x_scale: float) -> float:
+    """The continuation's first level (in ln alpha^p units): where the smallest start entry
+    u0 = e^low (alpha, for the balanced start) has u0^p = 100 max|x|, so that mu = 0 is near
+    the optimum; never below the ``target`` level."""
+    easy = math.log(max(x_scale, 1e-300)) + 2 * LN10  # ln alpha^p = ln(100 max|x|)
+    return max(target, easy + (target - depth * low_log_start))
+
+
+def pull_inside(problem: DualProblem, mu: AnyArray) -> AnyArray:
+    """mu, or mu halved towards 0 (x = u0^p - v0^p, always feasible) until it is in the
+    potential's domain (60 halvings at most, then 0)."""
+    for _ in range(60):
+        if problem.feasible(problem.z(mu)):
+            return mu
+        mu = mu * problem.arith.scalar(0.5)
+    return np.asarray(mu * problem.arith.scalar(0.0))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a continuation moves: its first ``stride`` and the smallest it may halve to, and
+    the ``coordinate`` (a function of the level) in which the dual moves about linearly,
+    used to extrapolate each stage's start from the two before."""
+
+    stride: float
+    min_stride: float
+    coordinate: Callable[[float], float]
+
+
+def alpha_schedule(depth: float) -> Schedule:
+    """Levels ln alpha^p: mu ~ L lambda + c in L = ln(1/alpha^2) = -level for p = 2,
+    mu ~ lambda + C u in u = (alpha^p)^{(p-2)/p} for p > 2; strides of 20 (p = 2) or 2 decades
+    of alpha^p, never below 0.05 decades."""
+    if depth == 2.0:
+        return Schedule(20.0 * LN10, 0.05 * LN10, lambda level: -level)
+    return Schedule(2.0 * LN10, 0.05 * LN10, lambda level: math.exp(level * (depth - 2.0) / depth))
+
+
+# The homotopy from the balanced start (level 1) to a per-coordinate one (level 0): the dual
+# moves smoothly in the level; first stride a tenth of the way, never below 1e-4 of it.
+HOMOTOPY_SCHEDULE = Schedule(0.1, 1e-4, lambda level: level)
+
+
 def continuation(
-    A: FloatArray,
-    y: FloatArray,
+    problem_at: Callable[[float], DualProblem],
     *,
-    depth: float,
-    log_alpha: float,
+    start: float,
+    target: float,
+    schedule: Schedule,
     arith: Arithmetic,
-    x_scale: float,
+    tol: float,
+    mu0: AnyArray | None = None,
     on_iteration: Callable[[], None] | None = None,
 ) -> tuple[DualSolve, int]:
-    """Follow the limit in alpha from where it is easy (alpha^p = 100 max|x|: mu = 0 is near
-    the optimum) down to the target. Each stage starts from a linear extrapolation of the two
-    previous duals in the variable mu is asymptotically linear in: L = ln(1/alpha^2) for p = 2
-    (mu ~ L lambda + c), u = (alpha^p)^{(p-2)/p} for p > 2 (mu ~ lambda + C u). Strides adapt:
-    doubled after an easy stage, halved when Newton fails. Returns (solve, stages)."""
+    """Follow the limit from an easy level ``start`` down to the ``target`` one, where
+    ``problem_at(level)`` gives the dual, starting Newton from ``mu0`` (default 0) at the
+    first stage. Levels are ln alpha^p for the balanced start (:func:`alpha_schedule`; start
+    at :func:`start_level`, where mu = 0 is near the optimum), target + p ln c for a
+    per-coordinate start scaled by a common factor c, or the homotopy level of
+    :data:`HOMOTOPY_SCHEDULE`. Each later stage starts from a linear extrapolation of the two
+    previous duals in the schedule's coordinate. Strides adapt: doubled after an easy stage
+    (at most 6 Newton steps), halved when Newton fails. The target stage must reach ``tol``,
+    earlier ones 1e-8. Returns (solve, stages)."""
     with arith.context():
-        return _continuation(A, y, depth, log_alpha, arith, x_scale, on_iteration)
+        mu = arith.array(np.zeros(problem_at(start).A.shape[0])) if mu0 is None else mu0
+        return _continuation(problem_at, start, target, schedule, arith, tol, mu, on_iteration)
 
 
 def _continuation(
-    A: FloatArray,
-    y: FloatArray,
-    depth: float,
-    log_alpha: float,
+    problem_at: Callable[[float], DualProblem],
+    level: float,
+    target: float,
+    schedule: Schedule,
     arith: Arithmetic,
-    x_scale: float,
+    tol: float,
+    mu: AnyArray,
     on_iteration: Callable[[], None] | None,
 ) -> tuple[DualSolve, int]:
-    target = depth * log_alpha
-    level = max(target, math.log(max(x_scale, 1e-300)) + 2 * LN10)
-    stride = (20.0 if depth == 2.0 else 2.0) * LN10
-    tol = tolerance(arith, lost_digits(depth, log_alpha, x_scale))
-
-    def coordinate(pla: float) -> float:
-        return -pla if depth == 2.0 else math.exp(pla * (depth - 2.0) / depth)
-
+    stride, coordinate = schedule.stride, schedule.coordinate
     solved: list[tuple[float, AnyArray]] = []  # (level, mu), the last two stages
-    mu = arith.array(np.zeros(A.shape[0]))
     stages = 0
     while True:
         stages += 1
-        problem = DualProblem(A, y, depth_potential(depth, level / depth), arith)
+        problem = problem_at(level)
         starts = [mu]
         if len(solved) == 2:
             (l0, m0), (l1, m1) = solved
             c0, c1, c = coordinate(l0), coordinate(l1), coordinate(level)
             if c1 != c0:
-                guess = m1 + arith.scalar((c - c1) / (c1 - c0)) * (m1 - m0)
-                if problem.feasible(problem.z(guess)):
-                    starts.insert(0, guess)
+                starts.insert(0, m1 + arith.scalar((c - c1) / (c1 - c0)) * (m1 - m0))
         stage_tol = tol if level == target else 1e-8
+        # The domain may move with the level (the homotopy's r_u, r_v): an extrapolation
+        # outside it is dropped, and the last stage's mu is pulled in towards mu = 0.
+        starts = [g for g in starts[:-1] if problem.feasible(problem.z(g))]
+        starts.append(pull_inside(problem, mu))
         outcome = newton(problem, starts[0], tol=stage_tol, on_iteration=on_iteration)
         if not outcome.converged and len(starts) == 2:
             outcome = newton(problem, starts[1], tol=stage_tol, on_iteration=on_iteration)
         if not outcome.converged:
-            if not solved or stride < 0.05 * LN10:
+            if not solved or stride < schedule.min_stride:
                 return outcome, stages
             stride /= 2
             level = max(solved[-1][0] - stride, target)
@@ -470,3 +523,5 @@ def _continuation(
         if outcome.iterations <= 6:
             stride *= 2
         level = max(level - stride, target)
+        if level - target <= 1e-9 * schedule.stride:  # rounding in 1 - 0.2 k: land on it
+            level = target

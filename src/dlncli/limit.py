@@ -718,8 +718,19 @@ def _certified(
                     last_step=check.last_step,
                     message="" if correction <= 1e-9 else _corrected(correction),
                 )
+    target = depth * log_alpha
+
+    def balanced_at(level: float) -> dual_check.DualProblem:
+        return dual_check.DualProblem(A, y, depth_potential(depth, level / depth), arith)
+
     solve, stages = dual_check.continuation(
-        A, y, depth=depth, log_alpha=log_alpha, arith=arith, x_scale=x_scale, on_iteration=tick
+        balanced_at,
+        start=dual_check.start_level(depth, target, log_alpha, x_scale),
+        target=target,
+        schedule=dual_check.alpha_schedule(depth),
+        arith=arith,
+        tol=tol,
+        on_iteration=tick,
     )
     iterations += solve.iterations
     if solve.converged:
@@ -880,10 +891,12 @@ def unbalanced_limit(
     the depth family's (:meth:`dlncli.potentials.PowerPotential.dual_terms`; z = 4 A^T nu for p = 2,
     z = p(p-2) alpha^(p-2) A^T nu for p > 2). This is a face-free Newton on the full dual (no
     BP-face coordinates), in the precision :func:`dlncli.dual_check.choose_arithmetic` picks
-    for the smallest start, warm-started from the balanced limit at the nominal alpha
-    (default: the largest of u0, v0, where every start is feasible); if it does not converge,
-    the same Newton follows the start scaled by a common factor c (u0 c, v0 c) from c with
-    (u0 c)^p ~ 100 max|x| down to c = 1, two decades of c^p per stage.
+    for the digits the start loses at either end (:func:`dlncli.dual_check.start_lost_digits`),
+    warm-started from the balanced limit at the nominal alpha (default: the largest of u0, v0,
+    where every start is feasible); if it does not converge, by the homotopy from the balanced
+    start to this one (ln u0(s) = ln alpha + s (ln u0 - ln alpha), s from 0 to 1), and then by
+    following the start scaled by a common factor c (u0 c, v0 c) from c with (u0 c)^p ~
+    100 max|x| down to c = 1 (docs/train.md).
 
     Parameters
     ----------
@@ -896,7 +909,8 @@ def unbalanced_limit(
 
     Returns
     -------
-    LimitResult with route "unbalanced Newton" or "unbalanced continuation"; ``certified``
+    LimitResult with route "unbalanced Newton", "unbalanced homotopy" or "unbalanced
+    continuation"; ``certified``
     means the Newton converged (last relative step below ``check_step``'s tolerance and
     max|y - A x| <= 1e-9 max|y|).
     """
@@ -926,11 +940,11 @@ def unbalanced_limit(
     A_n, y_n = normalize(A, y, scale_exp)
     x_scale = max(float(np.max(np.abs(balanced.x))), 1e-300)
     low = float(min(np.min(lu), np.min(lv)))
-    lost = dual_check.lost_digits(depth, low, x_scale)
+    lost = dual_check.start_lost_digits(depth, low, top, x_scale)
     arith = dual_check.choose_arithmetic(A.shape, lost)
     if arith is None:
         raise SolverError(
-            f"the start's smallest entry (ln {low:.4g}) needs {lost} more digits than float64 "
+            f"the start's entries (ln {low:.4g} to {top:.4g}) need {lost} more digits than float64 "
             f"and long double give, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}"
         )
     tol = dual_check.tolerance(arith, lost)
@@ -945,39 +959,54 @@ def unbalanced_limit(
     route = "unbalanced Newton"
     stages = 0
     with arith.context():
-        mu = arith.array(balanced.dual)
-        for _ in range(60):  # a start outside the domain: shrink towards mu = 0 (x = 0)
-            if target.feasible(target.z(mu)):
-                break
-            mu = mu * arith.scalar(0.5)
-        else:
-            mu = arith.array(np.zeros(A.shape[0]))
+        balanced_mu = arith.array(balanced.dual)
+        mu = dual_check.pull_inside(target, balanced_mu)  # a start outside the domain
     solve = dual_check.newton(target, mu, tol=tol, max_iterations=60, on_iteration=tick)
     iterations = solve.iterations
     if not solve.converged:
+        # The homotopy from the balanced start, whose limit we have, to this one:
+        # ln u0(s) = ln alpha + s (ln u0 - ln alpha), s = 1 - level from 0 to 1.
+        route = "unbalanced homotopy"
+        potential = depth_potential(depth, la)
+
+        def between(level: float) -> dual_check.DualProblem:
+            s = 1.0 - level
+            return dual_check.DualProblem(
+                A_n, y_n, potential, arith, log_u0=la + s * (lu - la), log_v0=la + s * (lv - la)
+            )
+
+        solve, stages = dual_check.continuation(
+            between,
+            start=1.0,
+            target=0.0,
+            schedule=dual_check.HOMOTOPY_SCHEDULE,
+            arith=arith,
+            tol=tol,
+            mu0=balanced_mu,
+            on_iteration=tick,
+        )
+        iterations += solve.iterations
+    if not solve.converged:
+        # The continuation of the balanced limit, in the start's common scale: the level is
+        # p ln alpha + p ln c for the start (c u0, c v0), from c where (c u0)^p is 100 max|x|
+        # for the smallest entry down to c = 1.
         route = "unbalanced continuation"
-        shift = max(0.0, (math.log(x_scale) + 2 * LN10) / depth - low)
-        stride = 2.0 * LN10 / depth
-        with arith.context():
-            mu = arith.array(np.zeros(A.shape[0]))
-        done = shift
-        while True:
-            stages += 1
-            stage_tol = tol if shift == 0.0 else 1e-8
-            solve = dual_check.newton(problem(shift), mu, tol=stage_tol, on_iteration=tick)
-            iterations += solve.iterations
-            if not solve.converged:
-                if stride < 0.01 * LN10 or done == shift:
-                    break
-                stride /= 2
-                shift = max(done - stride, 0.0)
-                continue
-            if shift == 0.0:
-                break
-            mu, done = solve.mu, shift
-            if solve.iterations <= 6:
-                stride *= 2
-            shift = max(shift - stride, 0.0)
+        nominal = depth * la
+
+        def scaled_at(level: float) -> dual_check.DualProblem:
+            return problem((level - nominal) / depth)
+
+        solve, extra = dual_check.continuation(
+            scaled_at,
+            start=dual_check.start_level(depth, nominal, low, x_scale),
+            target=nominal,
+            schedule=dual_check.alpha_schedule(depth),
+            arith=arith,
+            tol=tol,
+            on_iteration=tick,
+        )
+        stages += extra
+        iterations += solve.iterations
     if not solve.converged:
         raise SolverError(
             f"Newton for the flow limit from the per-coordinate start did not converge "
