@@ -17,6 +17,7 @@ from dlncli.lp import solve_basis_pursuit
 from dlncli.phase import (
     Variant,
     draw_instance,
+    observe,
     parse_grid,
     phase,
     run_trial,
@@ -109,9 +110,9 @@ def test_run_trial_success_is_the_bp_error_against_the_planted_x() -> None:
     task = TrialTask(60, 30, 4, 0, 1, 1e-6, (Variant("bp"),))
     (row,) = run_trial(task)
     A, x = draw_instance(n=60, m=30, k=4, trial=0, seed=1)
-    bp = solve_basis_pursuit(A, A @ x)
+    bp = solve_basis_pursuit(A, observe(A, x))
     assert row.error_inf == pytest.approx(np.max(np.abs(bp.x - x)), abs=1e-12)
-    assert row.success and row.key == (30, 4, 0, "bp", 0.0, 0.0, 0.0)
+    assert row.success and row.key == (30, 4, 0, "bp", 0.0, 0.0, 0.0, 0)
     # k close to m: BP cannot recover (more nonzeros than the weak threshold allows).
     (bad,) = run_trial(TrialTask(60, 30, 25, 0, 1, 1e-6, (Variant("bp"),)))
     assert not bad.success and bad.error_inf is not None and bad.error_inf > 1e-3
