@@ -687,6 +687,7 @@ def phase_curves_figure(report: PhaseReport) -> Any:
                     [c.rho for c in shown],
                     [c.sharpness_median for c in shown],
                     markersize=3.5,
+                    label=f"_{v.label}",  # a leading _ keeps it out of the legend
                     **styles[v],
                 )
             bottom.axhline(2.0, color="tab:red", linewidth=1.0, linestyle=":")
