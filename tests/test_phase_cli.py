@@ -86,6 +86,7 @@ def test_sweep_table_store_resume_and_plot(tmp_path: Path) -> None:
         (("--method", "gd", "--lr", "0.1", "--loss-tol", "0"), "expected a number > 0"),
         (("--method", "gd", "--lr", "0.1", "--loss-tol", "nan"), "expected a number > 0"),
         (("--plot-kind", "pie"), "expected heatmap or curves"),
+        (("--plot-kind", "curves"), "needs --plot FILE"),
     ],
 )
 def test_usage_errors(args: tuple[str, ...], message: str) -> None:

@@ -1404,14 +1404,15 @@ def phase_command(
         ),
     ] = None,
     plot_kind: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--plot-kind",
             metavar="KIND",
             help="heatmap: one (δ, ρ) panel per method; curves: success rate against ρ, one "
-            "panel per δ, all methods, and GD's η·λ_max at the end.",
+            "panel per δ, all methods, and GD's η·λ_max at the end. [default: heatmap]",
+            show_default=False,
         ),
-    ] = "heatmap",
+    ] = None,
     theory: Annotated[
         bool, typer.Option("--theory", help="Only print the asymptotic threshold ρ_W(δ).")
     ] = False,
@@ -1483,10 +1484,12 @@ def phase_command(
         )
     if loss_tol is not None and not (math.isfinite(loss_tol) and loss_tol > 0):
         raise typer.BadParameter(f"{loss_tol}; expected a number > 0", param_hint="'--loss-tol'")
-    if plot_kind not in ("heatmap", "curves"):
+    if plot_kind not in (None, "heatmap", "curves"):
         raise typer.BadParameter(
             f"{plot_kind!r}; expected heatmap or curves", param_hint="'--plot-kind'"
         )
+    if plot_kind is not None and plot is None:
+        raise typer.BadParameter("needs --plot FILE", param_hint="'--plot-kind'")
     from dlncli.phase import log_alpha_of
 
     depths = _phase_floats(depth or "3", "--depth")
