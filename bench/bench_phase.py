@@ -106,7 +106,7 @@ def figure(out: Path, workers: int) -> None:
         workers=workers,
         seed=0,
     )
-    write_figure(out, phase_figure(report))
+    write_figure(out, phase_figure(report), force=True)
     for t in report.transitions:
         rho = "outside grid" if t.rho_50 is None else f"{t.rho_50:.3f}"
         print(f"figure {t.variant.label} delta={t.delta:g}: rho_50 {rho}, rho_W {t.rho_theory:.3f}")

@@ -17,6 +17,7 @@ import scipy.sparse
 
 import dlncli
 from dlncli.errors import InfeasibleError, TimeLimitError
+from dlncli.phase import variants_for as phase_variants
 from dlncli.report import jsonable
 from tests.helpers import run, run_json
 
@@ -117,6 +118,25 @@ CASES: list[tuple[list[str], Any]] = [
             "1",
         ],
         lambda: dlncli.phase(n=10, deltas=[0.5], rhos=[0.2, 0.4], trials=2, workers=1),
+    ),
+    (
+        [
+            *("phase", "--n", "20", "--delta", "0.5", "--rho", "0.2,0.4", "--trials", "2"),
+            *("--workers", "1", "--method", "gd", "--depth", "2", "--alpha", "1e-4"),
+            *("--lr", "0.2,0.45", "--lr-relative", "--max-steps", "300", "--loss-tol", "1e-8"),
+        ],
+        lambda: dlncli.phase(
+            n=20,
+            deltas=[0.5],
+            rhos=[0.2, 0.4],
+            trials=2,
+            workers=1,
+            variants=phase_variants(
+                ["gd"], depths=[2.0], alphas=["1e-4"], lr=[0.2, 0.45], lr_relative=True
+            ),
+            max_steps=300,
+            loss_tol=1e-8,
+        ),
     ),
     (
         ["potentials", "--depth", "2,3", "--z", "0,0.5"],

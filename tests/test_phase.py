@@ -17,6 +17,7 @@ from dlncli.lp import solve_basis_pursuit
 from dlncli.phase import (
     Variant,
     draw_instance,
+    observe,
     parse_grid,
     phase,
     run_trial,
@@ -109,9 +110,9 @@ def test_run_trial_success_is_the_bp_error_against_the_planted_x() -> None:
     task = TrialTask(60, 30, 4, 0, 1, 1e-6, (Variant("bp"),))
     (row,) = run_trial(task)
     A, x = draw_instance(n=60, m=30, k=4, trial=0, seed=1)
-    bp = solve_basis_pursuit(A, A @ x)
+    bp = solve_basis_pursuit(A, observe(A, x))
     assert row.error_inf == pytest.approx(np.max(np.abs(bp.x - x)), abs=1e-12)
-    assert row.success and row.key == (30, 4, 0, "bp", 0.0, 0.0, 0.0)
+    assert row.success and row.key == (30, 4, 0, "bp", 0.0, 0.0, 0.0, 0)
     # k close to m: BP cannot recover (more nonzeros than the weak threshold allows).
     (bad,) = run_trial(TrialTask(60, 30, 25, 0, 1, 1e-6, (Variant("bp"),)))
     assert not bad.success and bad.error_inf is not None and bad.error_inf > 1e-3
@@ -263,3 +264,143 @@ def test_public_api() -> None:
     assert set(doc["transitions"][0]) >= {
         "delta", "method", "depth", "alpha", "rho_50", "rho_theory"
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- GD in the sweep
+
+
+def test_y_is_a_x_correctly_rounded() -> None:
+    from fractions import Fraction
+
+    A, x = draw_instance(n=50, m=20, k=7, trial=0, seed=5)
+    y = observe(A, x)
+    exact = [
+        float(sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(row, x, strict=True)),
+                  Fraction(0)))
+        for row in A
+    ]  # fmt: skip
+    assert y.tolist() == exact  # Fraction -> float rounds once, correctly
+    assert np.allclose(y, A @ x, rtol=0, atol=1e-14)
+
+
+def test_gd_defaults_are_trains() -> None:
+    from dlncli.phase import GD_LOSS_TOL, GD_MAX_STEPS
+    from dlncli.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
+
+    assert (GD_MAX_STEPS, GD_LOSS_TOL) == (DEFAULT_MAX_STEPS, DEFAULT_TOL)
+
+
+def test_relative_step_is_a_fraction_of_the_stability_bound() -> None:
+    """eta = f * 2 / lambda_max at u = v = alpha. Two independent checks: train's own
+    stability_bound for that instance, and the closed form at tiny alpha, where the Hessian
+    is diag(2g, -2g) + O(alpha^2) with g = -A^T y, so 2 / lambda_max = 1 / ||A^T y||_inf."""
+    from dlncli.phase import GdBudget, TrialTask
+    from dlncli.train import train
+
+    (gd,) = variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.3], lr_relative=True)
+    assert gd.lr_relative and gd.label == "gd p=2 α=1e-6 η=0.3·η_max"
+    budget = GdBudget(max_steps=3000, loss_tol=1e-10)
+    (row,) = run_trial(TrialTask(40, 20, 3, 0, 4, 1e-2, (gd,), budget))
+    A, x = draw_instance(n=40, m=20, k=3, trial=0, seed=4)
+    y = observe(A, x)
+    assert row.lr_used is not None
+    assert row.lr_used == pytest.approx(0.3 / np.max(np.abs(A.T @ y)), rel=1e-9)
+    run = train(A, y, depth=2.0, log_alpha=gd.log_alpha or 0.0, lr=0.1, max_steps=0)
+    assert row.lr_used == pytest.approx(0.3 * run.stability_bound, rel=1e-12)
+    # The trial is train's run at that step size: same steps, same end, same error.
+    same = train(
+        A, y, depth=2.0, log_alpha=gd.log_alpha or 0.0, lr=row.lr_used,
+        max_steps=3000, tol=1e-10, predict=False,
+    )  # fmt: skip
+    assert row.steps == same.steps and row.sharpness == same.sharpness
+    assert row.status == {"converged": "ok", "max-steps": "max-steps"}[same.status]
+    assert row.error_inf == pytest.approx(np.max(np.abs(same.x - x)), rel=1e-12)
+
+
+def test_gd_statuses_are_counted_not_hidden() -> None:
+    """p = 2 at tiny alpha: the first step multiplies v_i by 1 - 2 eta |g_i|, which is <= 0
+    for the largest |g_i| once eta >= 1 / (2 ||g||_inf) = half the stability bound: a
+    fraction 0.6 diverges at step 1, 0.45 does not. A budget of 5 steps stops every run."""
+    sweep = {"n": 30, "deltas": [0.5], "rhos": [0.2, 0.4], "trials": 2, "workers": 1}
+    variants = variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.45, 0.6], lr_relative=True)
+    report = phase(**sweep, variants=variants, max_steps=5, loss_tol=1e-10)  # type: ignore[arg-type]
+    slow = [c for c in report.cells if c.variant.lr == 0.45]
+    wild = [c for c in report.cells if c.variant.lr == 0.6]
+    assert all(c.unconverged == 2 and c.diverged == 0 for c in slow)
+    assert all(c.diverged == 2 and c.successes == 0 and c.sharpness_median is None for c in wild)
+    assert report.diverged == 4 and report.unconverged == 4 and report.failed == 0
+    doc = report.to_dict()
+    assert (
+        "4 GD runs diverged" in doc["message"] and "4 GD runs stopped at 5 steps" in doc["message"]
+    )
+    assert doc["gd_max_steps"] == 5 and doc["gd_loss_tol"] == 1e-10
+    assert {c["unconverged"] for c in doc["cells"] if c["lr"] == 0.45} == {2}
+
+
+def test_small_gd_sweep_near_the_edge_of_stability(tmp_path: Path) -> None:
+    """A fast version of the README sweep: GD at a small fraction of the stability bound
+    ends near the flow limit (the eta -> 0 limit), sharpness eta lambda_max < 2; close to
+    the bound it ends at the edge of stability, sharpness ~ 2, never much above."""
+    variants = (
+        Variant("bp"),
+        *variants_for(["limit"], depths=[2.0], alphas=["1e-6"]),
+        *variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.1, 0.49], lr_relative=True),
+    )
+    sweep = {"n": 40, "deltas": [0.5], "rhos": [0.1, 0.3], "trials": 3, "seed": 2, "workers": 1}
+    budget = {"max_steps": 4000, "loss_tol": 1e-10, "success_tol": 1e-2}
+    store = tmp_path / "gd.db"
+    report = phase(**sweep, **budget, variants=variants, store=store)  # type: ignore[arg-type]
+    small = [c for c in report.cells if c.variant.lr == 0.1]
+    large = [c for c in report.cells if c.variant.lr == 0.49]
+    assert all(c.sharpness_median is not None and c.sharpness_median < 1.0 for c in small)
+    assert all(c.sharpness_median is not None and 1.5 < c.sharpness_median < 2.1 for c in large)
+    for c in small + large:
+        assert c.lr_used_median is not None and c.lr_used_median > 0
+    resumed = phase(**sweep, **budget, variants=variants, store=store, resume=True)  # type: ignore[arg-type]
+    assert resumed.computed == 0 and _summary(resumed) == _summary(report)
+    with pytest.raises(StoreError, match="gd"):
+        phase(**sweep, **{**budget, "max_steps": 4001}, variants=variants, store=store, resume=True)  # type: ignore[arg-type]
+
+
+def test_store_of_another_format_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "old.db"
+    phase(**SWEEP, workers=1, store=store)  # type: ignore[arg-type]
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
+    with pytest.raises(StoreError, match="format 1, this dlncli writes format 2"):
+        phase(**SWEEP, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+    with sqlite3.connect(store) as db:
+        db.execute("DELETE FROM meta WHERE key = 'format'")
+    with pytest.raises(StoreError, match="not a dlncli phase store"):
+        phase(**SWEEP, workers=1, store=store, resume=True)  # type: ignore[arg-type]
+
+
+def test_relative_and_absolute_steps_are_different_variants(tmp_path: Path) -> None:
+    absolute = variants_for(["gd"], depths=[2.0], alphas=["1e-3"], lr=[0.1, 0.2])
+    relative = variants_for(["gd"], depths=[2.0], alphas=["1e-3"], lr=[0.1, 0.2], lr_relative=True)
+    assert [v.lr for v in absolute] == [0.1, 0.2] and not any(v.lr_relative for v in absolute)
+    assert {v.key for v in absolute}.isdisjoint({v.key for v in relative})
+    store = tmp_path / "s.db"
+    sweep = {"n": 20, "deltas": [0.5], "rhos": [0.2], "trials": 1, "workers": 1, "max_steps": 50}
+    phase(**sweep, variants=absolute, store=store)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="variants"):
+        phase(**sweep, variants=relative, store=store, resume=True)  # type: ignore[arg-type]
+
+
+def test_gd_option_errors() -> None:
+    with pytest.raises(ValueError, match="a value is twice"):
+        variants_for(["gd"], lr=[0.1, 0.1])
+    with pytest.raises(ValueError, match="needs a step size"):
+        variants_for(["gd"], lr=[0.1, -1.0])
+    gd = Variant("gd", depth=2.0, log_alpha=0.0, lr=0.1)
+    sweep = {"n": 20, "deltas": [0.5], "rhos": [0.2], "trials": 1}
+    for bad, message in (
+        ({"max_steps": 0}, "max_steps"),
+        ({"max_steps": 2.5}, "max_steps"),
+        ({"loss_tol": 0.0}, "loss_tol"),
+        ({"loss_tol": math.inf}, "loss_tol"),
+        ({"variants": [Variant("gd", depth=2.0, log_alpha=0.0, lr=-0.1)]}, "lr = -0.1"),
+        ({"variants": [Variant("gd", depth=2.0, log_alpha=0.0, lr_relative=True)]}, "needs lr"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            phase(**{**sweep, "variants": [gd], **bad})  # type: ignore[arg-type]

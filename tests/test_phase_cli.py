@@ -74,6 +74,19 @@ def test_sweep_table_store_resume_and_plot(tmp_path: Path) -> None:
         (("--rho", "0.10,0.11"), "both give k = 2"),
         (("--rho", "x"), "not a number"),
         (("--trials", "0"), "--trials"),
+        (("--method", "gd", "--lr", "0,0.1"), "needs a step size"),
+        (("--method", "gd", "--lr", "0.1,0.1"), "a value is twice"),
+        (("--method", "gd", "--lr", "x"), "not a number"),
+        (("--lr-relative",), "applies to --method gd only"),
+        (("--method", "gd", "--lr-relative"), "needs --lr LIST"),
+        (("--max-steps", "10"), "applies to --method gd only"),
+        (("--loss-tol", "1e-9"), "applies to --method gd only"),
+        (("--method", "gd", "--lr", "0.1", "--max-steps", "0"), "expected a whole number >= 1"),
+        (("--method", "gd", "--lr", "0.1", "--max-steps", "2.5"), "--max-steps"),
+        (("--method", "gd", "--lr", "0.1", "--loss-tol", "0"), "expected a number > 0"),
+        (("--method", "gd", "--lr", "0.1", "--loss-tol", "nan"), "expected a number > 0"),
+        (("--plot-kind", "pie"), "expected heatmap or curves"),
+        (("--plot-kind", "curves"), "needs --plot FILE"),
     ],
 )
 def test_usage_errors(args: tuple[str, ...], message: str) -> None:
@@ -149,3 +162,61 @@ def test_figure_panels_and_theory_curve() -> None:
     curve = next(line for line in panels[0].get_lines() if line.get_label() == "ρ_W(δ)")
     xs, ys = curve.get_xdata(), curve.get_ydata()
     assert np.allclose(ys, [weak_threshold(float(d)) for d in xs])
+
+
+GD = (
+    *SMALL[:-1], "2", "--workers", "1", "--quiet", "--method", "bp,gd", "--depth", "2",
+    "--alpha", "1e-6", "--lr", "0.1,0.45", "--lr-relative", "--max-steps", "3000",
+    "--loss-tol", "1e-10", "--success-tol", "1e-2",
+)  # fmt: skip
+
+
+def test_gd_sweep_json_curves_plot_and_store(tmp_path: Path) -> None:
+    store, plot = tmp_path / "gd.db", tmp_path / "gd.png"
+    doc = run_json(*GD, "--store", str(store), "--plot", str(plot), "--plot-kind", "curves")
+    assert doc["gd_max_steps"] == 3000 and doc["gd_loss_tol"] == 1e-10
+    gd = [c for c in doc["cells"] if c["method"] == "gd"]
+    assert [c["lr"] for c in gd] == [0.1] * 3 + [0.45] * 3
+    assert all(c["lr_relative"] and c["label"].endswith("·η_max") for c in gd)
+    assert all(c["lr_used_median"] > 0 and c["sharpness_median"] > 0 for c in gd)
+    assert doc["unconverged"] == sum(c["unconverged"] for c in doc["cells"])
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    table = run(*GD, "--store", str(store), "--resume")
+    assert table.exit_code == 0 and "GD budget" in table.stdout and "η=0.45·η_max" in table.stdout
+    other = run(*GD[:-1], "1e-3", "--store", str(store), "--resume")
+    assert other.exit_code == 1 and "success_tol 0.001 here, 0.01 in the store" in other.stderr
+    budget = run(*GD, "--max-steps", "2000", "--store", str(store), "--resume")
+    assert budget.exit_code == 1 and "different sweep (gd" in budget.stderr
+
+
+def test_curves_figure_lines_are_the_rates() -> None:
+    from dlncli.phase import Variant, phase, variants_for
+    from dlncli.report import phase_curves_figure
+
+    variants = (
+        Variant("bp"),
+        *variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.2, 0.45], lr_relative=True),
+    )
+    report = phase(
+        n=40, deltas=[0.3, 0.6], rhos=[0.2, 0.5], trials=2, variants=variants, workers=1,
+        max_steps=500, loss_tol=1e-8,
+    )  # fmt: skip
+    fig = phase_curves_figure(report)
+    tops = [ax for ax in fig.axes if ax.get_ylabel() == "success rate"]
+    bottoms = [ax for ax in fig.axes if ax.get_ylabel().startswith("GD: median")]
+    assert len(tops) == 2 and len(bottoms) == 2
+    for ax, m in zip(tops, (12, 24), strict=True):
+        assert ax.get_title().startswith(f"δ = m/N = {m / 40:.3g}")
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        for v in variants:
+            cells = sorted(
+                (c for c in report.cells if c.variant == v and c.m == m), key=lambda c: c.rho
+            )
+            assert list(lines[v.label].get_ydata()) == [c.rate for c in cells]
+        theory = lines["ρ_W(δ)"].get_xdata()
+        assert theory[0] == weak_threshold(m / 40)
+    for ax, m in zip(bottoms, (12, 24), strict=True):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        for v in variants[1:]:
+            expected = [c.sharpness_median for c in report.cells if c.variant == v and c.m == m]
+            assert list(lines[f"_{v.label}"].get_ydata()) == expected

@@ -49,6 +49,23 @@ def test_local_workers_give_the_serial_result(serial: PhaseReport) -> None:
     assert _summary(report) == _summary(serial)
 
 
+def test_local_cluster_ignores_a_taken_dashboard_port() -> None:
+    """Another cluster on the machine holds 8787 (Dask's dashboard port): the local cluster
+    must neither fail nor warn "Port 8787 is already in use" (warnings are errors here)."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already: the same situation
+    try:
+        small = {**SWEEP, "rhos": [0.1, 0.2], "trials": 2, "variants": (Variant("bp"),)}
+        report = phase(**small, workers=2)
+    finally:
+        holder.close()
+    assert report.backend == "local:2" and report.computed == 4
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1304,14 +1304,14 @@ def phase_command(
     ] = "0.1:0.9:9",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
     method: Annotated[
-        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (needs --lr).")
+        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (needs --lr LIST).")
     ] = "bp",
     depth: Annotated[
         str | None,
         typer.Option(
             "--depth",
             metavar="LIST",
-            help="Depths p >= 2 for limit. [default: 3]",
+            help="Depths p >= 2 for limit and gd. [default: 3]",
             show_default=False,
         ),
     ] = None,
@@ -1320,12 +1320,44 @@ def phase_command(
         typer.Option(
             "--alpha",
             metavar="LIST",
-            help="α values for limit; start:stop:count is log-spaced. [default: 1e-3]",
+            help="α values for limit and gd; start:stop:count is log-spaced. [default: 1e-3]",
             show_default=False,
         ),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="GD step size η (method gd).", show_default=False)
+        str | None,
+        typer.Option(
+            "--lr",
+            metavar="LIST",
+            help="GD step sizes η > 0 (method gd): a,b,c or start:stop:count.",
+            show_default=False,
+        ),
+    ] = None,
+    lr_relative: Annotated[
+        bool,
+        typer.Option(
+            "--lr-relative",
+            help="--lr values are fractions of each instance's stability bound "
+            "η_max = 2/λ_max(∇²L) at the start (p = 2: GD leaves u, v > 0 from 0.5 on).",
+        ),
+    ] = False,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps",
+            metavar="K",
+            help="GD's step budget (method gd). [default: 100000]",
+            show_default=False,
+        ),
+    ] = None,
+    loss_tol: Annotated[
+        float | None,
+        typer.Option(
+            "--loss-tol",
+            metavar="TOL",
+            help="GD has converged when loss ≤ TOL·½‖y‖² (method gd). [default: 1e-28]",
+            show_default=False,
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed S of the ensemble.")] = 0,
     success_tol: Annotated[
@@ -1371,6 +1403,16 @@ def phase_command(
             show_default=False,
         ),
     ] = None,
+    plot_kind: Annotated[
+        str | None,
+        typer.Option(
+            "--plot-kind",
+            metavar="KIND",
+            help="heatmap: one (δ, ρ) panel per method; curves: success rate against ρ, one "
+            "panel per δ, all methods, and GD's η·λ_max at the end. [default: heatmap]",
+            show_default=False,
+        ),
+    ] = None,
     theory: Annotated[
         bool, typer.Option("--theory", help="Only print the asymptotic threshold ρ_W(δ).")
     ] = False,
@@ -1379,7 +1421,7 @@ def phase_command(
     force: ForceOpt = False,
 ) -> None:
     """Recovery phase diagrams (Donoho–Tanner): over random Gaussian problems with k-sparse ±1
-    x, how often BP and the DLN limit recover x, per (δ = m/N, ρ = k/m) cell, beside the
+    x, how often BP, the DLN limit and GD recover x, per (δ = m/N, ρ = k/m) cell, beside the
     asymptotic weak threshold ρ_W(δ). Runs on all local cores, or on a Dask cluster."""
     if delta is None:
         raise typer.BadParameter("missing; expected a list like 0.25,0.5", param_hint="'--delta'")
@@ -1421,8 +1463,33 @@ def phase_command(
                 f"applies to --method {takers} only; got --method {method}",
                 param_hint=f"'{option}'",
             )
-    if lr is not None and "lr" not in used:
-        raise typer.BadParameter("applies to --method gd only", param_hint="'--lr'")
+    for option, given in (
+        ("--lr", lr is not None),
+        ("--lr-relative", lr_relative),
+        ("--max-steps", max_steps is not None),
+        ("--loss-tol", loss_tol is not None),
+    ):
+        if given and "lr" not in used:
+            raise typer.BadParameter(
+                f"applies to --method gd only; got --method {method}", param_hint=f"'{option}'"
+            )
+    lrs = _phase_floats(lr, "--lr") if lr is not None else None
+    if lr_relative and lrs is None:
+        raise typer.BadParameter(
+            "needs --lr LIST, the fractions of the stability bound", param_hint="'--lr-relative'"
+        )
+    if max_steps is not None and max_steps < 1:
+        raise typer.BadParameter(
+            f"{max_steps}; expected a whole number >= 1", param_hint="'--max-steps'"
+        )
+    if loss_tol is not None and not (math.isfinite(loss_tol) and loss_tol > 0):
+        raise typer.BadParameter(f"{loss_tol}; expected a number > 0", param_hint="'--loss-tol'")
+    if plot_kind not in (None, "heatmap", "curves"):
+        raise typer.BadParameter(
+            f"{plot_kind!r}; expected heatmap or curves", param_hint="'--plot-kind'"
+        )
+    if plot_kind is not None and plot is None:
+        raise typer.BadParameter("needs --plot FILE", param_hint="'--plot-kind'")
     from dlncli.phase import log_alpha_of
 
     depths = _phase_floats(depth or "3", "--depth")
@@ -1447,13 +1514,16 @@ def phase_command(
         raise typer.BadParameter("needs --store FILE to resume from", param_hint="'--resume'")
     try:
         cell_grid(n, deltas, rhos)
-        variants = variants_for(names, depths=depths, alphas=alphas, lr=lr)
+        variants = variants_for(
+            names, depths=depths, alphas=alphas, lr=lrs, lr_relative=lr_relative
+        )
     except ValueError as exc:
         _fail(f"Invalid value for {exc}", EXIT_USAGE)
     _check_output(plot, (store,), force, option="--plot", suffixes=PLOT_SUFFIXES)
+    from dlncli.phase import GD_LOSS_TOL, GD_MAX_STEPS
     from dlncli.phase import phase as run_phase
     from dlncli.problem_io import write_figure
-    from dlncli.report import phase_figure, phase_renderable
+    from dlncli.report import phase_curves_figure, phase_figure, phase_renderable
 
     try:
         with _phase_progress(quiet) as progress:
@@ -1465,6 +1535,8 @@ def phase_command(
                 variants=variants,
                 seed=seed,
                 success_tol=success_tol,
+                max_steps=GD_MAX_STEPS if max_steps is None else max_steps,
+                loss_tol=GD_LOSS_TOL if loss_tol is None else loss_tol,
                 workers=workers,
                 scheduler=scheduler,
                 store=store,
@@ -1472,7 +1544,8 @@ def phase_command(
                 progress=progress,
             )
         if plot is not None:
-            write_figure(plot, phase_figure(report))
+            draw = phase_curves_figure if plot_kind == "curves" else phase_figure
+            write_figure(plot, draw(report))
     except DlnError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -2,14 +2,20 @@
 
 Notation (docs/phase.md): N unknowns, delta = m / N, rho = k / m. A cell (m, k) holds T
 instances; instance i is A with i.i.d. N(0, 1/m) entries, x with k entries +-1 (random support
-and signs) and y = A x, drawn from a generator seeded by (seed, N, m, k, i) alone, so a
-trial's outcome never depends on scheduling or on the number of workers. A method variant
-(method, depth p, alpha, step size lr) succeeds on an instance when
+and signs) and y = A x (correctly rounded, samples.rounded_matvec), drawn from a generator
+seeded by (seed, N, m, k, i) alone, so a trial's outcome never depends on scheduling, on the
+number of workers or on the CPU's BLAS. A method variant (method, depth p, alpha, step size
+lr) succeeds on an instance when
 
     ||x_hat - x||_inf <= success_tol * ||x||_inf.
 
+GD's step size is either eta = lr or, with ``lr_relative``, eta = lr * 2 / lambda_max, the
+stability bound of the Hessian of L(u, v) at the start u = v = alpha of that instance
+(train.hessian_lambda_max). A GD run that diverges is no success; one that stops at its step
+budget is judged on its last iterate; both are counted separately.
+
 Methods live in one registry (:data:`METHODS`): a method is a name, the parameters it takes
-and a solve function; GD (issue 14) is registered without one until ``dlncli train`` exists.
+and a solve function.
 """
 
 from __future__ import annotations
@@ -32,17 +38,20 @@ from numpy.typing import NDArray
 from dlncli import __version__
 from dlncli.errors import DlnError
 from dlncli.phase_store import PhaseStore, StoredTrial, TrialKey
+from dlncli.samples import rounded_matvec
 from dlncli.theory import weak_threshold
 
 __all__ = [
     "METHODS",
     "CellSummary",
+    "GdBudget",
     "MethodSpec",
     "PhaseReport",
     "Transition",
     "Variant",
     "cell_grid",
     "draw_instance",
+    "observe",
     "parse_grid",
     "phase",
     "run_trial",
@@ -52,7 +61,10 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
-INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x (v1)"
+INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x correctly rounded (v2)"
+# GD's budget by default: train's (tests/test_phase.py checks that they agree).
+GD_MAX_STEPS = 100_000
+GD_LOSS_TOL = 1e-28
 
 
 CONNECT_TIMEOUT_S = 10.0
@@ -144,6 +156,16 @@ def draw_instance(
     return A, x
 
 
+def observe(A: FloatArray, x: FloatArray) -> FloatArray:
+    """y = A x correctly rounded (samples.rounded_matvec over the nonzeros of x, whose zero
+    products would not change the exact sum): the same y on every CPU, where BLAS's summation
+    order and FMA use differ."""
+    support = np.flatnonzero(x)
+    if not support.size:
+        return np.zeros(A.shape[0])
+    return rounded_matvec(A[:, support], x[support])
+
+
 # --------------------------------------------------------------------------- methods
 
 
@@ -152,7 +174,8 @@ class Variant:
     """One method with its parameters; unused parameters are None.
 
     depth : p >= 2.  log_alpha : ln(alpha).  alpha_text : alpha as the user typed it.
-    lr : GD step size.
+    lr : GD step size eta, or with ``lr_relative`` the fraction of each instance's stability
+    bound 2 / lambda_max at the start (eta = lr * 2 / lambda_max).
     """
 
     method: str
@@ -160,11 +183,18 @@ class Variant:
     log_alpha: float | None = None
     alpha_text: str | None = None
     lr: float | None = None
+    lr_relative: bool = False
 
     @property
-    def key(self) -> tuple[str, float, float, float]:
-        """The store's key part; unused parameters are 0.0 (see phase_store)."""
-        return (self.method, self.depth or 0.0, self.log_alpha or 0.0, self.lr or 0.0)
+    def key(self) -> tuple[str, float, float, float, int]:
+        """The store's key part; unused parameters are 0 (see phase_store)."""
+        return (
+            self.method,
+            self.depth or 0.0,
+            self.log_alpha or 0.0,
+            self.lr or 0.0,
+            int(self.lr_relative),
+        )
 
     @property
     def label(self) -> str:
@@ -174,7 +204,7 @@ class Variant:
         if self.alpha_text is not None:
             parts.append(f"α={self.alpha_text}")
         if self.lr is not None:
-            parts.append(f"η={self.lr:g}")
+            parts.append(f"η={self.lr:g}·η_max" if self.lr_relative else f"η={self.lr:g}")
         return " ".join(parts)
 
 
@@ -185,6 +215,7 @@ class _Instance:
         self.A, self.y = A, y
         self._bp: Any = None
         self._anchor: Any = None
+        self._bounds: dict[tuple[float, float], float] = {}
 
     @property
     def bp(self) -> Any:
@@ -202,39 +233,84 @@ class _Instance:
             self._anchor = bp_anchor(self.A, self.y, bp=self.bp)
         return self._anchor
 
+    def stability_bound(self, depth: float, log_alpha: float) -> float:
+        """2 / lambda_max of the Hessian of L(u, v) at u = v = alpha: the bound ``dlncli
+        train`` reports as ``stability_bound`` (the same function on the same point)."""
+        key = (depth, log_alpha)
+        if key not in self._bounds:
+            from dlncli.train import hessian_lambda_max
 
-def _solve_bp(inst: _Instance, variant: Variant) -> FloatArray:
-    x: FloatArray = inst.bp.x
-    return x
+            start = np.full(self.A.shape[1], log_alpha)
+            lam = hessian_lambda_max(self.A, self.y, start, start, depth)
+            self._bounds[key] = 2.0 / lam if lam > 0 else math.inf
+        return self._bounds[key]
 
 
-def _solve_limit(inst: _Instance, variant: Variant) -> FloatArray:
+@dataclass(frozen=True)
+class GdBudget:
+    """GD's stopping rule in a sweep: at most ``max_steps`` steps, converged when the loss is
+    <= ``loss_tol`` * 1/2 ||y||^2 (train's ``max_steps`` and ``tol``)."""
+
+    max_steps: int = GD_MAX_STEPS
+    loss_tol: float = GD_LOSS_TOL
+
+
+@dataclass(frozen=True)
+class Solved:
+    """What a method returns on one instance: x_hat (None when it diverged) and how it ended
+    (phase_store.STATUSES); GD adds the step size used, its steps and eta lambda_max at the
+    end."""
+
+    x: FloatArray | None
+    status: str = "ok"
+    lr_used: float | None = None
+    steps: int | None = None
+    sharpness: float | None = None
+
+
+def _solve_bp(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
+    return Solved(inst.bp.x)
+
+
+def _solve_limit(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
     from dlncli.limit import flow_limit
 
     assert variant.depth is not None and variant.log_alpha is not None
     result = flow_limit(
         inst.A, inst.y, depth=variant.depth, log_alpha=variant.log_alpha, anchor=inst.anchor
     )
-    x: FloatArray = result.x
-    return x
+    return Solved(result.x)
 
 
-def _solve_gd(inst: _Instance, variant: Variant) -> FloatArray:
+def _solve_gd(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
     from dlncli.errors import SolverError
     from dlncli.train import train
 
     assert variant.depth is not None and variant.log_alpha is not None and variant.lr is not None
+    lr = variant.lr
+    if variant.lr_relative:
+        bound = inst.stability_bound(variant.depth, variant.log_alpha)
+        if not math.isfinite(bound):
+            raise SolverError("lambda_max at the start is 0: no stability bound to scale lr by")
+        lr *= bound
     run = train(
         inst.A,
         inst.y,
         depth=variant.depth,
         log_alpha=variant.log_alpha,
-        lr=variant.lr,
+        lr=lr,
+        max_steps=budget.max_steps,
+        tol=budget.loss_tol,
         predict=False,
     )
-    if run.diverged:
-        raise SolverError(run.message)
-    return run.x
+    status = {"converged": "ok", "max-steps": "max-steps", "diverged": "diverged"}[run.status]
+    return Solved(
+        None if run.diverged else run.x,
+        status=status,
+        lr_used=lr,
+        steps=run.steps,
+        sharpness=run.sharpness,
+    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +320,7 @@ class MethodSpec:
     name: str
     params: tuple[str, ...]  # from ("depth", "alpha", "lr")
     description: str
-    solve: Callable[[_Instance, Variant], FloatArray] | None = None
+    solve: Callable[[_Instance, Variant, GdBudget], Solved] | None = None
     unavailable: str = ""
 
 
@@ -273,17 +349,19 @@ class TrialTask:
     seed: int
     success_tol: float
     variants: tuple[Variant, ...]
+    gd: GdBudget = GdBudget()
 
 
 def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
     """Draw instance (m, k, trial) and solve it with each variant. Runs on a worker.
 
     A solver that raises a DlnError (e.g. Newton not converging) counts as a failure of that
-    variant on that instance, recorded with ``failed=True``; anything else is a bug and
-    propagates.
+    variant on that instance, recorded with status "failed"; a GD run that diverges has status
+    "diverged" and one that used its whole step budget "max-steps" (judged on its last
+    iterate). Anything else is a bug and propagates.
     """
     A, x = draw_instance(n=task.n, m=task.m, k=task.k, trial=task.trial, seed=task.seed)
-    inst = _Instance(A, A @ x)
+    inst = _Instance(A, observe(A, x))
     scale = float(np.max(np.abs(x))) if task.k else 1.0
     out = []
     for variant in task.variants:
@@ -291,15 +369,24 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
         assert solve is not None, variant.method
         start = time.perf_counter()
         try:
-            x_hat = solve(inst, variant)
+            solved = solve(inst, variant, task.gd)
         except DlnError:
-            error, failed = None, True
-        else:
-            error, failed = float(np.max(np.abs(x_hat - x))) / scale, False
+            solved = Solved(None, "failed")
         elapsed = time.perf_counter() - start
+        error = None if solved.x is None else float(np.max(np.abs(solved.x - x))) / scale
         key: TrialKey = (task.m, task.k, task.trial, *variant.key)
-        success = error is not None and error <= task.success_tol
-        out.append(StoredTrial(key, success, failed, error, elapsed))
+        out.append(
+            StoredTrial(
+                key,
+                success=error is not None and error <= task.success_tol,
+                status=solved.status,
+                error_inf=error,
+                solve_s=elapsed,
+                lr_used=solved.lr_used,
+                steps=solved.steps,
+                sharpness=solved.sharpness,
+            )
+        )
     return tuple(out)
 
 
@@ -308,7 +395,13 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
 
 @dataclass(frozen=True)
 class CellSummary:
-    """Successes of one variant in one cell (delta = m / N, rho = k / m as realized)."""
+    """Successes of one variant in one cell (delta = m / N, rho = k / m as realized).
+
+    failed : solver errors; diverged : GD runs that diverged (both no success);
+    unconverged : GD runs stopped at the step budget (judged on their last iterate);
+    sharpness_median : GD, the median over the trials that did not diverge of eta lambda_max
+    at the end (2 is the edge of stability); lr_used_median : GD, the median step size eta.
+    """
 
     delta: float
     rho: float
@@ -318,6 +411,10 @@ class CellSummary:
     trials: int
     successes: int
     failed: int
+    diverged: int = 0
+    unconverged: int = 0
+    sharpness_median: float | None = None
+    lr_used_median: float | None = None
 
     @property
     def rate(self) -> float:
@@ -333,6 +430,10 @@ class CellSummary:
             "trials": self.trials,
             "successes": self.successes,
             "failed": self.failed,
+            "diverged": self.diverged,
+            "unconverged": self.unconverged,
+            "sharpness_median": self.sharpness_median,
+            "lr_used_median": self.lr_used_median,
             "rate": self.rate,
         }
 
@@ -368,6 +469,7 @@ def _variant_dict(v: Variant) -> dict[str, Any]:
         "alpha_text": v.alpha_text,
         "log10_alpha": None if v.log_alpha is None else v.log_alpha / LN10,
         "lr": v.lr,
+        "lr_relative": v.lr_relative,
         "label": v.label,
     }
 
@@ -392,11 +494,21 @@ class PhaseReport:
     failed: int = field(default=0)
     delta_grid: tuple[float, ...] = ()  # as requested (cells hold the realized m / N)
     rho_grid: tuple[float, ...] = ()  # as requested (cells hold the realized k / m)
+    gd: GdBudget = GdBudget()
+    diverged: int = 0
+    unconverged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
         if self.failed:
             message += f"; {self.failed} solver failures counted as no recovery"
+        if self.diverged:
+            message += f"; {self.diverged} GD runs diverged (no recovery)"
+        if self.unconverged:
+            message += (
+                f"; {self.unconverged} GD runs stopped at {self.gd.max_steps} steps above the "
+                "loss target (judged on their last iterate)"
+            )
         return {
             "status": "ok",
             "message": message,
@@ -411,6 +523,10 @@ class PhaseReport:
             "reused": self.reused,
             "computed": self.computed,
             "failed": self.failed,
+            "diverged": self.diverged,
+            "unconverged": self.unconverged,
+            "gd_max_steps": self.gd.max_steps,
+            "gd_loss_tol": self.gd.loss_tol,
             "elapsed_s": self.elapsed_s,
             "solve_s": self.solve_s,
             "backend": self.backend,
@@ -500,6 +616,8 @@ def phase(
     variants: Sequence[Variant] = (Variant("bp"),),
     seed: int = 0,
     success_tol: float = 1e-6,
+    max_steps: int = GD_MAX_STEPS,
+    loss_tol: float = GD_LOSS_TOL,
     workers: int | None = None,
     scheduler: str | None = None,
     store: str | Path | None = None,
@@ -515,9 +633,13 @@ def phase(
         k = round(rho m).
     trials : T instances per cell.
     variants : method variants (see :data:`METHODS`), e.g. ``Variant("limit", depth=3.0,
-        log_alpha=math.log(1e-3), alpha_text="1e-3")``.
+        log_alpha=math.log(1e-3), alpha_text="1e-3")`` or ``Variant("gd", depth=2.0,
+        log_alpha=math.log(1e-6), lr=0.4, lr_relative=True)`` (eta = 0.4 * 2 / lambda_max at
+        the start, per instance); :func:`variants_for` builds them from lists.
     seed : S; instance i of cell (m, k) depends on (S, N, m, k, i) only.
-    success_tol : success when ||x_hat - x||_inf <= success_tol ||x||_inf.
+    success_tol : success when ||x_hat - x||_inf <= success_tol ||x||_inf (every method).
+    max_steps, loss_tol : GD's budget: at most ``max_steps`` steps, converged when the loss
+        is <= loss_tol * 1/2 ||y||^2 (``dlncli train``'s ``--max-steps`` and ``--tol``).
     workers : local worker processes (default: all cores; 1 runs in this process).
     scheduler : address of a Dask distributed scheduler (``tcp://host:port``); then the
         sweep runs there and ``workers`` is ignored.
@@ -549,8 +671,18 @@ def phase(
             raise ValueError(f"method {v.method} needs {', '.join(absent)}; got {v}")
     if len({v.key for v in variants}) != len(variants):
         raise ValueError("a method variant is given twice")
-    if not success_tol > 0:
-        raise ValueError(f"success_tol = {success_tol}; expected > 0")
+    if not (success_tol > 0 and math.isfinite(success_tol)):
+        raise ValueError(f"success_tol = {success_tol}; expected a number > 0")
+    for v in variants:
+        if v.lr is not None and not (math.isfinite(v.lr) and v.lr > 0):
+            raise ValueError(f"lr = {v.lr} in {v.label}; expected a number > 0")
+        if v.lr_relative and v.lr is None:
+            raise ValueError(f"lr_relative without lr in {v}; expected a fraction lr > 0")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps = {max_steps!r}; expected an integer >= 1")
+    if not (loss_tol > 0 and math.isfinite(loss_tol)):
+        raise ValueError(f"loss_tol = {loss_tol}; expected a number > 0")
+    gd = GdBudget(max_steps, float(loss_tol))
     cells = cell_grid(n, deltas, rhos)
     variants = tuple(variants)
     params = {
@@ -558,6 +690,7 @@ def phase(
         "seed": seed,
         "trials": trials,
         "success_tol": success_tol,
+        "gd": {"max_steps": gd.max_steps, "loss_tol": gd.loss_tol},
         "cells": [list(c) for c in cells],
         "variants": [list(v.key) for v in variants],
         "instance_model": INSTANCE_MODEL,
@@ -574,7 +707,7 @@ def phase(
             for i in range(trials):
                 missing = tuple(v for v in variants if (m, k, i, *v.key) not in results)
                 if missing:
-                    tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing))
+                    tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing, gd))
 
         def receive(done: tuple[StoredTrial, ...]) -> None:
             if db is not None:
@@ -605,6 +738,9 @@ def phase(
         failed=sum(c.failed for c in summaries),
         delta_grid=tuple(float(d) for d in deltas),
         rho_grid=tuple(float(r) for r in rhos),
+        gd=gd,
+        diverged=sum(c.diverged for c in summaries),
+        unconverged=sum(c.unconverged for c in summaries),
     )
 
 
@@ -628,10 +764,19 @@ def _summaries(
                     variant=v,
                     trials=trials,
                     successes=sum(r.success for r in rows),
-                    failed=sum(r.failed for r in rows),
+                    failed=sum(r.status == "failed" for r in rows),
+                    diverged=sum(r.status == "diverged" for r in rows),
+                    unconverged=sum(r.status == "max-steps" for r in rows),
+                    sharpness_median=_median(r.sharpness for r in rows),
+                    lr_used_median=_median(r.lr_used for r in rows),
                 )
             )
     return out
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.median(present)) if present else None
 
 
 def _transitions(
@@ -701,7 +846,10 @@ def _execute(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # No dashboard, and its HTTP server on a free loopback port: with None it would
+            # still try 8787 and warn "Port 8787 is already in use" when another cluster runs.
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
         )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
@@ -776,10 +924,15 @@ def variants_for(
     *,
     depths: Sequence[float] = (2.0,),
     alphas: Sequence[str] = ("1e-6",),
-    lr: float | None = None,
+    lr: float | Sequence[float] | None = None,
+    lr_relative: bool = False,
 ) -> tuple[Variant, ...]:
-    """Every variant of the given methods over the depth and alpha lists (each method takes
-    only the parameters it declares in :data:`METHODS`)."""
+    """Every variant of the given methods over the depth, alpha and step-size lists (each
+    method takes only the parameters it declares in :data:`METHODS`). ``lr``: one step size
+    or several; with ``lr_relative`` fractions of each instance's stability bound."""
+    lrs: tuple[float, ...] = (
+        () if lr is None else (lr,) if isinstance(lr, float | int) else tuple(lr)
+    )
     out: list[Variant] = []
     for name in methods:
         spec = METHODS.get(name)
@@ -787,19 +940,27 @@ def variants_for(
             raise ValueError(f"method {name!r}; expected one of {', '.join(METHODS)}")
         if spec.solve is None:
             raise ValueError(spec.unavailable)
-        if "lr" in spec.params and not (lr is not None and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"'--lr': {lr}; method {name} needs a step size eta > 0")
+        if "lr" in spec.params:
+            bad = [v for v in lrs if not (math.isfinite(v) and v > 0)]
+            if not lrs or bad:
+                shown = ", ".join(f"{v:g}" for v in bad) if bad else "missing"
+                raise ValueError(f"'--lr': {shown}; method {name} needs a step size eta > 0")
+            if len(set(lrs)) != len(lrs):
+                raise ValueError(f"'--lr': {', '.join(f'{v:g}' for v in lrs)}; a value is twice")
         ps: Sequence[float | None] = depths if "depth" in spec.params else (None,)
         alist: Sequence[str | None] = alphas if "alpha" in spec.params else (None,)
+        etas: Sequence[float | None] = lrs if "lr" in spec.params else (None,)
         for p in ps:
             for a in alist:
-                out.append(
-                    Variant(
-                        name,
-                        depth=p,
-                        log_alpha=None if a is None else log_alpha_of(a),
-                        alpha_text=a,
-                        lr=lr if "lr" in spec.params else None,
+                for eta in etas:
+                    out.append(
+                        Variant(
+                            name,
+                            depth=p,
+                            log_alpha=None if a is None else log_alpha_of(a),
+                            alpha_text=a,
+                            lr=None if eta is None else float(eta),
+                            lr_relative=lr_relative and eta is not None,
+                        )
                     )
-                )
     return tuple(out)

@@ -1,11 +1,13 @@
 """The embedded SQLite store of a phase sweep: one row per finished trial, written at once.
 
-A row is keyed by (m, k, trial, method, depth, log_alpha, lr); parameters a method does not use
-are stored as 0.0 so that the primary key never contains NULL (SQLite treats NULLs as distinct
-and would then accept duplicates). The store also keeps the dlncli version and the sweep's
-parameters (a canonical JSON document) and refuses to be reused by a different sweep. WAL mode
-lets a reader (another ``dlncli phase --resume``, a notebook) look while the sweep writes, and a
-commit per trial means an interrupted sweep loses only the trials still in flight.
+A row is keyed by (m, k, trial, method, depth, log_alpha, lr, lr_relative); parameters a method
+does not use are stored as 0 so that the primary key never contains NULL (SQLite treats NULLs as
+distinct and would then accept duplicates). ``lr_relative`` is 1 when lr is a fraction of each
+instance's stability bound 2 / lambda_max (``phase --lr-relative``), 0 when it is the step size.
+The store also keeps its format, the dlncli version and the sweep's parameters (a canonical
+JSON document) and refuses to be reused by a different sweep. WAL mode lets a reader (another
+``dlncli phase --resume``, a notebook) look while the sweep writes, and a commit per trial means
+an interrupted sweep loses only the trials still in flight.
 """
 
 from __future__ import annotations
@@ -19,21 +21,28 @@ from typing import Any
 
 from dlncli.errors import DlnError
 
-__all__ = ["PhaseStore", "StoreError", "StoredTrial"]
+__all__ = ["STATUSES", "PhaseStore", "StoreError", "StoredTrial"]
 
-FORMAT = "1"
+FORMAT = "2"  # 2: lr_relative in the key; status, lr_used, steps, sharpness per trial
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     m INTEGER NOT NULL, k INTEGER NOT NULL, trial INTEGER NOT NULL,
     method TEXT NOT NULL, depth REAL NOT NULL, log_alpha REAL NOT NULL, lr REAL NOT NULL,
-    success INTEGER NOT NULL, failed INTEGER NOT NULL, error_inf REAL, solve_s REAL NOT NULL,
-    PRIMARY KEY (m, k, trial, method, depth, log_alpha, lr)
+    lr_relative INTEGER NOT NULL,
+    success INTEGER NOT NULL, status TEXT NOT NULL, error_inf REAL, solve_s REAL NOT NULL,
+    lr_used REAL, steps INTEGER, sharpness REAL,
+    PRIMARY KEY (m, k, trial, method, depth, log_alpha, lr, lr_relative)
 );
 """
 
-TrialKey = tuple[int, int, int, str, float, float, float]
+TrialKey = tuple[int, int, int, str, float, float, float, int]
+
+# How a trial ended. "ok": the solver returned x_hat; "failed": it raised (e.g. Newton did not
+# converge); "diverged": GD's loss blew up or a step left u, v > 0; "max-steps": GD stopped at
+# its step budget above its loss target (x_hat is still judged).
+STATUSES = ("ok", "failed", "diverged", "max-steps")
 
 
 class StoreError(DlnError):
@@ -46,9 +55,16 @@ class StoredTrial:
 
     key: TrialKey
     success: bool
-    failed: bool  # the solver raised (counted as no success)
-    error_inf: float | None  # ||x_hat - x||_inf / ||x||_inf, None when failed
+    status: str  # one of STATUSES; "failed" and "diverged" are never a success
+    error_inf: float | None  # ||x_hat - x||_inf / ||x||_inf, None when failed or diverged
     solve_s: float  # seconds inside the solver(s), for the overhead benchmark
+    lr_used: float | None = None  # GD: the step size eta used (differs from lr if relative)
+    steps: int | None = None  # GD: steps taken
+    sharpness: float | None = None  # GD: eta lambda_max(Hessian) at the last iterate
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
 
 
 class PhaseStore:
@@ -90,8 +106,13 @@ class PhaseStore:
                     [("format", FORMAT), ("dlncli_version", version), ("params", wanted)],
                 )
             return
-        if meta.get("format") != FORMAT or "params" not in meta:
-            raise StoreError(f"{self.path}: not a dlncli phase store (format {meta.get('format')})")
+        if "params" not in meta or "format" not in meta:
+            raise StoreError(f"{self.path}: not a dlncli phase store (no format or parameters)")
+        if meta["format"] != FORMAT:
+            raise StoreError(
+                f"{self.path}: a phase store of format {meta['format']}, this dlncli writes "
+                f"format {FORMAT}; expected the same format (use a new --store file)"
+            )
         if meta.get("dlncli_version") != version:
             raise StoreError(
                 f"{self.path}: written by dlncli {meta.get('dlncli_version')}, this is {version}; "
@@ -113,8 +134,8 @@ class PhaseStore:
 
     def load(self) -> dict[TrialKey, StoredTrial]:
         rows = self._db.execute(
-            "SELECT m, k, trial, method, depth, log_alpha, lr, success, failed, error_inf, "
-            "solve_s FROM trials"
+            "SELECT m, k, trial, method, depth, log_alpha, lr, lr_relative, success, status, "
+            "error_inf, solve_s, lr_used, steps, sharpness FROM trials"
         ).fetchall()
         out: dict[TrialKey, StoredTrial] = {}
         for row in rows:
@@ -126,8 +147,18 @@ class PhaseStore:
                 float(row[4]),
                 float(row[5]),
                 float(row[6]),
+                int(row[7]),
             )
-            out[key] = StoredTrial(key, bool(row[7]), bool(row[8]), row[9], float(row[10]))
+            out[key] = StoredTrial(
+                key,
+                success=bool(row[8]),
+                status=str(row[9]),
+                error_inf=row[10],
+                solve_s=float(row[11]),
+                lr_used=row[12],
+                steps=row[13],
+                sharpness=row[14],
+            )
         return out
 
     def write(self, trials: Iterable[StoredTrial]) -> None:
@@ -135,8 +166,20 @@ class PhaseStore:
         bug (the same trial computed twice) and raises sqlite3.IntegrityError."""
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*t.key, int(t.success), int(t.failed), t.error_inf, t.solve_s) for t in trials],
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *t.key,
+                        int(t.success),
+                        t.status,
+                        t.error_inf,
+                        t.solve_s,
+                        t.lr_used,
+                        t.steps,
+                        t.sharpness,
+                    )
+                    for t in trials
+                ],
             )
 
     def _transaction(self) -> _Transaction:

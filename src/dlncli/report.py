@@ -568,17 +568,24 @@ def theory_renderable(table: TheoryReport) -> RenderableType:
 def phase_renderable(report: PhaseReport) -> RenderableType:
     """Success-rate grid (rows ρ, columns δ) per method variant, then the 50 % points beside
     ρ_W(δ) (``report`` is a phase.PhaseReport)."""
+    gd = any(v.method == "gd" for v in report.variants)
+    rows = [
+        ("trials", f"{report.computed} computed, {report.reused} from the store"),
+        ("solver failures", str(report.failed)),
+        ("success", f"‖x̂ − x‖∞ ≤ {report.success_tol:g}·‖x‖∞"),
+    ]
+    if gd:
+        rows += [
+            (
+                "GD budget",
+                f"{report.gd.max_steps} steps, converged at loss ≤ {report.gd.loss_tol:g}·½‖y‖²",
+            ),
+            ("GD diverged (no success)", str(report.diverged)),
+            ("GD stopped at the budget", str(report.unconverged)),
+        ]
+    rows += [("backend", escape(report.backend)), ("time", f"{report.elapsed_s:.2f} s")]
     parts: list[RenderableType] = [
-        key_value_table(
-            f"phase diagram: N = {report.n}, {report.trials} trials per cell",
-            [
-                ("trials", f"{report.computed} computed, {report.reused} from the store"),
-                ("solver failures", str(report.failed)),
-                ("success", f"‖x̂ − x‖∞ ≤ {report.success_tol:g}·‖x‖∞"),
-                ("backend", escape(report.backend)),
-                ("time", f"{report.elapsed_s:.2f} s"),
-            ],
-        )
+        key_value_table(f"phase diagram: N = {report.n}, {report.trials} trials per cell", rows)
     ]
     for variant in report.variants:
         cells = [c for c in report.cells if c.variant == variant]
@@ -589,8 +596,13 @@ def phase_renderable(report: PhaseReport) -> RenderableType:
             grid.add_column(f"δ = {m / report.n:.3g}", justify="right")
         by_m = {m: [c for c in cells if c.m == m] for m in columns}
         for j, rho in enumerate(report.rho_grid):
-            grid.add_row(f"{rho:g}", *(f"{by_m[m][j].rate:.2f}" for m in columns))
+            grid.add_row(f"{rho:g}", *(_rate_cell(by_m[m][j]) for m in columns))
         parts.append(grid)
+    if gd:
+        parts.append(
+            "[dim]GD cells: n d = n runs diverged (no success), n s = n runs stopped at the "
+            "step budget (judged on their last iterate)[/dim]"
+        )
     table = Table(title="transition: empirical 50 % point vs theory")
     for col in ("method", "δ", "ρ_50", "ρ_W(δ)", "ρ_50 − ρ_W"):
         table.add_column(col, justify="right")
@@ -604,6 +616,91 @@ def phase_renderable(report: PhaseReport) -> RenderableType:
         )
     parts.append(table)
     return Group(*parts)
+
+
+def _rate_cell(cell: Any) -> str:
+    """A success rate, with GD's diverged (d) and budget-stopped (s) counts when nonzero."""
+    text = f"{cell.rate:.2f}"
+    if cell.diverged:
+        text += f" {cell.diverged}d"
+    if cell.unconverged:
+        text += f" {cell.unconverged}s"
+    return text
+
+
+def phase_curves_figure(report: PhaseReport) -> Any:
+    """Success rate against ρ, one panel per δ and one curve per method variant, with ρ_W(δ)
+    as a vertical line; when GD is in the sweep, a second row gives GD's median η·λ_max at
+    the end (2: the edge of stability). Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    ms = sorted({c.m for c in report.cells})
+    gd = [v for v in report.variants if v.method == "gd"]
+    rows = 2 if gd else 1
+    fig = Figure(figsize=(4.2 * len(ms) + 1.6, 3.3 * rows + 0.3), layout="constrained")
+    axes = fig.subplots(rows, len(ms), squeeze=False, sharex="col")
+    shades = colormaps["plasma"](np.linspace(0.0, 0.85, max(len(gd), 1)))
+    styles: dict[Any, dict[str, Any]] = {}
+    others = 0
+    for v in report.variants:
+        if v.method == "gd":
+            styles[v] = {"color": shades[gd.index(v)], "linestyle": "-", "marker": "o"}
+        elif v.method == "bp":
+            styles[v] = {"color": "black", "marker": "s", "linewidth": 2, "zorder": 4}
+        else:
+            styles[v] = {
+                "color": str(0.35 + 0.2 * (others % 3)),
+                "linestyle": "--",
+                "marker": "^",
+                "linewidth": 2,
+                "zorder": 3,
+            }
+            others += 1
+    for j, m in enumerate(ms):
+        top = axes[0][j]
+        for v in report.variants:
+            cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
+            top.plot(
+                [c.rho for c in cells],
+                [c.rate for c in cells],
+                markersize=3.5,
+                label=v.label,
+                **styles[v],
+            )
+        theory = next(t.rho_theory for t in report.transitions if t.m == m)
+        top.axvline(theory, color="tab:green", linestyle=":", linewidth=1.5, label="ρ_W(δ)")
+        top.axhline(0.5, color="0.8", linewidth=0.8, zorder=0)
+        top.set_ylim(-0.03, 1.03)
+        top.set_title(f"δ = m/N = {m / report.n:.3g} (N = {report.n}, m = {m})", fontsize=10)
+        top.set_ylabel("success rate")
+        top.grid(True, alpha=0.3)
+        if gd:
+            bottom = axes[1][j]
+            for v in gd:
+                cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
+                shown = [c for c in cells if c.sharpness_median is not None]
+                bottom.plot(
+                    [c.rho for c in shown],
+                    [c.sharpness_median for c in shown],
+                    markersize=3.5,
+                    label=f"_{v.label}",  # a leading _ keeps it out of the legend
+                    **styles[v],
+                )
+            bottom.axhline(2.0, color="tab:red", linewidth=1.0, linestyle=":")
+            bottom.set_ylabel("GD: median η·λ_max at the end")
+            bottom.grid(True, alpha=0.3)
+        axes[-1][j].set_xlabel("ρ = k/m")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
+def _rho(cell: Any) -> float:
+    return float(cell.rho)
 
 
 def phase_figure(report: PhaseReport) -> Any:
