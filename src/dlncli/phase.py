@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from dlncli import __version__
 from dlncli.errors import DlnError
 from dlncli.phase_store import PhaseStore, StoredTrial, TrialKey
+from dlncli.potentials import LN10
 from dlncli.samples import rounded_matvec
 from dlncli.theory import weak_threshold
 
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-LN10 = math.log(10.0)
 INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x correctly rounded (v2)"
 # GD's budget by default: train's (tests/test_phase.py checks that they agree).
 GD_MAX_STEPS = 100_000
