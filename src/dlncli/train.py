@@ -410,23 +410,20 @@ def _descend(
     rng = np.random.default_rng(seed) if batch is not None else None
     chunk = max(1, min(SGD_CHUNK, 2**20 // m))
 
-    def draw_rows() -> list[FloatArray]:
-        """The residual weights of the next ``chunk`` SGD steps: base m / B on B rows drawn
-        without replacement (the B smallest of m uniform keys), 0 elsewhere."""
+    def draw_rows() -> FloatArray:
+        """The residual weights of the next ``chunk`` SGD steps (one per row)."""
         assert rng is not None and batch is not None
-        keys = rng.random((chunk, m))
-        rows = np.argpartition(keys, batch - 1, axis=1)[:, :batch]
-        weights = np.zeros((chunk, m))
-        np.put_along_axis(weights, rows, base * m / batch, axis=1)
-        return list(weights)
+        return _batch_weights(rng.random((chunk, m)), batch, base * m / batch)
 
-    weights = draw_rows() if rng is not None else [np.full(m, base)]
+    weights = draw_rows() if rng is not None else np.full((1, m), base)
+    weight = weights[0]
     # u^p - v^p loses about eps * alpha^p to cancellation: harmless (and cheapest) while
-    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; v^p expm1(p(ln u - ln v))
-    # otherwise (model_x if that overflows).
+    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; otherwise
+    # x = sign(ln u - ln v) max(u^p, v^p) (1 - e^(-p |ln u - ln v|)), which neither cancels
+    # nor overflows (as model_x, in fewer calls).
     y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
     cheap = p * la < math.log(max(1e-4 * y_scale, 1e-300))
-    safe = False
+    c_mp = np.full(n, -p)
 
     # ln u, ln v themselves, not relative to ln alpha: near the end of a run the steps are
     # below the resolution of ln u where u ~ alpha, but not where u ~ 1 (ln u ~ 0).
@@ -445,6 +442,7 @@ def _descend(
     pw_u, pw_v = pw[0], pw[1]
     x = np.zeros(n)
     diff = np.empty(n)
+    gap = np.empty(n)
     r = np.empty(m)
     rb = np.empty(m)
     # Effective start: p = 2 from the iterate and R = sum_k base rhat_k, since
@@ -468,6 +466,7 @@ def _descend(
     message = ""
     dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
     negative, maximum, exp, expm1, log1p = np.negative, np.maximum, np.exp, np.expm1, np.log1p
+    absolute, copysign = np.absolute, np.copysign
     append = curve.append
     old = np.seterr(under="ignore", over="ignore", invalid="ignore", divide="ignore")
     try:
@@ -480,7 +479,7 @@ def _descend(
             stop = min(max_steps, step + 1000)  # the clock is read every 1000 steps
             while step < stop:
                 if rng is None:
-                    multiply(r, weights[0], rb)
+                    multiply(r, weight, rb)
                 else:
                     if k == chunk:
                         weights, k = draw_rows(), 0
@@ -520,22 +519,17 @@ def _descend(
                     exp(e_p, pw)
                 if cheap:
                     subtract(pw_u, pw_v, x)
-                elif not safe:
-                    subtract(luv[0], luv[1], diff)
-                    multiply(diff, p, diff)
-                    expm1(diff, diff)
-                    multiply(pw_v, diff, x)
                 else:
-                    x[...] = model_x(luv[0], luv[1], p)
+                    subtract(luv[0], luv[1], diff)
+                    absolute(diff, gap)
+                    multiply(gap, c_mp, gap)
+                    expm1(gap, gap)
+                    maximum(pw_u, pw_v, out=x)
+                    multiply(x, gap, x)
+                    copysign(x, diff, x)
                 dot(A, x, r)
                 subtract(r, y, r)
                 loss = 0.5 * float(dot(r, r))
-                if not loss <= explode and not cheap and not safe:
-                    # v^p expm1(p (ln u - ln v)) overflowed where u^p - v^p may not have.
-                    safe = True
-                    x[...] = model_x(luv[0], luv[1], p)
-                    subtract(dot(A, x), y, r)
-                    loss = 0.5 * float(dot(r, r))
                 append(loss)
                 if not loss <= explode:  # also a NaN or infinite loss
                     diverged = True
@@ -578,6 +572,18 @@ def _descend(
             shift = A.T @ R
             eff_u, eff_v = lu + shift, lv - shift
     return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s)
+
+
+def _batch_weights(keys: FloatArray, batch: int, value: float) -> FloatArray:
+    """SGD's residual weights from uniform keys (steps, m): ``value`` on the B rows of each
+    step with the B smallest keys (B rows drawn without replacement), 0 elsewhere."""
+    kth = np.partition(keys, batch - 1, axis=1)[:, batch - 1 : batch]
+    chosen = keys <= kth
+    for i in np.flatnonzero(np.count_nonzero(chosen, axis=1) != batch):
+        # Keys equal to the B-th smallest (53-bit keys: about never): B of them by index.
+        chosen[i] = False
+        chosen[i, np.argpartition(keys[i], batch - 1)[:batch]] = True
+    return np.where(chosen, value, 0.0)
 
 
 def _left(deadline: Deadline, what: str) -> float | None:
