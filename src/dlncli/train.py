@@ -399,12 +399,14 @@ def _descend(
     p, la = depth, log_alpha
     pm2 = p - 2.0
     general = p != 2.0
+    cubic = p == 3.0
     loop_start = time.perf_counter()
 
     def full(value: float) -> FloatArray:
         return np.full((2, n), value)
 
     c_p, c_la, c_pm2, c_mpm2, floor = full(p), full(la), full(pm2), full(-pm2), full(-700.0)
+    one = full(1.0)
     # base = eta p alpha^(p-2): s = (-eps_u, eps_v) = (-1, 1) (A^T (base r)) w.
     base = lr * p * math.exp(pm2 * la) if la * pm2 > -745.0 else 0.0
     rng = np.random.default_rng(seed) if batch is not None else None
@@ -494,7 +496,13 @@ def _descend(
                     multiply(grad, w, s)
                 log1p(s, dlog)
                 add(luv, dlog, new)
-                if general:
+                if cubic:
+                    # p = 3: r = s^2 / (1 + s) exactly, and r / w = s (-+base g) / (1 + s).
+                    add(s, one, rem)
+                    multiply(s, grad, term)
+                    divide(term, rem, term)
+                    add(acc, term, acc)
+                elif general:
                     # (u_k / alpha)^(2-p) r = r / w with r = (1 + s)^(2-p) - 1 - (2-p) s for
                     # the signed e s: expm1((2-p) log1p(s)) + (p-2) s (docs/train.md §2).
                     multiply(dlog, c_mpm2, rem)
