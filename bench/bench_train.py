@@ -42,7 +42,8 @@ def gaussian(m: int, n: int, seed: int, sparse: int = 0) -> tuple[FloatArray, Fl
 
 
 def matvec_pair_seconds(A: FloatArray, y: FloatArray, repeats: int) -> float:
-    """Seconds per (r = A x - y, g = A^T r), the products one GD step needs."""
+    """Seconds per (r = A x - y, g = A^T r), the products one GD step needs, over
+    ``repeats`` of them."""
     x = np.full(A.shape[1], 1e-3)
     start = time.perf_counter()
     for _ in range(repeats):
@@ -71,23 +72,36 @@ def fast_pair_seconds(A: FloatArray, y: FloatArray, repeats: int) -> float:
 def step_seconds(
     A: FloatArray, y: FloatArray, depth: float, lr: float, steps: int, batch: int | None
 ) -> float:
-    """Seconds per GD (SGD: ``batch`` rows) step: the report's loop time (the steps alone,
-    without lambda_max and the limits) over the steps, best of 5 runs."""
-    best = math.inf
-    for _ in range(5):
-        result = train(
-            A,
-            y,
-            depth=depth,
-            log_alpha=math.log(1e-3),
-            lr=lr,
-            batch=batch,
-            max_steps=steps,
-            predict=False,
+    """Seconds per GD (SGD: ``batch`` rows) step of one run: the report's loop time (the
+    steps alone, without lambda_max and the limits) over the steps."""
+    result = train(
+        A,
+        y,
+        depth=depth,
+        log_alpha=math.log(1e-3),
+        lr=lr,
+        batch=batch,
+        max_steps=steps,
+        predict=False,
+    )
+    assert result.steps == steps, "converged early"
+    return result.loop_s / steps
+
+
+def best_interleaved(
+    A: FloatArray, y: FloatArray, depth: float, steps: int, batch: int | None, repeats: int
+) -> tuple[float, float, float]:
+    """(step, pair, dot) seconds, each the best of ``repeats`` windows of ``steps``, the three
+    taken in turn so that the machine's load falls on all of them alike."""
+    best = [math.inf] * 3
+    for _ in range(repeats):
+        times = (
+            step_seconds(A, y, depth, 1e-4, steps, batch),
+            matvec_pair_seconds(A, y, steps),
+            fast_pair_seconds(A, y, steps),
         )
-        assert result.steps == steps, "converged early"
-        best = min(best, result.loop_s / steps)
-    return best
+        best = [min(b, t) for b, t in zip(best, times, strict=True)]
+    return best[0], best[1], best[2]
 
 
 def _train_gd(A: FloatArray, y: FloatArray, predict: bool) -> TrainReport:
@@ -96,13 +110,15 @@ def _train_gd(A: FloatArray, y: FloatArray, predict: bool) -> TrainReport:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5000, help="K (50x200; K/10 at 500x2000)")
+    parser.add_argument("--steps", type=int, default=1000, help="K (50x200; K/10 at 500x2000)")
+    parser.add_argument("--repeats", type=int, default=15, help="windows per timing (best of)")
     args = parser.parse_args()
     print(f"machine: {machine()} (shared with other jobs: times are noisy)")
     print(
-        "\nper-step cost (alpha = 1e-3, eta = 1e-4, K steps, best of 5; the pair timed the same "
-        "way: 'pair' is A @ x - y and A.T @ r, 'dot' the same with np.dot into preallocated "
-        "arrays, as the loop calls them; ratio = step / pair, target <= 3)"
+        f"\nper-step cost (alpha = 1e-3, eta = 1e-4, best of {args.repeats} windows of K steps, "
+        "the step, the pair and dot in turn: 'pair' is A @ x - y and A.T @ r, 'dot' the same "
+        "with np.dot into preallocated arrays, as the loop calls them; ratio = step / pair, "
+        "target <= 3)"
     )
     print(
         f"{'size':>10} {'method':>7} {'p':>4} {'step us':>8} {'pair us':>8} {'dot us':>7} "
@@ -113,9 +129,7 @@ def main() -> None:
         steps = args.steps if n <= 200 else max(args.steps // 10, 100)
         for batch in (None, m // 5):
             for depth in (2.0, 2.5, 3.0):
-                per_step = step_seconds(A, y, depth, 1e-4, steps, batch)
-                pair = min(matvec_pair_seconds(A, y, steps) for _ in range(5))
-                fast = min(fast_pair_seconds(A, y, steps) for _ in range(5))
+                per_step, pair, fast = best_interleaved(A, y, depth, steps, batch, args.repeats)
                 method = "GD" if batch is None else f"SGD B={batch}"
                 print(
                     f"{m:>4}x{n:<5} {method:>7} {depth:>4g} {per_step * 1e6:>8.1f} "
