@@ -412,10 +412,14 @@ def _descend(
     rng = np.random.default_rng(seed) if batch is not None else None
     chunk = max(1, min(SGD_CHUNK, 2**20 // m))
 
+    keys = np.empty((chunk, m)) if rng is not None else np.empty((0, m))
+    sgd_weights = np.empty_like(keys)
+
     def draw_rows() -> FloatArray:
         """The residual weights of the next ``chunk`` SGD steps (one per row)."""
         assert rng is not None and batch is not None
-        return _batch_weights(rng.random((chunk, m)), batch, base * m / batch)
+        rng.random(out=keys)
+        return _batch_weights(keys, batch, base * m / batch, sgd_weights)
 
     weights = draw_rows() if rng is not None else np.full((1, m), base)
     weight = weights[0]
@@ -582,16 +586,21 @@ def _descend(
     return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s)
 
 
-def _batch_weights(keys: FloatArray, batch: int, value: float) -> FloatArray:
+def _batch_weights(
+    keys: FloatArray, batch: int, value: float, out: FloatArray | None = None
+) -> FloatArray:
     """SGD's residual weights from uniform keys (steps, m): ``value`` on the B rows of each
-    step with the B smallest keys (B rows drawn without replacement), 0 elsewhere."""
-    kth = np.partition(keys, batch - 1, axis=1)[:, batch - 1 : batch]
-    chosen = keys <= kth
+    step with the B smallest keys (B rows drawn without replacement), 0 elsewhere. ``out``
+    (the shape of ``keys``) receives them, and is the sorting work space before that."""
+    work = np.empty_like(keys) if out is None else out
+    work[...] = keys
+    work.partition(batch - 1, axis=1)
+    chosen = keys <= work[:, batch - 1 : batch]
     for i in np.flatnonzero(np.count_nonzero(chosen, axis=1) != batch):
         # Keys equal to the B-th smallest (53-bit keys: about never): B of them by index.
         chosen[i] = False
         chosen[i, np.argpartition(keys[i], batch - 1)[:batch]] = True
-    return np.where(chosen, value, 0.0)
+    return np.multiply(chosen, value, out=work)
 
 
 def _left(deadline: Deadline, what: str) -> float | None:
