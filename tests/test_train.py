@@ -19,7 +19,7 @@ from scipy.integrate import solve_ivp
 import dlncli
 from dlncli.limit import flow_limit, unbalanced_limit
 from dlncli.problem_io import load_sample
-from dlncli.train import hessian_lambda_max, model_x, train
+from dlncli.train import SGD_CHUNK, _batch_weights, hessian_lambda_max, model_x, train
 
 FloatArray = NDArray[np.float64]
 
@@ -78,10 +78,17 @@ def test_sgd_depends_on_seed_and_batch_and_is_reproducible() -> None:
 
 
 def _mp_gd(
-    A: FloatArray, y: FloatArray, depth: float, alpha: float, lr: float, steps: int
+    A: FloatArray,
+    y: FloatArray,
+    depth: float,
+    alpha: float,
+    lr: float,
+    steps: int,
+    weights: list[FloatArray] | None = None,
 ) -> tuple[list[mp.mpf], list[mp.mpf], list[mp.mpf], list[mp.mpf]]:
     """Plain GD on (u, v) in 50-digit mpmath, with the effective start summed per step by the
-    formulas of docs/train.md. Returns u, v, ln u_eff, ln v_eff."""
+    formulas of docs/train.md. SGD: ``weights[k]`` multiplies the residual at step k (m / B on
+    the drawn rows, 0 elsewhere). Returns u, v, ln u_eff, ln v_eff."""
     with mp.workdps(50):
         m, n = A.shape
         p = mp.mpf(depth)
@@ -91,9 +98,11 @@ def _mp_gd(
         v = [mp.mpf(alpha)] * n
         su = [mp.mpf(0)] * n
         sv = [mp.mpf(0)] * n
-        for _ in range(steps):
+        for k in range(steps):
             x = [u[j] ** p - v[j] ** p for j in range(n)]
             r = [sum(Am[i][j] * x[j] for j in range(n)) - ym[i] for i in range(m)]
+            if weights is not None:
+                r = [r[i] * mp.mpf(float(weights[k][i])) for i in range(m)]
             g = [sum(Am[i][j] * r[i] for i in range(m)) for j in range(n)]
             for j in range(n):
                 eu = lr * p * u[j] ** (p - 2) * g[j]
@@ -128,6 +137,68 @@ def test_iterates_and_effective_start_match_plain_mpmath_gd(depth: float) -> Non
     assert run.effective_log_u is not None and run.effective_log_v is not None
     assert np.max(np.abs(run.effective_log_u - np.array([float(t) for t in lue]))) < 1e-12
     assert np.max(np.abs(run.effective_log_v - np.array([float(t) for t in lve]))) < 1e-12
+
+
+@pytest.mark.parametrize("depth", [2.0, 2.5])
+def test_sgd_iterates_match_plain_mpmath_sgd_on_the_same_rows(depth: float) -> None:
+    # The rows of step k: the B smallest of m keys drawn SGD_CHUNK steps at a time from the
+    # seed (docs/train.md §1); 300 steps cross a chunk boundary.
+    A, y = _problem("gauss5x12")
+    m = A.shape[0]
+    lr, steps, alpha, batch, seed = 0.01, 300, 0.3, 2, 5
+    rng = np.random.default_rng(seed)
+    keys = np.concatenate([rng.random((SGD_CHUNK, m)) for _ in range(2)])[:steps]
+    weights = []
+    for row in keys:
+        w = np.zeros(m)
+        w[np.argsort(row)[:batch]] = m / batch
+        weights.append(w)
+    run = train(
+        A,
+        y,
+        depth=depth,
+        log_alpha=math.log(alpha),
+        lr=lr,
+        batch=batch,
+        seed=seed,
+        max_steps=steps,
+        predict=False,
+    )
+    assert run.steps == steps and not run.converged
+    u, v, lue, lve = _mp_gd(A, y, depth, alpha, lr, steps, weights)
+    x_ref = np.array([float(a**depth - b**depth) for a, b in zip(u, v, strict=True)])
+    assert np.max(np.abs(run.x - x_ref)) <= 1e-12 * np.max(np.abs(x_ref))
+    assert run.effective_log_u is not None and run.effective_log_v is not None
+    assert np.max(np.abs(run.effective_log_u - np.array([float(t) for t in lue]))) < 1e-12
+    assert np.max(np.abs(run.effective_log_v - np.array([float(t) for t in lve]))) < 1e-12
+
+
+def test_batch_weights_take_exactly_the_b_smallest_keys() -> None:
+    rng = np.random.default_rng(4)
+    keys = rng.random((40, 7))
+    for batch in (1, 3, 7):
+        w = _batch_weights(keys, batch, 2.5)
+        expected = np.zeros_like(keys)
+        np.put_along_axis(expected, np.argsort(keys, axis=1)[:, :batch], 2.5, axis=1)
+        assert np.array_equal(w, expected)
+    # Ties at the B-th smallest key still give B rows, among the tied ones.
+    tied = np.array([[0.5, 0.1, 0.5, 0.5, 0.9], [0.3, 0.3, 0.3, 0.3, 0.3]])
+    w = _batch_weights(tied, 2, 1.0)
+    assert np.array_equal(np.count_nonzero(w, axis=1), [2, 2])
+    assert w[0, 1] == 1.0 and w[0, 4] == 0.0
+
+
+def test_batch_rows_are_uniform_without_replacement() -> None:
+    # Each of the C(5, 2) = 10 pairs has probability 1/10: counts within 5 sigma.
+    rng = np.random.default_rng(11)
+    trials = 20_000
+    w = _batch_weights(rng.random((trials, 5)), 2, 1.0)
+    pairs = np.array([int("".join("1" if t else "0" for t in row), 2) for row in w > 0])
+    counts = np.bincount(pairs, minlength=32)
+    chosen = counts[counts > 0]
+    assert chosen.size == 10
+    sigma = math.sqrt(trials * 0.1 * 0.9)
+    assert np.all(np.abs(chosen - trials / 10) < 5 * sigma)
 
 
 def _raw_flow_limit(

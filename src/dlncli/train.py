@@ -28,6 +28,7 @@ distance between the two, zero up to rounding and the final residual.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,132 +254,28 @@ def train(
     deadline = Deadline(time_limit)
     # BP first: an infeasible problem (y not in range A) is reported before any step.
     anchor = bp_anchor(A, y, time_limit=_left(deadline, "the BP anchor")) if predict else None
-    # ln u and ln v as the rows of one array: each step then costs fewer array operations.
-    luv = np.full((2, n), la)
-    lu, lv = luv[0], luv[1]
-    spare = np.empty_like(luv)
-    signs = np.array([[-1.0], [1.0]])
-    # Effective start: p = 2 from the iterate and R = sum_k rhat_k (g_k = A^T rhat_k), since
-    # ln u_k = ln u_eff - 2 eta A^T R exactly; p > 2 by the per-step sums of (u_k/alpha)^(2-p)
-    # r(e) (relative to alpha^(2-p)), which keep their digits where u^(2-p) - p(p-2)A^T nu
-    # would cancel.
-    R = np.zeros(m)
-    acc = np.zeros((2, n))  # rows: u, v
-    lam0 = hessian_lambda_max(A, y, lu, lv, p)
+    lam0 = hessian_lambda_max(A, y, np.full(n, la), np.full(n, la), p)
     bound = 2.0 / lam0 if lam0 > 0 else math.inf
-    rng = np.random.default_rng(seed) if batch is not None else None
     target = tol * 0.5 * float(y @ y)
+    run = _descend(
+        A,
+        y,
+        depth=p,
+        log_alpha=la,
+        lr=lr,
+        batch=batch,
+        seed=seed,
+        max_steps=max_steps,
+        target=target,
+        time_limit=time_limit,
+        start=start,
+        bound=bound,
+    )
+    lu, lv = run.log_u, run.log_v
+    step, converged, diverged, message = run.steps, run.converged, run.diverged, run.message
+    loss, loop_s = run.curve[-1], run.loop_s
     x = model_x(lu, lv, p)
-    resid = A @ x - y
-    loss = 0.5 * float(resid @ resid)
-    loss0 = loss
-    curve = [loss]
-    step = 0
-    diverged = converged = False
-    message = ""
-    eta_p = lr * p
-    pm2 = p - 2.0
-    scale = m / batch if batch is not None else 1.0
-    base = eta_p * math.exp((p - 2.0) * la) if la * (p - 2.0) > -745.0 else 0.0
-    # u^p - v^p loses about eps * alpha^p to cancellation: harmless (and cheapest) while
-    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; model_x otherwise.
-    y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
-    cheap_x = p * la < math.log(max(1e-4 * y_scale, 1e-300))
-    old = np.seterr(under="ignore", over="ignore", invalid="ignore", divide="ignore")
-    loop_start = time.perf_counter()
-    try:
-        while True:
-            if loss <= target:
-                converged = True
-                break
-            if step >= max_steps:
-                break
-            if (
-                time_limit is not None
-                and step % 1000 == 0
-                and time.perf_counter() - start > time_limit
-            ):
-                raise TimeLimitError(
-                    f"time limit of {time_limit:.3g} s reached after {step} steps (loss "
-                    f"{loss:.3g}); use a larger --time-limit or fewer --max-steps"
-                )
-            if rng is not None:
-                rows = rng.choice(m, size=batch, replace=False)
-                rhat = np.zeros(m)
-                rhat[rows] = scale * resid[rows]
-                g = A.T @ rhat
-            else:
-                rhat = resid
-                g = A.T @ resid
-            # signed = (-eps_u, eps_v) as rows: the step is ln(u, v) += log1p(signed).
-            if p == 2.0:
-                # No pre-check here (it would cost as much as a product with A): a factor
-                # 1 + signed <= 0 gives a NaN loss below, and the step is then undone.
-                signed = signs * (eta_p * g)
-            else:
-                # w = (u / alpha)^(p-2), (v / alpha)^(p-2), kept >= e^-700 so that r / w below
-                # stays finite (e ~ w then: the clamp changes u by a relative 1e-300 at most).
-                w = np.exp(np.maximum(pm2 * (luv - la), -700.0))
-                signed = (signs * (base * g)) * w
-                if not signed.min() > -1.0:
-                    diverged = True
-                    message = _left_orthant(step + 1, signed, lr, bound)
-                    break
-            d = np.log1p(signed)
-            np.add(luv, d, out=spare)
-            if p == 2.0:
-                R += rhat
-            else:
-                # (u_k / alpha)^(2-p) r = r / w with r = (1 + s)^(2-p) - 1 - (2-p) s for the
-                # signed e s: expm1((2-p) log1p(s)) + (p-2) s (docs/train.md §2).
-                acc += (np.expm1(-pm2 * d) + pm2 * signed) / w
-            luv, spare = spare, luv  # spare keeps the previous iterate
-            lu, lv = luv[0], luv[1]
-            step += 1
-            if cheap_x:
-                powers = np.exp(p * luv)
-                x = powers[0] - powers[1]
-            else:
-                x = model_x(lu, lv, p)
-            resid = A @ x - y
-            loss = 0.5 * float(resid @ resid)
-            curve.append(loss)
-            if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(loss0, 1e-300):
-                diverged = True
-                if not signed.min() > -1.0:
-                    message = _left_orthant(step, signed, lr, bound)
-                    luv, spare = spare, luv
-                    lu, lv = luv[0], luv[1]
-                    step -= 1
-                    curve.pop()
-                    loss = curve[-1]
-                else:
-                    message = (
-                        f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); lr "
-                        f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at "
-                        "the start"
-                    )
-                break
-    finally:
-        np.seterr(**old)
-    loop_s = time.perf_counter() - loop_start
-    if not diverged and not np.all(np.isfinite(luv)):
-        # A factor 1 -+ e was exactly 0 at some step (u or v became 0): no positive start.
-        diverged = True
-        message = (
-            f"diverged: a factor 1 -+ eta p u^(p-2) g was exactly 0 (u or v reached 0); lr "
-            f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
-        )
-    x = model_x(lu, lv, p)
-    eff_u: FloatArray | None = None
-    eff_v: FloatArray | None = None
-    if not diverged:
-        if p == 2.0:
-            shift = 2.0 * lr * (A.T @ R)
-            eff_u, eff_v = lu + shift, lv - shift
-        else:
-            eff_u = la + np.log1p(acc[0]) / (2.0 - p)
-            eff_v = la + np.log1p(acc[1]) / (2.0 - p)
+    eff_u, eff_v = run.effective_log_u, run.effective_log_v
     sharpness = None
     if not diverged:
         sharpness = lr * hessian_lambda_max(A, y, lu, lv, p)
@@ -449,8 +346,261 @@ def train(
         message=message,
         bp_reference=bp_reference,
         loop_s=loop_s,
-        loss_curve=np.asarray(curve),
+        loss_curve=np.asarray(run.curve),
     )
+
+
+@dataclass(frozen=True)
+class _Descent:
+    """What :func:`_descend` returns: the last iterate's ln u, ln v (N,), the loss curve
+    (steps + 1 entries), the outcome, ln u_eff, ln v_eff (None if diverged) and the loop's
+    wall time."""
+
+    log_u: FloatArray
+    log_v: FloatArray
+    curve: list[float]
+    steps: int
+    converged: bool
+    diverged: bool
+    message: str
+    effective_log_u: FloatArray | None
+    effective_log_v: FloatArray | None
+    loop_s: float
+
+
+SGD_CHUNK = 256  # SGD draws the rows of this many steps at once (fewer rows if m is large)
+
+
+def _descend(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float,
+    lr: float,
+    batch: int | None,
+    seed: int,
+    max_steps: int,
+    target: float,
+    time_limit: float | None,
+    start: float,
+    bound: float,
+) -> _Descent:
+    """The steps of :func:`train` (module docstring) and the effective start they imply.
+
+    At 50 x 200 an array operation costs about as much as its call (~0.3 us on equal shapes,
+    0.5-1 us when it broadcasts a scalar or a row), so the loop makes few calls, on
+    preallocated, equal-shaped arrays: ln u, ln v are the rows of one (2, N) array; the
+    constants are full arrays; eta p alpha^(p-2) (times m / B and the row mask for SGD) scales
+    the residual (an m-vector) instead of g; the exponents of u^p, v^p and of
+    w = (u / alpha)^(p-2) are one (2, 2, N) array, with one exp.
+    """
+    m, n = A.shape
+    p, la = depth, log_alpha
+    pm2 = p - 2.0
+    general = p != 2.0
+    cubic = p == 3.0
+    loop_start = time.perf_counter()
+
+    def full(value: float) -> FloatArray:
+        return np.full((2, n), value)
+
+    c_p, c_la, c_pm2, c_mpm2, floor = full(p), full(la), full(pm2), full(-pm2), full(-700.0)
+    one = full(1.0)
+    # base = eta p alpha^(p-2): s = (-eps_u, eps_v) = (-1, 1) (A^T (base r)) w.
+    base = lr * p * math.exp(pm2 * la) if la * pm2 > -745.0 else 0.0
+    rng = np.random.default_rng(seed) if batch is not None else None
+    chunk = max(1, min(SGD_CHUNK, 2**20 // m))
+
+    keys = np.empty((chunk, m)) if rng is not None else np.empty((0, m))
+    sgd_weights = np.empty_like(keys)
+
+    def draw_rows() -> FloatArray:
+        """The residual weights of the next ``chunk`` SGD steps (one per row)."""
+        assert rng is not None and batch is not None
+        rng.random(out=keys)
+        return _batch_weights(keys, batch, base * m / batch, sgd_weights)
+
+    weights = draw_rows() if rng is not None else np.full((1, m), base)
+    weight = weights[0]
+    # u^p - v^p loses about eps * alpha^p to cancellation: harmless (and cheapest) while
+    # alpha^p is far below the scale of x, ~ max|y| / ||A||_F; otherwise
+    # x = sign(ln u - ln v) max(u^p, v^p) (1 - e^(-p |ln u - ln v|)), which neither cancels
+    # nor overflows (as model_x, in fewer calls).
+    y_scale = float(np.max(np.abs(y), initial=0.0)) / max(float(np.linalg.norm(A)), 1e-300)
+    cheap = p * la < math.log(max(1e-4 * y_scale, 1e-300))
+    c_mp = np.full(n, -p)
+
+    # ln u, ln v themselves, not relative to ln alpha: near the end of a run the steps are
+    # below the resolution of ln u where u ~ alpha, but not where u ~ 1 (ln u ~ 0).
+    luv = np.full((2, n), la)
+    new = np.empty((2, n))
+    grad = np.empty((2, n))  # (-base g, base g) with g = A^T r (SGD: A^T rhat)
+    grad_u, grad_v = grad[0], grad[1]
+    s = np.empty((2, n)) if general else grad  # (-eps_u, eps_v)
+    dlog = np.empty((2, n))
+    rem = np.empty((2, n))
+    term = np.empty((2, n))
+    expo = np.empty((2, 2, n))  # p ln(u, v) and (p - 2) ln((u, v) / alpha)
+    powers = np.empty((2, 2, n))  # u^p, v^p and w
+    e_p, e_w = expo[0], expo[1]
+    pw, w = powers[0], powers[1]
+    pw_u, pw_v = pw[0], pw[1]
+    x = np.zeros(n)
+    diff = np.empty(n)
+    gap = np.empty(n)
+    r = np.empty(m)
+    rb = np.empty(m)
+    # Effective start: p = 2 from the iterate and R = sum_k base rhat_k, since
+    # ln u_k = ln u_eff - A^T R exactly; p > 2 by the per-step sums of (u_k/alpha)^(2-p)
+    # r(e) (relative to alpha^(2-p)), which keep their digits where u^(2-p) - p(p-2)A^T nu
+    # would cancel.
+    R = np.zeros(m)
+    acc = np.zeros((2, n))  # rows: u, v
+    np.multiply(luv, c_p, e_p)
+    np.subtract(luv, c_la, e_w)
+    np.multiply(e_w, c_pm2, e_w)
+    np.exp(expo, powers)
+    np.subtract(np.dot(A, x), y, r)  # x = 0 at u = v = alpha
+    loss = 0.5 * float(np.dot(r, r))
+    loss0 = loss
+    explode = min(EXPLODE_FACTOR * max(loss0, 1e-300), sys.float_info.max)
+    curve = [loss]
+    step = 0
+    k = 0  # the row of ``weights`` for the next step
+    converged, diverged = loss <= target, False
+    message = ""
+    dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
+    negative, maximum, exp, expm1, log1p = np.negative, np.maximum, np.exp, np.expm1, np.log1p
+    absolute, copysign = np.absolute, np.copysign
+    append = curve.append
+    old = np.seterr(under="ignore", over="ignore", invalid="ignore", divide="ignore")
+    try:
+        while not converged and step < max_steps:
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                raise TimeLimitError(
+                    f"time limit of {time_limit:.3g} s reached after {step} steps (loss "
+                    f"{loss:.3g}); use a larger --time-limit or fewer --max-steps"
+                )
+            stop = min(max_steps, step + 1000)  # the clock is read every 1000 steps
+            while step < stop:
+                if rng is None:
+                    multiply(r, weight, rb)
+                else:
+                    if k == chunk:
+                        weights, k = draw_rows(), 0
+                    multiply(r, weights[k], rb)
+                    k += 1
+                dot(rb, A, grad_v)
+                negative(grad_v, grad_u)
+                # The step is ln(u, v) += log1p(s). No check that 1 + s > 0 here (a reduction
+                # costs as much as a product with A): a factor <= 0 gives a NaN loss below,
+                # and the step is then undone.
+                if general:
+                    multiply(grad, w, s)
+                log1p(s, dlog)
+                add(luv, dlog, new)
+                if cubic:
+                    # p = 3: r = s^2 / (1 + s) exactly, and r / w = s (-+base g) / (1 + s).
+                    add(s, one, rem)
+                    multiply(s, grad, term)
+                    divide(term, rem, term)
+                    add(acc, term, acc)
+                elif general:
+                    # (u_k / alpha)^(2-p) r = r / w with r = (1 + s)^(2-p) - 1 - (2-p) s for
+                    # the signed e s: expm1((2-p) log1p(s)) + (p-2) s (docs/train.md §2).
+                    multiply(dlog, c_mpm2, rem)
+                    expm1(rem, rem)
+                    multiply(s, c_pm2, term)
+                    add(term, rem, term)
+                    divide(term, w, term)
+                    add(acc, term, acc)
+                else:
+                    add(R, rb, R)
+                luv, new = new, luv  # new keeps the previous iterate
+                step += 1
+                multiply(luv, c_p, e_p)
+                if general:
+                    # w >= e^-700, so that r / w above stays finite (e ~ w then: the clamp
+                    # changes u by a relative 1e-300 at most).
+                    subtract(luv, c_la, e_w)
+                    multiply(e_w, c_pm2, e_w)
+                    maximum(e_w, floor, out=e_w)
+                    exp(expo, powers)
+                else:
+                    exp(e_p, pw)
+                if cheap:
+                    subtract(pw_u, pw_v, x)
+                else:
+                    subtract(luv[0], luv[1], diff)
+                    absolute(diff, gap)
+                    multiply(gap, c_mp, gap)
+                    expm1(gap, gap)
+                    maximum(pw_u, pw_v, out=x)
+                    multiply(x, gap, x)
+                    copysign(x, diff, x)
+                dot(A, x, r)
+                subtract(r, y, r)
+                loss = 0.5 * float(dot(r, r))
+                append(loss)
+                if not loss <= explode:  # also a NaN or infinite loss
+                    diverged = True
+                    if not s.min() > -1.0:
+                        message = _left_orthant(step, s, lr, bound)
+                        luv, new = new, luv
+                        step -= 1
+                        curve.pop()
+                        loss = curve[-1]
+                    else:
+                        message = (
+                            f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); "
+                            f"lr {lr:.6g} against the stability bound 2/lambda_max = "
+                            f"{bound:.6g} at the start"
+                        )
+                    break
+                if loss <= target:
+                    converged = True
+                    break
+            if diverged:
+                break
+    finally:
+        np.seterr(**old)
+    loop_s = time.perf_counter() - loop_start
+    if not diverged and not np.all(np.isfinite(luv)):
+        # A factor 1 -+ e was exactly 0 at some step (u or v became 0): no positive start.
+        diverged = True
+        message = (
+            f"diverged: a factor 1 -+ eta p u^(p-2) g was exactly 0 (u or v reached 0); lr "
+            f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
+        )
+    lu, lv = luv[0].copy(), luv[1].copy()
+    eff_u: FloatArray | None = None
+    eff_v: FloatArray | None = None
+    if not diverged:
+        if general:
+            eff_u = la + np.log1p(acc[0]) / (2.0 - p)
+            eff_v = la + np.log1p(acc[1]) / (2.0 - p)
+        else:
+            shift = A.T @ R
+            eff_u, eff_v = lu + shift, lv - shift
+    return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s)
+
+
+def _batch_weights(
+    keys: FloatArray, batch: int, value: float, out: FloatArray | None = None
+) -> FloatArray:
+    """SGD's residual weights from uniform keys (steps, m): ``value`` on the B rows of each
+    step with the B smallest keys (B rows drawn without replacement), 0 elsewhere. ``out``
+    (the shape of ``keys``) receives them, and is the sorting work space before that."""
+    work = np.empty_like(keys) if out is None else out
+    work[...] = keys
+    work.partition(batch - 1, axis=1)
+    chosen = keys <= work[:, batch - 1 : batch]
+    for i in np.flatnonzero(np.count_nonzero(chosen, axis=1) != batch):
+        # Keys equal to the B-th smallest (53-bit keys: about never): B of them by index.
+        chosen[i] = False
+        chosen[i, np.argpartition(keys[i], batch - 1)[:batch]] = True
+    return np.multiply(chosen, value, out=work)
 
 
 def _left(deadline: Deadline, what: str) -> float | None:
