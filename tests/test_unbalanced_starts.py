@@ -71,3 +71,14 @@ def test_start_digits_count_the_cancellation_at_the_top() -> None:
     )
     assert dual_check.start_lost_digits(2.0, -3.0, 14.0, 1.0) == 13
     assert dual_check.start_lost_digits(4.0, -3.0, 7.0, 1.0) == 13
+
+
+def test_gd_prediction_at_alpha_1e_minus_100() -> None:
+    # GD's effective start spans ln u0 ~ -262 ... -279 at alpha = 1e-100: the limit from it
+    # failed to converge before the start's precision counted both of its ends.
+    from dlncli.train import train
+
+    problem = load_sample("random3x5")
+    run = train(problem.A, problem.y, depth=2.0, log_alpha=-100 * np.log(10.0), lr=0.1)
+    assert run.converged and run.prediction_error is not None
+    assert run.prediction_error <= 1e-9 * float(np.max(np.abs(run.x)))
