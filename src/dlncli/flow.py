@@ -26,15 +26,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.integrate import LSODA, Radau
 
 from dlncli.errors import TimeLimitError
 from dlncli.limit import LN10, Anchor, MirrorCoordinates, normalize, user_log10_time
+from dlncli.ode import FaceGeometry, Radau5, SlackMaps
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 ACTIVE_FRACTION = 1e-2  # a coordinate is "active" once |x_i| >= 1% of ||x_end||_inf
+FRESH_JACOBIAN_FLOPS = 2_000_000  # N d^2 up to this: a new Jacobian after every step
+MEASURE_EVERY = 10  # otherwise the convergence test (and a new Jacobian) every this many steps
 
 
 @dataclass(frozen=True)
@@ -130,23 +132,16 @@ def integrate_flow(
             "its end-point is given by the exact limit",
             start,
         )
-
-    def rhs(_t: float, theta: FloatArray) -> FloatArray:
-        return coords.precise_rate(theta)
-
-    def jac(_t: float, theta: FloatArray) -> FloatArray:
-        _, d_j, d_off = coords.evaluate(theta)
-        jacobian = -(coords.K.T @ coords.jacobian_x(d_j, d_off))
-        if coords.rank_j:
-            jacobian[: coords.rank_j] /= coords.kappa
-        return np.asarray(np.nan_to_num(jacobian), dtype=np.float64)
-
+    maps = SlackMaps(face_geometry(coords), theta0)
     tau_end = 1e300 if log10_t_end is None else 10.0 ** min(log10_t_end + lrate / LN10, 300.0)
     # a_hat starts at ~1/kappa and ends O(1); b is O(1) or O(ln 1/alpha): atol is relative.
     atol = 1e-13 * np.maximum(np.abs(theta0), 1.0)
     atol[: coords.rank_j] = 1e-13
-    # scipy-stubs types atol as a scalar; Radau accepts one per component.
-    solver = Radau(rhs, 0.0, theta0, tau_end, rtol=rtol, atol=atol, jac=jac)  # type: ignore[arg-type]
+    # Re-forming the Jacobian (N d^2) after every step pays when it is cheap; otherwise it is
+    # re-formed when Newton contracts slowly, and at least every MEASURE_EVERY steps for the
+    # convergence test.
+    cheap = theta0.size**2 * n <= FRESH_JACOBIAN_FLOPS
+    solver = Radau5(maps, theta0, tau_end, rtol=rtol, atol=atol, fresh_jacobian=cheap)
     log_t: list[float] = [-math.inf]
     xs: list[FloatArray] = [np.zeros(n)]
     with np.errstate(over="ignore"):  # a loss beyond float range is recorded as inf
@@ -155,25 +150,20 @@ def integrate_flow(
     measure = math.inf
     steps = 0
     while steps < max_steps and solver.status == "running":
-        # Radau's trial states can overflow x (p = 2, alpha = 1e-300); it rejects them by value.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                failed = solver.step() is not None
-            except (ValueError, np.linalg.LinAlgError):  # non-finite Jacobian: give up here
-                failed = True
-        if failed:
+        if solver.step() is not None:
             break
         steps += 1
-        _, dx, x, _ = coords.newton(solver.y)
-        scale = float(np.max(np.abs(x)))
-        measure = float(np.max(np.abs(dx))) / scale if scale > 0 else math.inf
+        if log10_t_end is None and (solver.jac_current or steps % MEASURE_EVERY == 0):
+            solver.refresh_jacobian()
+            measure = maps.newton_motion(solver.jac)
+        x = maps.x.copy()
         xs.append(x)
-        log_t.append(math.log10(max(solver.t, 1e-300)) - lrate / LN10 + time_shift)
-        with np.errstate(over="ignore"):
+        log_t.append(math.log10(max(solver.tau, 1e-300)) - lrate / LN10 + time_shift)
+        with np.errstate(over="ignore", invalid="ignore"):
             losses.append(0.5 * float(np.sum((A_user @ x - y_user) ** 2)))
         if progress is not None:
             # Rough: x leaves 0 near tau ~ 1 and the flow settles some decades later.
-            progress(min(max((math.log10(max(solver.t, 1e-300)) + 3.0) / 15.0, 0.0), 0.99))
+            progress(min(max((math.log10(max(solver.tau, 1e-300)) + 3.0) / 15.0, 0.0), 0.99))
         if log10_t_end is None and measure <= converge_tol:
             converged = True
             break
@@ -183,6 +173,9 @@ def integrate_flow(
                 f"(remaining relative motion {measure:.2g}); use --limit-only or a larger "
                 "--time-limit"
             )
+    if log10_t_end is not None:
+        solver.refresh_jacobian()
+        measure = maps.newton_motion(solver.jac)
     user_t_end = None if log10_t_end is None else log10_t_end + time_shift
     if user_t_end is not None and solver.status == "finished":
         text = f"integrated to t = 1e{user_t_end:.6g}"
@@ -198,6 +191,27 @@ def integrate_flow(
         progress(1.0)
     return _finished(
         n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=user_t_end
+    )
+
+
+def face_geometry(coords: MirrorCoordinates) -> FaceGeometry:
+    """The plain arrays of the face coordinates that the ODE's maps need."""
+    return FaceGeometry(
+        support=coords.support,
+        off=coords.off,
+        signs=coords.signs,
+        w=coords.w,
+        M_j=coords.M_j,
+        K_off=coords.K_off,
+        corr_off=coords.corr_off,
+        K=coords.K,
+        uy=coords.U.T @ coords.y,
+        rank_j=coords.rank_j,
+        depth=coords.depth,
+        p_log_alpha=coords.p_log_alpha,
+        kappa=coords.kappa,
+        c=coords.c,
+        L=coords.L,
     )
 
 
@@ -386,6 +400,9 @@ def integrate_raw_flow(
             rtol=tol,
             depth=p,
         )
+    # scipy.integrate takes ~0.3 s to import: only this baseline needs it.
+    from scipy.integrate import LSODA, Radau
+
     integrator = {"Radau": Radau, "LSODA": LSODA}[method]
     ts, us, vs = [0.0], [u0], [u0]
     steps = 0
