@@ -1,32 +1,27 @@
-"""The reduced mirror flow as a stiff ODE in float64: slack maps that keep their digits, and a
+"""The reduced mirror flow as a stiff ODE: maps that keep their digits in float64, and a
 Radau IIA (order 5) integrator written for them.
 
-The flow's state is theta in R^d (the face coordinates of docs/model.md §3; d = rank A). Each
-coordinate x_i of x(theta) is a difference of two terms in one affine function of theta,
-delta_i = g_i . (theta - theta_ref) (the rows g_i form ``G``, (N, d)):
+The flow's state is theta in R^d (the face coordinates of docs/model.md §3, d = rank A), and
+d theta / d tau = S (U^T y - K^T x(theta)) with K = A^T U and S = 1/kappa on a_hat, 1 on b.
+Each coordinate x_i is a difference of two terms in its two slacks (p > 2) or exponents
+(p = 2), which are affine in theta: first_i = base+_i + g_i . theta, second_i = base-_i +
+tau_i g_i . theta (the rows g_i form ``G``, (N, d)). Around a reference point theta_ref, with
+delta = G (theta - theta_ref):
 
-    p > 2:  x_i = sgn_i (P_i (1 + delta_i / s+_i)^(-q) - Q_i (1 + tau_i delta_i / s-_i)^(-q))
+    p > 2:  x_i = sgn_i (P_i (1 + delta_i / first_i)^(-q) - Q_i (1 + tau_i delta_i / second_i)^(-q))
     p = 2:  x_i = sgn_i (P_i exp(delta_i) - Q_i exp(-delta_i))
 
-with q = p / (p - 2). For p > 2, s+_i and s-_i are the two slacks of coordinate i at the
-reference point theta_ref (for a face coordinate the scaled slack -u and 2w + kappa u, for an
-off-face one 1 - z and 1 + z), P_i = e^(b_i) (s+_i)^(-q) and Q_i = e^(p ln alpha) (s-_i)^(-q)
-(b_i = 0 on the face, p ln alpha off it); for p = 2, P_i and Q_i are the two exponentials.
-Writing x(theta_ref + D) = x_ref + dx(D) with dx evaluated by log1p and expm1 makes the
-right-hand side
-
-    F(D) = S (U^T y - K^T x_ref - K^T dx(D)),   K = A^T U,   S = (1/kappa on a_hat, 1 on b),
-
-accurate relative to the motion dx rather than to x itself. The reference is moved to the
-accepted point after every step (``SlackMaps.advance``): the slacks are updated by adding their
-increments (the slacks are the state, so a slack that shrinks by decades keeps its relative
-precision, which theta in float64 would not give), and within a step F is smooth to rounding of
-dx. That smoothness is what lets an implicit method take the long steps of the flow's tail; the
-previous implementation bought it with long-double arithmetic on x.
+(q = p / (p - 2); P, Q, first, second at theta_ref; on the face first = -u, second = 2w +
+kappa u; off it first = 1 - z, second = 1 + z). Evaluated with log1p and expm1 this gives
+x(theta_ref + D) - x_ref, and so the rate, accurate relative to the motion rather than to x:
+within a step the right-hand side is smooth to rounding of the motion, which is what lets an
+implicit method take the long steps of the flow's tail (in float64 the plain x(theta) is noisy
+at eps |x| / kappa, and the tail's steps multiply that noise). The reference is moved to each
+accepted point (:meth:`SlackMaps.advance`).
 
 :class:`Radau5` is the 3-stage Radau IIA collocation method with the embedded order-3 error
-estimate and step-size control of Hairer & Wanner (Solving ODEs II, §IV.8), simplified Newton
-with the transformed real/complex systems, the stage values of each step evaluated as one batch.
+estimate, step-size control and simplified Newton iteration of Hairer & Wanner (Solving ODEs
+II, §IV.8); the three stage values of an iteration are evaluated as one batch.
 """
 
 from __future__ import annotations
@@ -35,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import NDArray
 from scipy.linalg.lapack import dgetrf, dgetrs, zgetrf, zgetrs
 
@@ -43,9 +39,10 @@ ComplexArray = NDArray[np.complex128]
 IntArray = NDArray[np.int64]
 
 EPS = float(np.finfo(float).eps)
-
-
-# --------------------------------------------------------------------------- the maps
+# Below this kappa the face slacks' increments within a step are formed in long double.
+PRECISE_KAPPA = 1e-4
+LD_EPS = float(np.finfo(np.longdouble).eps)
+FORMED_PRECISION = 1e-16  # a face slack formed from theta is used when this precise (relative)
 
 
 @dataclass(frozen=True)
@@ -75,16 +72,23 @@ class FaceGeometry:
 
 
 class SlackMaps:
-    """x, the rate and its Jacobian around a reference point that moves with the state."""
+    """x, the rate and its Jacobian around a reference point that moves with the state.
+
+    Internally the coordinates are ordered face first (J, then the rest); ``x`` is in the
+    problem's order.
+    """
 
     def __init__(self, geom: FaceGeometry, theta: FloatArray) -> None:
-        n, d = geom.K.shape
-        r = geom.rank_j
+        """``theta`` (d,): the initial point in the face coordinates of ``geom``; the state
+        of the maps is phi = basis^-1 theta (see :attr:`basis`), :attr:`state` its value."""
         J, off = geom.support, geom.off
+        r, d = geom.rank_j, geom.K.shape[1]
+        nj, n = J.size, geom.K.shape[0]
+        self.order = np.concatenate([J, off]).astype(np.int64)
         self.power = geom.depth != 2.0
         self.q = geom.depth / (geom.depth - 2.0) if self.power else math.inf
         self.minus_q = -self.q
-        self.K = np.ascontiguousarray(geom.K)
+        self.K = np.ascontiguousarray(geom.K[self.order])
         self.uy = geom.uy
         self.S = np.ones(d)
         self.S[:r] = 1.0 / geom.kappa
@@ -92,70 +96,171 @@ class SlackMaps:
         K_off_scaled = geom.K_off.copy()
         K_off_scaled[:, :r] *= geom.kappa
         self.sgn = np.ones(n)
-        self.sgn[J] = geom.signs
-        # The two slacks (p > 2) or exponents (p = 2) of every coordinate are affine in theta:
-        # first = base_plus + G theta, second = base_minus + tau G theta.
+        self.sgn[:nj] = geom.signs
         G = np.zeros((n, d))
-        self.tau = np.full(n, -1.0)
-        self.base_plus, self.base_minus = np.empty(n), np.empty(n)
+        tau = np.full(n, -1.0)
+        base_plus, base_minus = np.empty(n), np.empty(n)
         if self.power:
             # On J: -u = -s_J M_j a_hat and 2w + kappa u; off J: 1 - z and 1 + z.
-            G[J, :r] = -geom.signs[:, None] * geom.M_j
-            G[off] = -K_off_scaled
-            self.tau[J] = -geom.kappa
-            self.base_plus[J], self.base_minus[J] = 0.0, 2.0 * geom.w
-            self.base_plus[off] = 1.0 - geom.c * geom.corr_off
-            self.base_minus[off] = 1.0 + geom.c * geom.corr_off
-            # x_i = sgn_i (e^(log_p0) first^-q - alpha^p second^-q)
+            G[:nj, :r] = -geom.signs[:, None] * geom.M_j
+            G[nj:] = -K_off_scaled
+            tau[:nj] = -geom.kappa
+            base_plus[:nj], base_minus[:nj] = 0.0, 2.0 * geom.w
+            base_plus[nj:] = 1.0 - geom.c * geom.corr_off
+            base_minus[nj:] = 1.0 + geom.c * geom.corr_off
+            # x_i = sgn_i (e^(log_p0_i) first^-q - alpha^p second^-q)
             self.log_p0 = np.zeros(n)
-            self.log_p0[off] = geom.p_log_alpha
+            self.log_p0[nj:] = geom.p_log_alpha
             self.pla = geom.p_log_alpha
         else:
             # On J: -L + c w + u and -L - c w - u; off J: -L + z and -L - z.
-            G[J, :r] = geom.signs[:, None] * geom.M_j
-            G[off] = K_off_scaled
-            self.base_plus[J] = -geom.L + geom.c * geom.w
-            self.base_minus[J] = -geom.L - geom.c * geom.w
-            self.base_plus[off] = -geom.L + geom.c * geom.corr_off
-            self.base_minus[off] = -geom.L - geom.c * geom.corr_off
+            G[:nj, :r] = geom.signs[:, None] * geom.M_j
+            G[nj:] = K_off_scaled
+            base_plus[:nj] = -geom.L + geom.c * geom.w
+            base_minus[:nj] = -geom.L - geom.c * geom.w
+            base_plus[nj:] = -geom.L + geom.c * geom.corr_off
+            base_minus[nj:] = -geom.L - geom.c * geom.corr_off
+        self.tau = tau
+        # The state phi: theta = basis phi. For p > 2, r face slacks replace a_hat (phi =
+        # (-u_R, b), R = r coordinates of J with independent rows): a_hat is ~1/kappa while
+        # the face coordinates activate one by one and the slack of an active one (~1) would
+        # be a difference of such terms; as a state variable it keeps its digits, and both the
+        # error control (relative to |phi|) and the Jacobian see it directly.
+        basis, basis_inv = np.eye(d), np.eye(d)
+        if self.power and nj and r:
+            G_j = G[:nj, :r]
+            if nj == r:
+                rows = np.arange(r)
+            else:  # a non-unique face: the best-conditioned r rows
+                rows = np.sort(scipy.linalg.qr(G_j.T, pivoting=True, mode="economic")[2][:r])
+            basis_inv[:r, :r] = G_j[rows]
+            basis[:r, :r] = np.linalg.inv(G_j[rows])
+        self.basis = basis
+        G = G @ basis
+        if self.power and nj and r:
+            G[rows, :r] = np.eye(r)  # exactly: rounding here times a_hat ~ 1/kappa is noise
+        # rate = basis^-1 S (U^T y - K^T x) = uy - K^T x in the state's variables
+        self.K = np.ascontiguousarray((self.K * self.S) @ basis_inv.T)
+        self.uy = basis_inv @ (self.S * self.uy)
+        self.S = np.ones(d)
+        self.minus_S = -self.S
+        self.state = np.asarray(np.linalg.solve(basis, theta), dtype=np.float64)
+        if self.power and nj and r:
+            self.state[:r] = G_j[rows] @ theta[:r]
+        theta = self.state
         self.G = np.ascontiguousarray(G)
         self.Gt = np.ascontiguousarray(G.T)
-        self._G_ld = G.astype(np.longdouble)
-        self._base_plus_ld = self.base_plus.astype(np.longdouble)
-        self._base_minus_ld = self.base_minus.astype(np.longdouble)
-        self._tau_ld = self.tau.astype(np.longdouble)
-        self.set_reference(theta.astype(np.longdouble))
+        self._nj, self._r = nj, r
+        self._G_j = np.ascontiguousarray(G[:nj, :r])
+        self._G_j_ld = self._G_j.astype(np.longdouble)
+        self._abs_G_j_ld = np.abs(self._G_j_ld)
+        self._two_w = (2.0 * geom.w).astype(np.longdouble) if self.power else None
+        self._base_j = (base_plus[:nj], base_minus[:nj])
+        self._G_off = np.ascontiguousarray(G[nj:])
+        self._base_off = (base_plus[nj:], base_minus[nj:])
+        self._kappa_ld = np.longdouble(geom.kappa)
+        # Within a step the face slacks' increments are formed in extended precision when
+        # a_hat can be ~1/kappa times the slacks it carries: 1e-16 / kappa would be noise.
+        self._precise_steps = self.power and geom.kappa < PRECISE_KAPPA and nj > 0
+        self._x = np.empty(n)
+        theta_ld = theta.astype(np.longdouble)
+        face = self._G_j_ld @ theta_ld[:r]  # -u (p > 2) or u (p = 2) on J
+        if not self._commit(theta_ld, face):
+            raise ValueError("the initial state is outside the domain of the maps")
 
-    def set_reference(self, theta: NDArray[np.longdouble]) -> None:
-        """Make theta (d,) the reference: its slacks, P, Q, x and rate.
+    @property
+    def x(self) -> FloatArray:
+        """x at the reference point, (N,) in the problem's order."""
+        return self._x
 
-        The slacks are formed from theta in extended precision: on J they are differences of
-        terms as large as 1/kappa while the flow activates coordinates one by one (theta holds
-        the slacks of the coordinates not yet active). The rest is float64.
+    def advance(self, D: FloatArray) -> bool:
+        """Move the reference to theta_ref + D (d,). Returns False (and changes nothing) when
+        that point is outside the domain: a slack <= 0, or x not finite.
+
+        theta is carried in extended precision. A face slack (p > 2) formed from it has the
+        absolute error LD_EPS |g_i| . |a_hat|: while the flow activates the face coordinates one
+        by one, a_hat holds the slacks of those not yet active (~1/kappa), and an active one's
+        slack (~1) would lose log10(1/kappa) digits. Such a slack is instead carried from step
+        to step by the relative factors of its increments, which keep its digits, and formed
+        from theta again once that is precise (by the end of the flow a_hat is O(1)): theta is
+        the state, so the drift of the carried slacks is not kept. Off J the slacks are O(1)
+        terms of theta (kappa a_hat is).
         """
-        self.theta_ld = theta
-        E = self._G_ld @ theta
-        first = np.asarray(self._base_plus_ld + E, dtype=np.float64)
-        second = np.asarray(self._base_minus_ld + self._tau_ld * E, dtype=np.float64)
-        self.first, self.second = first, second
+        theta = self.theta_ld + D
+        if not (self._nj and self.power):
+            return self._commit(theta, self._G_j_ld @ theta[: self._r])
+        step = self._G_j_ld @ D[: self._r].astype(np.longdouble)
+        carried = self._face_ld * (1 + step / self._face_ld)
+        formed = self._G_j_ld @ theta[: self._r]
+        error = LD_EPS * (self._abs_G_j_ld @ np.abs(theta[: self._r]))
+        face = np.where(error <= FORMED_PRECISION * np.abs(formed), formed, carried)
+        return self._commit(theta, face)
+
+    def _commit(self, theta: NDArray[np.longdouble], face: NDArray[np.longdouble]) -> bool:
+        nj = self._nj
+        first, second = np.empty(self.sgn.size), np.empty(self.sgn.size)
+        if nj:
+            if self.power:
+                first[:nj] = face
+                assert self._two_w is not None
+                second[:nj] = self._two_w - self._kappa_ld * face
+            else:
+                first[:nj] = self._base_j[0] + face
+                second[:nj] = self._base_j[1] - face
+        if nj < first.size:
+            E_off = self._G_off @ theta.astype(np.float64)
+            np.add(self._base_off[0], E_off, out=first[nj:])
+            np.subtract(self._base_off[1], E_off, out=second[nj:])
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if self.power:
-                self.inv_plus = 1.0 / first
-                self.tau_minus = self.tau / second
-                P = np.exp(self.log_p0 - self.q * np.log(first))
-                Q = np.exp(self.pla - self.q * np.log(second))
+                if not (first.min() > 0 and second.min() > 0):
+                    return False
+                sP = np.log(first)
+                sP *= self.minus_q
+                sP += self.log_p0
+                np.exp(sP, out=sP)
+                sQ = np.log(second)
+                sQ *= self.minus_q
+                sQ += self.pla
+                np.exp(sQ, out=sQ)
             else:
-                P, Q = np.exp(first), np.exp(second)
-            self.sP, self.sQ = self.sgn * P, self.sgn * Q
-            self.x = self.sP - self.sQ
-            self.g = self.uy - self.x @ self.K
-            self.rate0 = self.S * self.g
+                sP, sQ = np.exp(first), np.exp(second)
+            sP *= self.sgn
+            sQ *= self.sgn
+            x = sP - sQ
+            if not math.isfinite(float(np.sum(x))):
+                return False
+        self.theta_ld, self._face_ld = theta, face
+        self.first, self.second = first, second
+        if self.power:
+            self.inv_plus = 1.0 / first
+            self.tau_minus = self.tau / second
+            if self._precise_steps:
+                self._inv_face_ld = 1 / face
+        self.sP, self.sQ = sP, sQ
+        self._x[self.order] = x
+        self.x_max = float(np.max(np.abs(x)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.power:
+                dx = sP * self.inv_plus
+                dx -= sQ * self.tau_minus
+                dx *= self.minus_q
+            else:
+                dx = sP + sQ
+        self.dx = dx  # d x_i / d delta_i, face coordinates first
+        self.g = self.uy - x @ self.K
+        self.rate0 = self.S * self.g
+        return True
 
     def deltas(self, D: FloatArray) -> FloatArray:
-        """dx for a batch of displacements D (k, d) of theta from the reference: (k, N)."""
+        """x(theta_ref + D) - x_ref for a batch D (k, d): (k, N), face coordinates first."""
         E = D @ self.Gt
         if self.power:
             first = E * self.inv_plus
+            if self._precise_steps:
+                nj, r = self._nj, self._r
+                face = (D[:, :r].astype(np.longdouble) @ self._G_j_ld.T) * self._inv_face_ld
+                first[:, :nj] = face
             np.log1p(first, out=first)
             first *= self.minus_q
             np.expm1(first, out=first)
@@ -183,25 +288,11 @@ class SlackMaps:
         out *= self.S
         return out
 
-    def admissible(self, D: FloatArray) -> bool:
-        """theta_ref + D (d,) is inside the domain (every slack > 0) and x is finite there."""
-        E = self.G @ D
-        first = self.first + E
-        second = self.second + self.tau * E
-        if self.power:
-            return bool(np.all(first > 0) and np.all(second > 0))
-        return bool(np.all(np.isfinite(np.exp(first) + np.exp(second))))
-
-    def x_derivative(self) -> FloatArray:
-        """d x_i / d delta_i at the reference, (N,)."""
-        if self.power:
-            return np.asarray(self.minus_q * (self.sP * self.inv_plus - self.sQ * self.tau_minus))
-        return np.asarray(self.sP + self.sQ)
-
     def jacobian(self) -> FloatArray:
         """d rate / d theta at the reference, (d, d); non-finite entries (overflow) as 0."""
-        jac = (self.K * self.x_derivative()[:, None]).T @ self.G
-        jac *= self.minus_S[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            jac = (self.K * self.dx[:, None]).T @ self.G
+            jac *= self.minus_S[:, None]
         if not np.all(np.isfinite(jac)):
             jac = np.nan_to_num(jac)
         return np.asarray(jac)
@@ -210,7 +301,7 @@ class SlackMaps:
         """max |x(theta + delta) - x(theta)| / max |x| for the Newton step delta = -jac^-1 rate
         towards A x = y: the predicted remaining motion of x (inf when the full step leaves the
         domain, as on a plateau before a coordinate activates)."""
-        scale = float(np.max(np.abs(self.x)))
+        scale = float(np.max(np.abs(self._x)))
         if not scale > 0:
             return math.inf
         with np.errstate(all="ignore"):  # the full step may leave the domain: inf/nan
@@ -271,6 +362,10 @@ TI_MAT: FloatArray = np.asarray(_TABLES["TI"])
 GAMMA = float(_TABLES["gamma"])
 ALPHA_C = complex(float(_TABLES["alpha"]), float(_TABLES["beta"]))
 E_ERR: FloatArray = np.asarray(_TABLES["e_over_gamma0"])
+TI_REAL: FloatArray = TI_MAT[0].copy()
+TI_CPLX: ComplexArray = TI_MAT[1] + 1j * TI_MAT[2]  # W[1] + i W[2] = TI_CPLX . Z
+T_REAL: FloatArray = T_MAT[:, 0].copy()
+T_CPLX: ComplexArray = T_MAT[:, 1] - 1j * T_MAT[:, 2]  # Z = T_REAL W0 + Re(T_CPLX (W1 + i W2))
 POLY: FloatArray = np.asarray(_TABLES["poly"])
 
 NEWTON_MAXITER = 7
@@ -278,7 +373,12 @@ SAFETY = 0.9
 MAX_GROWTH = 8.0
 MAX_SHRINK = 5.0
 KEEP_H = 1.2  # h_new / h in [1, KEEP_H]: keep h and its LU factors
-JAC_REUSE_RATE = 1e-3  # Newton contracting faster than this: the Jacobian is still good
+# Newton contracting faster than this: the Jacobian is still good. Hairer & Wanner's 1e-3
+# suits cheap Jacobians; forming an expensive one (N d^2) pays only when Newton is slow.
+JAC_REUSE_RATE = 1e-3
+JAC_REUSE_RATE_EXPENSIVE = 0.1
+X_TOL = 1000.0  # the x part of the error norm allows X_TOL rtol max |x|
+MAX_ATTEMPTS = 60  # tries (smaller h, new Jacobian) for one step before giving up
 
 
 class Radau5:
@@ -292,6 +392,7 @@ class Radau5:
     rtol, atol : error tolerances on theta, scale = atol + rtol |theta| (atol (d,)).
     fresh_jacobian : recompute the Jacobian after every step (cheap when N d^2 is small);
         otherwise only when Newton contracts slowly (Hairer & Wanner's rule).
+    x_floor : the x part of the error norm is relative to max(max |x|, x_floor) (x starts at 0).
     """
 
     def __init__(
@@ -303,15 +404,20 @@ class Radau5:
         rtol: float,
         atol: FloatArray,
         fresh_jacobian: bool,
+        x_floor: float = 0.0,
     ) -> None:
         self.maps = maps
+        self.x_floor = x_floor
         self.theta = theta0.astype(np.float64)
         self.d = theta0.size
         self.tau = 0.0
+        self._tau_low = 0.0
         self.tau_end = float(tau_end)
         self.rtol = rtol
         self.atol = atol
         self.fresh_jacobian = fresh_jacobian
+        self.jac_reuse_rate = JAC_REUSE_RATE if fresh_jacobian else JAC_REUSE_RATE_EXPENSIVE
+        self.keep_h = KEEP_H
         self.newton_tol = max(10.0 * EPS / rtol, min(0.03, rtol**0.5))
         self.status = "running"
         self.n_rhs = 1  # batched stage evaluations count as 3
@@ -325,7 +431,6 @@ class Radau5:
             self._eye.astype(np.complex128),
             np.zeros(self.d, np.int32),
         )
-        self._dW = np.empty((3, self.d))
         self._Z_prev: FloatArray | None = None
         self._h_prev = math.nan
         self._faccon = 1.0
@@ -377,28 +482,51 @@ class Radau5:
         self._lu_h = h
         return True
 
-    def _newton(self, h: float, Z: FloatArray, scale: FloatArray) -> tuple[bool, int, float]:
+    def _x_weights(self) -> FloatArray:
+        """|dx_i / d delta_i| / (X_TOL rtol max(max |x|, x_floor)): the x part of the error
+        norm per unit change of delta."""
+        scale = X_TOL * self.rtol * max(self.maps.x_max, self.x_floor)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            weights = np.abs(self.maps.dx) / scale
+        return np.asarray(np.nan_to_num(weights, posinf=1e300))
+
+    def _norm(self, v: FloatArray, inv_scale: FloatArray) -> float:
+        """The error norm of a change v (d,) of theta: the larger of the RMS of v / scale and of
+        max_i |dx_i| / (X_TOL rtol max |x|), dx = the change of x it causes (to first order).
+
+        The theta part alone lets a face slack that is small while a_hat is large (~1/kappa,
+        coordinates activating one by one) move by many times its size within the tolerance;
+        the x part is a safeguard against that, loose enough not to set the step otherwise.
+        """
+        scaled = v * inv_scale
+        theta_part = float(np.vdot(scaled, scaled).real) / v.size
+        x_part = float(np.max(np.abs(self.maps.G @ v) * self._wx))
+        return max(math.sqrt(theta_part), x_part)
+
+    def _newton(self, h: float, Z: FloatArray, inv_scale: FloatArray) -> tuple[bool, int, float]:
         """Simplified Newton on the collocation system; Z (3, d) is updated in place.
-        Returns (converged, iterations, the factor for h on failure)."""
-        W = TI_MAT @ Z
+        Returns (converged, iterations, the factor for h on failure).
+
+        In the variables W = T^-1 Z the iteration matrix splits into (gamma/h - J) for W0
+        and ((alpha + i beta)/h - J) for W1 + i W2 (the eigenvalues of the Radau matrix^-1).
+        """
+        w_real = TI_REAL @ Z
+        w_cplx = TI_CPLX @ Z
         gh, ah = GAMMA / h, ALPHA_C / h
         lu_r, piv_r = self._lu_real
         lu_c, piv_c = self._lu_cplx
-        dW = self._dW
-        inv_scale = 1.0 / scale
         faccon = max(self._faccon, EPS) ** 0.8
         norm_old = thq_old = rate = math.nan
         for k in range(NEWTON_MAXITER):
             F = self.maps.rates(Z)
             self.n_rhs += 3
-            Gs = TI_MAT @ F
-            Gs -= gh * W  # the real row; the complex pair is redone below
-            dW[0] = dgetrs(lu_r, piv_r, Gs[0])[0]
-            Gs += gh * W
-            cplx = dgetrs_complex(lu_c, piv_c, Gs, W, ah)
-            dW[1], dW[2] = cplx.real, cplx.imag
-            scaled = (dW * inv_scale).ravel()
-            norm = math.sqrt(float(scaled @ scaled) / scaled.size)
+            rhs_r = TI_REAL @ F
+            rhs_r -= gh * w_real
+            rhs_c = TI_CPLX @ F
+            rhs_c -= ah * w_cplx
+            dw_real = dgetrs(lu_r, piv_r, rhs_r, overwrite_b=1)[0]
+            dw_cplx = zgetrs(lu_c, piv_c, rhs_c, overwrite_b=1)[0]
+            norm = max(self._norm(dw_real, inv_scale), self._norm(dw_cplx, inv_scale))
             if not math.isfinite(norm):
                 return False, k + 1, 0.5
             if k > 0:
@@ -414,8 +542,10 @@ class Radau5:
                     qnewt = max(1e-4, min(20.0, predicted))
                     return False, k + 1, 0.8 * qnewt ** (-1.0 / (4.0 + remaining))
             norm_old = norm
-            W += dW
-            np.matmul(T_MAT, W, out=Z)
+            w_real += dw_real
+            w_cplx += dw_cplx
+            Z[:] = np.outer(T_CPLX, w_cplx).real
+            Z += np.outer(T_REAL, w_real)
             if faccon * norm <= self.newton_tol:
                 self._faccon = faccon
                 self.last_rate = rate if math.isfinite(rate) else 0.0
@@ -447,11 +577,19 @@ class Radau5:
     def _step(self) -> str | None:
         h = self.h
         abs_theta = np.abs(self.theta)
-        scale = self.atol + self.rtol * abs_theta
+        inv_scale = 1.0 / (self.atol + self.rtol * abs_theta)
+        self._wx = self._x_weights()
+        attempts = 0
         while True:
-            if not (h > 16.0 * EPS * abs(self.tau) and h > 0 and math.isfinite(h)):
+            # The flow is autonomous: a step far below the resolution of tau itself is fine
+            # (for tiny kappa a face coordinate activates within ~kappa), tau is summed with
+            # compensation. A step that fails this often at ever smaller h does not converge.
+            attempts += 1
+            if attempts > MAX_ATTEMPTS or not (h > 0 and math.isfinite(h)):
                 self.status = "failed"
-                return f"step size {h:.3g} too small at tau = {self.tau:.6g}"
+                return (
+                    f"no step converged ({attempts - 1} tries, h = {h:.3g}) at tau = {self.tau:.6g}"
+                )
             last = self.tau + h >= self.tau_end
             if last:
                 h = self.tau_end - self.tau
@@ -460,9 +598,7 @@ class Radau5:
                 self._rejected = True
                 continue
             Z = self._guess(h)
-            converged, iterations, shrink = self._newton(h, Z, scale)
-            if converged and not self.maps.admissible(Z[2]):
-                converged, shrink = False, 0.5
+            converged, iterations, shrink = self._newton(h, Z, inv_scale)
             if not converged:
                 if not self.jac_current:
                     self.jac = self._jacobian()
@@ -475,13 +611,13 @@ class Radau5:
             err = dgetrs(self._lu_real[0], self._lu_real[1], self.maps.rate0 + ze)[0]
             theta_new = self.theta + Z[2]
             err_scale = self.atol + self.rtol * np.maximum(abs_theta, np.abs(theta_new))
-            err_norm = _rms(err / err_scale)
+            err_norm = self._norm(err, 1.0 / err_scale)
             if err_norm > 1.0 and (self._first or self._rejected):
                 f_err = self.maps.rates(err[None, :])[0]
                 self.n_rhs += 1
                 if np.all(np.isfinite(f_err)):
                     err = dgetrs(self._lu_real[0], self._lu_real[1], f_err + ze)[0]
-                    err_norm = _rms(err / err_scale)
+                    err_norm = self._norm(err, 1.0 / err_scale)
             if not math.isfinite(err_norm):
                 h *= 0.5
                 self._rejected = True
@@ -493,23 +629,32 @@ class Radau5:
                 h = h * 0.1 if self._first else h / quot
                 self._rejected = True
                 continue
+            if not self.maps.advance(Z[2]):
+                h *= 0.5  # Newton converged to a point outside the domain
+                self._rejected = True
+                continue
             break
         if not self._first:  # Gustafsson's predictive controller
             gus = (self._h_acc / h) * (max(err_norm, 1e-10) ** 2 / self._err_acc) ** 0.25
             quot = max(quot, max(1.0 / MAX_GROWTH, min(MAX_SHRINK, gus / SAFETY)))
         self._h_acc, self._err_acc = h, max(1e-2, err_norm)
         h_new = h / quot
-        if 1.0 <= h_new / h <= KEEP_H:
+        if 1.0 <= h_new / h <= self.keep_h:
             h_new = h
         self.theta = theta_new
-        self.maps.set_reference(self.maps.theta_ld + Z[2])
-        self.tau = self.tau_end if last else self.tau + h
+        if last:
+            self.tau, self._tau_low = self.tau_end, 0.0
+        else:  # Kahan summation of the steps
+            increment = h - self._tau_low
+            total = self.tau + increment
+            self._tau_low = (total - self.tau) - increment
+            self.tau = total
         self._Z_prev, self._h_prev = Z, h
         self._first = self._rejected = False
         if self.tau >= self.tau_end:
             self.status = "finished"
         self.h = h_new
-        if self.fresh_jacobian or self.last_rate > JAC_REUSE_RATE:
+        if self.fresh_jacobian or self.last_rate > self.jac_reuse_rate:
             self.jac = self._jacobian()
         else:
             self.jac_current = False
@@ -519,12 +664,3 @@ class Radau5:
 def _rms(v: FloatArray) -> float:
     flat = v.ravel()
     return math.sqrt(float(flat @ flat) / flat.size)
-
-
-def dgetrs_complex(
-    lu: ComplexArray, piv: IntArray, Gs: FloatArray, W: FloatArray, ah: complex
-) -> ComplexArray:
-    """Solve (ah - J) dV = (Gs[1] + i Gs[2]) - ah (W[1] + i W[2]) with the complex LU."""
-    rhs = Gs[1] + 1j * Gs[2]
-    rhs -= ah * (W[1] + 1j * W[2])
-    return np.asarray(zgetrs(lu, piv, rhs)[0])
