@@ -79,33 +79,45 @@ class SlackMaps:
     """
 
     def __init__(self, geom: FaceGeometry, theta: FloatArray) -> None:
-        """``theta`` (d,): the initial point in the face coordinates of ``geom``; the state
-        of the maps is phi = basis^-1 theta (see :attr:`basis`), :attr:`state` its value."""
+        """``theta`` (d,): the initial point in the face coordinates of ``geom``. The state is
+        phi, theta = basis phi; :attr:`state` is its initial value."""
         J, off = geom.support, geom.off
         r, d = geom.rank_j, geom.K.shape[1]
         nj, n = J.size, geom.K.shape[0]
-        self.order = np.concatenate([J, off]).astype(np.int64)
         self.power = geom.depth != 2.0
         self.q = geom.depth / (geom.depth - 2.0) if self.power else math.inf
         self.minus_q = -self.q
-        self.K = np.ascontiguousarray(geom.K[self.order])
-        self.uy = geom.uy
-        self.S = np.ones(d)
-        self.S[:r] = 1.0 / geom.kappa
-        self.minus_S = -self.S
+        # The state phi: for p > 2, r face slacks replace a_hat (phi = (-u_R, b), R = r
+        # coordinates of J with independent rows). a_hat is ~1/kappa while the face coordinates
+        # activate one by one, and the slack of an active one (~1) would be a difference of
+        # such terms; as a state variable it keeps its digits, and the error control (relative
+        # to |phi|) and the Jacobian see it directly. For p = 2, kappa = 1 and phi = theta.
+        rows = np.arange(r)
+        if self.power and nj > r:  # a non-unique face: its best-conditioned r rows
+            M = -geom.signs[:, None] * geom.M_j
+            rows = np.sort(scipy.linalg.qr(M.T, pivoting=True, mode="economic")[2][:r])
+        face_order = np.concatenate([rows, np.setdiff1d(np.arange(nj), rows)]).astype(np.int64)
+        J = J[face_order]
+        signs, M_j, w = geom.signs[face_order], geom.M_j[face_order], geom.w[face_order]
+        self.order = np.concatenate([J, off]).astype(np.int64)
+        K = geom.K[self.order]
+        S = np.ones(d)
+        S[:r] = 1.0 / geom.kappa
         K_off_scaled = geom.K_off.copy()
         K_off_scaled[:, :r] *= geom.kappa
         self.sgn = np.ones(n)
-        self.sgn[:nj] = geom.signs
+        self.sgn[:nj] = signs
+        # The two slacks (p > 2) or exponents (p = 2) of each coordinate are affine in theta:
+        # first = base_plus + G theta, second = base_minus + tau G theta.
         G = np.zeros((n, d))
         tau = np.full(n, -1.0)
         base_plus, base_minus = np.empty(n), np.empty(n)
         if self.power:
             # On J: -u = -s_J M_j a_hat and 2w + kappa u; off J: 1 - z and 1 + z.
-            G[:nj, :r] = -geom.signs[:, None] * geom.M_j
+            G[:nj, :r] = -signs[:, None] * M_j
             G[nj:] = -K_off_scaled
             tau[:nj] = -geom.kappa
-            base_plus[:nj], base_minus[:nj] = 0.0, 2.0 * geom.w
+            base_plus[:nj], base_minus[:nj] = 0.0, 2.0 * w
             base_plus[nj:] = 1.0 - geom.c * geom.corr_off
             base_minus[nj:] = 1.0 + geom.c * geom.corr_off
             # x_i = sgn_i (e^(log_p0_i) first^-q - alpha^p second^-q)
@@ -114,59 +126,48 @@ class SlackMaps:
             self.pla = geom.p_log_alpha
         else:
             # On J: -L + c w + u and -L - c w - u; off J: -L + z and -L - z.
-            G[:nj, :r] = geom.signs[:, None] * geom.M_j
+            G[:nj, :r] = signs[:, None] * M_j
             G[nj:] = K_off_scaled
-            base_plus[:nj] = -geom.L + geom.c * geom.w
-            base_minus[:nj] = -geom.L - geom.c * geom.w
+            base_plus[:nj] = -geom.L + geom.c * w
+            base_minus[:nj] = -geom.L - geom.c * w
             base_plus[nj:] = -geom.L + geom.c * geom.corr_off
             base_minus[nj:] = -geom.L - geom.c * geom.corr_off
-        self.tau = tau
-        # The state phi: theta = basis phi. For p > 2, r face slacks replace a_hat (phi =
-        # (-u_R, b), R = r coordinates of J with independent rows): a_hat is ~1/kappa while
-        # the face coordinates activate one by one and the slack of an active one (~1) would
-        # be a difference of such terms; as a state variable it keeps its digits, and both the
-        # error control (relative to |phi|) and the Jacobian see it directly.
         basis, basis_inv = np.eye(d), np.eye(d)
-        if self.power and nj and r:
-            G_j = G[:nj, :r]
-            if nj == r:
-                rows = np.arange(r)
-            else:  # a non-unique face: the best-conditioned r rows
-                rows = np.sort(scipy.linalg.qr(G_j.T, pivoting=True, mode="economic")[2][:r])
-            basis_inv[:r, :r] = G_j[rows]
-            basis[:r, :r] = np.linalg.inv(G_j[rows])
+        self.state = theta.astype(np.float64)
+        slacks = self.power and nj > 0 and r > 0
+        if slacks:
+            basis_inv[:r, :r] = G[:r, :r]
+            basis[:r, :r] = np.linalg.inv(G[:r, :r])
+            self.state[:r] = G[:r, :r] @ theta[:r]
+            G = G @ basis
+            G[:r, :r] = np.eye(r)  # exactly: rounding here times a_hat ~ 1/kappa is noise
         self.basis = basis
-        G = G @ basis
-        if self.power and nj and r:
-            G[rows, :r] = np.eye(r)  # exactly: rounding here times a_hat ~ 1/kappa is noise
-        # rate = basis^-1 S (U^T y - K^T x) = uy - K^T x in the state's variables
-        self.K = np.ascontiguousarray((self.K * self.S) @ basis_inv.T)
-        self.uy = basis_inv @ (self.S * self.uy)
-        self.S = np.ones(d)
-        self.minus_S = -self.S
-        self.state = np.asarray(np.linalg.solve(basis, theta), dtype=np.float64)
-        if self.power and nj and r:
-            self.state[:r] = G_j[rows] @ theta[:r]
-        theta = self.state
+        # rate = basis^-1 S (U^T y - K^T x): uy - K^T x in the state's variables
+        self.K = np.ascontiguousarray((K * S) @ basis_inv.T)
+        self.uy = basis_inv @ (S * geom.uy)
+        self.tau = tau
         self.G = np.ascontiguousarray(G)
         self.Gt = np.ascontiguousarray(G.T)
-        self._nj, self._r = nj, r
-        self._G_j = np.ascontiguousarray(G[:nj, :r])
-        self._G_j_ld = self._G_j.astype(np.longdouble)
-        self._abs_G_j_ld = np.abs(self._G_j_ld)
-        self._two_w = (2.0 * geom.w).astype(np.longdouble) if self.power else None
-        self._base_j = (base_plus[:nj], base_minus[:nj])
-        self._G_off = np.ascontiguousarray(G[nj:])
-        self._base_off = (base_plus[nj:], base_minus[nj:])
-        self._kappa_ld = np.longdouble(geom.kappa)
-        # Within a step the face slacks' increments are formed in extended precision when
-        # a_hat can be ~1/kappa times the slacks it carries: 1e-16 / kappa would be noise.
-        self._precise_steps = self.power and geom.kappa < PRECISE_KAPPA and nj > 0
+        self._n, self._nj, self._r = n, nj, r
+        self._slacks = slacks
+        self._base = (base_plus, base_minus)
+        self._kappa = geom.kappa
+        # Face rows beyond R (a non-unique face) are combinations of the R slacks, which can
+        # be ~1/kappa times larger: they are carried by relative increments and their
+        # increments within a step formed in extended precision (module docstring).
+        self._carry = slacks and nj > r
+        if self._carry:
+            self._W_ld = G[r:nj, :r].astype(np.longdouble)
+            self._abs_W_ld = np.abs(self._W_ld)
+            self._two_w_ld = (2.0 * w[r:]).astype(np.longdouble)
+            self._precise_steps = geom.kappa < PRECISE_KAPPA
+        self._G_rest = np.ascontiguousarray(G[nj:] if slacks else G)
         self._x = np.empty(n)
-        theta_ld = theta.astype(np.longdouble)
-        face = self._G_j_ld @ theta_ld[:r]  # -u (p > 2) or u (p = 2) on J
-        if not self._commit(theta_ld, face):
-            raise ValueError("the initial state is outside the domain of the maps")
+        theta_ld = self.state.astype(np.longdouble)
+        carried = self._W_ld @ theta_ld[:r] if self._carry else None
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            if not self._commit(theta_ld, carried):
+                raise ValueError("the initial state is outside the domain of the maps")
 
     @property
     def x(self) -> FloatArray:
@@ -174,93 +175,96 @@ class SlackMaps:
         return self._x
 
     def advance(self, D: FloatArray) -> bool:
-        """Move the reference to theta_ref + D (d,). Returns False (and changes nothing) when
-        that point is outside the domain: a slack <= 0, or x not finite.
+        """Move the reference to phi_ref + D (d,). Returns False (and changes nothing) when
+        that point is outside the domain: a slack <= 0, or x not finite. Call under
+        np.errstate(all="ignore").
 
-        theta is carried in extended precision. A face slack (p > 2) formed from it has the
-        absolute error LD_EPS |g_i| . |a_hat|: while the flow activates the face coordinates one
-        by one, a_hat holds the slacks of those not yet active (~1/kappa), and an active one's
-        slack (~1) would lose log10(1/kappa) digits. Such a slack is instead carried from step
-        to step by the relative factors of its increments, which keep its digits, and formed
-        from theta again once that is precise (by the end of the flow a_hat is O(1)): theta is
-        the state, so the drift of the carried slacks is not kept. Off J the slacks are O(1)
-        terms of theta (kappa a_hat is).
+        phi is carried in extended precision. On a non-unique face a slack beyond the R
+        slacks is formed from them with the absolute error LD_EPS |w_i| . |phi_R|, which
+        loses its digits when it is much smaller than they are; it is instead carried from
+        step to step by the relative factors of its increments, which keep its digits, and
+        formed from phi again once that is precise (by the end of the flow all face slacks are
+        O(1)): phi is the state, so the carried slacks' drift is not kept.
         """
         theta = self.theta_ld + D
-        if not (self._nj and self.power):
-            return self._commit(theta, self._G_j_ld @ theta[: self._r])
-        step = self._G_j_ld @ D[: self._r].astype(np.longdouble)
-        carried = self._face_ld * (1 + step / self._face_ld)
-        formed = self._G_j_ld @ theta[: self._r]
-        error = LD_EPS * (self._abs_G_j_ld @ np.abs(theta[: self._r]))
-        face = np.where(error <= FORMED_PRECISION * np.abs(formed), formed, carried)
-        return self._commit(theta, face)
+        if not self._carry:
+            return self._commit(theta, None)
+        r = self._r
+        step = self._W_ld @ D[:r].astype(np.longdouble)
+        carried = self._carried_ld * (1 + step / self._carried_ld)
+        formed = self._W_ld @ theta[:r]
+        error = LD_EPS * (self._abs_W_ld @ np.abs(theta[:r]))
+        return self._commit(
+            theta, np.where(error <= FORMED_PRECISION * np.abs(formed), formed, carried)
+        )
 
-    def _commit(self, theta: NDArray[np.longdouble], face: NDArray[np.longdouble]) -> bool:
-        nj = self._nj
-        first, second = np.empty(self.sgn.size), np.empty(self.sgn.size)
-        if nj:
-            if self.power:
-                first[:nj] = face
-                assert self._two_w is not None
-                second[:nj] = self._two_w - self._kappa_ld * face
-            else:
-                first[:nj] = self._base_j[0] + face
-                second[:nj] = self._base_j[1] - face
-        if nj < first.size:
-            E_off = self._G_off @ theta.astype(np.float64)
-            np.add(self._base_off[0], E_off, out=first[nj:])
-            np.subtract(self._base_off[1], E_off, out=second[nj:])
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            if self.power:
-                if not (first.min() > 0 and second.min() > 0):
-                    return False
-                sP = np.log(first)
-                sP *= self.minus_q
-                sP += self.log_p0
-                np.exp(sP, out=sP)
-                sQ = np.log(second)
-                sQ *= self.minus_q
-                sQ += self.pla
-                np.exp(sQ, out=sQ)
-            else:
-                sP, sQ = np.exp(first), np.exp(second)
-            sP *= self.sgn
-            sQ *= self.sgn
-            x = sP - sQ
-            if not math.isfinite(float(np.sum(x))):
+    def _commit(
+        self, theta: NDArray[np.longdouble], carried: NDArray[np.longdouble] | None
+    ) -> bool:
+        n, nj, r = self._n, self._nj, self._r
+        first, second = np.empty(n), np.empty(n)
+        theta64 = theta.astype(np.float64)
+        rest = nj if self._slacks else 0
+        if self._slacks:
+            first[:r] = theta64[:r]
+            if carried is not None:
+                first[r:nj] = carried
+                second[r:nj] = self._two_w_ld - self._kappa * carried
+        if rest < n:
+            E = self._G_rest @ theta64
+            np.add(self._base[0][rest:], E, out=first[rest:])
+            np.add(self._base[1][rest:], self.tau[rest:] * E, out=second[rest:])
+        if self._slacks:
+            second[:r] = self._base[1][:r] - self._kappa * first[:r]
+        if self.power:
+            if not (first.min() > 0 and second.min() > 0):
                 return False
-        self.theta_ld, self._face_ld = theta, face
+            sP = np.log(first)
+            sP *= self.minus_q
+            sP += self.log_p0
+            np.exp(sP, out=sP)
+            sQ = np.log(second)
+            sQ *= self.minus_q
+            sQ += self.pla
+            np.exp(sQ, out=sQ)
+        else:
+            sP, sQ = np.exp(first), np.exp(second)
+        sP *= self.sgn
+        sQ *= self.sgn
+        x = sP - sQ
+        if not math.isfinite(float(np.sum(x))):
+            return False
+        self.theta_ld = theta
+        if carried is not None:
+            self._carried_ld = carried
+            if self._precise_steps:
+                self._inv_carried_ld = 1 / carried
         self.first, self.second = first, second
         if self.power:
             self.inv_plus = 1.0 / first
             self.tau_minus = self.tau / second
-            if self._precise_steps:
-                self._inv_face_ld = 1 / face
+            dx = sP * self.inv_plus
+            dx -= sQ * self.tau_minus
+            dx *= self.minus_q
+        else:
+            dx = sP + sQ
         self.sP, self.sQ = sP, sQ
         self._x[self.order] = x
         self.x_max = float(np.max(np.abs(x)))
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.power:
-                dx = sP * self.inv_plus
-                dx -= sQ * self.tau_minus
-                dx *= self.minus_q
-            else:
-                dx = sP + sQ
         self.dx = dx  # d x_i / d delta_i, face coordinates first
         self.g = self.uy - x @ self.K
-        self.rate0 = self.S * self.g
+        self.rate0 = self.g
         return True
 
     def deltas(self, D: FloatArray) -> FloatArray:
-        """x(theta_ref + D) - x_ref for a batch D (k, d): (k, N), face coordinates first."""
+        """x(phi_ref + D) - x_ref for a batch D (k, d): (k, N), face coordinates first."""
         E = D @ self.Gt
         if self.power:
             first = E * self.inv_plus
-            if self._precise_steps:
-                nj, r = self._nj, self._r
-                face = (D[:, :r].astype(np.longdouble) @ self._G_j_ld.T) * self._inv_face_ld
-                first[:, :nj] = face
+            if self._carry and self._precise_steps:
+                r, nj = self._r, self._nj
+                carried = D[:, :r].astype(np.longdouble) @ self._W_ld.T
+                first[:, r:nj] = carried * self._inv_carried_ld
             np.log1p(first, out=first)
             first *= self.minus_q
             np.expm1(first, out=first)
@@ -285,14 +289,13 @@ class SlackMaps:
         the domain (a slack <= 0) or where x overflows."""
         out = self.deltas(D) @ self.K
         np.subtract(self.g, out, out=out)
-        out *= self.S
         return out
 
     def jacobian(self) -> FloatArray:
         """d rate / d theta at the reference, (d, d); non-finite entries (overflow) as 0."""
         with np.errstate(over="ignore", invalid="ignore"):
             jac = (self.K * self.dx[:, None]).T @ self.G
-            jac *= self.minus_S[:, None]
+            np.negative(jac, out=jac)
         if not np.all(np.isfinite(jac)):
             jac = np.nan_to_num(jac)
         return np.asarray(jac)
@@ -364,8 +367,6 @@ ALPHA_C = complex(float(_TABLES["alpha"]), float(_TABLES["beta"]))
 E_ERR: FloatArray = np.asarray(_TABLES["e_over_gamma0"])
 TI_REAL: FloatArray = TI_MAT[0].copy()
 TI_CPLX: ComplexArray = TI_MAT[1] + 1j * TI_MAT[2]  # W[1] + i W[2] = TI_CPLX . Z
-T_REAL: FloatArray = T_MAT[:, 0].copy()
-T_CPLX: ComplexArray = T_MAT[:, 1] - 1j * T_MAT[:, 2]  # Z = T_REAL W0 + Re(T_CPLX (W1 + i W2))
 POLY: FloatArray = np.asarray(_TABLES["poly"])
 
 NEWTON_MAXITER = 7
@@ -485,23 +486,23 @@ class Radau5:
     def _x_weights(self) -> FloatArray:
         """|dx_i / d delta_i| / (X_TOL rtol max(max |x|, x_floor)): the x part of the error
         norm per unit change of delta."""
-        scale = X_TOL * self.rtol * max(self.maps.x_max, self.x_floor)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            weights = np.abs(self.maps.dx) / scale
-        return np.asarray(np.nan_to_num(weights, posinf=1e300))
+        return np.abs(self.maps.dx) * (
+            1.0 / (X_TOL * self.rtol * max(self.maps.x_max, self.x_floor))
+        )
 
     def _norm(self, v: FloatArray, inv_scale: FloatArray) -> float:
-        """The error norm of a change v (d,) of theta: the larger of the RMS of v / scale and of
-        max_i |dx_i| / (X_TOL rtol max |x|), dx = the change of x it causes (to first order).
+        """The error norm of changes v ((d,) or (k, d)) of phi: the larger of the RMS of
+        v / scale and of max_i |dx_i| / (X_TOL rtol max |x|), dx the change of x they cause
+        (to first order).
 
-        The theta part alone lets a face slack that is small while a_hat is large (~1/kappa,
-        coordinates activating one by one) move by many times its size within the tolerance;
-        the x part is a safeguard against that, loose enough not to set the step otherwise.
+        The phi part controls each face slack relative to its size, but an off-face slack near
+        1 - |z| = 0 (a coordinate active during the transient) only absolutely; the x part is a
+        safeguard for that, loose enough not to set the step otherwise.
         """
         scaled = v * inv_scale
-        theta_part = float(np.vdot(scaled, scaled).real) / v.size
-        x_part = float(np.max(np.abs(self.maps.G @ v) * self._wx))
-        return max(math.sqrt(theta_part), x_part)
+        phi_part = float(np.vdot(scaled, scaled)) / scaled.size
+        x_part = float(np.max(np.abs(v @ self.maps.Gt) * self._wx))
+        return max(math.sqrt(phi_part), x_part)
 
     def _newton(self, h: float, Z: FloatArray, inv_scale: FloatArray) -> tuple[bool, int, float]:
         """Simplified Newton on the collocation system; Z (3, d) is updated in place.
@@ -510,8 +511,9 @@ class Radau5:
         In the variables W = T^-1 Z the iteration matrix splits into (gamma/h - J) for W0
         and ((alpha + i beta)/h - J) for W1 + i W2 (the eigenvalues of the Radau matrix^-1).
         """
-        w_real = TI_REAL @ Z
-        w_cplx = TI_CPLX @ Z
+        W = TI_MAT @ Z
+        w_cplx = W[1] + 1j * W[2]
+        dW = np.empty_like(W)
         gh, ah = GAMMA / h, ALPHA_C / h
         lu_r, piv_r = self._lu_real
         lu_c, piv_c = self._lu_cplx
@@ -521,12 +523,14 @@ class Radau5:
             F = self.maps.rates(Z)
             self.n_rhs += 3
             rhs_r = TI_REAL @ F
-            rhs_r -= gh * w_real
+            rhs_r -= gh * W[0]
             rhs_c = TI_CPLX @ F
             rhs_c -= ah * w_cplx
-            dw_real = dgetrs(lu_r, piv_r, rhs_r, overwrite_b=1)[0]
+            dW[0] = dgetrs(lu_r, piv_r, rhs_r, overwrite_b=1)[0]
             dw_cplx = zgetrs(lu_c, piv_c, rhs_c, overwrite_b=1)[0]
-            norm = max(self._norm(dw_real, inv_scale), self._norm(dw_cplx, inv_scale))
+            dW[1] = dw_cplx.real
+            dW[2] = dw_cplx.imag
+            norm = self._norm(dW, inv_scale)
             if not math.isfinite(norm):
                 return False, k + 1, 0.5
             if k > 0:
@@ -542,10 +546,9 @@ class Radau5:
                     qnewt = max(1e-4, min(20.0, predicted))
                     return False, k + 1, 0.8 * qnewt ** (-1.0 / (4.0 + remaining))
             norm_old = norm
-            w_real += dw_real
+            W += dW
             w_cplx += dw_cplx
-            Z[:] = np.outer(T_CPLX, w_cplx).real
-            Z += np.outer(T_REAL, w_real)
+            np.matmul(T_MAT, W, out=Z)
             if faccon * norm <= self.newton_tol:
                 self._faccon = faccon
                 self.last_rate = rate if math.isfinite(rate) else 0.0
