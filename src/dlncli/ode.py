@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.linalg
@@ -382,6 +383,28 @@ X_TOL = 1000.0  # the x part of the error norm allows X_TOL rtol max |x|
 MAX_ATTEMPTS = 60  # tries (smaller h, new Jacobian) for one step before giving up
 
 
+class OdeMaps(Protocol):
+    """What :class:`Radau5` needs of a right-hand side given around a movable reference
+    point (:class:`SlackMaps` is the one the flow uses)."""
+
+    Gt: FloatArray  # (d, N): first-order change of the monitored quantities per unit phi
+    dx: FloatArray  # (N,): their weights (d x_i / d delta_i)
+    x_max: float  # their scale
+
+    @property
+    def rate0(self) -> FloatArray:
+        """The rate at the reference, (d,)."""
+
+    def rates(self, D: FloatArray) -> FloatArray:
+        """Rates at reference + D for a batch D (k, d): (k, d)."""
+
+    def jacobian(self) -> FloatArray:
+        """d rate / d phi at the reference, (d, d)."""
+
+    def advance(self, D: FloatArray) -> bool:
+        """Move the reference by D (d,); False (and no change) outside the domain."""
+
+
 class Radau5:
     """Radau IIA of order 5 on d theta / d tau = maps.rates for tau in [0, tau_end].
 
@@ -398,7 +421,7 @@ class Radau5:
 
     def __init__(
         self,
-        maps: SlackMaps,
+        maps: OdeMaps,
         theta0: FloatArray,
         tau_end: float,
         *,
@@ -486,9 +509,8 @@ class Radau5:
     def _x_weights(self) -> FloatArray:
         """|dx_i / d delta_i| / (X_TOL rtol max(max |x|, x_floor)): the x part of the error
         norm per unit change of delta."""
-        return np.abs(self.maps.dx) * (
-            1.0 / (X_TOL * self.rtol * max(self.maps.x_max, self.x_floor))
-        )
+        scale = X_TOL * self.rtol * max(self.maps.x_max, self.x_floor, 1e-300)
+        return np.abs(self.maps.dx) * (1.0 / scale)
 
     def _norm(self, v: FloatArray, inv_scale: FloatArray) -> float:
         """The error norm of changes v ((d,) or (k, d)) of phi: the larger of the RMS of
