@@ -2,16 +2,18 @@
 
 Notation as in limit.py. The 2N-dimensional flow reduces exactly to the mirror flow
 d mu / d tau = y - A x(mu) in R^m, with tau = rate * t, rate = 4 (p = 2) or
-p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). We integrate it in the scaled coordinates theta of
-:class:`dlncli.limit.MirrorCoordinates`, which keep the slacks' digits, with an implicit
-Radau method and the analytic Jacobian. Any integration error is a perturbation of mu, which
-the mirror flow forgets (its limit does not depend on where in mu-space it starts), so the
-end-point agrees with the exact limit far better than rtol. The right-hand side is evaluated
-in extended precision: see MirrorCoordinates.precise_rate for why.
+p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). It is integrated in the face coordinates of
+:class:`dlncli.limit.MirrorCoordinates` (for p > 2 with r face slacks in place of a_hat, so a
+slack of ~1 next to others of ~1/kappa keeps its digits), by the Radau IIA integrator of
+:mod:`dlncli.ode` with the analytic Jacobian; the right-hand side is formed around the current
+point, accurate relative to the motion, in float64 (see dlncli.ode). Any integration error is
+a perturbation of mu, which the mirror flow forgets (its limit does not depend on where in
+mu-space it starts), so the end-point agrees with the exact limit far better than rtol.
 
 Convergence is decided by a stated criterion, not a fixed time: the Newton step from the
-current state (the predicted remaining motion of x to the limit) is below
-``converge_tol * ||x||_inf``.
+current state, applied in full, moves x by at most ``converge_tol * ||x||_inf`` (the
+predicted remaining motion; applied in full, not linearised, so that a plateau, where the
+coordinates still to activate have dx/dz ~ alpha^p, does not pass for the end).
 
 :func:`integrate_raw_flow` is the paper's own method (Radau on the raw (u, v) system with a
 dense 2N x 2N Jacobian); it is here for checking and benchmarking only.
@@ -102,7 +104,7 @@ def integrate_flow(
     A : (m, N).  y : (m,).  depth : p >= 2.  log_alpha : ln(alpha).
     anchor : BP anchor that fixes the coordinates (see :func:`dlncli.limit.bp_anchor`).
     log10_t_end : stop at this time instead of at convergence.
-    rtol : Radau relative tolerance on theta.
+    rtol : Radau relative tolerance on the state (the face slacks (p > 2) or a_hat, and b).
     converge_tol : stop when the predicted remaining motion of x is below this, relative.
     time_limit : wall-clock seconds; TimeLimitError when exceeded.
     progress : called with a rough fraction done, for a progress bar.
