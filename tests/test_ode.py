@@ -40,7 +40,7 @@ def _walk(maps: SlackMaps, steps: int) -> list[FloatArray]:
     """Advance the maps along the flow's first steps; the states visited."""
     atol = np.full(maps.state.size, 1e-13)
     solver = Radau5(
-        maps, maps.state, 1e300, rtol=1e-9, atol=atol, fresh_jacobian=True, x_floor=1e-3
+        maps, maps.state, 1e300, rtol=1e-9, atol=atol, cheap_jacobian=True, x_floor=1e-3
     )
     states = []
     for _ in range(steps):
@@ -118,7 +118,7 @@ def test_radau5_solves_a_stiff_linear_system_to_its_tolerance() -> None:
     values, vectors = np.linalg.eigh(M)
     for rtol, steps_max in ((1e-6, 150), (1e-10, 1000)):
         maps = _Linear(M, phi0)
-        solver = Radau5(maps, phi0, 2.0, rtol=rtol, atol=np.full(4, rtol), fresh_jacobian=False)
+        solver = Radau5(maps, phi0, 2.0, rtol=rtol, atol=np.full(4, rtol), cheap_jacobian=False)
         steps = 0
         while solver.status == "running":
             assert solver.step() is None

@@ -38,7 +38,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 ACTIVE_FRACTION = 1e-2  # a coordinate is "active" once |x_i| >= 1% of ||x_end||_inf
-FRESH_JACOBIAN_FLOPS = 2_000_000  # N d^2 up to this: a new Jacobian after every step
+CHEAP_JACOBIAN_FLOPS = 2_000_000  # N d^2 up to this: the Jacobian counts as cheap to form
 # The convergence test (a Newton step from the current state, with a current Jacobian) is
 # made after steps that moved x by at most this (relative): a step to within converge_tol of
 # the limit can move x by more, and the test then passes one step later.
@@ -148,11 +148,11 @@ def integrate_flow(
     atol[: coords.rank_j] = 1e-13
     # x starts at 0: the x part of the error norm is relative to at least 1e-3 of its scale.
     x_floor = 1e-3 * float(np.max(np.abs(y))) / float(np.max(np.abs(A)))
-    # Re-forming the Jacobian (N d^2) after every step pays when it is cheap; otherwise it is
-    # re-formed when Newton contracts slowly, and for the convergence test.
-    cheap = theta0.size**2 * n <= FRESH_JACOBIAN_FLOPS
+    # The Jacobian is re-formed when Newton contracts slowly (sooner when it is cheap to
+    # form, N d^2 small) and for the convergence test.
+    cheap = theta0.size**2 * n <= CHEAP_JACOBIAN_FLOPS
     solver = Radau5(
-        maps, state0, tau_end, rtol=rtol, atol=atol, fresh_jacobian=cheap, x_floor=x_floor
+        maps, state0, tau_end, rtol=rtol, atol=atol, cheap_jacobian=cheap, x_floor=x_floor
     )
     log_t: list[float] = [-math.inf]
     xs: list[FloatArray] = [np.zeros(n)]

@@ -150,7 +150,6 @@ class SlackMaps:
         self.G = np.ascontiguousarray(G)
         self.Gt = np.ascontiguousarray(G.T)
         self._n, self._nj, self._r = n, nj, r
-        self._slacks = slacks
         self._base = (base_plus, base_minus)
         self._kappa = geom.kappa
         # Face rows beyond R (a non-unique face) are combinations of the R slacks, which can
@@ -162,7 +161,6 @@ class SlackMaps:
             self._abs_W_ld = np.abs(self._W_ld)
             self._two_w_ld = (2.0 * w[r:]).astype(np.longdouble)
             self._precise_steps = geom.kappa < PRECISE_KAPPA
-        self._G_rest = np.ascontiguousarray(G[nj:] if slacks else G)
         self._x = np.empty(n)
         theta_ld = self.state.astype(np.longdouble)
         carried = self._W_ld @ theta_ld[:r] if self._carry else None
@@ -202,21 +200,16 @@ class SlackMaps:
     def _commit(
         self, theta: NDArray[np.longdouble], carried: NDArray[np.longdouble] | None
     ) -> bool:
-        n, nj, r = self._n, self._nj, self._r
-        first, second = np.empty(n), np.empty(n)
-        theta64 = theta.astype(np.float64)
-        rest = nj if self._slacks else 0
-        if self._slacks:
-            first[:r] = theta64[:r]
-            if carried is not None:
-                first[r:nj] = carried
-                second[r:nj] = self._two_w_ld - self._kappa * carried
-        if rest < n:
-            E = self._G_rest @ theta64
-            np.add(self._base[0][rest:], E, out=first[rest:])
-            np.add(self._base[1][rest:], self.tau[rest:] * E, out=second[rest:])
-        if self._slacks:
-            second[:r] = self._base[1][:r] - self._kappa * first[:r]
+        # The rows of G for the R slacks are exactly the unit vectors, so G phi gives them
+        # exactly; carried slacks (a non-unique face) replace their rows.
+        E = self.G @ theta.astype(np.float64)
+        first = self._base[0] + E
+        E *= self.tau
+        second = self._base[1] + E
+        if carried is not None:
+            r, nj = self._r, self._nj
+            first[r:nj] = carried
+            second[r:nj] = self._two_w_ld - self._kappa * carried
         if self.power:
             if not (first.min() > 0 and second.min() > 0):
                 return False
@@ -414,8 +407,8 @@ class Radau5:
     theta0 : (d,) the initial state (for the error scale; the maps hold the reference).
     tau_end : end of the integration.
     rtol, atol : error tolerances on theta, scale = atol + rtol |theta| (atol (d,)).
-    fresh_jacobian : recompute the Jacobian after every step (cheap when N d^2 is small);
-        otherwise only when Newton contracts slowly (Hairer & Wanner's rule).
+    cheap_jacobian : the Jacobian is re-formed after a step whose Newton iteration contracted
+        slower than 1e-3 (Hairer & Wanner's rule) when it is cheap to form, 0.1 otherwise.
     x_floor : the x part of the error norm is relative to max(max |x|, x_floor) (x starts at 0).
     """
 
@@ -427,7 +420,7 @@ class Radau5:
         *,
         rtol: float,
         atol: FloatArray,
-        fresh_jacobian: bool,
+        cheap_jacobian: bool,
         x_floor: float = 0.0,
     ) -> None:
         self.maps = maps
@@ -439,8 +432,7 @@ class Radau5:
         self.tau_end = float(tau_end)
         self.rtol = rtol
         self.atol = atol
-        self.fresh_jacobian = fresh_jacobian
-        self.jac_reuse_rate = JAC_REUSE_RATE if fresh_jacobian else JAC_REUSE_RATE_EXPENSIVE
+        self.jac_reuse_rate = JAC_REUSE_RATE if cheap_jacobian else JAC_REUSE_RATE_EXPENSIVE
         self.keep_h = KEEP_H
         self.newton_tol = max(10.0 * EPS / rtol, min(0.03, rtol**0.5))
         self.status = "running"
@@ -457,6 +449,8 @@ class Radau5:
         )
         self._Z_prev: FloatArray | None = None
         self._h_prev = math.nan
+        self._guess_ratio = math.nan
+        self._guess_matrix = np.eye(3)
         self._faccon = 1.0
         self._h_acc = math.nan
         self._err_acc = math.nan
@@ -581,12 +575,12 @@ class Radau5:
         """Stage increments predicted by the last step's collocation polynomial."""
         if self._Z_prev is None or self._rejected:
             return np.zeros((3, self.d))
-        s = 1.0 + C_NODES * (h / self._h_prev)
-        powers = np.empty((3, 3))
-        powers[:, 0] = s
-        powers[:, 1] = s * s
-        powers[:, 2] = powers[:, 1] * s
-        guess = (powers @ POLY) @ self._Z_prev
+        ratio = h / self._h_prev
+        if ratio != self._guess_ratio:
+            s = 1.0 + C_NODES * ratio
+            self._guess_matrix = np.column_stack([s, s * s, s * s * s]) @ POLY
+            self._guess_ratio = ratio
+        guess = self._guess_matrix @ self._Z_prev
         guess -= self._Z_prev[2]
         return np.asarray(guess)
 
@@ -679,7 +673,7 @@ class Radau5:
         if self.tau >= self.tau_end:
             self.status = "finished"
         self.h = h_new
-        if self.fresh_jacobian or self.last_rate > self.jac_reuse_rate:
+        if self.last_rate > self.jac_reuse_rate:
             self.jac = self._jacobian()
         else:
             self.jac_current = False
