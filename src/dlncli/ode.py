@@ -40,6 +40,9 @@ ComplexArray = NDArray[np.complex128]
 IntArray = NDArray[np.int64]
 
 EPS = float(np.finfo(float).eps)
+# Plain ufunc reductions: the numpy.max/sum wrappers cost more than the work at these sizes.
+_max = np.maximum.reduce
+_sum = np.add.reduce
 # Below this kappa the face slacks' increments within a step are formed in long double.
 PRECISE_KAPPA = 1e-4
 LD_EPS = float(np.finfo(np.longdouble).eps)
@@ -226,7 +229,7 @@ class SlackMaps:
         sP *= self.sgn
         sQ *= self.sgn
         x = sP - sQ
-        if not math.isfinite(float(np.sum(x))):
+        if not math.isfinite(float(_sum(x))):
             return False
         self.theta_ld = theta
         if carried is not None:
@@ -244,7 +247,7 @@ class SlackMaps:
             dx = sP + sQ
         self.sP, self.sQ = sP, sQ
         self._x[self.order] = x
-        self.x_max = float(np.max(np.abs(x)))
+        self.x_max = float(_max(np.abs(x)))
         self.dx = dx  # d x_i / d delta_i, face coordinates first
         self.g = self.uy - x @ self.K
         self.rate0 = self.g
@@ -298,7 +301,7 @@ class SlackMaps:
         """max |x(theta + delta) - x(theta)| / max |x| for the Newton step delta = -jac^-1 rate
         towards A x = y: the predicted remaining motion of x (inf when the full step leaves the
         domain, as on a plateau before a coordinate activates)."""
-        scale = float(np.max(np.abs(self._x)))
+        scale = self.x_max
         if not scale > 0:
             return math.inf
         with np.errstate(all="ignore"):  # the full step may leave the domain: inf/nan
@@ -306,7 +309,7 @@ class SlackMaps:
                 delta = np.asarray(np.linalg.solve(jac, -self.rate0), dtype=np.float64)
             except np.linalg.LinAlgError:
                 return math.inf
-            motion = float(np.max(np.abs(self.deltas(delta[None, :]))))
+            motion = float(_max(np.abs(self.deltas(delta[None, :])), axis=None))
         return motion / scale if math.isfinite(motion) else math.inf
 
 
@@ -517,7 +520,7 @@ class Radau5:
         """
         scaled = v * inv_scale
         phi_part = float(np.vdot(scaled, scaled)) / scaled.size
-        x_part = float(np.max(np.abs(v @ self.maps.Gt) * self._wx))
+        x_part = float(_max(np.abs(v @ self.maps.Gt) * self._wx, axis=None))
         return max(math.sqrt(phi_part), x_part)
 
     def _newton(self, h: float, Z: FloatArray, inv_scale: FloatArray) -> tuple[bool, int, float]:
