@@ -190,9 +190,13 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
             "-m",
             "dlncli",
             "flow",
-            "gauss:100:400:20:0",  # an ODE of ~40 s here: still running when interrupted
+            # ~30 s here (BP anchor, exact limit, then an ODE through ~90 support changes):
+            # still running when the signal comes.
+            "gauss:200:1000:40:0",
+            "--depth",
+            "3",
             "--alpha",
-            "0.1",
+            "1e-3",
             "--output",
             str(out),
         ],

@@ -355,9 +355,13 @@ def test_sigterm_and_sighup_clean_up_like_sigint(tmp_path: Path, sig: signal.Sig
             "-m",
             "dlncli",
             "flow",
-            "gauss:100:400:20:0",  # an ODE of ~40 s: still running when the signal comes
+            # ~30 s here (BP anchor, exact limit, then an ODE through ~90 support changes):
+            # still running when the signal comes.
+            "gauss:200:1000:40:0",
+            "--depth",
+            "3",
             "--alpha",
-            "0.1",
+            "1e-3",
             "--output",
             str(out),
             "--trajectory",

@@ -20,13 +20,17 @@ exact arithmetic: a rigorous a-priori bound on the float error of a strict certi
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from flint import fmpq, fmpq_mat
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from flint import fmpq, fmpq_mat
+# python-flint is imported where exact arithmetic runs: most problems are decided by the
+# homotopy or the float bound, and a command should not pay its import (~40 ms) for nothing.
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -55,14 +59,24 @@ def fits_exact(shape: tuple[int, int]) -> bool:
     return m <= EXACT_MAX_ROWS and m * n <= EXACT_MAX_ENTRIES
 
 
+def issparse(A: Any) -> bool:
+    """A is a scipy.sparse matrix (without importing scipy.sparse when nothing could be)."""
+    module = sys.modules.get("scipy.sparse")
+    return bool(module is not None and module.issparse(A))
+
+
 def rational_matrix(M: FloatArray) -> fmpq_mat:
     """The exact rational value of a float64 matrix (every float is a dyadic rational)."""
+    from flint import fmpq, fmpq_mat
+
     rows, cols = M.shape
     entries = [fmpq(*value.as_integer_ratio()) for value in M.ravel().tolist()]
     return fmpq_mat(rows, cols, entries)
 
 
 def rational_column(v: FloatArray | list[fmpq]) -> fmpq_mat:
+    from flint import fmpq, fmpq_mat
+
     values = v if isinstance(v, list) else [fmpq(*f.as_integer_ratio()) for f in v.tolist()]
     return fmpq_mat(len(values), 1, values)
 
@@ -128,6 +142,8 @@ class _ExactLp:
 
 
 def _violation(value: fmpq, var: int, n: int) -> fmpq:
+    from flint import fmpq
+
     if var >= 2 * n:
         return abs(value)
     return -value if value < 0 else fmpq(0)
@@ -147,6 +163,8 @@ def exact_simplex(
     is primal infeasible, primal simplex while it is dual infeasible. Returns the optimum, or
     a reason string.
     """
+    from flint import fmpq
+
     lp = _ExactLp(A, y)
     m, n = lp.m, lp.n
     basis = list(basis)
@@ -207,6 +225,8 @@ def exact_simplex(
 
 
 def _basis_x(values: list[fmpq], basis: list[int], n: int) -> list[fmpq]:
+    from flint import fmpq
+
     x = [fmpq(0)] * n
     for p, v in enumerate(basis):
         if v < n:
@@ -227,6 +247,8 @@ def _agrees(x: list[fmpq], x_float: FloatArray) -> bool:
 def _primal_ratio(
     basis: list[int], values: list[fmpq], direction: list[fmpq], n: int
 ) -> int | None:
+    from flint import fmpq
+
     best: tuple[fmpq, int, int] | None = None
     for p, v in enumerate(basis):
         if v >= 2 * n:
@@ -270,7 +292,7 @@ def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
     """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
     round-off of computing y from x. A may be scipy.sparse."""
     support = np.flatnonzero(x)
-    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    sparse = issparse(A)
     cols = A[:, support]
     A_S = np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
     residual = np.abs(A_S @ x[support] - y)
@@ -329,6 +351,8 @@ def certify_face(
     when some w in null(A_J^T) has s_i a_i^T w > 0 on E \\ J: every point of S then has
     sum_{E \\ J} v_i s_i a_i^T w = w^T y = 0, so v = 0 on E \\ J.
     """
+    from flint import fmpq
+
     n = A.shape[1]
     A_J = A[:, support]
     found = exact_column_basis(A_J)
@@ -413,7 +437,7 @@ def float_uniqueness_bound(
         dual = dual * unit
     gamma = m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)
     abs_dual = np.abs(dual)
-    sparse = sp.issparse(A)
+    sparse = issparse(A)
     A_K = np.asarray(A[:, support].toarray() if sparse else A[:, support], dtype=np.float64)
     if support.size > m:
         return FloatBound(-np.inf, 0.0)

@@ -2,16 +2,18 @@
 
 Notation as in limit.py. The 2N-dimensional flow reduces exactly to the mirror flow
 d mu / d tau = y - A x(mu) in R^m, with tau = rate * t, rate = 4 (p = 2) or
-p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). We integrate it in the scaled coordinates theta of
-:class:`dlncli.limit.MirrorCoordinates`, which keep the slacks' digits, with an implicit
-Radau method and the analytic Jacobian. Any integration error is a perturbation of mu, which
-the mirror flow forgets (its limit does not depend on where in mu-space it starts), so the
-end-point agrees with the exact limit far better than rtol. The right-hand side is evaluated
-in extended precision: see MirrorCoordinates.precise_rate for why.
+p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). It is integrated in the face coordinates of
+:class:`dlncli.limit.MirrorCoordinates` (for p > 2 with r face slacks in place of a_hat, so a
+slack of ~1 next to others of ~1/kappa keeps its digits), by the Radau IIA integrator of
+:mod:`dlncli.ode` with the analytic Jacobian; the right-hand side is formed around the current
+point, accurate relative to the motion, in float64 (see dlncli.ode). Any integration error is
+a perturbation of mu, which the mirror flow forgets (its limit does not depend on where in
+mu-space it starts), so the end-point agrees with the exact limit far better than rtol.
 
 Convergence is decided by a stated criterion, not a fixed time: the Newton step from the
-current state (the predicted remaining motion of x to the limit) is below
-``converge_tol * ||x||_inf``.
+current state, applied in full, moves x by at most ``converge_tol * ||x||_inf`` (the
+predicted remaining motion; applied in full, not linearised, so that a plateau, where the
+coordinates still to activate have dx/dz ~ alpha^p, does not pass for the end).
 
 :func:`integrate_raw_flow` is the paper's own method (Radau on the raw (u, v) system with a
 dense 2N x 2N Jacobian); it is here for checking and benchmarking only.
@@ -22,26 +24,36 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.integrate import LSODA, Radau
 
 from dlncli.errors import TimeLimitError
 from dlncli.limit import (
     LN10,
     Anchor,
+    MirrorCoordinates,
     mirror_coordinates,
-    newton_step,
     normalize,
     user_log10_time,
 )
+from dlncli.ode import FlowArrays, Radau5, SlackMaps
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 ACTIVE_FRACTION = 1e-2  # a coordinate is "active" once |x_i| >= 1% of ||x_end||_inf
+CHEAP_JACOBIAN_FLOPS = 2_000_000  # N d^2 up to this: the Jacobian counts as cheap to form
+# The convergence test (a Newton step from the current state, with a current Jacobian) is
+# made after steps that moved x by at most this (relative): a step to within converge_tol of
+# the limit can move x by more, and the test then passes one step later.
+MEASURE_GATE = 1e-6
+# Where forming the Jacobian is expensive (N d^2 large) the test is made at most once per
+# this factor of time: the tail's steps grow geometrically, and a test after each would cost
+# a Jacobian and its factors per step. The time of convergence is then known to this factor.
+MEASURE_GROWTH = 1.25
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ def integrate_flow(
     A : (m, N).  y : (m,).  depth : p >= 2.  log_alpha : ln(alpha).
     anchor : BP anchor that fixes the coordinates (see :func:`dlncli.limit.bp_anchor`).
     log10_t_end : stop at this time instead of at convergence.
-    rtol : Radau relative tolerance on theta.
+    rtol : Radau relative tolerance on the state (the face slacks (p > 2) or a_hat, and b).
     converge_tol : stop when the predicted remaining motion of x is below this, relative.
     time_limit : wall-clock seconds; TimeLimitError when exceeded.
     progress : called with a rough fraction done, for a progress bar.
@@ -122,9 +134,8 @@ def integrate_flow(
             n, [-math.inf], [np.zeros(n)], [0.0], True, True, 0, 0.0, "y = 0: x stays 0", start
         )
     coords = mirror_coordinates(anchor, depth=depth, log_alpha=log_alpha)
-    geo, kappa = coords.geometry, coords.potential.kappa
     theta0 = coords.zero_state()
-    if kappa == 0.0 or not np.all(np.isfinite(theta0)) or abs(lrate) > 650.0:
+    if coords.potential.kappa == 0.0 or not np.all(np.isfinite(theta0)) or abs(lrate) > 650.0:
         return _finished(
             n,
             [],
@@ -138,60 +149,65 @@ def integrate_flow(
             "its end-point is given by the exact limit",
             start,
         )
-
-    def rhs(_t: float, theta: FloatArray) -> FloatArray:
-        return coords.precise_rate(theta)
-
-    def jac(_t: float, theta: FloatArray) -> FloatArray:
-        _, d_j, d_off = coords.evaluate(theta)
-        jacobian = -(geo.K.T @ coords.jacobian_x(d_j, d_off))
-        if geo.rank_j:
-            jacobian[: geo.rank_j] /= kappa
-        return np.asarray(np.nan_to_num(jacobian), dtype=np.float64)
-
+    maps = SlackMaps(flow_arrays(coords), theta0)
+    state0 = maps.state
     tau_end = 1e300 if log10_t_end is None else 10.0 ** min(log10_t_end + lrate / LN10, 300.0)
-    # a_hat starts at ~1/kappa and ends O(1); b is O(1) or O(ln 1/alpha): atol is relative.
-    atol = 1e-13 * np.maximum(np.abs(theta0), 1.0)
-    atol[: geo.rank_j] = 1e-13
-    # scipy-stubs types atol as a scalar; Radau accepts one per component.
-    solver = Radau(rhs, 0.0, theta0, tau_end, rtol=rtol, atol=atol, jac=jac)  # type: ignore[arg-type]
+    # The face part of the state (slacks for p > 2, a_hat for p = 2) starts at up to 1/kappa
+    # and ends O(1); b is O(1) or O(ln 1/alpha): atol is relative to where it starts.
+    atol = 1e-13 * np.maximum(np.abs(state0), 1.0)
+    atol[: coords.geometry.rank_j] = 1e-13
+    # x starts at 0: the x part of the error norm is relative to at least 1e-3 of its scale.
+    x_floor = 1e-3 * float(np.max(np.abs(y))) / float(np.max(np.abs(A)))
+    # The Jacobian is re-formed when Newton contracts slowly (sooner when it is cheap to
+    # form, N d^2 small) and for the convergence test.
+    cheap = theta0.size**2 * n <= CHEAP_JACOBIAN_FLOPS
+    solver = Radau5(
+        maps, state0, tau_end, rtol=rtol, atol=atol, cheap_jacobian=cheap, x_floor=x_floor
+    )
     log_t: list[float] = [-math.inf]
     xs: list[FloatArray] = [np.zeros(n)]
     with np.errstate(over="ignore"):  # a loss beyond float range is recorded as inf
         losses: list[float] = [0.5 * float(y_user @ y_user)]
     converged = False
     measure = math.inf
+    measured_at = 0.0
     steps = 0
-    while steps < max_steps and solver.status == "running":
-        # Radau's trial states can overflow x (p = 2, alpha = 1e-300); it rejects them by value.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                failed = solver.step() is not None
-            except (ValueError, np.linalg.LinAlgError):  # non-finite Jacobian: give up here
-                failed = True
-        if failed:
-            break
-        steps += 1
-        prediction = newton_step(coords, solver.y)  # the remaining motion to the limit
-        dx, x = prediction.dx, prediction.x
-        scale = float(np.max(np.abs(x)))
-        measure = float(np.max(np.abs(dx))) / scale if scale > 0 else math.inf
-        xs.append(x)
-        log_t.append(math.log10(max(solver.t, 1e-300)) - lrate / LN10 + time_shift)
-        with np.errstate(over="ignore"):
-            losses.append(0.5 * float(np.sum((A_user @ x - y_user) ** 2)))
-        if progress is not None:
-            # Rough: x leaves 0 near tau ~ 1 and the flow settles some decades later.
-            progress(min(max((math.log10(max(solver.t, 1e-300)) + 3.0) / 15.0, 0.0), 0.99))
-        if log10_t_end is None and measure <= converge_tol:
-            converged = True
-            break
-        if time_limit is not None and time.perf_counter() - start > time_limit:
-            raise TimeLimitError(
-                f"the ODE reached t = 1e{log_t[-1]:.4g} in {time_limit:g} s without converging "
-                f"(remaining relative motion {measure:.2g}); use --limit-only or a larger "
-                "--time-limit"
-            )
+    # Thousands of small BLAS calls in sequence: OpenBLAS threads only wait for each other.
+    with _single_threaded_blas():
+        while steps < max_steps and solver.status == "running":
+            if solver.step() is not None:
+                break
+            steps += 1
+            x = maps.x.copy()
+            if log10_t_end is None:
+                scale = maps.x_max
+                moved = float(np.maximum.reduce(np.abs(x - xs[-1])))
+                due = cheap or solver.tau >= MEASURE_GROWTH * measured_at
+                if moved <= MEASURE_GATE * scale and due:
+                    solver.refresh_jacobian()
+                    measure = maps.newton_motion(solver.jac)
+                    measured_at = solver.tau
+            xs.append(x)
+            log_t.append(math.log10(max(solver.tau, 1e-300)) - lrate / LN10 + time_shift)
+            if progress is not None:
+                # Rough: x leaves 0 near tau ~ 1 and the flow settles some decades later.
+                progress(min(max((math.log10(max(solver.tau, 1e-300)) + 3.0) / 15.0, 0.0), 0.99))
+            if log10_t_end is None and measure <= converge_tol:
+                converged = True
+                break
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                raise TimeLimitError(
+                    f"the ODE reached t = 1e{log_t[-1]:.4g} in {time_limit:g} s without converging "
+                    f"(remaining relative motion {measure:.2g}); use --limit-only or a larger "
+                    "--time-limit"
+                )
+    if log10_t_end is not None:
+        solver.refresh_jacobian()
+        measure = maps.newton_motion(solver.jac)
+    if len(xs) > 1:  # the losses of the recorded states, in one product
+        with np.errstate(over="ignore", invalid="ignore"):
+            residuals = np.array(xs[1:]) @ A_user.T - y_user
+            losses.extend((0.5 * np.sum(residuals**2, axis=1)).tolist())
     user_t_end = None if log10_t_end is None else log10_t_end + time_shift
     if user_t_end is not None and solver.status == "finished":
         text = f"integrated to t = 1e{user_t_end:.6g}"
@@ -208,6 +224,42 @@ def integrate_flow(
     return _finished(
         n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=user_t_end
     )
+
+
+def flow_arrays(coords: MirrorCoordinates) -> FlowArrays:
+    """The plain arrays of the face coordinates that the ODE's maps need."""
+    geo, pot = coords.geometry, coords.potential
+    return FlowArrays(
+        support=geo.support,
+        off=geo.off,
+        signs=geo.signs,
+        w=geo.w,
+        M_j=geo.M_j,
+        K_off=geo.K_off,
+        corr_off=geo.corr_off,
+        K=geo.K,
+        uy=geo.U.T @ geo.y,
+        rank_j=geo.rank_j,
+        depth=pot.depth,
+        p_log_alpha=pot.p_log_alpha,
+        kappa=pot.kappa,
+        c=pot.c,
+        L=-2.0 * pot.log_alpha if pot.depth == 2.0 else math.nan,
+    )
+
+
+def _single_threaded_blas() -> AbstractContextManager[object]:
+    """OpenBLAS limited to one thread (numpy's and scipy's copies, by threadpoolctl).
+
+    The ODE makes thousands of small BLAS/LAPACK calls in sequence (d x d LU factors, N x d
+    products); OpenBLAS threads them, and on a machine whose cores are busy its threads wait
+    for each other (a 200 x 200 LU: 0.2 s threaded against 0.7 ms on one thread, 2 cores at
+    load 7).
+    """
+    from threadpoolctl import threadpool_limits
+
+    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 def _finished(
@@ -395,6 +447,9 @@ def integrate_raw_flow(
             rtol=tol,
             depth=p,
         )
+    # scipy.integrate takes ~0.3 s to import: only this baseline needs it.
+    from scipy.integrate import LSODA, Radau
+
     integrator = {"Radau": Radau, "LSODA": LSODA}[method]
     ts, us, vs = [0.0], [u0], [u0]
     steps = 0

@@ -93,7 +93,7 @@ class FaceGeometry:
 
     @functools.cached_property
     def long_double(self) -> PrecisionArrays:
-        """The same matrices in np.longdouble, made on first use (the ODE's rate only)."""
+        """The matrices in np.longdouble, made on first use (MirrorCoordinates.precise_rate)."""
         return self._arrays(np.longdouble)
 
     def _arrays(self, dtype: Any) -> PrecisionArrays:

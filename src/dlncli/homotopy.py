@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 from numpy.typing import NDArray
+
+from dlncli.certify import issparse
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -120,7 +121,7 @@ def homotopy_bp(
 
     Returns None when the path cannot be followed reliably in float64 (see module doc).
     """
-    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    sparse = issparse(A)
     m, n = A.shape
     c = np.asarray(A.T @ y, dtype=np.float64).ravel()
     lam = float(np.max(np.abs(c)))

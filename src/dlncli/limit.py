@@ -325,11 +325,12 @@ class MirrorCoordinates:
         return x, d_j, d_off
 
     def precise_rate(self, theta: FloatArray) -> FloatArray:
-        """d theta / d tau computed in extended precision (np.longdouble).
+        """d theta / d tau computed in extended precision (np.longdouble), from x(theta).
 
-        The fast block's rate is residual / kappa: float64 round-off in x (~1e-16) would be
-        amplified into noise that stops implicit ODE solvers from taking large steps in the
-        flow's long tail. Extended precision makes the right-hand side smooth to ~1e-19.
+        The fast block's rate is residual / kappa, so float64 round-off in x (~1e-16) is
+        amplified; in long double the rate is smooth to ~1e-19. The ODE evaluates its rate
+        differently (around a moving reference, :mod:`dlncli.ode`); this is the independent
+        reference its tests compare with.
         """
         geo = self.geometry
         arrays = geo.long_double

@@ -24,16 +24,21 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from dlncli import certify
+from dlncli.certify import issparse
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
 from dlncli.homotopy import homotopy_bp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+# highspy and scipy.sparse are imported where an LP is built: the homotopy decides most small
+# problems with no LP at all, and a command should not pay their import for nothing.
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -148,13 +153,17 @@ class LpModel:
     maximize: bool = False
 
 
-# Every HiGHS model status maps to "optimal", "infeasible", or an exception class.
-_STATUS: dict[Any, str | type[BaseException]] = {
-    highspy.HighsModelStatus.kOptimal: "optimal",
-    highspy.HighsModelStatus.kInfeasible: "infeasible",
-    highspy.HighsModelStatus.kTimeLimit: TimeLimitError,
-    highspy.HighsModelStatus.kInterrupt: KeyboardInterrupt,
-}
+@cache
+def _status_table() -> dict[Any, str | type[BaseException]]:
+    """Every HiGHS model status maps to "optimal", "infeasible", or an exception class."""
+    import highspy
+
+    return {
+        highspy.HighsModelStatus.kOptimal: "optimal",
+        highspy.HighsModelStatus.kInfeasible: "infeasible",
+        highspy.HighsModelStatus.kTimeLimit: TimeLimitError,
+        highspy.HighsModelStatus.kInterrupt: KeyboardInterrupt,
+    }
 
 
 class Deadline:
@@ -178,6 +187,8 @@ class _Lp:
     """A reusable HiGHS instance for one LP, counting its solves and iterations."""
 
     def __init__(self, deadline: Deadline, *, solver: str = "choose") -> None:
+        import highspy
+
         with _redirect_stdout("devnull"):  # the licence banner is noise, even on stderr
             self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
         self.highs.setOptionValue("output_flag", False)
@@ -190,6 +201,8 @@ class _Lp:
         self.iterations = 0
 
     def load(self, model: LpModel) -> None:
+        import highspy
+
         matrix = model.matrix
         lp = highspy.HighsLp()
         lp.num_col_ = matrix.shape[1]
@@ -229,7 +242,7 @@ class _Lp:
             + max(int(info.pdlp_iteration_count), 0)
         )
         status = self.highs.getModelStatus()
-        outcome = _STATUS.get(status)
+        outcome = _status_table().get(status)
         if isinstance(outcome, str):
             return outcome
         if outcome is TimeLimitError:
@@ -246,6 +259,8 @@ class _Lp:
 
     def basis(self) -> list[int] | None:
         """Basic variables in certify's numbering: columns, then rows (2N + r)."""
+        import highspy
+
         basis = self.highs.getBasis()
         if not basis.valid:
             return None
@@ -256,6 +271,8 @@ class _Lp:
         return cols + rows
 
     def set_cost(self, cost: FloatArray, *, maximize: bool) -> None:
+        import highspy
+
         n = len(cost)
         self.highs.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, np.float64))
         sense = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
@@ -267,6 +284,8 @@ class _Lp:
 
 
 def _inf(values: FloatArray) -> FloatArray:
+    import highspy
+
     out = np.asarray(values, dtype=np.float64).copy()
     out[out == np.inf] = highspy.kHighsInf
     out[out == -np.inf] = -highspy.kHighsInf
@@ -291,7 +310,9 @@ class Equilibration:
     y_scale: float
 
     def apply(self, A: Matrix, y: FloatArray) -> tuple[Matrix, FloatArray]:
-        sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+        import scipy.sparse as sp
+
+        sparse = issparse(A)
         if sparse:
             scaled = sp.diags(self.rows) @ A @ sp.diags(self.cols)
             return sp.csc_matrix(scaled), self.rows * y / self.y_scale
@@ -313,9 +334,11 @@ class Equilibration:
 def equilibrate(A: Matrix, y: FloatArray) -> Equilibration:
     """Ruiz equilibration (alternate 1/sqrt of row and column maxima), rounded to powers
     of two, then y scaled so that max |ỹ| is about 1."""
+    import scipy.sparse as sp
+
     m, n = A.shape
     rows, cols = np.ones(m), np.ones(n)
-    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    sparse = issparse(A)
     magnitude: Matrix = sp.csr_matrix(abs(A)) if sparse else np.abs(A)
     for _ in range(EQUILIBRATION_PASSES):
         row_max = _scaled_max(magnitude, rows, cols, axis=1, sparse=sparse)
@@ -335,6 +358,8 @@ def _scaled_max(
     magnitude: Matrix, rows: FloatArray, cols: FloatArray, *, axis: int, sparse: bool
 ) -> FloatArray:
     """max over ``axis`` of diag(rows) |A| diag(cols)."""
+    import scipy.sparse as sp
+
     if sparse:
         scaled: Matrix = sp.diags(rows) @ magnitude @ sp.diags(cols)
         return np.asarray(scaled.max(axis=axis).toarray(), dtype=np.float64).ravel()
@@ -380,13 +405,15 @@ def solve_basis_pursuit(
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
         if quick is not None:
             return _finish(A, y, quick, "homotopy", 0, 0, start)
+    import scipy.sparse as sp
+
     scaling = equilibrate(A, y)
     As, ys = scaling.apply(A, y)
     lp = _Lp(budget, solver=solver)
     # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
     # (Gaussian 500x2000: 2.9 s without, 4.8 s with; same 677 simplex iterations).
     lp.highs.setOptionValue("presolve", "off")
-    sparse = sp.issparse(As)
+    sparse = issparse(As)
     matrix = sp.csc_matrix(sp.hstack([As, -As]) if sparse else np.hstack([As, -As]))
     weights = np.concatenate([scaling.cols, scaling.cols])
     lp.load(LpModel(weights, np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys))
@@ -516,7 +543,7 @@ def _homotopy_verdict(
 
 
 def _dense(A: Matrix) -> FloatArray:
-    sparse = sp.issparse(A)
+    sparse = issparse(A)
     return np.asarray(A.toarray() if sparse else A, dtype=np.float64)
 
 
@@ -683,7 +710,7 @@ def _zero_solution(n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
 
 
 def _lstsq_residual(A: Matrix, y: FloatArray) -> float:
-    sparse = sp.issparse(A)  # a plain bool: mypy would narrow Any to SparseABC
+    sparse = issparse(A)
     if sparse:
         from scipy.sparse.linalg import lsqr
 
@@ -696,7 +723,7 @@ def _lstsq_residual(A: Matrix, y: FloatArray) -> float:
 def _columns(A: Matrix, idx: IntArray) -> FloatArray:
     """Dense copy of the columns ``idx`` (A may be a scipy.sparse matrix)."""
     cols = A[:, idx]
-    sparse = sp.issparse(cols)
+    sparse = issparse(cols)
     return np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
 
 
@@ -824,6 +851,8 @@ def _face_lp(
     can be nonzero on S (scale a relative-interior point up), and v / tau is such a point.
     None when the LP finds S empty (y only numerically in the cone).
     """
+    import scipy.sparse as sp
+
     k = active.size
     signed = _columns(As, active) * signs
     eq = sp.hstack(
@@ -864,6 +893,8 @@ def _face_ranges(
     counter: _Lp,
 ) -> FloatArray:
     """[min, max] of x_i over S = {v >= 0 : signed v = y}, x = signs * v: 2 LPs per coordinate."""
+    import scipy.sparse as sp
+
     k = support.size
     signed = _columns(As, support) * signs
     lp = _Lp(counter.deadline, solver="simplex")
@@ -930,6 +961,8 @@ def max_margin_certificate(
 
     One LP in (lambda, gamma): a_J^T lambda = s_J, |a_i^T lambda| + gamma <= 1 off J.
     """
+    import scipy.sparse as sp
+
     m, n = A.shape
     scale = float(np.max(np.abs(A))) or 1.0
     As = A / scale
