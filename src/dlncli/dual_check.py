@@ -32,12 +32,12 @@ Data are taken as exact: a float64 entry is converted to the working precision e
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import mpmath as mp
 import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
@@ -55,6 +55,20 @@ MP_MAX_ENTRIES = 20_000
 
 TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
 RESIDUAL_TOL = 1e-9  # a certified x has max|y - A x| <= RESIDUAL_TOL * max|y|
+
+
+def _mp() -> Any:
+    """mpmath, imported on first use: most checks run in float64 or long double, and the
+    import costs 25-50 ms of every command's start-up."""
+    import mpmath
+
+    return mpmath
+
+
+@functools.cache
+def _mp_ufunc(name: str) -> Any:
+    """mpmath's ``name`` (exp, expm1, log1p) elementwise over object arrays."""
+    return np.frompyfunc(getattr(_mp(), name), 1, 1)
 
 
 @dataclass(frozen=True)
@@ -78,19 +92,19 @@ class Arithmetic:
             out = np.empty(values.shape, dtype=object)
             flat = out.reshape(-1)
             for i, v in enumerate(np.asarray(values, dtype=np.float64).reshape(-1)):
-                flat[i] = mp.mpf(float(v))
+                flat[i] = _mp().mpf(float(v))
             return out
         dtype = np.longdouble if self.name == "longdouble" else np.float64
         return np.asarray(values, dtype=dtype)
 
     def context(self) -> contextlib.AbstractContextManager[Any]:
         """The mpmath working precision while arrays of this arithmetic are computed with."""
-        return mp.workdps(self.dps) if self.is_mp else contextlib.nullcontext()
+        return _mp().workdps(self.dps) if self.is_mp else contextlib.nullcontext()
 
     def pow2(self, k: int) -> Any:
         """2^k exactly (k may be far outside float64's exponent range for mpmath)."""
         if self.is_mp:
-            return mp.ldexp(mp.mpf(1), k)
+            return _mp().ldexp(_mp().mpf(1), k)
         one = np.longdouble(1) if self.name == "longdouble" else np.float64(1)
         with np.errstate(over="ignore", under="ignore"):
             return np.ldexp(one, k)
@@ -98,10 +112,10 @@ class Arithmetic:
     def exponent(self, values: AnyArray) -> int | None:
         """e with max|values| in [2^e, 2^(e+1)), or None when all are zero or not finite."""
         if self.is_mp:
-            top = max((abs(v) for v in values.reshape(-1)), default=mp.mpf(0))
-            if top == 0 or not mp.isfinite(top):
+            top = max((abs(v) for v in values.reshape(-1)), default=_mp().mpf(0))
+            if top == 0 or not _mp().isfinite(top):
                 return None
-            return int(mp.frexp(top)[1]) - 1
+            return int(_mp().frexp(top)[1]) - 1
         top_np = np.max(np.abs(values), initial=0)
         if top_np == 0 or not np.isfinite(top_np):
             return None
@@ -109,7 +123,7 @@ class Arithmetic:
 
     def scalar(self, value: float) -> Any:
         if self.is_mp:
-            return mp.mpf(value)
+            return _mp().mpf(value)
         return np.longdouble(value) if self.name == "longdouble" else np.float64(value)
 
     def to_float(self, values: AnyArray) -> FloatArray:
@@ -122,26 +136,22 @@ class Arithmetic:
 
     def exp(self, values: AnyArray) -> AnyArray:
         if self.is_mp:
-            return np.asarray(_MP_EXP(values), dtype=object)
+            return np.asarray(_mp_ufunc("exp")(values), dtype=object)
         return np.exp(values)
 
     def expm1(self, values: AnyArray) -> AnyArray:
         if self.is_mp:
-            return np.asarray(_MP_EXPM1(values), dtype=object)
+            return np.asarray(_mp_ufunc("expm1")(values), dtype=object)
         return np.expm1(values)
 
     def log1p(self, values: AnyArray) -> AnyArray:
         if self.is_mp:
-            return np.asarray(_MP_LOG1P(values), dtype=object)
+            return np.asarray(_mp_ufunc("log1p")(values), dtype=object)
         return np.log1p(values)
 
     def abs_max(self, values: AnyArray) -> float:
         return float(np.max(self.to_float(np.abs(values)), initial=0.0))
 
-
-_MP_EXP = np.frompyfunc(mp.exp, 1, 1)
-_MP_LOG1P = np.frompyfunc(mp.log1p, 1, 1)
-_MP_EXPM1 = np.frompyfunc(mp.expm1, 1, 1)
 
 FLOAT64 = Arithmetic("float64")
 LONGDOUBLE = Arithmetic("longdouble")
