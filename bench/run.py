@@ -455,6 +455,12 @@ def main() -> None:
         help="run one part: BP and flow against the alternatives, or time vs N",
     )
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument(
+        "--scaling-cap",
+        type=float,
+        default=SCALING_CAP_S,
+        help=f"seconds per scaling measurement (default {SCALING_CAP_S:g})",
+    )
     args = parser.parse_args()
     parts = [args.only] if args.only else ["comparison", "scaling"]
     for part in parts:
@@ -475,7 +481,7 @@ def main() -> None:
                 True,
             )
         else:
-            ns, cap = (SCALING_NS[:4], 5.0) if args.quick else (SCALING_NS, SCALING_CAP_S)
+            ns, cap = (SCALING_NS[:4], 5.0) if args.quick else (SCALING_NS, args.scaling_cap)
             rows, fits = bench_scaling(ns, cap, SCALING_FAMILIES)
             footer = [
                 "Fitted time exponents (time ~ N^k at m = N/4, "
@@ -486,6 +492,8 @@ def main() -> None:
         text = table(rows, footer)
         command = "python -m bench.run" + (" --quick" if args.quick else "")
         command += f" --only {part}" if args.only else ""
+        if part == "scaling" and not args.quick and args.scaling_cap != SCALING_CAP_S:
+            command += f" --scaling-cap {args.scaling_cap:g}"
         header = (
             f"Measured ({part}) by `{command}` on {machine()} "
             f"in {time.perf_counter() - start:.0f} s."
