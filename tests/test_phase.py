@@ -7,6 +7,7 @@ import math
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import mpmath as mp
 import numpy as np
@@ -404,3 +405,15 @@ def test_gd_option_errors() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             phase(**{**sweep, "variants": [gd], **bad})  # type: ignore[arg-type]
+
+
+def test_chunks_cover_every_task_once_in_order() -> None:
+    from dlncli.phase import CHUNKS_PER_WORKER, MAX_CHUNK, chunked
+
+    tasks: list[Any] = list(range(1000))
+    chunks = chunked(tasks, 2)
+    assert [t for c in chunks for t in c] == tasks
+    assert max(len(c) for c in chunks) == MAX_CHUNK
+    few = chunked(tasks[:40], 2)
+    assert len(few) >= min(40, 2 * CHUNKS_PER_WORKER) and all(len(c) >= 1 for c in few)
+    assert chunked([], 2) == []
