@@ -34,12 +34,11 @@ from dlncli.errors import TimeLimitError
 from dlncli.limit import (
     LN10,
     Anchor,
-    MirrorCoordinates,
     mirror_coordinates,
     normalize,
     user_log10_time,
 )
-from dlncli.ode import FlowArrays, Radau5, SlackMaps
+from dlncli.ode import Radau5, SlackMaps
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -149,7 +148,7 @@ def integrate_flow(
             "its end-point is given by the exact limit",
             start,
         )
-    maps = SlackMaps(flow_arrays(coords), theta0)
+    maps = SlackMaps(coords, theta0)
     state0 = maps.state
     tau_end = 1e300 if log10_t_end is None else 10.0 ** min(log10_t_end + lrate / LN10, 300.0)
     # The face part of the state (slacks for p > 2, a_hat for p = 2) starts at up to 1/kappa
@@ -223,28 +222,6 @@ def integrate_flow(
         progress(1.0)
     return _finished(
         n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=user_t_end
-    )
-
-
-def flow_arrays(coords: MirrorCoordinates) -> FlowArrays:
-    """The plain arrays of the face coordinates that the ODE's maps need."""
-    geo, pot = coords.geometry, coords.potential
-    return FlowArrays(
-        support=geo.support,
-        off=geo.off,
-        signs=geo.signs,
-        w=geo.w,
-        M_j=geo.M_j,
-        K_off=geo.K_off,
-        corr_off=geo.corr_off,
-        K=geo.K,
-        uy=geo.U.T @ geo.y,
-        rank_j=geo.rank_j,
-        depth=pot.depth,
-        p_log_alpha=pot.p_log_alpha,
-        kappa=pot.kappa,
-        c=pot.c,
-        L=-2.0 * pot.log_alpha if pot.depth == 2.0 else math.nan,
     )
 
 

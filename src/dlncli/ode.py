@@ -27,13 +27,15 @@ II, §IV.8); the three stage values of an iteration are evaluated as one batch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 from scipy.linalg.lapack import dgetrf, dgetrs, zgetrf, zgetrs
+
+if TYPE_CHECKING:
+    from dlncli.limit import MirrorCoordinates
 
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
@@ -49,33 +51,6 @@ LD_EPS = float(np.finfo(np.longdouble).eps)
 FORMED_PRECISION = 1e-16  # a face slack formed from theta is used when this precise (relative)
 
 
-@dataclass(frozen=True)
-class FlowArrays:
-    """The face coordinates of one problem, depth and alpha, as the plain arrays the maps use
-    (from :class:`dlncli.geometry.FaceGeometry` and the depth's potential).
-
-    theta = (a_hat, b), a_hat the first ``rank_j`` entries. On the face support J:
-    u = signs * (M_j @ a_hat); off it: z = c * corr_off + K_off[:, r:] @ b + kappa K_off[:, :r]
-    @ a_hat; x = (see the module docstring); rate = S (uy - K^T x).
-    """
-
-    support: IntArray  # (|J|,)
-    off: IntArray  # (N - |J|,)
-    signs: FloatArray  # (|J|,)
-    w: FloatArray  # (|J|,) s_J a_J^T lambda (1 up to rounding)
-    M_j: FloatArray  # (|J|, rank_j)
-    K_off: FloatArray  # (N - |J|, d)
-    corr_off: FloatArray  # (N - |J|,) a_i^T lambda off the face
-    K: FloatArray  # (N, d) = A^T U
-    uy: FloatArray  # (d,) = U^T y
-    rank_j: int
-    depth: float
-    p_log_alpha: float  # ln alpha^p
-    kappa: float  # alpha^(p - 2), or 1 for p = 2
-    c: float  # 1 for p > 2, ln(1 / alpha^2) for p = 2
-    L: float  # ln(1 / alpha^2) (p = 2 only)
-
-
 class SlackMaps:
     """x, the rate and its Jacobian around a reference point that moves with the state.
 
@@ -83,14 +58,16 @@ class SlackMaps:
     problem's order.
     """
 
-    def __init__(self, geom: FlowArrays, theta: FloatArray) -> None:
-        """``theta`` (d,): the initial point in the face coordinates of ``geom``. The state is
+    def __init__(self, coords: MirrorCoordinates, theta: FloatArray) -> None:
+        """``theta`` (d,): the initial point in the face coordinates ``coords``. The state is
         phi, theta = basis phi; :attr:`state` is its initial value."""
+        geom, pot = coords.geometry, coords.potential
         J, off = geom.support, geom.off
         r, d = geom.rank_j, geom.K.shape[1]
         nj, n = J.size, geom.K.shape[0]
-        self.power = geom.depth != 2.0
-        self.q = geom.depth / (geom.depth - 2.0) if self.power else math.inf
+        self.power = pot.depth != 2.0
+        big_l = -2.0 * pot.log_alpha  # L = ln(1 / alpha^2), used for p = 2 only
+        self.q = pot.depth / (pot.depth - 2.0) if self.power else math.inf
         self.minus_q = -self.q
         # The state phi: for p > 2, r face slacks replace a_hat (phi = (-u_R, b), R = r
         # coordinates of J with independent rows). a_hat is ~1/kappa while the face coordinates
@@ -107,9 +84,9 @@ class SlackMaps:
         self.order = np.concatenate([J, off]).astype(np.int64)
         K = geom.K[self.order]
         S = np.ones(d)
-        S[:r] = 1.0 / geom.kappa
+        S[:r] = 1.0 / pot.kappa
         K_off_scaled = geom.K_off.copy()
-        K_off_scaled[:, :r] *= geom.kappa
+        K_off_scaled[:, :r] *= pot.kappa
         self.sgn = np.ones(n)
         self.sgn[:nj] = signs
         # The two slacks (p > 2) or exponents (p = 2) of each coordinate are affine in theta:
@@ -121,22 +98,22 @@ class SlackMaps:
             # On J: -u = -s_J M_j a_hat and 2w + kappa u; off J: 1 - z and 1 + z.
             G[:nj, :r] = -signs[:, None] * M_j
             G[nj:] = -K_off_scaled
-            tau[:nj] = -geom.kappa
+            tau[:nj] = -pot.kappa
             base_plus[:nj], base_minus[:nj] = 0.0, 2.0 * w
-            base_plus[nj:] = 1.0 - geom.c * geom.corr_off
-            base_minus[nj:] = 1.0 + geom.c * geom.corr_off
+            base_plus[nj:] = 1.0 - pot.c * geom.corr_off
+            base_minus[nj:] = 1.0 + pot.c * geom.corr_off
             # x_i = sgn_i (e^(log_p0_i) first^-q - alpha^p second^-q)
             self.log_p0 = np.zeros(n)
-            self.log_p0[nj:] = geom.p_log_alpha
-            self.pla = geom.p_log_alpha
+            self.log_p0[nj:] = pot.p_log_alpha
+            self.pla = pot.p_log_alpha
         else:
             # On J: -L + c w + u and -L - c w - u; off J: -L + z and -L - z.
             G[:nj, :r] = signs[:, None] * M_j
             G[nj:] = K_off_scaled
-            base_plus[:nj] = -geom.L + geom.c * w
-            base_minus[:nj] = -geom.L - geom.c * w
-            base_plus[nj:] = -geom.L + geom.c * geom.corr_off
-            base_minus[nj:] = -geom.L - geom.c * geom.corr_off
+            base_plus[:nj] = -big_l + pot.c * w
+            base_minus[:nj] = -big_l - pot.c * w
+            base_plus[nj:] = -big_l + pot.c * geom.corr_off
+            base_minus[nj:] = -big_l - pot.c * geom.corr_off
         basis, basis_inv = np.eye(d), np.eye(d)
         self.state = theta.astype(np.float64)
         slacks = self.power and nj > 0 and r > 0
@@ -149,13 +126,13 @@ class SlackMaps:
         self.basis = basis
         # rate = basis^-1 S (U^T y - K^T x): uy - K^T x in the state's variables
         self.K = np.ascontiguousarray((K * S) @ basis_inv.T)
-        self.uy = basis_inv @ (S * geom.uy)
+        self.uy = basis_inv @ (S * (geom.U.T @ geom.y))
         self.tau = tau
         self.G = np.ascontiguousarray(G)
         self.Gt = np.ascontiguousarray(G.T)
         self._n, self._nj, self._r = n, nj, r
         self._base = (base_plus, base_minus)
-        self._kappa = geom.kappa
+        self._kappa = pot.kappa
         # Face rows beyond R (a non-unique face) are combinations of the R slacks, which can
         # be ~1/kappa times larger: they are carried by relative increments and their
         # increments within a step formed in extended precision (module docstring).
@@ -164,7 +141,7 @@ class SlackMaps:
             self._W_ld = G[r:nj, :r].astype(np.longdouble)
             self._abs_W_ld = np.abs(self._W_ld)
             self._two_w_ld = (2.0 * w[r:]).astype(np.longdouble)
-            self._precise_steps = geom.kappa < PRECISE_KAPPA
+            self._precise_steps = pot.kappa < PRECISE_KAPPA
         self._x = np.empty(n)
         theta_ld = self.state.astype(np.longdouble)
         carried = self._W_ld @ theta_ld[:r] if self._carry else None
