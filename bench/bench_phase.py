@@ -2,19 +2,30 @@
 transition at N = 200 against rho_W, and the DLN figure for the README.
 
 Run: python -m bench.bench_phase [--only throughput,speedup,overhead,transition,figure]
-     [--figure docs/phase_dln.png]
+     [--figure docs/phase_dln.png] [--repeats 3] [--dask-defaults]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import machine
-from dlncli.phase import Variant, parse_grid, phase, variants_for
+from dlncli.phase import (
+    LOCAL_WORKER_CONFIG,
+    PhaseReport,
+    Variant,
+    draw_instance,
+    observe,
+    parse_grid,
+    phase,
+    variants_for,
+)
 from dlncli.problem_io import write_figure
 from dlncli.report import phase_figure
 
@@ -34,50 +45,98 @@ def throughput() -> None:
         )
 
 
-def speedup() -> None:
-    """One worker (in-process) against two local Dask worker processes, same sweep."""
-    # 1000 trials (~25 s on one worker): a sweep where the ~1.5 s of cluster start-up is what
-    # it is in real diagrams, a few percent, not a third of the run.
-    sweep = {"n": 200, "deltas": [0.5], "rhos": grid("0.1:0.5:5"), "trials": 200, "seed": 1}
-    one = phase(**sweep, workers=1)  # type: ignore[arg-type]
+def _timed_sweep(sweep: dict[str, object], workers: int) -> tuple[PhaseReport, float]:
+    """The sweep on ``workers`` workers: its report and the wall time after the first
+    result (start-up, cluster included, and the first chunk excluded)."""
     marks: list[float] = []
 
     def first(done: int, total: int) -> None:
         if done == 1:
             marks.append(time.perf_counter())
 
-    start = time.perf_counter()
-    two = phase(**sweep, workers=2, progress=first)  # type: ignore[arg-type]
-    after_first = time.perf_counter() - marks[0]
-    assert two.to_dict()["cells"] == one.to_dict()["cells"]
-    per_trial_two = after_first / (two.computed - 1)
+    report = phase(**sweep, workers=workers, progress=first)  # type: ignore[arg-type]
+    return report, time.perf_counter() - marks[0]
+
+
+def speedup(repeats: int, dask_defaults: bool) -> None:
+    """One worker (in-process) against two local Dask worker processes, same sweep, in
+    alternation ``repeats`` times (the machine's speed drifts by 20 % over minutes, so each
+    ratio is of two neighbouring runs). With ``dask_defaults`` a third run per repeat uses
+    Dask's default worker settings instead of phase.LOCAL_WORKER_CONFIG."""
+    # 1000 trials (~25-45 s on one worker): a sweep where the ~1.5 s of cluster start-up is
+    # what it is in real diagrams, a few percent, not a third of the run.
+    sweep = {"n": 200, "deltas": [0.5], "rhos": grid("0.1:0.5:5"), "trials": 200, "seed": 1}
+    walls: list[float] = []
+    steady: list[float] = []
+    defaults: list[float] = []
+    for _ in range(repeats):
+        one = phase(**sweep, workers=1)  # type: ignore[arg-type]
+        two, after_first = _timed_sweep(sweep, 2)
+        assert two.to_dict()["cells"] == one.to_dict()["cells"]
+        walls.append(one.elapsed_s / two.elapsed_s)
+        steady.append((one.elapsed_s / one.computed) / (after_first / (two.computed - 1)))
+        line = (
+            f"speedup N=200, {one.computed} BP trials: 1 worker {one.elapsed_s:.2f} s; "
+            f"2 local workers {two.elapsed_s:.2f} s wall incl. cluster start-up "
+            f"({walls[-1]:.2f}x), {steady[-1]:.2f}x after the first result "
+            f"(start-up and first chunk {two.elapsed_s - after_first:.2f} s)"
+        )
+        if dask_defaults:
+            tuned = dict(LOCAL_WORKER_CONFIG)
+            LOCAL_WORKER_CONFIG.clear()
+            try:
+                plain = phase(**sweep, workers=2)  # type: ignore[arg-type]
+            finally:
+                LOCAL_WORKER_CONFIG.update(tuned)
+            defaults.append(one.elapsed_s / plain.elapsed_s)
+            line += (
+                f"; Dask's default worker settings {plain.elapsed_s:.2f} s ({defaults[-1]:.2f}x)"
+            )
+        print(line, flush=True)
     print(
-        f"speedup N=200, {one.computed} BP trials: 1 worker {one.elapsed_s:.2f} s; "
-        f"2 local workers {two.elapsed_s:.2f} s wall incl. cluster start-up "
-        f"({one.elapsed_s / two.elapsed_s:.2f}x), "
-        f"{(one.elapsed_s / one.computed) / per_trial_two:.2f}x after the first result "
-        f"(start-up {time.perf_counter() - start - after_first:.2f} s)"
+        f"speedup over {repeats} pairs: wall {_spread(walls)}, after the first result "
+        f"{_spread(steady)}" + (f", Dask defaults {_spread(defaults)}" if defaults else "")
     )
+
+
+def _spread(ratios: list[float]) -> str:
+    return f"median {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
 
 
 def overhead() -> None:
-    """Engine overhead per trial at N = 200: wall time not spent inside the solvers, with the
-    SQLite store on (instance generation, store commits, bookkeeping)."""
+    """Engine overhead per trial at N = 200, with the SQLite store on: the time of the trial
+    loop not spent inside the solvers (instance drawing, y = A x correctly rounded, the
+    error, the store's commit, bookkeeping), and apart from it the sweep's fixed costs
+    (store set-up, summaries, rho_W)."""
+    sweep = {"n": 200, "deltas": [0.5], "rhos": grid("0.1:0.5:5"), "trials": 40}
     with tempfile.TemporaryDirectory() as tmp:
+        stamps: list[float] = []
         report = phase(
-            n=200,
-            deltas=[0.5],
-            rhos=grid("0.1:0.5:5"),
-            trials=40,
+            **sweep,  # type: ignore[arg-type]
             workers=1,
             store=Path(tmp) / "bench.db",
+            progress=lambda done, total: stamps.append(time.perf_counter()),
         )
-    share = (report.elapsed_s - report.solve_s) / report.elapsed_s
+    loop = stamps[-1] - stamps[0]
+    outside = loop - report.solve_s
+    A, x = draw_instance(n=200, m=100, k=30, trial=0, seed=0)
+    draw_s = _per_call(lambda: draw_instance(n=200, m=100, k=30, trial=0, seed=0))
+    observe_s = _per_call(lambda: observe(A, x))
     print(
-        f"overhead N=200, {report.computed} BP trials with --store: wall {report.elapsed_s:.2f} s, "
-        f"in solvers {report.solve_s:.2f} s; engine overhead {100 * share:.2f} % per trial "
-        f"({1e3 * (report.elapsed_s - report.solve_s) / report.computed:.2f} ms)"
+        f"overhead N=200, {report.computed} BP trials with --store: trial loop {loop:.2f} s, "
+        f"in solvers {report.solve_s:.2f} s; engine overhead {100 * outside / loop:.2f} % "
+        f"per trial ({1e3 * outside / report.computed:.2f} ms: drawing A, x "
+        f"{1e3 * draw_s:.2f} ms, y {1e3 * observe_s:.2f} ms, the rest "
+        f"{1e3 * (outside / report.computed - draw_s - observe_s):.2f} ms); fixed costs "
+        f"{report.elapsed_s - loop:.2f} s per sweep"
     )
+
+
+def _per_call(call: Callable[[], object], repeats: int = 200) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    return (time.perf_counter() - start) / repeats
 
 
 def transition(workers: int) -> None:
@@ -123,13 +182,19 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,speedup,overhead,transition,figure")
     parser.add_argument("--figure", type=Path, default=Path("docs/phase_dln.png"))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3, help="speedup: pairs of runs")
+    parser.add_argument(
+        "--dask-defaults",
+        action="store_true",
+        help="speedup: also run 2 workers with Dask's default worker settings",
+    )
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    print(f"machine: {machine()} (shared with other jobs while measured)")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at the start")
     if "throughput" in parts:
         throughput()
     if "speedup" in parts:
-        speedup()
+        speedup(args.repeats, args.dask_defaults)
     if "overhead" in parts:
         overhead()
     if "transition" in parts:

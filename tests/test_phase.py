@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -413,7 +414,38 @@ def test_chunks_cover_every_task_once_in_order() -> None:
     tasks: list[Any] = list(range(1000))
     chunks = chunked(tasks, 2)
     assert [t for c in chunks for t in c] == tasks
-    assert max(len(c) for c in chunks) == MAX_CHUNK
+    sizes = [len(c) for c in chunks]
+    assert sizes[0] == MAX_CHUNK and max(sizes) == MAX_CHUNK
+    # Guided: never growing, each at most the work left over CHUNKS_PER_WORKER * workers
+    # (or 1), and the sweep ends on single trials.
+    assert sizes == sorted(sizes, reverse=True)
+    left = len(tasks)
+    for size in sizes:
+        assert size == max(1, min(MAX_CHUNK, left // (2 * CHUNKS_PER_WORKER)))
+        left -= size
+    assert sizes[-2 * CHUNKS_PER_WORKER :] == [1] * (2 * CHUNKS_PER_WORKER)
     few = chunked(tasks[:40], 2)
     assert len(few) >= min(40, 2 * CHUNKS_PER_WORKER) and all(len(c) >= 1 for c in few)
     assert chunked([], 2) == []
+
+
+def test_one_worker_is_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers=1 runs in this process with OpenBLAS on one thread, as on a Dask worker: one
+    worker is one core (a second BLAS thread only spins on these sizes)."""
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    engine = sys.modules["dlncli.phase"]
+    real = engine.run_trial
+    seen: list[set[int]] = []
+
+    def spy(task: Any) -> Any:
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(task)
+
+    monkeypatch.setattr(engine, "run_trial", spy)
+    phase(n=20, deltas=[0.5], rhos=[0.2], trials=2, workers=1)
+    assert seen == [{1}, {1}]
+    if (os.cpu_count() or 1) > 1:  # and the limit is lifted afterwards
+        assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} != {1}

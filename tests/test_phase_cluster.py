@@ -49,6 +49,41 @@ def test_local_workers_give_the_serial_result(serial: PhaseReport) -> None:
     assert _summary(report) == _summary(serial)
 
 
+def _worker_settings() -> dict[str, Any]:
+    import dask.config
+
+    return {
+        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "tick": dask.config.get("distributed.admin.tick.interval"),
+        "monitor": dask.config.get("distributed.worker.memory.monitor-interval"),
+        "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
+
+
+def test_local_cluster_workers_run_with_the_measured_settings() -> None:
+    """The settings bench_phase measured (phase.LOCAL_WORKER_CONFIG) reach the worker
+    processes, and Dask's one-thread BLAS does too; this process's config is unchanged."""
+    import dask.config
+    from distributed import Client
+
+    from dlncli.phase import local_cluster
+
+    before = dask.config.get("distributed.worker.profile.enabled")
+    with local_cluster(2) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        settings = client.run(_worker_settings)
+    assert len(settings) == 2
+    for seen in settings.values():
+        assert seen == {
+            "profile": False,
+            "tick": "1s",
+            "monitor": "1s",
+            "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "openblas_threads": "1",
+        }
+    assert dask.config.get("distributed.worker.profile.enabled") == before
+
+
 def test_local_cluster_ignores_a_taken_dashboard_port() -> None:
     """Another cluster on the machine holds 8787 (Dask's dashboard port): the local cluster
     must neither fail nor warn "Port 8787 is already in use" (warnings are errors here)."""

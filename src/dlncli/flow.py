@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from dlncli.blas import single_threaded_blas
 from dlncli.errors import TimeLimitError
 from dlncli.limit import (
     LN10,
@@ -172,7 +172,7 @@ def integrate_flow(
     measured_at = 0.0
     steps = 0
     # Thousands of small BLAS calls in sequence: OpenBLAS threads only wait for each other.
-    with _single_threaded_blas():
+    with single_threaded_blas():
         while steps < max_steps and solver.status == "running":
             if solver.step() is not None:
                 break
@@ -223,20 +223,6 @@ def integrate_flow(
     return _finished(
         n, log_t, xs, losses, converged, True, steps, measure, text, start, end_log10_t=user_t_end
     )
-
-
-def _single_threaded_blas() -> AbstractContextManager[object]:
-    """OpenBLAS limited to one thread (numpy's and scipy's copies, by threadpoolctl).
-
-    The ODE makes thousands of small BLAS/LAPACK calls in sequence (d x d LU factors, N x d
-    products); OpenBLAS threads them, and on a machine whose cores are busy its threads wait
-    for each other (a 200 x 200 LU: 0.2 s threaded against 0.7 ms on one thread, 2 cores at
-    load 7).
-    """
-    from threadpoolctl import threadpool_limits
-
-    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
 
 
 def _finished(

@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlncli import __version__
+from dlncli.blas import single_threaded_blas
 from dlncli.errors import DlnError
 from dlncli.phase_store import PhaseStore, StoredTrial, TrialKey
 from dlncli.potentials import LN10
@@ -149,7 +150,8 @@ def draw_instance(
     these five integers only.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, n, m, k, trial]))
-    A = rng.standard_normal((m, n)) / math.sqrt(m)
+    A = rng.standard_normal((m, n))
+    A /= math.sqrt(m)  # in place: the same quotients as A / sqrt(m), one array fewer
     x = np.zeros(n)
     support = rng.choice(n, size=k, replace=False)
     x[support] = rng.choice(np.array([-1.0, 1.0]), size=k)
@@ -702,9 +704,12 @@ def phase(
             db.claim(version=__version__, params=params, resume=resume)
             results.update(db.load())
         reused = len(results)
+        # Trial-major order: every cell fills at the same pace (an interrupted sweep leaves
+        # an even sample), and the last tasks, which decide when the workers run dry, are
+        # not all from the slowest cell.
         tasks = []
-        for m, k in cells:
-            for i in range(trials):
+        for i in range(trials):
+            for m, k in cells:
                 missing = tuple(v for v in variants if (m, k, i, *v.key) not in results)
                 if missing:
                     tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing, gd))
@@ -813,21 +818,19 @@ def _execute(
     total = len(tasks)
     if progress is not None:
         progress(0, total)
-    if scheduler is None:
-        workers = workers if workers is not None else (os.cpu_count() or 1)
-        if workers < 1:
-            raise ValueError(f"workers = {workers}; expected >= 1")
-    if scheduler is None and (workers == 1 or total <= 1):
-        for done, task in enumerate(tasks, start=1):
-            receive(run_trial(task))
-            if progress is not None:
-                progress(done, total)
+    local = workers if workers is not None else (os.cpu_count() or 1)
+    if scheduler is None and local < 1:
+        raise ValueError(f"workers = {local}; expected >= 1")
+    if scheduler is None and (local == 1 or total <= 1):
+        with single_threaded_blas():
+            for done, task in enumerate(tasks, start=1):
+                receive(run_trial(task))
+                if progress is not None:
+                    progress(done, total)
         return "serial"
     if not tasks:
-        return scheduler if scheduler is not None else f"local:{workers}"
-    import logging
-
-    from distributed import Client, LocalCluster
+        return scheduler if scheduler is not None else f"local:{local}"
+    from distributed import Client
 
     if scheduler is not None:
         try:
@@ -841,8 +844,42 @@ def _execute(
             _check_workers(client, scheduler)
             _drain(client, tasks, receive, progress)
         return scheduler
-    with _children_ignore_sigint():
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+    with local_cluster(local) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        _drain(client, tasks, receive, progress)
+    return f"local:{local}"
+
+
+# Dask settings for the local cluster this process starts (its nannies pass them on to the
+# workers; a --scheduler cluster keeps its own). Measured on BP trials at N = 200 on 2 cores,
+# 45 ms per trial in a default worker against 41 ms in a plain process (bench_phase):
+# - the worker's statistical profiler samples every thread's stack every 10 ms, and the event
+#   loop's 20 ms tick wakes another thread: both take the GIL from the trial (~1 ms each);
+# - Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc from raising
+#   its mmap threshold: every array of A's size (160 kB) is then a fresh mmap with page
+#   faults (~1.5 ms).
+# - The nannies' memory monitors (in this process, every 100 ms) and every process's system
+#   monitor (500 ms) cost 0.44 s of CPU per 10 s of an idle 2-worker cluster, 0.13 s at 1 s
+#   and 5 s: time taken from the workers on a machine with as many cores as workers.
+LOCAL_WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask LocalCluster of ``workers`` single-threaded worker processes with
+    LOCAL_WORKER_CONFIG, no dashboard, started with SIGINT ignored in the children. Use as a
+    context manager (closing it stops the workers)."""
+    import logging
+
+    import dask.config
+    from distributed import LocalCluster
+
+    with _children_ignore_sigint(), dask.config.set(LOCAL_WORKER_CONFIG):
+        return LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
@@ -852,9 +889,6 @@ def _execute(
             scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
         )
-    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        _drain(client, tasks, receive, progress)
-    return f"local:{workers}"
 
 
 @contextmanager
@@ -900,10 +934,12 @@ def _check_workers(client: Any, scheduler: str) -> None:
         )
 
 
-# Trials per Dask task: a BP trial at N = 200 takes ~25 ms, about what the scheduler, the
-# transfer and the client spend per task, and on a small machine they share the cores with
-# the workers. A few trials per task amortize that; at most MAX_CHUNK so that a Ctrl-C or a
-# lost worker costs little, and at least CHUNKS_PER_WORKER tasks per worker for balance.
+# Trials per Dask task: a BP trial at N = 200 takes 20-45 ms, not much more than what the
+# scheduler, the transfer and the client spend per task, and on a small machine they share
+# the cores with the workers. A few trials per task amortize that; at most MAX_CHUNK so that a
+# Ctrl-C or a lost worker costs little. Chunks shrink as the work left does (guided
+# self-scheduling: the work left over CHUNKS_PER_WORKER times the workers), so the sweep ends
+# on single trials and no worker idles while another finishes a long chunk.
 MAX_CHUNK = 8
 CHUNKS_PER_WORKER = 8
 
@@ -914,10 +950,16 @@ def run_trials(chunk: Sequence[TrialTask]) -> tuple[tuple[StoredTrial, ...], ...
 
 
 def chunked(tasks: Sequence[TrialTask], workers: int) -> list[Sequence[TrialTask]]:
-    """``tasks`` in consecutive chunks of equal size (at most MAX_CHUNK, and small enough to
-    give every worker CHUNKS_PER_WORKER chunks)."""
-    size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_WORKER * max(workers, 1))))
-    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    """``tasks`` in consecutive chunks, in order: each chunk holds the tasks left divided by
+    CHUNKS_PER_WORKER * workers, at least 1 and at most MAX_CHUNK."""
+    share = CHUNKS_PER_WORKER * max(workers, 1)
+    out: list[Sequence[TrialTask]] = []
+    start = 0
+    while start < len(tasks):
+        size = max(1, min(MAX_CHUNK, (len(tasks) - start) // share))
+        out.append(tasks[start : start + size])
+        start += size
+    return out
 
 
 def _drain(
