@@ -8,22 +8,29 @@ Run: python -m bench.bench_phase [--only throughput,speedup,overhead,transition,
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bench.common import machine
+from dlncli.blas import single_threaded_blas
 from dlncli.phase import (
     LOCAL_WORKER_CONFIG,
     PhaseReport,
+    TrialTask,
     Variant,
+    cell_grid,
     draw_instance,
     observe,
     parse_grid,
     phase,
+    run_trial,
     variants_for,
 )
 from dlncli.problem_io import write_figure
@@ -62,24 +69,30 @@ def speedup(repeats: int, dask_defaults: bool) -> None:
     """One worker (in-process) against two local Dask worker processes, same sweep, in
     alternation ``repeats`` times (the machine's speed drifts by 20 % over minutes, so each
     ratio is of two neighbouring runs). With ``dask_defaults`` a third run per repeat uses
-    Dask's default worker settings instead of phase.LOCAL_WORKER_CONFIG."""
+    Dask's default worker settings instead of phase.LOCAL_WORKER_CONFIG. Each repeat also
+    runs the machine's ceiling: the same trials split between two plain processes (no Dask,
+    no engine; each times its own loop), the best two workers could do at that moment."""
     # 1000 trials (~25-45 s on one worker): a sweep where the ~1.5 s of cluster start-up is
     # what it is in real diagrams, a few percent, not a third of the run.
     sweep = {"n": 200, "deltas": [0.5], "rhos": grid("0.1:0.5:5"), "trials": 200, "seed": 1}
     walls: list[float] = []
     steady: list[float] = []
     defaults: list[float] = []
+    ceilings: list[float] = []
     for _ in range(repeats):
         one = phase(**sweep, workers=1)  # type: ignore[arg-type]
         two, after_first = _timed_sweep(sweep, 2)
         assert two.to_dict()["cells"] == one.to_dict()["cells"]
         walls.append(one.elapsed_s / two.elapsed_s)
         steady.append((one.elapsed_s / one.computed) / (after_first / (two.computed - 1)))
+        halves = _plain_pair(sweep)
+        ceilings.append(one.elapsed_s / max(halves))
         line = (
             f"speedup N=200, {one.computed} BP trials: 1 worker {one.elapsed_s:.2f} s; "
             f"2 local workers {two.elapsed_s:.2f} s wall incl. cluster start-up "
             f"({walls[-1]:.2f}x), {steady[-1]:.2f}x after the first result "
-            f"(start-up and first chunk {two.elapsed_s - after_first:.2f} s)"
+            f"(start-up and first chunk {two.elapsed_s - after_first:.2f} s); ceiling, "
+            f"2 plain processes {max(halves):.2f} s ({ceilings[-1]:.2f}x)"
         )
         if dask_defaults:
             tuned = dict(LOCAL_WORKER_CONFIG)
@@ -95,8 +108,32 @@ def speedup(repeats: int, dask_defaults: bool) -> None:
         print(line, flush=True)
     print(
         f"speedup over {repeats} pairs: wall {_spread(walls)}, after the first result "
-        f"{_spread(steady)}" + (f", Dask defaults {_spread(defaults)}" if defaults else "")
+        f"{_spread(steady)}, ceiling {_spread(ceilings)}"
+        + (f", Dask defaults {_spread(defaults)}" if defaults else "")
     )
+
+
+def _plain_pair(sweep: dict[str, Any]) -> list[float]:
+    """The sweep's trials, alternately split, run by two plain processes at once; each
+    process's loop time (after its imports and one warm-up trial)."""
+    cells = cell_grid(sweep["n"], sweep["deltas"], sweep["rhos"])
+    tasks = [
+        TrialTask(sweep["n"], m, k, i, sweep["seed"], 1e-6, (Variant("bp"),))
+        for i in range(sweep["trials"])
+        for m, k in cells
+    ]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        return list(pool.map(_timed_loop, [tasks[0::2], tasks[1::2]]))
+
+
+def _timed_loop(tasks: list[TrialTask]) -> float:
+    with single_threaded_blas():
+        run_trial(tasks[0])
+        start = time.perf_counter()
+        for task in tasks:
+            run_trial(task)
+        return time.perf_counter() - start
 
 
 def _spread(ratios: list[float]) -> str:

@@ -69,38 +69,58 @@ def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, An
 # --------------------------------------------------------------------------- basis pursuit
 
 
-def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None]:
+class Unfinished(Exception):
+    """A BP method stopped without a solution (its row says why)."""
+
+
+# dlncli's own note: the verdict it reports, read off the result (never assumed).
+VERDICTS = {True: "certified unique", False: "certified not unique", None: "verdict undecided"}
+BpMethod = Callable[[Any, np.ndarray], tuple[np.ndarray, str | None]]
+
+
+def _bp_methods() -> dict[str, BpMethod | None]:
+    """Each method returns x and a note (dlncli's verdict, a solver's inexact status) shown
+    before the bench's support check; it raises Unfinished when it stopped without a
+    solution."""
     from scipy.optimize import linprog
 
-    def dlncli_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return solve_basis_pursuit(A, y).x
+    def dlncli_bp(A: Any, y: np.ndarray) -> tuple[np.ndarray, str | None]:
+        result = solve_basis_pursuit(A, y)
+        return result.x, VERDICTS[result.unique]
 
-    def scipy_highs(A: Any, y: np.ndarray) -> np.ndarray:
+    def scipy_highs(A: Any, y: np.ndarray) -> tuple[np.ndarray, str | None]:
         n = A.shape[1]
         sparse = sp.issparse(A)
         a_eq = sp.hstack([A, -A], format="csc") if sparse else np.hstack([A, -A])
         res = linprog(np.ones(2 * n), A_eq=a_eq, b_eq=y, method="highs")
-        assert res.x is not None
-        return np.asarray(res.x[:n] - res.x[n:])
+        if res.x is None:
+            raise Unfinished(f"no solution ({res.message})")
+        return np.asarray(res.x[:n] - res.x[n:]), None
 
-    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None] = {
-        "dlncli solve-bp (LP + exact verdict)": dlncli_bp,
+    methods: dict[str, BpMethod | None] = {
+        "dlncli solve-bp (certified verdict)": dlncli_bp,
         "scipy linprog(highs)": scipy_highs,
     }
     try:
         # Typed as Any: cvxpy is an optional extra and its stubs vary between versions.
         cp: Any = importlib.import_module("cvxpy")
 
-        def cvx(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray | None]:
-            def run(A: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        def cvx(solver: str) -> BpMethod:
+            def run(A: Any, y: np.ndarray) -> tuple[np.ndarray, str | None]:
                 x = cp.Variable(A.shape[1])
+                problem = cp.Problem(cp.Minimize(cp.norm1(x)), [A @ x == y])
                 try:
-                    cp.Problem(cp.Minimize(cp.norm1(x)), [A @ x == y]).solve(
-                        solver=solver, time_limit=SOLVER_CAP_S
-                    )
-                except cp.error.SolverError:
-                    return None
-                return None if x.value is None else np.asarray(x.value)
+                    problem.solve(solver=solver, time_limit=SOLVER_CAP_S)
+                except cp.error.SolverError as exc:
+                    raise Unfinished(f"solver error ({exc})") from None
+                # A solver stopped by its time limit may still hand back its last iterate
+                # (HiGHS does, with status user_limit): that is no solution, whatever its
+                # error. "optimal_inaccurate" is the solver's answer and is judged.
+                solved = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+                if problem.status not in solved or x.value is None:
+                    raise Unfinished(f"status {problem.status} (time limit {SOLVER_CAP_S:g} s)")
+                note = None if problem.status == cp.OPTIMAL else problem.status
+                return np.asarray(x.value), note
 
             return run
 
@@ -111,9 +131,9 @@ def _bp_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | N
     try:
         from spgl1 import spg_bp
 
-        def spgl1_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+        def spgl1_bp(A: Any, y: np.ndarray) -> tuple[np.ndarray, str | None]:
             x, *_ = spg_bp(A, y, verbosity=0, opt_tol=1e-9, bp_tol=1e-9, iter_lim=20000)
-            return np.asarray(x)
+            return np.asarray(x), None
 
         methods["SPGL1 spg_bp"] = spgl1_bp
     except ImportError:
@@ -147,20 +167,20 @@ def bench_bp(sizes: list[tuple[int, int, int]], sparse: bool = False) -> list[Ro
             if fn is None:
                 rows.append(Row("bp", case, name, None, None, "not installed"))
                 continue
-            seconds, x = _timed(fn, A, y)
-            if x is None:
-                rows.append(
-                    Row("bp", case, name, None, None, f"did not finish in {SOLVER_CAP_S:g} s")
-                )
+            start = time.perf_counter()
+            try:
+                x, verdict = fn(A, y)
+            except Unfinished as exc:
+                seconds = time.perf_counter() - start
+                rows.append(Row("bp", case, name, None, None, f"stopped at {seconds:.0f} s: {exc}"))
                 continue
+            seconds = time.perf_counter() - start
             err = float(np.max(np.abs(x - x_true)))
             exact = int(np.sum(np.abs(x) > 1e-12)) == k
-            note = (
-                "unique verdict"
-                if name.startswith("dlncli")
-                else ("exact support" if exact else "support not exact (x_i ~ 1e-12+ off support)")
+            support = "exact support" if exact else "support not exact (x_i ~ 1e-12+ off support)"
+            rows.append(
+                Row("bp", case, name, seconds, err, f"{verdict}, {support}" if verdict else support)
             )
-            rows.append(Row("bp", case, name, seconds, err, note))
     return rows
 
 

@@ -42,11 +42,20 @@ def serial() -> PhaseReport:
     return phase(**SWEEP, workers=1)
 
 
-def test_local_workers_give_the_serial_result(serial: PhaseReport) -> None:
-    report = phase(**SWEEP, workers=2)
+def test_local_workers_give_the_serial_result(serial: PhaseReport, tmp_path: Path) -> None:
+    """This process runs instances while the cluster starts, the workers the rest: each
+    instance once (the store refuses a second write of a key), progress counts 0 ... total."""
+    counts: list[tuple[int, int]] = []
+    store = tmp_path / "local.db"
+    report = phase(
+        **SWEEP, workers=2, store=store, progress=lambda done, total: counts.append((done, total))
+    )
     assert report.backend == "local:2"
     assert report.computed == 2 * INSTANCES
     assert _summary(report) == _summary(serial)
+    assert counts == [(done, INSTANCES) for done in range(INSTANCES + 1)]
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 2 * INSTANCES
 
 
 def _worker_settings() -> dict[str, Any]:

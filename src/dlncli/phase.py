@@ -822,14 +822,12 @@ def _execute(
     if scheduler is None and local < 1:
         raise ValueError(f"workers = {local}; expected >= 1")
     if scheduler is None and (local == 1 or total <= 1):
-        with single_threaded_blas():
-            for done, task in enumerate(tasks, start=1):
-                receive(run_trial(task))
-                if progress is not None:
-                    progress(done, total)
+        _run_here(tasks, receive, progress)
         return "serial"
     if not tasks:
         return scheduler if scheduler is not None else f"local:{local}"
+    from concurrent.futures import ThreadPoolExecutor
+
     from distributed import Client
 
     if scheduler is not None:
@@ -844,9 +842,39 @@ def _execute(
             _check_workers(client, scheduler)
             _drain(client, tasks, receive, progress)
         return scheduler
-    with local_cluster(local) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        _drain(client, tasks, receive, progress)
+    # The cluster starts in a thread (about a second: the worker processes import Dask, then
+    # dlncli) while this process runs the first instances itself; the rest go to the workers.
+    with _children_ignore_sigint(), ThreadPoolExecutor(1) as starter:
+        starting = starter.submit(local_cluster, local)
+        try:
+            done = _run_here(tasks, receive, progress, until=starting.done)
+        except BaseException:
+            starting.result().close()
+            raise
+        cluster = starting.result()
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        if done < total:
+            _drain(client, tasks, receive, progress, start=done)
     return f"local:{local}"
+
+
+def _run_here(
+    tasks: Sequence[TrialTask],
+    receive: Callable[[tuple[StoredTrial, ...]], None],
+    progress: Callable[[int, int], None] | None,
+    *,
+    until: Callable[[], bool] = lambda: False,
+) -> int:
+    """Run the tasks in order in this process, OpenBLAS on one thread, until all are done or
+    ``until()`` holds before the next one; returns how many were done."""
+    done = 0
+    with single_threaded_blas():
+        while done < len(tasks) and not until():
+            receive(run_trial(tasks[done]))
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks))
+    return done
 
 
 # Dask settings for the local cluster this process starts (its nannies pass them on to the
@@ -967,12 +995,15 @@ def _drain(
     tasks: Sequence[TrialTask],
     receive: Callable[[tuple[StoredTrial, ...]], None],
     progress: Callable[[int, int], None] | None,
+    *,
+    start: int = 0,
 ) -> None:
+    """Run ``tasks[start:]`` on the client's workers (the first ``start`` are done)."""
     from distributed import as_completed
 
     workers = max(len(client.scheduler_info().get("workers", {})), 1)
-    futures = client.map(run_trials, chunked(tasks, workers), pure=False)
-    done = 0
+    futures = client.map(run_trials, chunked(tasks[start:], workers), pure=False)
+    done = start
     try:
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
             for trial in future.result():
