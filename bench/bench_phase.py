@@ -22,7 +22,6 @@ from bench.common import machine
 from dlncli.blas import single_threaded_blas
 from dlncli.phase import (
     LOCAL_WORKER_CONFIG,
-    PhaseReport,
     TrialTask,
     Variant,
     cell_grid,
@@ -52,19 +51,6 @@ def throughput() -> None:
         )
 
 
-def _timed_sweep(sweep: dict[str, object], workers: int) -> tuple[PhaseReport, float]:
-    """The sweep on ``workers`` workers: its report and the wall time after the first
-    result (start-up, cluster included, and the first chunk excluded)."""
-    marks: list[float] = []
-
-    def first(done: int, total: int) -> None:
-        if done == 1:
-            marks.append(time.perf_counter())
-
-    report = phase(**sweep, workers=workers, progress=first)  # type: ignore[arg-type]
-    return report, time.perf_counter() - marks[0]
-
-
 def speedup(repeats: int, dask_defaults: bool) -> None:
     """One worker (in-process) against two local Dask worker processes, same sweep, in
     alternation ``repeats`` times (the machine's speed drifts by 20 % over minutes, so each
@@ -72,27 +58,24 @@ def speedup(repeats: int, dask_defaults: bool) -> None:
     Dask's default worker settings instead of phase.LOCAL_WORKER_CONFIG. Each repeat also
     runs the machine's ceiling: the same trials split between two plain processes (no Dask,
     no engine; each times its own loop), the best two workers could do at that moment."""
-    # 1000 trials (~25-45 s on one worker): a sweep where the ~1.5 s of cluster start-up is
-    # what it is in real diagrams, a few percent, not a third of the run.
+    # 1000 trials (~25-50 s on one worker): a sweep where the ~1 s of cluster start-up (this
+    # process runs trials meanwhile) is what it is in real diagrams, a few percent.
     sweep = {"n": 200, "deltas": [0.5], "rhos": grid("0.1:0.5:5"), "trials": 200, "seed": 1}
     walls: list[float] = []
-    steady: list[float] = []
     defaults: list[float] = []
     ceilings: list[float] = []
     for _ in range(repeats):
         one = phase(**sweep, workers=1)  # type: ignore[arg-type]
-        two, after_first = _timed_sweep(sweep, 2)
+        two = phase(**sweep, workers=2)  # type: ignore[arg-type]
         assert two.to_dict()["cells"] == one.to_dict()["cells"]
         walls.append(one.elapsed_s / two.elapsed_s)
-        steady.append((one.elapsed_s / one.computed) / (after_first / (two.computed - 1)))
         halves = _plain_pair(sweep)
         ceilings.append(one.elapsed_s / max(halves))
         line = (
             f"speedup N=200, {one.computed} BP trials: 1 worker {one.elapsed_s:.2f} s; "
-            f"2 local workers {two.elapsed_s:.2f} s wall incl. cluster start-up "
-            f"({walls[-1]:.2f}x), {steady[-1]:.2f}x after the first result "
-            f"(start-up and first chunk {two.elapsed_s - after_first:.2f} s); ceiling, "
-            f"2 plain processes {max(halves):.2f} s ({ceilings[-1]:.2f}x)"
+            f"2 local workers {two.elapsed_s:.2f} s wall, cluster start-up included "
+            f"({walls[-1]:.2f}x); ceiling, 2 plain processes {max(halves):.2f} s "
+            f"({ceilings[-1]:.2f}x)"
         )
         if dask_defaults:
             tuned = dict(LOCAL_WORKER_CONFIG)
@@ -107,8 +90,8 @@ def speedup(repeats: int, dask_defaults: bool) -> None:
             )
         print(line, flush=True)
     print(
-        f"speedup over {repeats} pairs: wall {_spread(walls)}, after the first result "
-        f"{_spread(steady)}, ceiling {_spread(ceilings)}"
+        f"speedup over {repeats} pairs: 2 local workers {_spread(walls)}, "
+        f"ceiling {_spread(ceilings)}"
         + (f", Dask defaults {_spread(defaults)}" if defaults else "")
     )
 
