@@ -884,8 +884,8 @@ def _run_here(
 #   loop's 20 ms tick wakes another thread: both take the GIL from the trial (~1 ms each);
 # - Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc from raising
 #   its mmap threshold: every array of A's size (160 kB) is then a fresh mmap with page
-#   faults (~1.5 ms).
-# - The nannies' memory monitors (in this process, every 100 ms) and every process's system
+#   faults (~1.5 ms);
+# - the nannies' memory monitors (in this process, every 100 ms) and every process's system
 #   monitor (500 ms) cost 0.44 s of CPU per 10 s of an idle 2-worker cluster, 0.13 s at 1 s
 #   and 5 s: time taken from the workers on a machine with as many cores as workers.
 LOCAL_WORKER_CONFIG: dict[str, Any] = {
@@ -962,7 +962,7 @@ def _check_workers(client: Any, scheduler: str) -> None:
         )
 
 
-# Trials per Dask task: a BP trial at N = 200 takes 20-45 ms, not much more than what the
+# Trials per Dask task: a BP trial at N = 200 takes 20-50 ms, not much more than what the
 # scheduler, the transfer and the client spend per task, and on a small machine they share
 # the cores with the workers. A few trials per task amortize that; at most MAX_CHUNK so that a
 # Ctrl-C or a lost worker costs little. Chunks shrink as the work left does (guided
