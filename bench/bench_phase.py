@@ -13,12 +13,11 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine
+from bench.common import best_of, machine
 from dlncli.blas import single_threaded_blas
 from dlncli.phase import (
     LOCAL_WORKER_CONFIG,
@@ -140,8 +139,9 @@ def overhead() -> None:
     loop = stamps[-1] - stamps[0]
     outside = loop - report.solve_s
     A, x = draw_instance(n=200, m=100, k=30, trial=0, seed=0)
-    draw_s = _per_call(lambda: draw_instance(n=200, m=100, k=30, trial=0, seed=0))
-    observe_s = _per_call(lambda: observe(A, x))
+    # Median of 200 single calls each (bench.common.best_of).
+    draw_s = best_of(lambda: draw_instance(n=200, m=100, k=30, trial=0, seed=0), 200)[1]
+    observe_s = best_of(lambda: observe(A, x), 200)[1]
     print(
         f"overhead N=200, {report.computed} BP trials with --store: trial loop {loop:.2f} s, "
         f"in solvers {report.solve_s:.2f} s; engine overhead {100 * outside / loop:.2f} % "
@@ -150,13 +150,6 @@ def overhead() -> None:
         f"{1e3 * (outside / report.computed - draw_s - observe_s):.2f} ms); fixed costs "
         f"{report.elapsed_s - loop:.2f} s per sweep"
     )
-
-
-def _per_call(call: Callable[[], object], repeats: int = 200) -> float:
-    start = time.perf_counter()
-    for _ in range(repeats):
-        call()
-    return (time.perf_counter() - start) / repeats
 
 
 def transition(workers: int) -> None:
