@@ -25,7 +25,7 @@ from scipy.optimize import linprog
 
 from bench.common import machine
 from bench.run import _sparse_problem
-from dlncli.lp import solve_basis_pursuit
+from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 
 from bench.common import best_of, machine
-from dlncli import certify
-from dlncli.lp import BPSolution, solve_basis_pursuit
-from dlncli.problem_io import Problem, load_sample
+from dlncli.bp import certify
+from dlncli.bp.verdict import BPSolution, solve_basis_pursuit
+from dlncli.problem import Problem
+from dlncli.problem_io import load_sample
 
 PROBLEMS = (
     "kink:1e-12",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from bench.common import machine
-from dlncli.compare import compare_flow_to_bp
+from dlncli.dln.compare import compare_flow_to_bp
 from dlncli.problem_io import load_sample
 
 GRID = [float(-k) for k in range(10)]

@@ -16,10 +16,11 @@ from numpy.typing import NDArray
 from scipy.integrate import Radau
 
 from bench.common import best_of, machine
-from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
-from dlncli.flow import integrate_raw_flow
-from dlncli.limit import LN10, flow_limit
-from dlncli.potentials import DEFAULT_Z, evaluate_potentials, q
+from dlncli.arrays import LN10
+from dlncli.dln.compare import compare_flow_to_bp, parse_t_end_rule
+from dlncli.dln.flow import integrate_raw_flow
+from dlncli.dln.limit import flow_limit
+from dlncli.dln.potentials import DEFAULT_Z, evaluate_potentials, q
 from dlncli.problem_io import load_sample
 
 FloatArray = NDArray[np.float64]

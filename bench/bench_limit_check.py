@@ -15,7 +15,8 @@ from functools import partial
 import numpy as np
 
 from bench.common import best_of, machine
-from dlncli.limit import LN10, Anchor, LimitResult, bp_anchor, flow_limit
+from dlncli.arrays import LN10
+from dlncli.dln.limit import Anchor, LimitResult, bp_anchor, flow_limit
 from dlncli.problem_io import load_sample
 
 CASES: tuple[tuple[str, float, float], ...] = (

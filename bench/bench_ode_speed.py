@@ -36,8 +36,8 @@ import time
 import numpy as np
 
 from bench.common import machine
-from dlncli.flow import integrate_flow, integrate_raw_flow
-from dlncli.limit import bp_anchor, flow_limit
+from dlncli.dln.flow import integrate_flow, integrate_raw_flow
+from dlncli.dln.limit import bp_anchor, flow_limit
 from dlncli.problem_io import load_sample
 
 DEPTH = 3.0

@@ -13,8 +13,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from bench.common import best_of, machine
-from dlncli.lp import solve_basis_pursuit
-from dlncli.path import path
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.dln.path import path
 from dlncli.problem_io import load_sample
 
 FloatArray = np.ndarray

@@ -19,7 +19,9 @@ from typing import Any
 
 from bench.common import best_of, machine
 from dlncli.blas import single_threaded_blas
-from dlncli.phase import (
+from dlncli.problem_io import write_figure
+from dlncli.report import phase_figure
+from dlncli.transition.sweep import (
     LOCAL_WORKER_CONFIG,
     TrialTask,
     Variant,
@@ -31,8 +33,6 @@ from dlncli.phase import (
     run_trial,
     variants_for,
 )
-from dlncli.problem_io import write_figure
-from dlncli.report import phase_figure
 
 
 def grid(text: str) -> list[float]:

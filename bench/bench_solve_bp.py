@@ -12,7 +12,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from bench.common import best_of, machine
-from dlncli.lp import solve_basis_pursuit
+from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 

@@ -9,9 +9,9 @@ import math
 import time
 
 from bench.common import machine
-from dlncli.lp import solve_basis_pursuit
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.dln.tiebreak import select_minimizer
 from dlncli.problem_io import load_sample
-from dlncli.tiebreak import select_minimizer
 
 
 def main() -> None:

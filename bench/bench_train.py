@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.common import best_of, machine
+from dlncli.dln.train import TrainReport, train
 from dlncli.problem_io import load_problem
-from dlncli.train import TrainReport, train
 
 # The repository's Gaussian 50x200 sample (10-sparse truth, unit-norm-ish columns).
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_problems" / "gauss_50x200.npz"

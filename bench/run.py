@@ -30,10 +30,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.common import machine
+from dlncli.arrays import LN10
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.dln.flow import integrate_flow, integrate_raw_flow
+from dlncli.dln.limit import bp_anchor, flow_limit
 from dlncli.errors import TimeLimitError
-from dlncli.flow import integrate_flow, integrate_raw_flow
-from dlncli.limit import LN10, bp_anchor, flow_limit
-from dlncli.lp import solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 README = Path(__file__).resolve().parent.parent / "README.md"

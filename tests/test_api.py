@@ -4,7 +4,6 @@ JSON document is reproduced by its function's report; the lazy package surface."
 from __future__ import annotations
 
 import json
-import math
 import re
 import subprocess
 import sys
@@ -17,8 +16,8 @@ import scipy.sparse
 
 import dlncli
 from dlncli.errors import InfeasibleError, TimeLimitError
-from dlncli.phase import variants_for as phase_variants
 from dlncli.report import jsonable
+from dlncli.transition.sweep import variants_for as phase_variants
 from tests.helpers import run, run_json
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -101,7 +100,7 @@ CASES: list[tuple[list[str], Any]] = [
     ),
     (
         ["path", "random3x5", "--depth", "3", "--alpha", "1e-6"],
-        lambda: dlncli.path("random3x5", depth=3.0, log_alpha=math.log(1e-6)),
+        lambda: dlncli.path("random3x5", depth=3.0, alpha="1e-6"),
     ),
     (
         [
@@ -140,11 +139,11 @@ CASES: list[tuple[list[str], Any]] = [
     ),
     (
         ["potentials", "--depth", "2,3", "--z", "0,0.5"],
-        lambda: dlncli.evaluate_potentials([2.0, 3.0], z=[0.0, 0.5]),
+        lambda: dlncli.potentials(["2", "3"], z=[0.0, 0.5]),
     ),
     (
         ["phase", "--theory", "--delta", "0.1,0.25,0.5,0.75"],
-        lambda: dlncli.weak_threshold_table([0.1, 0.25, 0.5, 0.75]),
+        lambda: dlncli.theory([0.1, 0.25, 0.5, 0.75]),
     ),
 ]
 
@@ -205,17 +204,26 @@ def test_compare_gate_matches_the_cli_exit_3() -> None:
     assert json.loads(result.stdout)["message"] == report.to_dict()["message"]
 
 
-def test_callable_submodules_keep_their_attributes() -> None:
-    import dlncli.flow as flow_module
-    from dlncli.flow import integrate_flow
+def test_commands_are_plain_functions_with_one_convention() -> None:
+    import inspect
+    import types
 
-    assert (
-        flow_module.integrate_flow is integrate_flow and flow_module is sys.modules["dlncli.flow"]
-    )
+    import dlncli.dln.flow as flow_module
+    from dlncli.dln.flow import integrate_flow
+
+    assert flow_module.integrate_flow is integrate_flow
+    for name in ("solve_bp", "flow", "tie_break", "path", "train"):
+        function = getattr(dlncli, name)
+        assert isinstance(function, types.FunctionType), name
+        params = list(inspect.signature(function).parameters.values())
+        assert [p.name for p in params[:2]] == ["problem", "y"], name
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[2:]), name
+        assert "time_limit" in inspect.signature(function).parameters, name
+        assert function.__doc__ and function.__module__ == "dlncli.api", name
+    for name in ("compare", "potentials", "theory", "phase"):
+        assert isinstance(getattr(dlncli, name), types.FunctionType), name
     report = dlncli.flow("line", alpha="1e-3", depth=2.5, limit_only=True)
     assert report.method == "limit" and report.depth == 2.5
-    assert callable(dlncli.path) and callable(dlncli.phase)
-    assert sys.modules["dlncli.path"].path.__name__ == "path"
     problem = dlncli.load_problem("face2d")
     by_arrays = dlncli.path(problem.A, problem.y, depth=2.5)
     _same(_api_document(by_arrays), _api_document(dlncli.path(problem, depth=2.5)))
@@ -229,7 +237,9 @@ def test_public_names() -> None:
         "compare",
         "path",
         "phase",
-        "evaluate_potentials",
+        "potentials",
+        "theory",
+        "train",
         "load_problem",
         "load_sample",
         "BPReport",
@@ -256,9 +266,9 @@ def test_import_and_help_load_no_numpy() -> None:
 
 
 def test_all_lists_every_export() -> None:
-    from dlncli import _CALLABLE_MODULES, _EXPORTS
+    from dlncli import _EXPORTS
 
-    assert sorted(dlncli.__all__) == sorted([*_EXPORTS, *_CALLABLE_MODULES, "__version__"])
+    assert sorted(dlncli.__all__) == sorted([*_EXPORTS, "__version__"])
 
 
 def test_flow_trajectory_is_what_the_cli_writes(tmp_path: Path) -> None:

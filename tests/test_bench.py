@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench.run import Row, _measure, _Series, _sparse_columns
+from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.errors import TimeLimitError
-from dlncli.lp import solve_basis_pursuit
 
 
 def test_series_fits_a_power_law_and_ignores_overhead_points() -> None:

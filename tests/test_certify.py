@@ -11,15 +11,16 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from scipy.optimize import linprog
 from typer.testing import CliRunner
 
-from dlncli import certify
+from dlncli.bp import certify
+from dlncli.bp.lp import equilibrate
+from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.cli import app
+from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError, TimeLimitError
-from dlncli.lp import Deadline, equilibrate, solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 

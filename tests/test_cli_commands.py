@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlncli.cli import app
-from dlncli.problem_io import sample_descriptions
+from dlncli.samples import sample_descriptions
 from tests.helpers import run, run_json
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_problems"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dlncli.compare import compare_flow_to_bp
+from dlncli.dln.compare import compare_flow_to_bp
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 

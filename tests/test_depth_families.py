@@ -12,11 +12,10 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from dlncli import dual_check
-from dlncli import potentials as P
-from dlncli.geometry import face_geometry, numerical_rank
-from dlncli.limit import bp_anchor, flow_limit, mirror_coordinates, newton_step, normalize
-from dlncli.newton import FRACTION_TO_BOUNDARY, backtrack, step_to_boundary
+from dlncli.dln import dual_check, potentials as P
+from dlncli.dln.geometry import face_geometry, numerical_rank
+from dlncli.dln.limit import bp_anchor, flow_limit, mirror_coordinates, newton_step, normalize
+from dlncli.dln.newton import FRACTION_TO_BOUNDARY, backtrack, step_to_boundary
 from dlncli.problem_io import load_sample
 
 mp.mp.dps = 40

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
-from dlncli.experiments import compare, log10_range
-from dlncli.flow import integrate_raw_flow
+from dlncli.api import compare, log10_range
+from dlncli.dln.compare import compare_flow_to_bp, parse_t_end_rule
+from dlncli.dln.flow import integrate_raw_flow
 from dlncli.problem_io import load_sample
 from dlncli.report import compare_figure
 from dlncli.reports import ProblemComparison

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlncli.flow import integrate_flow, integrate_raw_flow
-from dlncli.limit import LN10, bp_anchor, flow_limit
+from dlncli.arrays import LN10
+from dlncli.dln.flow import integrate_flow, integrate_raw_flow
+from dlncli.dln.limit import bp_anchor, flow_limit
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from dlncli.homotopy import homotopy_bp
-from dlncli.lp import solve_basis_pursuit
+from dlncli.bp.homotopy import homotopy_bp
+from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 

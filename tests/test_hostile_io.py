@@ -29,13 +29,8 @@ import scipy.sparse as sp
 import dlncli.cli
 from bench.bench_hostile_io import deflate_bomb, npy_header
 from dlncli.errors import OutputExistsError, ProblemFormatError
-from dlncli.problem_io import (
-    DEFAULT_MAX_INPUT_BYTES,
-    load_problem,
-    load_sample,
-    parse_decimal,
-    write_record,
-)
+from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, parse_decimal
+from dlncli.problem_io import load_problem, load_sample, write_record
 from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,7 +276,7 @@ def test_output_and_trajectory_naming_the_same_file(tmp_path: Path) -> None:
 def test_a_file_that_appears_during_the_run_is_not_clobbered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dlncli.flow as flow_module  # dlncli.flow is also the flow() experiment
+    import dlncli.dln.flow as flow_module  # dlncli.dln.flow is also the flow() experiment
     import dlncli.reports
 
     out = tmp_path / "out.json"

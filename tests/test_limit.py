@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dlncli.limit import (
-    LN10,
+from dlncli.arrays import LN10
+from dlncli.bp.verdict import max_margin_certificate
+from dlncli.dln.limit import (
     Anchor,
     _newton_solve,
     bp_anchor,
@@ -20,7 +21,6 @@ from dlncli.limit import (
     mirror_coordinates,
     solve_equilibrated,
 )
-from dlncli.lp import max_margin_certificate
 from dlncli.problem_io import load_sample
 from tests.reference.mp_limit import mp_flow_limit
 
@@ -163,7 +163,7 @@ def test_anchor_certificate_is_strict_and_at_most_the_max_margin(spec: str) -> N
 def test_anchor_falls_back_to_the_next_level(monkeypatch: pytest.MonkeyPatch) -> None:
     # At L = 1 the depth-2 dual is far from the dual face: its projection is not strict, and
     # the anchor must come from the next level; the limit does not depend on the certificate.
-    import dlncli.limit as limit_module
+    import dlncli.dln.limit as limit_module
 
     p = load_sample("gauss:50:200:10:1")
     expected = flow_limit(p.A, p.y, depth=3.0, log_alpha=-2 * LN10).x

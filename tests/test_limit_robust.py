@@ -18,12 +18,12 @@ from pathlib import Path
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dlncli import dual_check
+from dlncli.arrays import LN10
+from dlncli.dln import dual_check
+from dlncli.dln.limit import Anchor, bp_anchor, flow_limit, normalize, scale_exponent
 from dlncli.errors import TimeLimitError
-from dlncli.limit import LN10, Anchor, bp_anchor, flow_limit, normalize, scale_exponent
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 from tests.reference.mp_limit import mp_flow_limit

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
+from dlncli.bp.verdict import max_margin_certificate, solve_basis_pursuit
 from dlncli.errors import InfeasibleError
-from dlncli.lp import max_margin_certificate, solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 

@@ -1,4 +1,4 @@
-"""The ODE's own parts (dlncli.ode): the slack maps against the face coordinates' independent
+"""The ODE's own parts (dlncli.dln.ode): the slack maps against the face coordinates' independent
 evaluation of x(theta), the analytic Jacobian against finite differences, the Radau IIA
 integrator against the exact solution of a linear system, the flow at scales (kappa = 1e-120)
 where the face coordinates' a_hat is ~1/kappa, and single-threaded BLAS."""
@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from dlncli.flow import integrate_flow
-from dlncli.limit import (
-    LN10,
-    MirrorCoordinates,
-    bp_anchor,
-    flow_limit,
-    mirror_coordinates,
-)
-from dlncli.ode import Radau5, SlackMaps
+from dlncli.arrays import LN10
+from dlncli.dln.flow import integrate_flow
+from dlncli.dln.limit import MirrorCoordinates, bp_anchor, flow_limit, mirror_coordinates
+from dlncli.dln.ode import Radau5, SlackMaps
 from dlncli.problem_io import load_sample
 
 FloatArray = NDArray[np.float64]

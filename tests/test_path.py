@@ -17,11 +17,12 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, nnls
 
 import dlncli
+from dlncli.arrays import LN10
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.dln.path import _State, _ThinQR, log10_tau_rate, path
 from dlncli.errors import InfeasibleError
-from dlncli.limit import LN10
-from dlncli.lp import solve_basis_pursuit
-from dlncli.path import PathReport, _State, _ThinQR, log10_tau_rate, path
 from dlncli.problem_io import load_sample
+from dlncli.reports import PathReport
 from tests.helpers import run, run_json
 
 FloatArray = NDArray[np.float64]

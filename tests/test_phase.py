@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import dlncli
-from dlncli.lp import solve_basis_pursuit
-from dlncli.phase import (
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.transition.store import PhaseStore, StoreError
+from dlncli.transition.sweep import (
     Variant,
     draw_instance,
     observe,
@@ -26,8 +27,7 @@ from dlncli.phase import (
     transition_point,
     variants_for,
 )
-from dlncli.phase_store import PhaseStore, StoreError
-from dlncli.theory import weak_threshold, weak_threshold_table
+from dlncli.transition.theory import weak_threshold, weak_threshold_table
 
 # --------------------------------------------------------------------------- theory
 
@@ -107,7 +107,7 @@ def test_instances_depend_only_on_their_seed_tuple() -> None:
 
 
 def test_run_trial_success_is_the_bp_error_against_the_planted_x() -> None:
-    from dlncli.phase import TrialTask
+    from dlncli.transition.sweep import TrialTask
 
     task = TrialTask(60, 30, 4, 0, 1, 1e-6, (Variant("bp"),))
     (row,) = run_trial(task)
@@ -122,7 +122,7 @@ def test_run_trial_success_is_the_bp_error_against_the_planted_x() -> None:
 
 def test_limit_at_tiny_alpha_agrees_with_bp_and_at_large_alpha_does_not() -> None:
     tiny, large = variants_for(["limit"], depths=[3.0], alphas=["1e-9", "0.3"])
-    from dlncli.phase import TrialTask
+    from dlncli.transition.sweep import TrialTask
 
     for trial in range(3):
         rows = run_trial(TrialTask(60, 30, 4, trial, 2, 1e-6, (Variant("bp"), tiny, large)))
@@ -133,7 +133,7 @@ def test_limit_at_tiny_alpha_agrees_with_bp_and_at_large_alpha_does_not() -> Non
 
 
 def test_gd_needs_a_step_size_and_runs() -> None:
-    from dlncli.phase import TrialTask
+    from dlncli.transition.sweep import TrialTask
 
     with pytest.raises(ValueError, match="step size"):
         variants_for(["gd"], lr=None)
@@ -235,7 +235,7 @@ def test_store_refuses_other_sweeps(tmp_path: Path) -> None:
 
 
 def test_store_rejects_a_duplicate_trial(tmp_path: Path) -> None:
-    from dlncli.phase import TrialTask
+    from dlncli.transition.sweep import TrialTask
 
     rows = run_trial(TrialTask(40, 20, 2, 0, 0, 1e-6, (Variant("bp"),)))
     with PhaseStore(tmp_path / "s.db") as db:
@@ -286,8 +286,8 @@ def test_y_is_a_x_correctly_rounded() -> None:
 
 
 def test_gd_defaults_are_trains() -> None:
-    from dlncli.phase import GD_LOSS_TOL, GD_MAX_STEPS
-    from dlncli.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
+    from dlncli.dln.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
+    from dlncli.reports import GD_LOSS_TOL, GD_MAX_STEPS
 
     assert (GD_MAX_STEPS, GD_LOSS_TOL) == (DEFAULT_MAX_STEPS, DEFAULT_TOL)
 
@@ -296,8 +296,8 @@ def test_relative_step_is_a_fraction_of_the_stability_bound() -> None:
     """eta = f * 2 / lambda_max at u = v = alpha. Two independent checks: train's own
     stability_bound for that instance, and the closed form at tiny alpha, where the Hessian
     is diag(2g, -2g) + O(alpha^2) with g = -A^T y, so 2 / lambda_max = 1 / ||A^T y||_inf."""
-    from dlncli.phase import GdBudget, TrialTask
-    from dlncli.train import train
+    from dlncli.dln.train import train
+    from dlncli.transition.sweep import GdBudget, TrialTask
 
     (gd,) = variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.3], lr_relative=True)
     assert gd.lr_relative and gd.label == "gd p=2 α=1e-6 η=0.3·η_max"
@@ -409,7 +409,7 @@ def test_gd_option_errors() -> None:
 
 
 def test_chunks_cover_every_task_once_in_order() -> None:
-    from dlncli.phase import CHUNKS_PER_WORKER, MAX_CHUNK, chunked
+    from dlncli.transition.sweep import CHUNKS_PER_WORKER, MAX_CHUNK, chunked
 
     tasks: list[Any] = list(range(1000))
     chunks = chunked(tasks, 2)
@@ -436,7 +436,7 @@ def test_one_worker_is_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from threadpoolctl import threadpool_info
 
-    engine = sys.modules["dlncli.phase"]
+    engine = sys.modules["dlncli.transition.sweep"]
     real = engine.run_trial
     seen: list[set[int]] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlncli.theory import weak_threshold
+from dlncli.transition.theory import weak_threshold
 from tests.helpers import run, run_json
 
 SMALL = ("phase", "--n", "40", "--delta", "0.5", "--rho", "0.1,0.3,0.6", "--trials", "3")
@@ -105,7 +105,9 @@ def test_missing_options_are_usage_errors() -> None:
 
 
 def test_interrupt_keeps_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = sys.modules["dlncli.phase"]  # the attribute dlncli.phase is the function
+    engine = sys.modules[
+        "dlncli.transition.sweep"
+    ]  # the attribute dlncli.transition.sweep is the function
     real, calls = engine.run_trial, []
 
     def flaky(task: object) -> object:
@@ -150,8 +152,8 @@ def test_subprocess_json_is_clean() -> None:
 def test_figure_panels_and_theory_curve() -> None:
     import numpy as np
 
-    from dlncli.phase import phase, variants_for
     from dlncli.report import phase_figure
+    from dlncli.transition.sweep import phase, variants_for
 
     variants = variants_for(["bp", "limit"], depths=[3.0], alphas=["1e-2"])
     report = phase(n=40, deltas=[0.3, 0.6], rhos=[0.2, 0.5], trials=2, variants=variants, workers=1)
@@ -190,8 +192,8 @@ def test_gd_sweep_json_curves_plot_and_store(tmp_path: Path) -> None:
 
 
 def test_curves_figure_lines_are_the_rates() -> None:
-    from dlncli.phase import Variant, phase, variants_for
     from dlncli.report import phase_curves_figure
+    from dlncli.transition.sweep import Variant, phase, variants_for
 
     variants = (
         Variant("bp"),

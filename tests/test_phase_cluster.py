@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dlncli.phase import PhaseReport, Variant, phase, variants_for
+from dlncli.transition.sweep import PhaseReport, Variant, phase, variants_for
 
 # Each instance also runs the p = 2 limit, so a trial takes tens of milliseconds: long enough
 # that the killed worker has trials in flight, short enough for a ~15 s test on 2 busy cores.
@@ -76,7 +76,7 @@ def test_local_cluster_workers_run_with_the_measured_settings() -> None:
     import dask.config
     from distributed import Client
 
-    from dlncli.phase import local_cluster
+    from dlncli.transition.sweep import local_cluster
 
     before = dask.config.get("distributed.worker.profile.enabled")
     with local_cluster(2) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
@@ -213,20 +213,20 @@ def test_scheduler_sweep_survives_a_killed_worker(
 def test_workers_with_another_dlncli_version_are_refused(
     cluster: tuple[str, list[subprocess.Popen[bytes]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dlncli.phase import SchedulerError
+    from dlncli.transition.sweep import SchedulerError
 
     address, _ = cluster
     # The driver pretends to be another version; the real workers report the installed one.
-    monkeypatch.setattr(sys.modules["dlncli.phase"], "__version__", "0.0.0-driver")
+    monkeypatch.setattr(sys.modules["dlncli.transition.sweep"], "__version__", "0.0.0-driver")
     with pytest.raises(SchedulerError, match=r"runs dlncli .*; expected 0\.0\.0-driver"):
         phase(**{**SWEEP, "trials": 1}, scheduler=address)
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dlncli.phase import SchedulerError
+    from dlncli.transition.sweep import SchedulerError
 
-    # sys.modules: the attribute dlncli.phase is the function, not the module.
-    monkeypatch.setattr(sys.modules["dlncli.phase"], "CONNECT_TIMEOUT_S", 1.0)
+    # sys.modules: the attribute dlncli.transition.sweep is the function, not the module.
+    monkeypatch.setattr(sys.modules["dlncli.transition.sweep"], "CONNECT_TIMEOUT_S", 1.0)
     port = _free_port()
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
         phase(**{**SWEEP, "trials": 1}, scheduler=f"tcp://127.0.0.1:{port}")
@@ -235,7 +235,7 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
 def test_cli_unreachable_scheduler_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.helpers import run
 
-    monkeypatch.setattr(sys.modules["dlncli.phase"], "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(sys.modules["dlncli.transition.sweep"], "CONNECT_TIMEOUT_S", 1.0)
     address = f"tcp://127.0.0.1:{_free_port()}"
     result = run("phase", "--n", "20", "--delta", "0.5", "--rho", "0.2", "--scheduler", address)
     assert result.exit_code == 1 and result.stdout == ""

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from dlncli import potentials as P
-from dlncli.limit import LN10, flow_limit
+from dlncli.arrays import LN10
+from dlncli.dln import potentials as P
+from dlncli.dln.limit import flow_limit
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 

@@ -11,9 +11,10 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from dlncli.flow import integrate_raw_flow, raw_flow_rhs
-from dlncli.limit import LN10, flow_limit
-from dlncli.potentials import log_uv_from_x, trajectory_uv
+from dlncli.arrays import LN10
+from dlncli.dln.flow import integrate_raw_flow, raw_flow_rhs
+from dlncli.dln.limit import flow_limit
+from dlncli.dln.potentials import log_uv_from_x, trajectory_uv
 from dlncli.problem_io import load_sample
 from tests.helpers import run
 

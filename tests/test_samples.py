@@ -15,7 +15,8 @@ import pytest
 
 from dlncli import samples
 from dlncli.errors import ProblemFormatError
-from dlncli.problem_io import is_sample_spec, load_problem, load_sample, sample_descriptions
+from dlncli.problem_io import is_sample_spec, load_problem, load_sample
+from dlncli.samples import sample_descriptions
 
 # sha256 (first 32 hex digits) of shape and bytes of A, y and x_true, from the pre-registry code.
 HASHES = {

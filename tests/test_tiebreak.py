@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from dlncli.limit import LN10, flow_limit
-from dlncli.lp import solve_basis_pursuit
+from dlncli.arrays import LN10
+from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.dln.limit import flow_limit
+from dlncli.dln.tiebreak import select_minimizer
 from dlncli.problem_io import load_sample
-from dlncli.tiebreak import select_minimizer
 from tests.helpers import run, run_json
 
 DEPTHS = [2.0, 2.5, 3.0, 4.0, math.inf]

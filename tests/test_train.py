@@ -17,9 +17,9 @@ from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
 import dlncli
-from dlncli.limit import flow_limit, unbalanced_limit
+from dlncli.dln.limit import flow_limit, unbalanced_limit
+from dlncli.dln.train import SGD_CHUNK, _batch_weights, hessian_lambda_max, model_x, train
 from dlncli.problem_io import load_sample
-from dlncli.train import SGD_CHUNK, _batch_weights, hessian_lambda_max, model_x, train
 
 FloatArray = NDArray[np.float64]
 
@@ -386,7 +386,7 @@ def test_alpha_1e_30_depth_3_keeps_its_logs() -> None:
 
 def test_public_api() -> None:
     A, y = _problem("line")
-    run = dlncli.train(A, y, depth=2.0, log_alpha=math.log(0.1), lr=0.005)
+    run = dlncli.train(A, y, depth=2.0, alpha=0.1, lr=0.005)
     assert isinstance(run, dlncli.TrainReport) and run.converged
     keys = {
         "x",
@@ -428,7 +428,7 @@ def test_bad_arguments() -> None:
 def test_time_limit_is_one_budget_for_the_anchor_steps_and_limits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dlncli.train as train_module
+    import dlncli.dln.train as train_module
 
     seen: dict[str, float | None] = {}
 

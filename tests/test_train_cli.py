@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlncli.limit import unbalanced_limit
+from dlncli.dln.limit import unbalanced_limit
 from dlncli.problem_io import load_sample
 from tests.helpers import run, run_json
 

@@ -9,8 +9,8 @@ import pytest
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
-from dlncli import dual_check
-from dlncli.limit import unbalanced_limit
+from dlncli.dln import dual_check
+from dlncli.dln.limit import unbalanced_limit
 from dlncli.problem_io import load_sample
 
 FloatArray = NDArray[np.float64]
@@ -76,7 +76,7 @@ def test_start_digits_count_the_cancellation_at_the_top() -> None:
 def test_gd_prediction_at_alpha_1e_minus_100() -> None:
     # GD's effective start spans ln u0 ~ -262 ... -279 at alpha = 1e-100: the limit from it
     # failed to converge before the start's precision counted both of its ends.
-    from dlncli.train import train
+    from dlncli.dln.train import train
 
     problem = load_sample("random3x5")
     run = train(problem.A, problem.y, depth=2.0, log_alpha=-100 * np.log(10.0), lr=0.1)

@@ -1,7 +1,7 @@
 """Write tests/data/limit_references.json: 60-digit mpmath flow limits (slow: minutes).
 
 Run from the repo root: python tools/make_limit_references.py
-The reference (tests/reference/mp_limit.py) shares no code with dlncli.limit.
+The reference (tests/reference/mp_limit.py) shares no code with dlncli.dln.limit.
 """
 
 from __future__ import annotations

@@ -1,133 +1,71 @@
-"""dlncli: diagonal linear networks vs basis pursuit (see README.md and docs/api.md).
+"""dlncli: diagonal linear networks vs basis pursuit (README.md, docs/api.md).
 
-One function per experiment, each returning a frozen report whose ``to_dict()`` is the
-matching command's JSON document::
+One function per command, all called the same way, each returning a frozen report whose
+``to_dict()`` is that command's ``--json`` document::
 
     import dlncli
-    report = dlncli.flow(dlncli.load_problem("line"), alpha="1e-6", depth=3)
+    report = dlncli.flow("line", alpha="1e-6", depth=3)
+    report.x
 
-The public names load lazily (PEP 562), so ``dlncli --help`` does not import numpy.
-``dlncli.compare``, ``dlncli.flow``, ``dlncli.path``, ``dlncli.phase`` and ``dlncli.train`` are also
-submodules:
-they are callable modules, so ``dlncli.flow(...)`` runs the experiment and ``from dlncli.flow
-import integrate_flow`` keeps working.
+The names load on first use (PEP 562), so ``dlncli --help`` does not import numpy.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it
+# Every public name, with the module that defines it.
 _EXPORTS = {
-    "solve_bp": "dlncli.experiments",
-    "tie_break": "dlncli.experiments",
-    "BPReport": "dlncli.reports",
-    "FlowReport": "dlncli.reports",
-    "TieBreakReport": "dlncli.reports",
-    "CompareReport": "dlncli.reports",
-    "ProblemComparison": "dlncli.reports",
-    "CompareRowReport": "dlncli.reports",
-    "FitReport": "dlncli.reports",
-    "ProblemInfo": "dlncli.reports",
-    "VerifyRow": "dlncli.reports",
-    "LimitResult": "dlncli.limit",
-    "flow_limit": "dlncli.limit",
-    "PathReport": "dlncli.path",
-    "Saddle": "dlncli.path",
-    "PhaseReport": "dlncli.phase",
-    "Variant": "dlncli.phase",
-    "PotentialCurve": "dlncli.potentials",
-    "PotentialsReport": "dlncli.potentials",
-    "evaluate_potentials": "dlncli.potentials",
-    "log_uv_from_x": "dlncli.potentials",
-    "DEFAULT_MAX_INPUT_BYTES": "dlncli.problem_io",
-    "Problem": "dlncli.problem_io",
-    "load_problem": "dlncli.problem_io",
-    "load_sample": "dlncli.problem_io",
-    "parse_decimal": "dlncli.problem_io",
-    "TheoryReport": "dlncli.theory",
-    "weak_threshold": "dlncli.theory",
-    "weak_threshold_table": "dlncli.theory",
-    "TrainReport": "dlncli.train",
+    **dict.fromkeys(
+        (
+            "solve_bp",
+            "flow",
+            "tie_break",
+            "compare",
+            "path",
+            "train",
+            "potentials",
+            "theory",
+        ),
+        "dlncli.api",
+    ),
+    **dict.fromkeys(
+        (
+            "BPReport",
+            "CompareReport",
+            "CompareRowReport",
+            "FitReport",
+            "FlowReport",
+            "PathReport",
+            "PhaseReport",
+            "PotentialCurve",
+            "PotentialsReport",
+            "ProblemComparison",
+            "ProblemInfo",
+            "Saddle",
+            "TheoryReport",
+            "TieBreakReport",
+            "TrainReport",
+            "VerifyRow",
+            "Variant",
+        ),
+        "dlncli.reports",
+    ),
+    **dict.fromkeys(("Problem", "parse_decimal", "DEFAULT_MAX_INPUT_BYTES"), "dlncli.problem"),
+    **dict.fromkeys(("load_problem", "load_sample"), "dlncli.problem_io"),
+    **dict.fromkeys(("DlnError", "OptionError", "TimeLimitError"), "dlncli.errors"),
+    "LimitResult": "dlncli.dln.limit",
+    "flow_limit": "dlncli.dln.limit",
+    "phase": "dlncli.transition.sweep",
 }
-# Experiments named like a submodule: the submodule is made callable, running the function.
-_CALLABLE_MODULES = {
-    "compare": ("dlncli.experiments", "compare"),
-    "flow": ("dlncli.experiments", "flow"),
-    "path": ("dlncli.experiments", "path"),
-    "phase": ("dlncli.phase", "phase"),
-    "train": ("dlncli.train", "train"),
-}
 
-__all__ = [
-    "DEFAULT_MAX_INPUT_BYTES",
-    "BPReport",
-    "CompareReport",
-    "CompareRowReport",
-    "FitReport",
-    "FlowReport",
-    "LimitResult",
-    "PathReport",
-    "PhaseReport",
-    "PotentialCurve",
-    "PotentialsReport",
-    "Problem",
-    "ProblemComparison",
-    "ProblemInfo",
-    "Saddle",
-    "TheoryReport",
-    "TieBreakReport",
-    "TrainReport",
-    "Variant",
-    "VerifyRow",
-    "__version__",
-    "compare",
-    "evaluate_potentials",
-    "flow",
-    "flow_limit",
-    "load_problem",
-    "load_sample",
-    "log_uv_from_x",
-    "parse_decimal",
-    "path",
-    "phase",
-    "solve_bp",
-    "tie_break",
-    "train",
-    "weak_threshold",
-    "weak_threshold_table",
-]
-
-
-class _CallableModule(types.ModuleType):
-    """A submodule that is also its experiment: ``dlncli.flow(...)`` is
-    ``dlncli.experiments.flow(...)``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        module, name = _CALLABLE_MODULES[self.__name__.rpartition(".")[2]]
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-
-class _Package(types.ModuleType):
-    # The import system binds each loaded submodule as an attribute of the package: make
-    # the three experiment-named ones callable as they are bound.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _CALLABLE_MODULES and type(value) is types.ModuleType:
-            value.__class__ = _CallableModule
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CALLABLE_MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
@@ -140,33 +78,50 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from dlncli.experiments import compare, flow, path, solve_bp, tie_break
-    from dlncli.limit import LimitResult, flow_limit
-    from dlncli.path import PathReport, Saddle
-    from dlncli.phase import PhaseReport, Variant, phase
-    from dlncli.potentials import (
-        PotentialCurve,
-        PotentialsReport,
-        evaluate_potentials,
-        log_uv_from_x,
+    from dlncli.api import (
+        compare as compare,
+        flow as flow,
+        path as path,
+        potentials as potentials,
+        solve_bp as solve_bp,
+        theory as theory,
+        tie_break as tie_break,
+        train as train,
+    )
+    from dlncli.dln.limit import (
+        LimitResult as LimitResult,
+    )
+    from dlncli.errors import (
+        DlnError as DlnError,
+        OptionError as OptionError,
+        TimeLimitError as TimeLimitError,
+    )
+    from dlncli.problem import (
+        DEFAULT_MAX_INPUT_BYTES as DEFAULT_MAX_INPUT_BYTES,
+        Problem as Problem,
+        parse_decimal as parse_decimal,
     )
     from dlncli.problem_io import (
-        DEFAULT_MAX_INPUT_BYTES,
-        Problem,
-        load_problem,
-        load_sample,
-        parse_decimal,
+        load_problem as load_problem,
+        load_sample as load_sample,
     )
     from dlncli.reports import (
-        BPReport,
-        CompareReport,
-        CompareRowReport,
-        FitReport,
-        FlowReport,
-        ProblemComparison,
-        ProblemInfo,
-        TieBreakReport,
-        VerifyRow,
+        BPReport as BPReport,
+        CompareReport as CompareReport,
+        CompareRowReport as CompareRowReport,
+        FitReport as FitReport,
+        FlowReport as FlowReport,
+        PathReport as PathReport,
+        PhaseReport as PhaseReport,
+        PotentialCurve as PotentialCurve,
+        PotentialsReport as PotentialsReport,
+        ProblemComparison as ProblemComparison,
+        ProblemInfo as ProblemInfo,
+        Saddle as Saddle,
+        TheoryReport as TheoryReport,
+        TieBreakReport as TieBreakReport,
+        TrainReport as TrainReport,
+        Variant as Variant,
+        VerifyRow as VerifyRow,
     )
-    from dlncli.theory import TheoryReport, weak_threshold, weak_threshold_table
-    from dlncli.train import TrainReport, train
+    from dlncli.transition.sweep import phase as phase

@@ -125,7 +125,7 @@ def _strict_number(text: str | float, *, minimum: float | None = None) -> float:
     """An option value as a plain ASCII decimal (no '1_000', no full-width digits).
 
     Typer also passes the declared default (a float) through the parser."""
-    from dlncli.problem_io import DECIMAL
+    from dlncli.problem import DECIMAL
 
     if isinstance(text, float | int):
         return float(text)
@@ -235,7 +235,7 @@ def _handled(
     error arrives (compare runs several). With ``as_json``, an infeasible problem also
     prints ``{"status": "infeasible", ...}`` on stdout, in every command.
     """
-    from dlncli.problem_io import DEFAULT_PROBLEM
+    from dlncli.problem import DEFAULT_PROBLEM
 
     def problem_label() -> str:
         name = source() if callable(source) else source
@@ -431,8 +431,9 @@ def _heartbeat(what: str, *, quiet: bool = False) -> Iterator[Callable[[str], No
 @app.command()
 def samples(as_json: JsonOpt = False) -> None:
     """List the built-in sample problems (usable wherever a PROBLEM is expected)."""
-    from dlncli.problem_io import DEFAULT_PROBLEM, sample_descriptions
+    from dlncli.problem import DEFAULT_PROBLEM
     from dlncli.report import samples_renderable
+    from dlncli.samples import sample_descriptions
 
     descriptions = sample_descriptions()
     _emit(
@@ -466,7 +467,7 @@ def solve_bp(
 ) -> None:
     """Solve basis pursuit (min ‖x‖₁ s.t. Ax = y) with HiGHS; certify uniqueness or describe
     the face of minimizers."""
-    from dlncli.experiments import solve_bp as run_solve_bp
+    from dlncli.api import solve_bp as run_solve_bp
     from dlncli.report import bp_renderable
 
     with _handled(problem, as_json=as_json):
@@ -488,7 +489,7 @@ def solve_bp(
 
 def _parse_alpha(text: str) -> tuple[str, float]:
     """An alpha as typed -> (text, ln alpha), exactly, for values far outside float range."""
-    from dlncli.experiments import parse_alpha
+    from dlncli.api import parse_alpha
 
     try:
         return parse_alpha(text)
@@ -602,8 +603,8 @@ def flow(
                 "in floating point and needs 1e-300 < α^p < 1e300",
                 EXIT_USAGE,
             )
+    from dlncli.api import flow as run_flow
     from dlncli.errors import RunFailedError
-    from dlncli.experiments import flow as run_flow
     from dlncli.problem_io import write_arrays
     from dlncli.report import dump_json, flow_renderable
 
@@ -681,7 +682,7 @@ def _progress(quiet: bool) -> Iterator[Callable[[float], None] | None]:
 
 
 def _parse_depths(texts: list[str] | None, *, allow_inf: bool) -> list[tuple[str, float]]:
-    from dlncli.experiments import depth_labels
+    from dlncli.api import depth_labels
 
     try:
         return depth_labels(texts or [], allow_inf=allow_inf)
@@ -711,10 +712,10 @@ def tie_break(
 ) -> None:
     """Which basis-pursuit minimizer the flow selects as α → 0, for each depth: the face of
     minimizers and x*_p (p = 2: max entropy; p > 2: max Σ|x|^(2/p); inf: max Σ log|x|)."""
-    from dlncli.experiments import DEFAULT_TIEBREAK_DEPTHS
+    from dlncli.api import DEFAULT_TIEBREAK_DEPTHS
 
     parsed = _parse_depths(depths or list(DEFAULT_TIEBREAK_DEPTHS), allow_inf=True)
-    from dlncli.experiments import tie_break as run_tie_break
+    from dlncli.api import tie_break as run_tie_break
     from dlncli.report import tiebreak_renderable
 
     with _handled(problem, as_json=as_json), _heartbeat("tie-break") as status:
@@ -752,7 +753,7 @@ class AlphaAxis(str, Enum):
 
 
 def _t_end_rule(text: str | None) -> Any:
-    from dlncli.compare import parse_t_end_rule
+    from dlncli.dln.compare import parse_t_end_rule
 
     if text is None:
         return None
@@ -886,7 +887,7 @@ def compare(
             max_input_mb=max_input_mb,
         )
         return
-    from dlncli.experiments import DEFAULT_COMPARE_DEPTHS
+    from dlncli.api import DEFAULT_COMPARE_DEPTHS
 
     parsed = _parse_depths(depths or list(DEFAULT_COMPARE_DEPTHS), allow_inf=False)
     if sum(g is not None and g != [] for g in (alphas, alpha_range, alpha_p_range)) > 1:
@@ -894,7 +895,7 @@ def compare(
             "give one of --alpha, --alpha-range, --alpha-p-range", param_hint="'--alpha'"
         )
     grid = _alpha_grid(alphas, alpha_range)
-    from dlncli.experiments import DEFAULT_LOG10_ALPHA_P
+    from dlncli.api import DEFAULT_LOG10_ALPHA_P
 
     grid_p = (
         _log_range(alpha_p_range, "--alpha-p-range")
@@ -909,7 +910,7 @@ def compare(
             param_hint="'--alpha-range' / '--alpha-p-range' / '--alpha' / '--depth'",
         )
     _t_end_rule(t_end_rule)
-    from dlncli.experiments import compare as run_compare
+    from dlncli.api import compare as run_compare
     from dlncli.problem_io import write_figure
     from dlncli.report import compare_figure, compare_renderable
 
@@ -991,7 +992,7 @@ def _alpha_grid(
 
 def _log_range(spec: tuple[str, str, str], option: str) -> list[float]:
     """START STOP NUM -> NUM log10 values evenly spaced from log10 START to log10 STOP."""
-    from dlncli.problem_io import INTEGER
+    from dlncli.problem import INTEGER
 
     start, stop, num_text = spec
     if INTEGER.fullmatch(num_text) is None:
@@ -1008,7 +1009,7 @@ def _log_range(spec: tuple[str, str, str], option: str) -> list[float]:
         lo, hi = (_parse_alpha(v)[1] / math.log(10) for v in (start, stop))
     except typer.BadParameter as exc:
         raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
-    from dlncli.experiments import log10_range
+    from dlncli.api import log10_range
 
     return log10_range(lo, hi, num)
 
@@ -1078,7 +1079,7 @@ def potentials(
     flow), the potential q_p(w) = ∫₀^w h_p⁻¹ and the tie-break penalty g_p (p = 2: |x| log|x|;
     p > 2: −|x|^(2/p)), with q_p and g_p on the grid w = h_p(z). See docs/potentials.md."""
     parsed = _parse_depths(_split_list(depths) or DEFAULT_POTENTIAL_DEPTHS, allow_inf=False)
-    from dlncli.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
+    from dlncli.dln.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
 
     grid = _parse_z(_split_list(z_values), parsed) if z_values else list(DEFAULT_Z)
     _check_output(output, (), force)
@@ -1175,8 +1176,8 @@ def path_command(
     entering and leaving; the last saddle against solve-bp's minimizer."""
     timed = _parse_small_alpha(alpha, "--alpha")
     checked = _parse_small_alpha(check_alpha, "--check-alpha")
-    from dlncli.experiments import path_arrays
-    from dlncli.path import path
+    from dlncli.api import path_arrays
+    from dlncli.dln.path import path
     from dlncli.problem_io import write_arrays, write_figure
     from dlncli.report import path_figure, path_renderable
 
@@ -1217,7 +1218,7 @@ def path_command(
 
 
 def _phase_list(text: str, option: str, *, geometric: bool = False) -> tuple[str, ...]:
-    from dlncli.phase import parse_grid
+    from dlncli.transition.sweep import parse_grid
 
     try:
         return parse_grid(text, geometric=geometric)
@@ -1428,7 +1429,7 @@ def phase_command(
     deltas = _phase_floats(delta, "--delta")
     if theory:
         from dlncli.report import theory_renderable
-        from dlncli.theory import weak_threshold_table
+        from dlncli.transition.theory import weak_threshold_table
 
         if any(not 0 < d <= 1 for d in deltas):
             raise typer.BadParameter(
@@ -1440,7 +1441,7 @@ def phase_command(
     if n is None:
         raise typer.BadParameter("missing; expected the number of unknowns N", param_hint="'--n'")
     rhos = _phase_floats(rho, "--rho")
-    from dlncli.phase import METHODS, cell_grid, variants_for
+    from dlncli.transition.sweep import METHODS, cell_grid, variants_for
 
     names = [t.strip() for t in method.split(",") if t.strip()]
     for name in names:
@@ -1490,7 +1491,7 @@ def phase_command(
         )
     if plot_kind is not None and plot is None:
         raise typer.BadParameter("needs --plot FILE", param_hint="'--plot-kind'")
-    from dlncli.phase import log_alpha_of
+    from dlncli.transition.sweep import log_alpha_of
 
     depths = _phase_floats(depth or "3", "--depth")
     for p in depths:
@@ -1520,10 +1521,10 @@ def phase_command(
     except ValueError as exc:
         _fail(f"Invalid value for {exc}", EXIT_USAGE)
     _check_output(plot, (store,), force, option="--plot", suffixes=PLOT_SUFFIXES)
-    from dlncli.phase import GD_LOSS_TOL, GD_MAX_STEPS
-    from dlncli.phase import phase as run_phase
     from dlncli.problem_io import write_figure
     from dlncli.report import phase_curves_figure, phase_figure, phase_renderable
+    from dlncli.reports import GD_LOSS_TOL, GD_MAX_STEPS
+    from dlncli.transition.sweep import phase as run_phase
 
     try:
         with _phase_progress(quiet) as progress:
@@ -1588,7 +1589,7 @@ def _flow_from_init(
         )
     if alpha != "1e-6":
         stderr.print("note: --alpha is ignored with --init (the start is per coordinate)")
-    from dlncli.experiments import flow_from_start
+    from dlncli.api import flow_from_start
     from dlncli.problem_io import load_start
     from dlncli.report import flow_renderable
 
@@ -1673,9 +1674,9 @@ def train_command(
     if not math.isfinite(lr):
         raise typer.BadParameter("missing; expected a step size η > 0", param_hint="'--lr'")
     alpha_text, log_alpha = _parse_alpha(alpha)
+    from dlncli.dln.train import train
     from dlncli.problem_io import same_file, write_arrays
     from dlncli.report import train_renderable
-    from dlncli.train import train
 
     if trajectory is not None and output is not None and same_file(trajectory, output):
         _fail(
@@ -1750,8 +1751,8 @@ def _compare_gd(
         _fail(f"Invalid value for '--alpha': {alphas}; --method gd takes one α", EXIT_USAGE)
     alpha_text, log_alpha = _parse_alpha(alphas[0] if alphas else "1e-3")
     parsed = _parse_depths(depths or ["2"], allow_inf=False)
+    from dlncli.dln.train import sweep_step_sizes
     from dlncli.report import compare_gd_renderable
-    from dlncli.train import sweep_step_sizes
 
     records: list[dict[str, Any]] = []
     for source in problems or [None]:  # type: ignore[list-item]

@@ -5,6 +5,19 @@ class DlnError(Exception):
     """Base class: a problem with the user's input or problem, not a bug."""
 
 
+class OptionError(DlnError, ValueError):
+    """An option value out of its range or of the wrong form (the CLI: exit 2, naming the flag).
+
+    ``option`` is the Python parameter's name (``alpha``, ``depths``), ``value`` what was given
+    and ``expected`` what would have been accepted; ``str()`` is the message without the
+    option's name (the CLI prefixes its flag, the API's caller has the name in ``option``).
+    """
+
+    def __init__(self, option: str, value: object, expected: str, message: str = "") -> None:
+        self.option, self.value, self.expected = option, value, expected
+        super().__init__(message or f"{value!r}; expected {expected}")
+
+
 class ProblemFormatError(DlnError):
     """A problem file or sample spec that cannot be read or is malformed."""
 

@@ -22,73 +22,23 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
 
+from dlncli.arrays import FloatArray
 from dlncli.errors import OutputError, OutputExistsError, ProblemFormatError
-
-FloatArray = NDArray[np.float64]
-
-DEFAULT_PROBLEM = "line"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A basis-pursuit / DLN problem A x = y.
-
-    Attributes
-    ----------
-    name : where it came from (file name or sample spec), for messages and reports.
-    A : (m, N) float64 matrix.
-    y : (m,) float64 right-hand side.
-    x_true : (N,) ground truth when the source provides one, else None.
-    path : the resolved input file, or None for samples and stdin.
-    """
-
-    name: str
-    A: FloatArray
-    y: FloatArray
-    x_true: FloatArray | None = None
-    path: Path | None = None
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        m, n = self.A.shape
-        return int(m), int(n)
-
+from dlncli.problem import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DEFAULT_PROBLEM,
+    Problem,
+    check_size,
+    parse_decimal,
+)
+from dlncli.samples import build_sample, find_sample
 
 # --------------------------------------------------------------------------- samples
-
-
-def sample_descriptions() -> dict[str, str]:
-    """Every built-in sample name (or pattern) with a one-line description (samples.py)."""
-    from dlncli.samples import sample_descriptions
-
-    return sample_descriptions()
-
-
-# Plain ASCII decimals only: float() and int() also take "1_000" and non-ASCII digits ("１").
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
-
-
-def parse_decimal(text: str) -> float:
-    """A plain ASCII decimal (``-1.5``, ``2e-3``) as float64; ``inf``/``nan`` words also parse.
-
-    Raises
-    ------
-    ValueError
-        For anything else, including ``1_000``, surrounding blanks and non-ASCII digits,
-        which Python's ``float`` would accept.
-    """
-    if not (DECIMAL.fullmatch(text) or _NON_FINITE.fullmatch(text)):
-        raise ValueError(f"not a plain decimal number: {text!r}")
-    return float(text)
 
 
 def is_sample_spec(spec: str) -> bool:
@@ -97,8 +47,6 @@ def is_sample_spec(spec: str) -> bool:
     Such a name always means the sample, even when a file of that name exists in the current
     directory; write it as a path (``./line``) to read the file.
     """
-    from dlncli.samples import find_sample
-
     return find_sample(spec, strict=True) is not None
 
 
@@ -111,23 +59,7 @@ def shadowed_file(spec: str | None) -> Path | None:
 
 
 def _is_sample_spec(spec: str) -> bool:
-    from dlncli.samples import find_sample
-
     return find_sample(spec, strict=False) is not None
-
-
-def format_bytes(n: int) -> str:
-    """``n`` bytes in MiB/GiB for messages."""
-    return f"{n / 2**30:.3g} GiB" if n >= 2**30 else f"{n / 2**20:.3g} MiB"
-
-
-def _over_cap(name: str, what: str, nbytes: int, max_bytes: int | None) -> None:
-    if max_bytes is not None and nbytes > max_bytes:
-        raise ProblemFormatError(
-            f"{name}: {what} is {format_bytes(nbytes)}, more than the input cap of "
-            f"{format_bytes(max_bytes)}; expected a smaller input (raise the cap with "
-            "--max-input-mb)"
-        )
 
 
 def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
@@ -137,14 +69,10 @@ def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     anything is allocated. :func:`load_problem` (and so the CLI) passes the input cap; a direct
     call builds what it is asked for unless given ``max_bytes`` (benchmarks build large ones).
     """
-    from dlncli.samples import build_sample
-
     return build_sample(spec, max_bytes=max_bytes)
 
 
 _NPZ_MAGIC = b"PK"
-DEFAULT_MAX_INPUT_MB = 256
-DEFAULT_MAX_INPUT_BYTES = DEFAULT_MAX_INPUT_MB * 2**20
 _PROBLEM_KEYS = ("A", "y", "b", "x_true")
 _CHUNK = 2**20
 
@@ -207,7 +135,7 @@ def load_problem(source: str | None, *, max_bytes: int | None = None) -> Problem
     try:
         size = path.stat().st_size
         if path.is_file():  # devices and pipes report no useful size: read_bounded stops them
-            _over_cap(source, "the file", size, cap)
+            check_size(source, "the file", size, cap)
         with path.open("rb") as handle:
             raw = _read_bounded(handle, source, cap)
     except OSError as exc:
@@ -231,7 +159,7 @@ def _read_bounded(handle: Any, name: str, max_bytes: int) -> bytes:
             return bytes(buffer)
         buffer += chunk
         if len(buffer) > max_bytes:
-            _over_cap(name, "the input read so far", len(buffer), max_bytes)
+            check_size(name, "the input read so far", len(buffer), max_bytes)
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -278,7 +206,9 @@ def _check_npz_headers(stream: io.BytesIO, name: str, max_bytes: int) -> None:
                 key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 if key not in _PROBLEM_KEYS:
                     continue
-                _over_cap(name, f"member {info.filename!r} uncompressed", info.file_size, max_bytes)
+                check_size(
+                    name, f"member {info.filename!r} uncompressed", info.file_size, max_bytes
+                )
                 with archive.open(info) as handle:
                     if handle.read(6) != b"\x93NUMPY":
                         continue  # np.load returns its raw bytes (size checked above)
@@ -289,9 +219,9 @@ def _check_npz_headers(stream: io.BytesIO, name: str, max_bytes: int) -> None:
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
                 nbytes = math.prod(shape) * max(dtype.itemsize, 8)
-                _over_cap(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
+                check_size(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
                 total += nbytes
-                _over_cap(name, "A, y and x_true together as float64", total, max_bytes)
+                check_size(name, "A, y and x_true together as float64", total, max_bytes)
     except ProblemFormatError:
         raise
     except Exception as exc:  # zipfile and numpy's header parser raise many types
@@ -312,9 +242,9 @@ def _from_mat(stream: io.BytesIO, name: str, path: Path | None, max_bytes: int) 
         for key, shape, _ in declared:
             if key in wanted:
                 nbytes = 8 * math.prod(shape)
-                _over_cap(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
+                check_size(name, f"{key} of declared shape {shape} as float64", nbytes, max_bytes)
                 total += nbytes
-                _over_cap(name, "A, y and x_true together as float64", total, max_bytes)
+                check_size(name, "A, y and x_true together as float64", total, max_bytes)
         stream.seek(0)
         content = scipy.io.loadmat(cast(Any, stream), variable_names=wanted)
     except ProblemFormatError:
@@ -393,7 +323,7 @@ def _as_vector(
 def _numeric(value: Any, name: str, key: str, max_bytes: int | None = None) -> FloatArray:
     cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
     if hasattr(value, "toarray") and hasattr(value, "shape"):  # scipy.sparse, e.g. from .mat
-        _over_cap(
+        check_size(
             name,
             f"{key} of shape {value.shape} as a dense float64 array",
             8 * math.prod(value.shape),
@@ -409,7 +339,7 @@ def _numeric(value: Any, name: str, key: str, max_bytes: int | None = None) -> F
         raise ProblemFormatError(
             f"{name}: {key} has dtype {arr.dtype}; expected real numbers (float or int)"
         )
-    _over_cap(name, f"{key} of shape {arr.shape} as float64", 8 * arr.size, cap)
+    check_size(name, f"{key} of shape {arr.shape} as float64", 8 * arr.size, cap)
     return np.array(arr, dtype=np.float64)
 
 
@@ -465,7 +395,7 @@ def _from_csv_text(
                 f"{rows[0].size}; expected a rectangular a_1,...,a_N,y table"
             )
         cells_total += len(values)
-        _over_cap(name, f"the table up to line {lineno} as float64", 8 * cells_total, cap)
+        check_size(name, f"the table up to line {lineno} as float64", 8 * cells_total, cap)
         rows.append(np.array(values, dtype=np.float64))
     if not rows:
         raise ProblemFormatError(f"{name}: has no data rows; expected rows a_1,...,a_N,y")

@@ -13,11 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # for the annotations only: importing these here would slow every command
-    from dlncli.path import PathReport
-    from dlncli.phase import PhaseReport
-    from dlncli.potentials import PotentialsReport
-    from dlncli.theory import TheoryReport
-from dlncli.problem_io import Problem
+    from dlncli.reports import PathReport, PhaseReport, PotentialsReport, TheoryReport
+from dlncli.problem import Problem
 from dlncli.reports import (
     BPReport,
     CompareReport,
@@ -441,7 +438,7 @@ def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
 
 
 def path_renderable(problem: Problem, report: PathReport, *, show_all: bool) -> RenderableType:
-    """The saddle table of a :class:`dlncli.path.PathReport` and its summary."""
+    """The saddle table of a :class:`dlncli.dln.path.PathReport` and its summary."""
     m, n = problem.shape
     timed = report.log10_alpha is not None
     check = report.check
@@ -711,7 +708,7 @@ def phase_figure(report: PhaseReport) -> Any:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from dlncli.theory import weak_threshold
+    from dlncli.transition.theory import weak_threshold
 
     count = len(report.variants)
     fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
@@ -770,7 +767,7 @@ def _edges(centers: Any, lo: float, hi: float) -> Any:
 def train_renderable(
     problem: Problem, report: Any, alpha_text: str, *, show_all: bool
 ) -> RenderableType:
-    """The summary and coordinates of a :class:`dlncli.train.TrainReport`."""
+    """The summary and coordinates of a :class:`dlncli.dln.train.TrainReport`."""
     m, n = problem.shape
 
     def maybe(value: float | None, digits: int = 6) -> str:

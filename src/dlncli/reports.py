@@ -1,4 +1,4 @@
-"""Frozen, typed reports of the experiments in :mod:`dlncli.experiments` (docs/api.md).
+"""Frozen, typed reports of the experiments in :mod:`dlncli.api` (docs/api.md).
 
 Each report's ``to_dict()`` is exactly the JSON document of its command (``--json``), before
 numpy values are converted by ``report.jsonable``; renderers in ``report.py`` read the fields.
@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from dlncli.flow import SupportChange
-from dlncli.lp import BPSolution
+from dlncli import __version__
+from dlncli.arrays import LN10, FloatArray, IntArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+if TYPE_CHECKING:  # result types of the core, named in the reports' fields
+    from dlncli.bp.verdict import BPSolution
+    from dlncli.dln.flow import SupportChange
 
 # ln of the largest and smallest positive float64 (about 1.8e308 and 4.9e-324): e^v is a
 # nonzero finite float exactly when LOG_TINY < v < LOG_HUGE.
@@ -29,6 +29,9 @@ LOG_TINY = -745.0
 # The raw (u, v) flow and anything else that forms alpha^p in float64 needs
 # 1e-300 < alpha^p < 1e300 with room for products: |p ln alpha| < ALPHA_P_LOG_BOUND.
 ALPHA_P_LOG_BOUND = 700.0
+# GD's stopping rule in a phase sweep (train's defaults, see dlncli.dln.train).
+GD_MAX_STEPS = 100_000
+GD_LOSS_TOL = 1e-28
 
 
 def exp_or_none(log_value: float) -> float | None:
@@ -66,7 +69,7 @@ class BPReport:
     ----------
     problem : name and shape.
     solution : the solver's result (x (N,), dual lambda (m,), the face of minimizers, the
-        verdict and its certificate, counters; see :class:`dlncli.lp.BPSolution`).
+        verdict and its certificate, counters; see :class:`dlncli.bp.verdict.BPSolution`).
     correlations : (N,) A^T lambda, the dual certificate's correlations (|.| <= 1; = sign x_i
         on the face). Not in the JSON document.
     """
@@ -513,4 +516,468 @@ class CompareReport:
             "fits": [fit.to_dict() for c in self.problems for fit in c.fits],
             "problems": [c.to_dict() for c in self.problems],
             "fail_above": self.fail_above,
+        }
+
+
+# --------------------------------------------------------------------------- path
+
+
+@dataclass(frozen=True)
+class Saddle:
+    """One saddle of the path: x° on the interval [tau, next tau).
+
+    x : (N,) the saddle.  support : coordinates with x_i != 0.  entered / left : support
+    changes against the previous saddle.  hit : coordinates whose |q_i| reached 1 at tau
+    (several: a tie).  face_dimension : dimension of the set of NNLS minimizers (0: unique);
+    when positive, x is the depth's tie-break point of that face (``selection``).
+    t / log10_t : physical time for a given alpha.  observed_tau : the ODE's rescaled jump time.
+    """
+
+    tau: float
+    x: FloatArray
+    loss: float
+    support: tuple[int, ...]
+    entered: tuple[int, ...]
+    left: tuple[int, ...]
+    hit: tuple[int, ...]
+    face_dimension: int
+    selection: str
+    vertex_distance: float  # ||x - active-set vertex||_inf (0 unless face_dimension > 0)
+    nnls_iterations: int  # Lawson-Hanson iterations at this event (warm start: about |hit| + 1)
+    t: float | None = None
+    log10_t: float | None = None
+    observed_tau: float | None = None
+
+    def to_dict(self, *, timed: bool, checked: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "tau": self.tau,
+            "x": self.x.tolist(),
+            "loss": self.loss,
+            "support": list(self.support),
+            "entered": list(self.entered),
+            "left": list(self.left),
+            "hit": list(self.hit),
+            "face_dimension": self.face_dimension,
+            "selection": self.selection,
+            "vertex_distance": self.vertex_distance,
+            "nnls_iterations": self.nnls_iterations,
+        }
+        if timed:
+            out["t"] = self.t
+            out["log10_t"] = self.log10_t
+        if checked:
+            out["observed_tau"] = self.observed_tau
+        return out
+
+
+@dataclass(frozen=True)
+class PathCheck:
+    """The ODE at one alpha against the path: rescaled trajectory and observed jump times."""
+
+    log10_alpha: float
+    reachable: bool
+    converged: bool
+    observed_tau: tuple[float | None, ...]  # one per saddle; None for saddle 0 or no crossing
+    max_tau_deviation: float | None
+    end_distance: float | None  # ||x_ODE(end) - last saddle||_inf
+    log10_tau: FloatArray = field(repr=False)  # (K,) recorded rescaled times
+    xs: FloatArray = field(repr=False)  # (K, N)
+    losses: FloatArray = field(repr=False)  # (K,)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """Result of :func:`path`; ``to_dict()`` is the ``dlncli path --json`` document."""
+
+    depth: float
+    saddles: tuple[Saddle, ...]
+    certificate: FloatArray  # (m,) lambda(tau_end) = int r dtau; q = A^T lambda
+    bp_x: FloatArray | None  # (N,) solve-bp's minimizer (None: compare_bp=False)
+    bp_unique: bool
+    bp_distance: float | None  # ||x_end - bp_x||_inf
+    tiebreak_x: FloatArray  # (N,) the depth's tie-break point of the BP face (lp + tiebreak)
+    tiebreak_distance: float | None  # ||x_end - tiebreak_x||_inf
+    end_vertex_distance: float  # ||active-set vertex at the end - tiebreak_x||_inf
+    log10_alpha: float | None
+    check: PathCheck | None
+    notes: tuple[str, ...]
+    bp_elapsed_s: float  # of elapsed_s, the time spent in solve-bp (0 when ``bp`` was given)
+    elapsed_s: float
+
+    @property
+    def x(self) -> FloatArray:
+        return self.saddles[-1].x
+
+    @property
+    def max_tau_deviation(self) -> float | None:
+        return None if self.check is None else self.check.max_tau_deviation
+
+    def to_dict(self) -> dict[str, Any]:
+        timed = self.log10_alpha is not None
+        checked = self.check is not None
+        out: dict[str, Any] = {
+            "status": "ok",
+            "message": f"{len(self.saddles) - 1} jumps; the last saddle is a BP minimizer",
+            "depth": self.depth,
+            "saddles": [s.to_dict(timed=timed, checked=checked) for s in self.saddles],
+            "events": len(self.saddles) - 1,
+            "tau_end": self.saddles[-1].tau,
+            "certificate": self.certificate.tolist(),
+            "bp_unique": self.bp_unique,
+            "bp_distance": self.bp_distance,
+            "tiebreak_distance": self.tiebreak_distance,
+            "end_vertex_distance": self.end_vertex_distance,
+            "notes": list(self.notes),
+            "bp_elapsed_s": self.bp_elapsed_s,
+            "elapsed_s": self.elapsed_s,
+        }
+        if timed:
+            out["log10_alpha"] = self.log10_alpha
+        if self.check is not None:
+            out["check_log10_alpha"] = self.check.log10_alpha
+            out["max_tau_deviation"] = self.check.max_tau_deviation
+            out["check_end_distance"] = self.check.end_distance
+            out["check_converged"] = self.check.converged
+        return out
+
+
+# --------------------------------------------------------------------------- potentials
+
+
+@dataclass(frozen=True)
+class PotentialCurve:
+    """One depth's functions: h on the z grid, and q, g on the grid w = h_p(z)."""
+
+    depth: float
+    z: FloatArray = field(repr=False)  # (K,)
+    h: FloatArray = field(repr=False)  # (K,) h_p(z)
+    w: FloatArray = field(repr=False)  # (K,) where q and g are evaluated
+    q: FloatArray = field(repr=False)  # (K,) q_p(w)
+    g: FloatArray = field(repr=False)  # (K,) g_p(w)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "depth": self.depth,
+            "z": self.z.tolist(),
+            "h": self.h.tolist(),
+            "w": self.w.tolist(),
+            "q": self.q.tolist(),
+            "g": self.g.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class PotentialsReport:
+    """The potentials command's result; ``to_dict()`` is its JSON document."""
+
+    curves: tuple[PotentialCurve, ...]
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "message": f"h_p, q_p and g_p for {len(self.curves)} depth(s)",
+            "curves": [c.to_dict() for c in self.curves],
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+# --------------------------------------------------------------------------- theory
+
+
+@dataclass(frozen=True)
+class TheoryReport:
+    """rho_W at each requested delta (``dlncli phase --theory``)."""
+
+    deltas: tuple[float, ...]
+    rhos: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "message": "asymptotic weak threshold of basis pursuit, signed vectors",
+            "theory": [{"delta": d, "rho": r} for d, r in zip(self.deltas, self.rhos, strict=True)],
+        }
+
+
+# --------------------------------------------------------------------------- train
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """The outcome of :func:`train`. Vectors are (N,); distances are max-norms.
+
+    x : the last iterate u^p - v^p.  steps : steps taken.  loss : its loss 1/2 ||A x - y||^2.
+    converged : loss <= tol * 1/2 ||y||^2.  diverged : the loss became non-finite or exploded,
+    or a step left u, v > 0 (``message`` names the step and 2 / lambda_max at the start).
+    effective_log_u, effective_log_v : ln u_eff, ln v_eff (None if diverged).
+    predicted_x : the flow limit from (u_eff, v_eff) (None unless converged).
+    prediction_error : max |x - predicted_x| (None unless converged).
+    flow_limit_distance : max |x - x_alpha| to the balanced flow limit at the nominal alpha.
+    bp_distance : max |x - x_BP| to basis pursuit's minimizer; when BP's minimizers form a
+        face, to the point of the face the depth's flow selects as alpha -> 0
+        (``bp_reference`` "tie-break", docs/model.md §4).
+    sharpness : eta lambda_max(Hessian of L in (u, v)) at the last iterate.
+    stability_bound : 2 / lambda_max at the start (a step size above it diverges at once).
+    loop_s : seconds spent in the steps themselves (``elapsed_s`` adds lambda_max and limits).
+    loss_curve : (steps + 1,) the full loss before each step and after the last one.
+    """
+
+    x: FloatArray
+    steps: int
+    loss: float
+    converged: bool
+    diverged: bool
+    lr: float
+    batch: int | None
+    seed: int | None
+    alpha: float
+    log_alpha: float
+    depth: float
+    effective_log_u: FloatArray | None
+    effective_log_v: FloatArray | None
+    predicted_x: FloatArray | None
+    prediction_error: float | None
+    flow_limit_distance: float | None
+    bp_distance: float | None
+    sharpness: float | None
+    stability_bound: float
+    elapsed_s: float
+    message: str = ""
+    bp_reference: str = "bp"
+    loop_s: float = 0.0
+    loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def status(self) -> str:
+        return "diverged" if self.diverged else "converged" if self.converged else "max-steps"
+
+    def trajectory_arrays(self) -> dict[str, FloatArray]:
+        """The ``--trajectory`` file's columns: step (steps + 1,) and loss (steps + 1,)."""
+        curve = self.loss_curve
+        return {"step": np.arange(curve.size, dtype=np.float64), "loss": curve}
+
+    def to_dict(self) -> dict[str, Any]:
+        def vec(v: FloatArray | None) -> list[float] | None:
+            return None if v is None else [float(t) for t in v]
+
+        return {
+            "status": self.status,
+            "message": self.message,
+            "x": vec(self.x),
+            "steps": self.steps,
+            "loss": self.loss,
+            "converged": self.converged,
+            "diverged": self.diverged,
+            "lr": self.lr,
+            "batch": self.batch,
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "log_alpha": self.log_alpha,
+            "depth": self.depth,
+            "effective_log_u": vec(self.effective_log_u),
+            "effective_log_v": vec(self.effective_log_v),
+            "predicted_x": vec(self.predicted_x),
+            "prediction_error": self.prediction_error,
+            "flow_limit_distance": self.flow_limit_distance,
+            "bp_distance": self.bp_distance,
+            "bp_reference": self.bp_reference,
+            "sharpness": self.sharpness,
+            "stability_bound": self.stability_bound,
+            "elapsed_s": self.elapsed_s,
+            "loop_elapsed_s": self.loop_s,
+        }
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One method with its parameters; unused parameters are None.
+
+    depth : p >= 2.  log_alpha : ln(alpha).  alpha_text : alpha as the user typed it.
+    lr : GD step size eta, or with ``lr_relative`` the fraction of each instance's stability
+    bound 2 / lambda_max at the start (eta = lr * 2 / lambda_max).
+    """
+
+    method: str
+    depth: float | None = None
+    log_alpha: float | None = None
+    alpha_text: str | None = None
+    lr: float | None = None
+    lr_relative: bool = False
+
+    @property
+    def key(self) -> tuple[str, float, float, float, int]:
+        """The store's key part; unused parameters are 0 (see phase_store)."""
+        return (
+            self.method,
+            self.depth or 0.0,
+            self.log_alpha or 0.0,
+            self.lr or 0.0,
+            int(self.lr_relative),
+        )
+
+    @property
+    def label(self) -> str:
+        parts = [self.method]
+        if self.depth is not None:
+            parts.append(f"p={self.depth:g}")
+        if self.alpha_text is not None:
+            parts.append(f"α={self.alpha_text}")
+        if self.lr is not None:
+            parts.append(f"η={self.lr:g}·η_max" if self.lr_relative else f"η={self.lr:g}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class GdBudget:
+    """GD's stopping rule in a sweep: at most ``max_steps`` steps, converged when the loss is
+    <= ``loss_tol`` * 1/2 ||y||^2 (train's ``max_steps`` and ``tol``)."""
+
+    max_steps: int = GD_MAX_STEPS
+    loss_tol: float = GD_LOSS_TOL
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """Successes of one variant in one cell (delta = m / N, rho = k / m as realized).
+
+    failed : solver errors; diverged : GD runs that diverged (both no success);
+    unconverged : GD runs stopped at the step budget (judged on their last iterate);
+    sharpness_median : GD, the median over the trials that did not diverge of eta lambda_max
+    at the end (2 is the edge of stability); lr_used_median : GD, the median step size eta.
+    """
+
+    delta: float
+    rho: float
+    m: int
+    k: int
+    variant: Variant
+    trials: int
+    successes: int
+    failed: int
+    diverged: int = 0
+    unconverged: int = 0
+    sharpness_median: float | None = None
+    lr_used_median: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.trials if self.trials else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta": self.delta,
+            "rho": self.rho,
+            "m": self.m,
+            "k": self.k,
+            **_variant_dict(self.variant),
+            "trials": self.trials,
+            "successes": self.successes,
+            "failed": self.failed,
+            "diverged": self.diverged,
+            "unconverged": self.unconverged,
+            "sharpness_median": self.sharpness_median,
+            "lr_used_median": self.lr_used_median,
+            "rate": self.rate,
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The empirical 50 % point of one variant at one delta, beside the theory's rho_W."""
+
+    delta: float
+    m: int
+    variant: Variant
+    rho_50: float | None  # None when the rate never crosses 1/2 on the rho grid
+    rho_theory: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta": self.delta,
+            "m": self.m,
+            **_variant_dict(self.variant),
+            "rho_50": self.rho_50,
+            "rho_theory": self.rho_theory,
+        }
+
+
+def _variant_dict(v: Variant) -> dict[str, Any]:
+    alpha = None
+    if v.log_alpha is not None and -745.0 < v.log_alpha < 709.0:
+        alpha = math.exp(v.log_alpha)
+    return {
+        "method": v.method,
+        "depth": v.depth,
+        "alpha": alpha,
+        "alpha_text": v.alpha_text,
+        "log10_alpha": None if v.log_alpha is None else v.log_alpha / LN10,
+        "lr": v.lr,
+        "lr_relative": v.lr_relative,
+        "label": v.label,
+    }
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """Result of :func:`phase`; ``to_dict()`` is the ``dlncli phase --json`` document."""
+
+    n: int
+    seed: int
+    trials: int
+    success_tol: float
+    variants: tuple[Variant, ...]
+    cells: tuple[CellSummary, ...]
+    transitions: tuple[Transition, ...]
+    reused: int
+    computed: int
+    elapsed_s: float
+    solve_s: float  # seconds spent inside solvers for the computed trials (all workers)
+    backend: str
+    store: str | None
+    failed: int = field(default=0)
+    delta_grid: tuple[float, ...] = ()  # as requested (cells hold the realized m / N)
+    rho_grid: tuple[float, ...] = ()  # as requested (cells hold the realized k / m)
+    gd: GdBudget = field(default_factory=GdBudget)
+    diverged: int = 0
+    unconverged: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
+        if self.failed:
+            message += f"; {self.failed} solver failures counted as no recovery"
+        if self.diverged:
+            message += f"; {self.diverged} GD runs diverged (no recovery)"
+        if self.unconverged:
+            message += (
+                f"; {self.unconverged} GD runs stopped at {self.gd.max_steps} steps above the "
+                "loss target (judged on their last iterate)"
+            )
+        return {
+            "status": "ok",
+            "message": message,
+            "n": self.n,
+            "seed": self.seed,
+            "trials": self.trials,
+            "success_tol": self.success_tol,
+            "delta_grid": list(self.delta_grid),
+            "rho_grid": list(self.rho_grid),
+            "cells": [c.to_dict() for c in self.cells],
+            "transitions": [t.to_dict() for t in self.transitions],
+            "reused": self.reused,
+            "computed": self.computed,
+            "failed": self.failed,
+            "diverged": self.diverged,
+            "unconverged": self.unconverged,
+            "gd_max_steps": self.gd.max_steps,
+            "gd_loss_tol": self.gd.loss_tol,
+            "elapsed_s": self.elapsed_s,
+            "solve_s": self.solve_s,
+            "backend": self.backend,
+            "store": self.store,
+            "dlncli_version": __version__,
         }

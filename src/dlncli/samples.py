@@ -16,12 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
+from dlncli.arrays import FloatArray
 from dlncli.errors import ProblemFormatError
-from dlncli.problem_io import DECIMAL, INTEGER, Problem, parse_decimal
+from dlncli.problem import DECIMAL, INTEGER, Problem, check_size, parse_decimal
 
-FloatArray = NDArray[np.float64]
 Built = tuple[FloatArray, FloatArray, FloatArray | None]
 Value = float | int
 
@@ -257,8 +256,6 @@ def build_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     """The sample ``spec`` refers to, its fields parsed and validated (ProblemFormatError
     naming the spec otherwise), A's float64 size checked against ``max_bytes`` before it is
     built."""
-    from dlncli.problem_io import _over_cap
-
     sample = find_sample(spec, strict=False)
     if sample is None:
         raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
@@ -278,7 +275,7 @@ def build_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
         sample.validate(spec, texts, values)
     if sample.shape is not None:
         m, n = sample.shape(*values)
-        _over_cap(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, max_bytes)
+        check_size(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, max_bytes)
     A, y, x_true = sample.build(*values)
     return Problem(spec, A, y, x_true)
 

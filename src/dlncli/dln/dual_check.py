@@ -1,6 +1,6 @@
 """Face-free Newton on the full flow-limit dual, in float64, extended or arbitrary precision.
 
-This is the check behind every limit :func:`dlncli.limit.flow_limit` returns, and its fallback.
+This is the check behind every limit :func:`dlncli.dln.limit.flow_limit` returns, and its fallback.
 The fast route in limit.py writes the dual in coordinates built from the basis-pursuit face;
 if the face is misclassified (near-tied columns) those coordinates describe a slightly
 different problem and can converge, confidently, to a wrong point. Here nothing depends on
@@ -42,10 +42,10 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
-from dlncli.newton import backtrack, step_to_boundary
-from dlncli.potentials import LN10, DepthPotential
+from dlncli.arrays import LN10, FloatArray
+from dlncli.dln.newton import backtrack, step_to_boundary
+from dlncli.dln.potentials import DepthPotential
 
-FloatArray = NDArray[np.float64]
 AnyArray = NDArray[Any]
 
 # Above this many entries of A the mpmath evaluation (pure Python, ~1 us per operation) costs
@@ -202,9 +202,9 @@ class DualProblem:
 
     The start is u = v = alpha (the potential's) unless ``log_u0`` and ``log_v0`` ((N,)
     natural logs) give a per-coordinate, possibly unbalanced one (docs/train.md); the
-    formulas are the potential's :meth:`~dlncli.potentials.PowerPotential.dual_terms`. The
+    formulas are the potential's :meth:`~dlncli.dln.potentials.PowerPotential.dual_terms`. The
     attributes pu, pv, log_ru, log_rv, ru, rv, p, q are the start's constants in working
-    precision (:class:`dlncli.potentials.DualStart`).
+    precision (:class:`dlncli.dln.potentials.DualStart`).
     """
 
     def __init__(

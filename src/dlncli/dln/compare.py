@@ -19,14 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
-from dlncli.flow import integrate_flow
-from dlncli.limit import LN10, bp_anchor, flow_limit
-from dlncli.lp import Deadline, max_margin_certificate
-from dlncli.tiebreak import select_minimizer
-
-FloatArray = NDArray[np.float64]
+from dlncli.arrays import LN10, FloatArray
+from dlncli.bp.verdict import max_margin_certificate
+from dlncli.deadline import Deadline
+from dlncli.dln.flow import integrate_flow
+from dlncli.dln.limit import bp_anchor, flow_limit
+from dlncli.dln.tiebreak import select_minimizer
 
 SLOPE_TOLERANCE = 0.1  # |fitted - predicted| within this: the verdict "agrees"
 FIT_POINTS = 4  # the asymptotic part: the smallest-alpha points above the round-off floor

@@ -34,12 +34,12 @@ import scipy.linalg
 from numpy.typing import NDArray
 from scipy.linalg.lapack import dgetrf, dgetrs, zgetrf, zgetrs
 
-if TYPE_CHECKING:
-    from dlncli.limit import MirrorCoordinates
+from dlncli.arrays import FloatArray, IntArray
 
-FloatArray = NDArray[np.float64]
+if TYPE_CHECKING:
+    from dlncli.dln.limit import MirrorCoordinates
+
 ComplexArray = NDArray[np.complex128]
-IntArray = NDArray[np.int64]
 
 EPS = float(np.finfo(float).eps)
 # Plain ufunc reductions: the numpy.max/sum wrappers cost more than the work at these sizes.

@@ -16,32 +16,42 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from dlncli.errors import RunFailedError, SolverError, TimeLimitError
-from dlncli.lp import Deadline
-from dlncli.potentials import LN10
-from dlncli.problem_io import DECIMAL, Problem, parse_decimal
+from dlncli.arrays import LN10, FloatArray
+from dlncli.deadline import Deadline
+from dlncli.dln.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
+from dlncli.errors import (
+    OptionError,
+    ProblemFormatError,
+    RunFailedError,
+    SolverError,
+    TimeLimitError,
+)
+from dlncli.problem import DECIMAL, Problem, parse_decimal
 from dlncli.reports import (
     BPReport,
     CompareReport,
     CompareRowReport,
     FitReport,
     FlowReport,
+    PathReport,
+    PotentialsReport,
     ProblemComparison,
     ProblemInfo,
+    TheoryReport,
     TieBreakReport,
+    TrainReport,
     VerifyRow,
     alpha_p_fits_float,
     exp_or_none,
 )
 
-FloatArray = NDArray[np.float64]
 ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m, N) / sparse
 
 FLOW_METHODS = ("ode", "raw", "raw-lsoda")
 DEFAULT_TIEBREAK_DEPTHS = ("2", "2.5", "3", "4", "inf")
 DEFAULT_COMPARE_DEPTHS = ("2", "2.5", "3", "4")
+DEFAULT_POTENTIAL_DEPTHS = ("2", "2.5", "3", "4")
 DEFAULT_LOG10_ALPHA_P = tuple(float(-k) for k in range(10))  # alpha^p = 1, 1e-1, ..., 1e-9
 VERIFY_LOG10_ALPHA_P = (-2.0, -4.0, -8.0, -16.0)
 
@@ -57,15 +67,17 @@ def as_problem(problem: ProblemLike, y: Any = None, *, name: str = "arrays") -> 
         from dlncli.problem_io import load_problem
 
         if y is not None:
-            raise ValueError("give a problem name or A and y, not a name and y")
+            raise OptionError("y", "given", "no y with a problem name (give A and y, or a name)")
         return load_problem(problem)
     if isinstance(problem, Problem):
         if y is not None:
-            raise ValueError("give a Problem or A and y, not a Problem and y")
+            raise OptionError("y", "given", "no y with a Problem (give A and y, or a Problem)")
         return problem
     if y is None:
-        raise ValueError("y is missing; expected A (m, N) and y (m,), or a Problem")
+        raise OptionError("y", None, "y (m,) with an array A (m, N), or a Problem")
     dense = problem.toarray() if hasattr(problem, "toarray") else problem
+    if np.iscomplexobj(dense) or np.iscomplexobj(y):
+        raise ProblemFormatError(f"{name}: A or y is complex; expected real numbers")
     A = np.array(dense, dtype=np.float64)
     b = np.array(y, dtype=np.float64).reshape(-1)
     if A.ndim != 2 or b.shape != (A.shape[0],) or A.size == 0:
@@ -85,18 +97,51 @@ def parse_alpha(alpha: str | float) -> tuple[str, float]:
     ln alpha), exact for values far outside float range. ValueError unless alpha > 0."""
     if isinstance(alpha, str):
         if DECIMAL.fullmatch(alpha) is None:
-            raise ValueError(f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6")
+            raise OptionError(
+                "alpha",
+                alpha,
+                "e.g. 1e-6",
+                f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6",
+            )
         value = Decimal(alpha)
         text = alpha
     else:
         value = Decimal(float(alpha)) if math.isfinite(alpha) else Decimal(0)
         text = repr(float(alpha))
     if value <= 0:
-        raise ValueError(f"{text!r}; expected a finite number > 0")
+        raise OptionError(
+            "alpha", text, "a finite number > 0", f"{text!r}; expected a finite number > 0"
+        )
     try:
         return text, float(value.ln())
     except ArithmeticError:  # an exponent beyond what decimal's context can take
-        raise ValueError(f"{text!r} is out of range; expected |log10 alpha| below 1e6") from None
+        raise OptionError(
+            "alpha",
+            text,
+            "|log10 alpha| below 1e6",
+            f"{text!r} is out of range; expected |log10 alpha| below 1e6",
+        ) from None
+
+
+def check_depth(depth: float, option: str = "depth") -> float:
+    """A depth p as a float; OptionError unless it is a finite real number >= 2."""
+    value = float(depth)
+    if not (math.isfinite(value) and value >= 2):
+        raise OptionError(option, depth, "a finite real number >= 2")
+    return value
+
+
+def parse_small_alpha(alpha: str | float, option: str) -> float:
+    """ln alpha for 0 < alpha < 1 (the path is the alpha -> 0 limit)."""
+    try:
+        _, log_alpha = parse_alpha(alpha)
+    except OptionError as exc:
+        raise OptionError(option, alpha, exc.expected) from None
+    if log_alpha >= 0:
+        raise OptionError(
+            option, alpha, "a number 0 < alpha < 1 (the path is the alpha -> 0 limit)"
+        )
+    return log_alpha
 
 
 def depth_labels(depths: Sequence[str | float], *, allow_inf: bool) -> list[tuple[str, float]]:
@@ -108,16 +153,19 @@ def depth_labels(depths: Sequence[str | float], *, allow_inf: bool) -> list[tupl
             try:
                 label, value = depth, parse_decimal(depth)
             except ValueError:
-                raise ValueError(
-                    f"{depth!r} is not a plain decimal number; expected e.g. 2.5"
+                raise OptionError(
+                    "depths",
+                    depth,
+                    "e.g. 2.5",
+                    f"{depth!r} is not a plain decimal number; expected e.g. 2.5",
                 ) from None
         else:
             label, value = f"{float(depth):g}", float(depth)
         if math.isnan(value) or value < 2 or (math.isinf(value) and not allow_inf):
             expected = "a real number >= 2 or inf" if allow_inf else "a finite real number >= 2"
-            raise ValueError(f"{label!r}; expected {expected}")
+            raise OptionError("depths", label, expected, f"{label!r}; expected {expected}")
         if any(v == value for _, v in out):
-            raise ValueError(f"{label!r} is given twice")
+            raise OptionError("depths", label, "distinct depths", f"{label!r} is given twice")
         out.append((label, value))
     return out
 
@@ -152,7 +200,7 @@ def solve_bp(
     ------
     InfeasibleError : y is not in the range of A.  TimeLimitError : the budget ran out.
     """
-    from dlncli.lp import solve_basis_pursuit
+    from dlncli.bp.verdict import solve_basis_pursuit
 
     if isinstance(problem, Problem | str) or not hasattr(problem, "toarray"):
         prob = as_problem(problem, y)
@@ -212,15 +260,17 @@ def flow(
     prob = as_problem(problem, y)
     alpha_text, log_alpha = parse_alpha(alpha)
     if not (math.isfinite(depth) and depth >= 2):
-        raise ValueError(f"depth {depth!r}; expected a real number >= 2")
+        raise OptionError("depth", depth, "a real number >= 2")
     if method not in FLOW_METHODS:
-        raise ValueError(f"method {method!r}; expected one of {', '.join(FLOW_METHODS)}")
+        raise OptionError("method", method, f"one of {', '.join(FLOW_METHODS)}")
     if t_end is not None and not t_end > 0:
-        raise ValueError(f"t_end {t_end}; expected a time > 0")
+        raise OptionError("t_end", t_end, "a time > 0", f"{t_end}; expected a time > 0")
     if method != "ode" and limit_only:
-        raise ValueError(f"method {method} runs the flow; drop limit_only")
+        raise OptionError(
+            "method", method, "ode with limit_only", f"{method} runs the flow; drop --limit-only"
+        )
     if trajectory and limit_only:
-        raise ValueError("trajectory needs the ODE; drop limit_only")
+        raise OptionError("trajectory", True, "no limit_only", "needs the ODE; drop --limit-only")
     say = status or (lambda text: None)
     if method == "ode":
         return _ode_flow(
@@ -254,7 +304,7 @@ def flow_from_start(
     reference is BP's minimizer (its vertex when BP is not unique: the tie-break rule is for
     balanced starts). One time budget covers the BP anchor and the limit.
     """
-    from dlncli.limit import LN10, bp_anchor, flow_limit
+    from dlncli.dln.limit import bp_anchor, flow_limit
 
     prob = as_problem(problem, y)
     start = time.perf_counter()
@@ -317,8 +367,8 @@ def _reference(
     bp = anchor.bp
     if bp.unique:
         return "bp", np.asarray(bp.x, dtype=np.float64)
-    from dlncli.limit import normalize
-    from dlncli.tiebreak import select_minimizer
+    from dlncli.dln.limit import normalize
+    from dlncli.dln.tiebreak import select_minimizer
 
     A, y = normalize(prob.A, prob.y, anchor.scale_exp) if normalized else (prob.A, prob.y)
     return "tie-break", select_minimizer(A, y, bp, [depth]).selections[0].x
@@ -337,8 +387,8 @@ def _ode_flow(
     progress: Callable[[float], None] | None,
     status: Callable[[str], None],
 ) -> FlowReport:
-    from dlncli.flow import integrate_flow
-    from dlncli.limit import bp_anchor, flow_limit
+    from dlncli.dln.flow import integrate_flow
+    from dlncli.dln.limit import bp_anchor, flow_limit
 
     start = time.perf_counter()
     deadline = Deadline(time_limit)
@@ -402,7 +452,7 @@ def _ode_flow(
                 converged = run.converged
                 agreement = float(np.max(np.abs(run.x - limit.x))) / scale
             if trajectory:
-                from dlncli.potentials import trajectory_uv
+                from dlncli.dln.potentials import trajectory_uv
 
                 finite = np.isfinite(run.log10_t)
                 t = np.where(finite, 10.0 ** np.minimum(run.log10_t, 300.0), 0.0)
@@ -479,8 +529,8 @@ def _raw_flow(
     progress: Callable[[float], None] | None,
 ) -> FlowReport:
     """The authors' (u, v) integration, checked against the exact limit."""
-    from dlncli.flow import integrate_raw_flow
-    from dlncli.limit import bp_anchor, flow_limit
+    from dlncli.dln.flow import integrate_raw_flow
+    from dlncli.dln.limit import bp_anchor, flow_limit
 
     start = time.perf_counter()
     deadline = Deadline(time_limit)
@@ -568,9 +618,9 @@ def tie_break(
     time_limit : seconds for the whole computation (BP, selections and --verify), or None.
     status : called with what runs now.
     """
-    from dlncli.limit import bp_anchor, flow_limit
-    from dlncli.lp import solve_basis_pursuit
-    from dlncli.tiebreak import select_minimizer
+    from dlncli.bp.verdict import solve_basis_pursuit
+    from dlncli.dln.limit import bp_anchor, flow_limit
+    from dlncli.dln.tiebreak import select_minimizer
 
     prob = as_problem(problem, y)
     parsed = depth_labels(depths, allow_inf=True)
@@ -630,20 +680,47 @@ def tie_break(
 # --------------------------------------------------------------------------- path
 
 
-def path(problem: ProblemLike, y: Any = None, **options: Any) -> Any:
-    """The alpha -> 0 saddle-to-saddle path (``dlncli path``): :func:`dlncli.path.path` on a
-    Problem, a sample name or file path, or A (m, N) and y (m,); ``options`` are its keyword
-    options (depth, log_alpha, check_log_alpha, compare_bp, time_limit, ...). Returns its
-    :class:`dlncli.path.PathReport`."""
-    from dlncli.path import path as saddle_path
+def path(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    depth: float = 2.0,
+    alpha: str | float | None = None,
+    check_alpha: str | float | None = None,
+    compare_bp: bool = True,
+    time_limit: float | None = None,
+) -> PathReport:
+    """The alpha -> 0 limit of the flow as an exact saddle-to-saddle path (``dlncli path``).
 
+    Parameters
+    ----------
+    problem, y : a Problem, a sample name or file path, or A (m, N) and y (m,).
+    depth : p >= 2 (real); it sets the time scale and the tie-break of degenerate saddles.
+    alpha : 0 < alpha < 1: also give each saddle's physical time t_k at this alpha.
+    check_alpha : 0 < alpha < 1: integrate the flow at this alpha and report each jump's
+        observed rescaled time.
+    compare_bp : measure the last saddle against solve-bp's minimizer.
+    time_limit : seconds for the whole call, or None.
+    """
+    from dlncli.dln.path import path as saddle_path
+
+    log_alpha = None if alpha is None else parse_small_alpha(alpha, "alpha")
+    check_log_alpha = None if check_alpha is None else parse_small_alpha(check_alpha, "check_alpha")
     prob = as_problem(problem, y)
-    return saddle_path(prob.A, prob.y, **options)
+    return saddle_path(
+        prob.A,
+        prob.y,
+        depth=check_depth(depth),
+        log_alpha=log_alpha,
+        check_log_alpha=check_log_alpha,
+        compare_bp=compare_bp,
+        time_limit=time_limit,
+    )
 
 
 def path_arrays(report: Any) -> dict[str, FloatArray]:
     """``path --output FILE.npz/.csv``: the saddles' tau (K,), loss (K,) and x (K, N) of a
-    :class:`dlncli.path.PathReport`."""
+    :class:`dlncli.dln.path.PathReport`."""
     return {
         "tau": np.array([s.tau for s in report.saddles]),
         "loss": np.array([s.loss for s in report.saddles]),
@@ -685,7 +762,7 @@ def compare(
     progress : called with the fraction of a problem's grid done; on_problem : called with
         (index, problem) before each problem.
     """
-    from dlncli.compare import compare_flow_to_bp, parse_t_end_rule
+    from dlncli.dln.compare import compare_flow_to_bp, parse_t_end_rule
 
     if isinstance(problems, Problem | str) or y is not None:
         items = [as_problem(problems, y)]
@@ -792,3 +869,102 @@ __all__ = [
     "solve_bp",
     "tie_break",
 ]
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    lr: float,
+    alpha: str | float = "1e-3",
+    depth: float = 2.0,
+    batch: int | None = None,
+    seed: int = 0,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tol: float = DEFAULT_TOL,
+    time_limit: float | None = None,
+) -> TrainReport:
+    """Train the DLN by gradient descent (SGD with ``batch``) from u = v = alpha (``dlncli
+    train``), and explain its result exactly by the flow limit from GD's effective start.
+
+    Parameters
+    ----------
+    problem, y : a Problem, a sample name or file path, or A (m, N) and y (m,).
+    lr : the step size eta > 0.
+    alpha : initialization scale alpha > 0 (a decimal string keeps any exponent exactly).
+    depth : p >= 2 (real).
+    batch : B rows per SGD step (at most m), or None for full-batch GD.
+    seed : seed of the SGD row draws.  max_steps : K >= 0.
+    tol : converged when the loss <= tol * 1/2 ||y||^2.
+    time_limit : seconds for the whole call, or None.
+    """
+    from dlncli.dln.train import train as descend
+
+    _, log_alpha = parse_alpha(alpha)
+    prob = as_problem(problem, y)
+    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+        raise OptionError("lr", lr, "a step size eta > 0")
+    m = prob.A.shape[0]
+    if batch is not None and not 1 <= batch <= m:
+        raise OptionError("batch", batch, f"a whole number from 1 to m = {m} rows")
+    if max_steps < 0:
+        raise OptionError("max_steps", max_steps, "a whole number >= 0")
+    if not (math.isfinite(tol) and tol > 0):
+        raise OptionError("tol", tol, "a number > 0")
+    return descend(
+        prob.A,
+        prob.y,
+        depth=check_depth(depth),
+        log_alpha=log_alpha,
+        lr=float(lr),
+        batch=batch,
+        seed=seed,
+        max_steps=max_steps,
+        tol=tol,
+        time_limit=time_limit,
+    )
+
+
+# --------------------------------------------------------------------------- potentials
+
+
+def potentials(
+    depths: Sequence[str | float] = DEFAULT_POTENTIAL_DEPTHS,
+    *,
+    z: Sequence[float] | None = None,
+    w: Sequence[float] | None = None,
+) -> PotentialsReport:
+    """h_p, q_p and g_p, the functions behind the flow's limit and tie-break (``dlncli
+    potentials``, docs/potentials.md).
+
+    depths : p >= 2 each.  z : points for h_p (in (-1, 1) when some p > 2); default a fixed
+    grid.  w : points for q_p and g_p; default the grid w = h_p(z) of each depth.
+    """
+    from dlncli.dln.potentials import DEFAULT_Z, evaluate_potentials
+
+    values = [p for _, p in depth_labels(depths, allow_inf=False)]
+    grid = list(DEFAULT_Z) if z is None else [float(v) for v in z]
+    if not grid:
+        raise OptionError("z", "", "at least one point")
+    for value in grid:
+        if not math.isfinite(value) or (abs(value) >= 1 and any(p > 2 for p in values)):
+            raise OptionError("z", value, "-1 < z < 1 (h_p is defined there for p > 2)")
+    return evaluate_potentials(values, z=grid, w=w)
+
+
+# --------------------------------------------------------------------------- theory
+
+
+def theory(deltas: Sequence[float]) -> TheoryReport:
+    """The asymptotic weak threshold rho_W(delta) of basis pursuit (Donoho-Tanner) at each
+    delta = m / N in (0, 1] (``dlncli phase --theory``)."""
+    from dlncli.transition.theory import weak_threshold_table
+
+    values = [float(d) for d in deltas]
+    for d in values:
+        if not 0 < d <= 1:
+            raise OptionError("deltas", d, "values in (0, 1]")
+    return weak_threshold_table(values)

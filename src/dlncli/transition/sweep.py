@@ -33,15 +33,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from dlncli import __version__
+from dlncli.arrays import FloatArray
 from dlncli.blas import single_threaded_blas
 from dlncli.errors import DlnError
-from dlncli.phase_store import PhaseStore, StoredTrial, TrialKey
-from dlncli.potentials import LN10
+from dlncli.reports import (
+    GD_LOSS_TOL,
+    GD_MAX_STEPS,
+    CellSummary,
+    GdBudget,
+    PhaseReport,
+    Transition,
+    Variant,
+)
 from dlncli.samples import rounded_matvec
-from dlncli.theory import weak_threshold
+from dlncli.transition.store import PhaseStore, StoredTrial, TrialKey
+from dlncli.transition.theory import weak_threshold
 
 __all__ = [
     "METHODS",
@@ -61,11 +69,8 @@ __all__ = [
     "variants_for",
 ]
 
-FloatArray = NDArray[np.float64]
 INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x correctly rounded (v2)"
 # GD's budget by default: train's (tests/test_phase.py checks that they agree).
-GD_MAX_STEPS = 100_000
-GD_LOSS_TOL = 1e-28
 
 
 CONNECT_TIMEOUT_S = 10.0
@@ -171,45 +176,6 @@ def observe(A: FloatArray, x: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------- methods
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One method with its parameters; unused parameters are None.
-
-    depth : p >= 2.  log_alpha : ln(alpha).  alpha_text : alpha as the user typed it.
-    lr : GD step size eta, or with ``lr_relative`` the fraction of each instance's stability
-    bound 2 / lambda_max at the start (eta = lr * 2 / lambda_max).
-    """
-
-    method: str
-    depth: float | None = None
-    log_alpha: float | None = None
-    alpha_text: str | None = None
-    lr: float | None = None
-    lr_relative: bool = False
-
-    @property
-    def key(self) -> tuple[str, float, float, float, int]:
-        """The store's key part; unused parameters are 0 (see phase_store)."""
-        return (
-            self.method,
-            self.depth or 0.0,
-            self.log_alpha or 0.0,
-            self.lr or 0.0,
-            int(self.lr_relative),
-        )
-
-    @property
-    def label(self) -> str:
-        parts = [self.method]
-        if self.depth is not None:
-            parts.append(f"p={self.depth:g}")
-        if self.alpha_text is not None:
-            parts.append(f"α={self.alpha_text}")
-        if self.lr is not None:
-            parts.append(f"η={self.lr:g}·η_max" if self.lr_relative else f"η={self.lr:g}")
-        return " ".join(parts)
-
-
 class _Instance:
     """One problem with the BP solution shared by every method that needs it."""
 
@@ -222,7 +188,7 @@ class _Instance:
     @property
     def bp(self) -> Any:
         if self._bp is None:
-            from dlncli.lp import solve_basis_pursuit
+            from dlncli.bp.verdict import solve_basis_pursuit
 
             self._bp = solve_basis_pursuit(self.A, self.y)
         return self._bp
@@ -230,7 +196,7 @@ class _Instance:
     @property
     def anchor(self) -> Any:
         if self._anchor is None:
-            from dlncli.limit import bp_anchor
+            from dlncli.dln.limit import bp_anchor
 
             self._anchor = bp_anchor(self.A, self.y, bp=self.bp)
         return self._anchor
@@ -240,21 +206,12 @@ class _Instance:
         train`` reports as ``stability_bound`` (the same function on the same point)."""
         key = (depth, log_alpha)
         if key not in self._bounds:
-            from dlncli.train import hessian_lambda_max
+            from dlncli.dln.train import hessian_lambda_max
 
             start = np.full(self.A.shape[1], log_alpha)
             lam = hessian_lambda_max(self.A, self.y, start, start, depth)
             self._bounds[key] = 2.0 / lam if lam > 0 else math.inf
         return self._bounds[key]
-
-
-@dataclass(frozen=True)
-class GdBudget:
-    """GD's stopping rule in a sweep: at most ``max_steps`` steps, converged when the loss is
-    <= ``loss_tol`` * 1/2 ||y||^2 (train's ``max_steps`` and ``tol``)."""
-
-    max_steps: int = GD_MAX_STEPS
-    loss_tol: float = GD_LOSS_TOL
 
 
 @dataclass(frozen=True)
@@ -275,7 +232,7 @@ def _solve_bp(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
 
 
 def _solve_limit(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
-    from dlncli.limit import flow_limit
+    from dlncli.dln.limit import flow_limit
 
     assert variant.depth is not None and variant.log_alpha is not None
     result = flow_limit(
@@ -285,8 +242,8 @@ def _solve_limit(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
 
 
 def _solve_gd(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
+    from dlncli.dln.train import train
     from dlncli.errors import SolverError
-    from dlncli.train import train
 
     assert variant.depth is not None and variant.log_alpha is not None and variant.lr is not None
     lr = variant.lr
@@ -351,7 +308,7 @@ class TrialTask:
     seed: int
     success_tol: float
     variants: tuple[Variant, ...]
-    gd: GdBudget = GdBudget()
+    gd: GdBudget = field(default_factory=GdBudget)
 
 
 def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
@@ -393,148 +350,6 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
 
 
 # --------------------------------------------------------------------------- reports
-
-
-@dataclass(frozen=True)
-class CellSummary:
-    """Successes of one variant in one cell (delta = m / N, rho = k / m as realized).
-
-    failed : solver errors; diverged : GD runs that diverged (both no success);
-    unconverged : GD runs stopped at the step budget (judged on their last iterate);
-    sharpness_median : GD, the median over the trials that did not diverge of eta lambda_max
-    at the end (2 is the edge of stability); lr_used_median : GD, the median step size eta.
-    """
-
-    delta: float
-    rho: float
-    m: int
-    k: int
-    variant: Variant
-    trials: int
-    successes: int
-    failed: int
-    diverged: int = 0
-    unconverged: int = 0
-    sharpness_median: float | None = None
-    lr_used_median: float | None = None
-
-    @property
-    def rate(self) -> float:
-        return self.successes / self.trials if self.trials else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "delta": self.delta,
-            "rho": self.rho,
-            "m": self.m,
-            "k": self.k,
-            **_variant_dict(self.variant),
-            "trials": self.trials,
-            "successes": self.successes,
-            "failed": self.failed,
-            "diverged": self.diverged,
-            "unconverged": self.unconverged,
-            "sharpness_median": self.sharpness_median,
-            "lr_used_median": self.lr_used_median,
-            "rate": self.rate,
-        }
-
-
-@dataclass(frozen=True)
-class Transition:
-    """The empirical 50 % point of one variant at one delta, beside the theory's rho_W."""
-
-    delta: float
-    m: int
-    variant: Variant
-    rho_50: float | None  # None when the rate never crosses 1/2 on the rho grid
-    rho_theory: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "delta": self.delta,
-            "m": self.m,
-            **_variant_dict(self.variant),
-            "rho_50": self.rho_50,
-            "rho_theory": self.rho_theory,
-        }
-
-
-def _variant_dict(v: Variant) -> dict[str, Any]:
-    alpha = None
-    if v.log_alpha is not None and -745.0 < v.log_alpha < 709.0:
-        alpha = math.exp(v.log_alpha)
-    return {
-        "method": v.method,
-        "depth": v.depth,
-        "alpha": alpha,
-        "alpha_text": v.alpha_text,
-        "log10_alpha": None if v.log_alpha is None else v.log_alpha / LN10,
-        "lr": v.lr,
-        "lr_relative": v.lr_relative,
-        "label": v.label,
-    }
-
-
-@dataclass(frozen=True)
-class PhaseReport:
-    """Result of :func:`phase`; ``to_dict()`` is the ``dlncli phase --json`` document."""
-
-    n: int
-    seed: int
-    trials: int
-    success_tol: float
-    variants: tuple[Variant, ...]
-    cells: tuple[CellSummary, ...]
-    transitions: tuple[Transition, ...]
-    reused: int
-    computed: int
-    elapsed_s: float
-    solve_s: float  # seconds spent inside solvers for the computed trials (all workers)
-    backend: str
-    store: str | None
-    failed: int = field(default=0)
-    delta_grid: tuple[float, ...] = ()  # as requested (cells hold the realized m / N)
-    rho_grid: tuple[float, ...] = ()  # as requested (cells hold the realized k / m)
-    gd: GdBudget = GdBudget()
-    diverged: int = 0
-    unconverged: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
-        if self.failed:
-            message += f"; {self.failed} solver failures counted as no recovery"
-        if self.diverged:
-            message += f"; {self.diverged} GD runs diverged (no recovery)"
-        if self.unconverged:
-            message += (
-                f"; {self.unconverged} GD runs stopped at {self.gd.max_steps} steps above the "
-                "loss target (judged on their last iterate)"
-            )
-        return {
-            "status": "ok",
-            "message": message,
-            "n": self.n,
-            "seed": self.seed,
-            "trials": self.trials,
-            "success_tol": self.success_tol,
-            "delta_grid": list(self.delta_grid),
-            "rho_grid": list(self.rho_grid),
-            "cells": [c.to_dict() for c in self.cells],
-            "transitions": [t.to_dict() for t in self.transitions],
-            "reused": self.reused,
-            "computed": self.computed,
-            "failed": self.failed,
-            "diverged": self.diverged,
-            "unconverged": self.unconverged,
-            "gd_max_steps": self.gd.max_steps,
-            "gd_loss_tol": self.gd.loss_tol,
-            "elapsed_s": self.elapsed_s,
-            "solve_s": self.solve_s,
-            "backend": self.backend,
-            "store": self.store,
-            "dlncli_version": __version__,
-        }
 
 
 # --------------------------------------------------------------------------- transitions

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from dlncli.arrays import FloatArray, IntArray
 
 
 def numerical_rank(singular_values: FloatArray, shape: tuple[int, ...]) -> int:
@@ -47,7 +46,7 @@ class PrecisionArrays:
 class FaceGeometry:
     """The BP face of a (normalized) problem in the reduced rows of A. Shapes: r = rank A,
     r_J = rank A_J, |J| the support size, |off| = N - |J|. Units: those of the normalized
-    problem (see :func:`dlncli.limit.normalize`).
+    problem (see :func:`dlncli.dln.limit.normalize`).
 
     basis : (m, r) orthonormal basis of range(A); dependent rows are dropped through it.
     A : (r, N) basis^T A.   y : (r,) basis^T y.

@@ -3,10 +3,10 @@
 Notation as in limit.py. The 2N-dimensional flow reduces exactly to the mirror flow
 d mu / d tau = y - A x(mu) in R^m, with tau = rate * t, rate = 4 (p = 2) or
 p (p - 2) alpha^(p-2) (p > 2) (docs/model.md §2). It is integrated in the face coordinates of
-:class:`dlncli.limit.MirrorCoordinates` (for p > 2 with r face slacks in place of a_hat, so a
+:class:`dlncli.dln.limit.MirrorCoordinates` (for p > 2 with r face slacks in place of a_hat, so a
 slack of ~1 next to others of ~1/kappa keeps its digits), by the Radau IIA integrator of
-:mod:`dlncli.ode` with the analytic Jacobian; the right-hand side is formed around the current
-point, accurate relative to the motion, in float64 (see dlncli.ode). Any integration error is
+:mod:`dlncli.dln.ode` with the analytic Jacobian; the right-hand side is formed around the current
+point, accurate relative to the motion, in float64 (see dlncli.dln.ode). Any integration error is
 a perturbation of mu, which the mirror flow forgets (its limit does not depend on where in
 mu-space it starts), so the end-point agrees with the exact limit far better than rtol.
 
@@ -27,21 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
+from dlncli.arrays import LN10, FloatArray
 from dlncli.blas import single_threaded_blas
+from dlncli.dln.limit import Anchor, mirror_coordinates, normalize, user_log10_time
+from dlncli.dln.ode import Radau5, SlackMaps
 from dlncli.errors import TimeLimitError
-from dlncli.limit import (
-    LN10,
-    Anchor,
-    mirror_coordinates,
-    normalize,
-    user_log10_time,
-)
-from dlncli.ode import Radau5, SlackMaps
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 ACTIVE_FRACTION = 1e-2  # a coordinate is "active" once |x_i| >= 1% of ||x_end||_inf
 CHEAP_JACOBIAN_FLOPS = 2_000_000  # N d^2 up to this: the Jacobian counts as cheap to form
@@ -112,7 +103,7 @@ def integrate_flow(
     Parameters
     ----------
     A : (m, N).  y : (m,).  depth : p >= 2.  log_alpha : ln(alpha).
-    anchor : BP anchor that fixes the coordinates (see :func:`dlncli.limit.bp_anchor`).
+    anchor : BP anchor that fixes the coordinates (see :func:`dlncli.dln.limit.bp_anchor`).
     log10_t_end : stop at this time instead of at convergence.
     rtol : Radau relative tolerance on the state (the face slacks (p > 2) or a_hat, and b).
     converge_tol : stop when the predicted remaining motion of x is below this, relative.

@@ -21,15 +21,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
-
-LN10 = math.log(10.0)
+from dlncli.arrays import FloatArray
+from dlncli.reports import PotentialCurve, PotentialsReport
 
 SMALL_Z = 0.5  # |z| <= SMALL_Z: Newton on z; above: Newton on log(1 - |z|)
 SERIES_Z = 0.1  # |z| < SERIES_Z: q_p by its positive power series (no cancellation)
@@ -565,44 +564,6 @@ def tie_break_penalty(depth: float, v: FloatArray) -> tuple[float, FloatArray, F
 
 
 # --------------------------------------------------------------------------- the report
-
-
-@dataclass(frozen=True)
-class PotentialCurve:
-    """One depth's functions: h on the z grid, and q, g on the grid w = h_p(z)."""
-
-    depth: float
-    z: FloatArray = field(repr=False)  # (K,)
-    h: FloatArray = field(repr=False)  # (K,) h_p(z)
-    w: FloatArray = field(repr=False)  # (K,) where q and g are evaluated
-    q: FloatArray = field(repr=False)  # (K,) q_p(w)
-    g: FloatArray = field(repr=False)  # (K,) g_p(w)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "depth": self.depth,
-            "z": self.z.tolist(),
-            "h": self.h.tolist(),
-            "w": self.w.tolist(),
-            "q": self.q.tolist(),
-            "g": self.g.tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class PotentialsReport:
-    """The potentials command's result; ``to_dict()`` is its JSON document."""
-
-    curves: tuple[PotentialCurve, ...]
-    elapsed_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "message": f"h_p, q_p and g_p for {len(self.curves)} depth(s)",
-            "curves": [c.to_dict() for c in self.curves],
-            "elapsed_s": self.elapsed_s,
-        }
 
 
 def evaluate_potentials(

@@ -14,10 +14,10 @@ delta = psi(rho delta). Note that the argument of psi is k / N, not k / m.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from dlncli.reports import TheoryReport
 
 __all__ = ["TheoryReport", "weak_threshold", "weak_threshold_table"]
 
@@ -86,21 +86,6 @@ def weak_threshold(delta: float) -> float:
         lambda t: _psi_at(t) - delta, TAU_MIN, TAU_MAX, xtol=1e-15, rtol=1e-15, maxiter=200
     )
     return min(_sparsity_at(float(tau)) / delta, 1.0)
-
-
-@dataclass(frozen=True)
-class TheoryReport:
-    """rho_W at each requested delta (``dlncli phase --theory``)."""
-
-    deltas: tuple[float, ...]
-    rhos: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "message": "asymptotic weak threshold of basis pursuit, signed vectors",
-            "theory": [{"delta": d, "rho": r} for d, r in zip(self.deltas, self.rhos, strict=True)],
-        }
 
 
 def weak_threshold_table(deltas: np.typing.ArrayLike) -> TheoryReport:

@@ -22,16 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
+from dlncli.arrays import FloatArray, IntArray
+from dlncli.bp.verdict import BPSolution
+from dlncli.dln.geometry import numerical_rank
+from dlncli.dln.newton import backtrack, step_to_boundary
+from dlncli.dln.potentials import tie_break_penalty
 from dlncli.errors import SolverError
-from dlncli.geometry import numerical_rank
-from dlncli.lp import BPSolution
-from dlncli.newton import backtrack, step_to_boundary
-from dlncli.potentials import tie_break_penalty
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 STEP_TOL = 1e-13
 MAX_NEWTON = 200
@@ -66,7 +63,7 @@ def select_minimizer(
     """x*_p for each depth p in ``depths`` (2 <= p <= inf) on the BP face of ``bp``.
 
     Raises SolverError if Newton does not reach the tolerance (should not happen for a
-    face given by :func:`dlncli.lp.solve_basis_pursuit`).
+    face given by :func:`dlncli.bp.verdict.solve_basis_pursuit`).
     """
     start = time.perf_counter()
     n = A.shape[1]

@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+
+from dlncli.arrays import UNIT_ROUNDOFF, FloatArray, IntArray
 
 if TYPE_CHECKING:
     from flint import fmpq, fmpq_mat
 # python-flint is imported where exact arithmetic runs: most problems are decided by the
 # homotopy or the float bound, and a command should not pay its import (~40 ms) for nothing.
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 # Exact arithmetic is used when m <= EXACT_MAX_ROWS and m * N <= EXACT_MAX_ENTRIES: one exact
 # basis solve (fmpq_mat, 200 x 200 Gaussian) takes 0.5-1.5 s here, and the route needs two per
@@ -42,7 +41,6 @@ IntArray = NDArray[np.int64]
 EXACT_MAX_ROWS = 200
 EXACT_MAX_ENTRIES = 250_000
 MAX_EXACT_PIVOTS = 100
-UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 
 
 def power_of_two(values: FloatArray) -> FloatArray:

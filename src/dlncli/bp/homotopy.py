@@ -26,12 +26,9 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from numpy.typing import NDArray
 
-from dlncli.certify import issparse
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from dlncli.arrays import FloatArray, IntArray
+from dlncli.bp.certify import issparse
 
 MAX_STEPS_PER_ROW = 2
 # Two breakpoints closer than this (relative to l) are a tie: the path is not decided by

@@ -37,15 +37,12 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from dlncli.arrays import LN10, FloatArray
+from dlncli.bp.verdict import BPSolution, solve_basis_pursuit
+from dlncli.dln.geometry import FaceGeometry, PrecisionArrays, face_geometry, numerical_rank
+from dlncli.dln.newton import backtrack, step_to_boundary
+from dlncli.dln.potentials import DepthPotential, depth_potential
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
-from dlncli.geometry import FaceGeometry, PrecisionArrays, face_geometry, numerical_rank
-from dlncli.lp import BPSolution, solve_basis_pursuit
-from dlncli.newton import backtrack, step_to_boundary
-from dlncli.potentials import LN10 as LN10
-from dlncli.potentials import DepthPotential, depth_potential
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -329,7 +326,7 @@ class MirrorCoordinates:
 
         The fast block's rate is residual / kappa, so float64 round-off in x (~1e-16) is
         amplified; in long double the rate is smooth to ~1e-19. The ODE evaluates its rate
-        differently (around a moving reference, :mod:`dlncli.ode`); this is the independent
+        differently (around a moving reference, :mod:`dlncli.dln.ode`); this is the independent
         reference its tests compare with.
         """
         geo = self.geometry
@@ -499,7 +496,7 @@ def flow_limit(
     to relative 1e-17 (bound below); otherwise Newton in the BP-face coordinates (fast, but
     only as right as the face), then a face-free check: Newton on the full dual, started from
     that answer, in a precision where the slacks 1 - |a_i^T mu| keep their digits
-    (:mod:`dlncli.dual_check`). If the check does not converge, the face-free continuation in
+    (:mod:`dlncli.dln.dual_check`). If the check does not converge, the face-free continuation in
     alpha computes the limit instead. ``certified`` is True when the returned x is the
     face-free Newton's fixed point: A x = y and x = alpha^p h_p(A^T mu) hold in working
     precision, with a last relative Newton step (``check_step``) below the arithmetic's
@@ -661,7 +658,7 @@ def _certified(
     tick: Callable[[], None],
 ) -> LimitResult:
     """Check the face route's answer with the face-free dual Newton; fall back to continuation."""
-    from dlncli import dual_check
+    from dlncli.dln import dual_check
 
     x_face = None
     if face is not None:
@@ -888,11 +885,12 @@ def unbalanced_limit(
     The flow from (u0, v0) is again a mirror flow (docs/train.md): with nu = int (y - A x),
     p = 2: u = u0 e^(2 A^T nu), v = v0 e^(-2 A^T nu); p > 2: u^(2-p) = u0^(2-p) - p(p-2) A^T nu,
     v^(2-p) = v0^(2-p) + p(p-2) A^T nu. Its limit is x(mu*) for the maximizer mu* of the
-    concave dual of :class:`dlncli.dual_check.DualProblem` from that start, whose formulas are
-    the depth family's (:meth:`dlncli.potentials.PowerPotential.dual_terms`; z = 4 A^T nu for p = 2,
+    concave dual of :class:`dlncli.dln.dual_check.DualProblem` from that start, whose formulas are
+    the depth family's (:meth:`dlncli.dln.potentials.PowerPotential.dual_terms`;
+    z = 4 A^T nu for p = 2,
     z = p(p-2) alpha^(p-2) A^T nu for p > 2). This is a face-free Newton on the full dual (no
-    BP-face coordinates), in the precision :func:`dlncli.dual_check.choose_arithmetic` picks
-    for the digits the start loses at either end (:func:`dlncli.dual_check.start_lost_digits`),
+    BP-face coordinates), in the precision :func:`dlncli.dln.dual_check.choose_arithmetic` picks
+    for the digits the start loses at either end (:func:`dlncli.dln.dual_check.start_lost_digits`),
     warm-started from the balanced limit at the nominal alpha (default: the largest of u0, v0,
     where every start is feasible); if it does not converge, by the homotopy from the balanced
     start to this one (ln u0(s) = ln alpha + s (ln u0 - ln alpha), s from 0 to 1), and then by
@@ -915,7 +913,7 @@ def unbalanced_limit(
     means the Newton converged (last relative step below ``check_step``'s tolerance and
     max|y - A x| <= 1e-9 max|y|).
     """
-    from dlncli import dual_check
+    from dlncli.dln import dual_check
 
     start = time.perf_counter()
     lu = np.asarray(log_u0, dtype=np.float64)

@@ -23,21 +23,20 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from dlncli.arrays import LN10, FloatArray, IntArray
 from dlncli.errors import InfeasibleError, SolverError, TimeLimitError
-from dlncli.potentials import LN10
+from dlncli.reports import PathCheck, PathReport, Saddle
 
 if TYPE_CHECKING:
-    from dlncli.flow import FlowResult
-    from dlncli.lp import BPSolution
+    from dlncli.bp.verdict import BPSolution
+    from dlncli.dln.flow import FlowResult
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 # Inactive coordinates whose hitting times agree to this relative accuracy join together (a tie).
 TIE_RTOL = 1e-12
@@ -49,126 +48,6 @@ DEPENDENT_RTOL = 1e-10
 # When the ODE's own convergence test stops it before the last jump, integrate to this
 # multiple of the path's last event time instead.
 END_FACTOR = 100.0
-
-
-@dataclass(frozen=True)
-class Saddle:
-    """One saddle of the path: x° on the interval [tau, next tau).
-
-    x : (N,) the saddle.  support : coordinates with x_i != 0.  entered / left : support
-    changes against the previous saddle.  hit : coordinates whose |q_i| reached 1 at tau
-    (several: a tie).  face_dimension : dimension of the set of NNLS minimizers (0: unique);
-    when positive, x is the depth's tie-break point of that face (``selection``).
-    t / log10_t : physical time for a given alpha.  observed_tau : the ODE's rescaled jump time.
-    """
-
-    tau: float
-    x: FloatArray
-    loss: float
-    support: tuple[int, ...]
-    entered: tuple[int, ...]
-    left: tuple[int, ...]
-    hit: tuple[int, ...]
-    face_dimension: int
-    selection: str
-    vertex_distance: float  # ||x - active-set vertex||_inf (0 unless face_dimension > 0)
-    nnls_iterations: int  # Lawson-Hanson iterations at this event (warm start: about |hit| + 1)
-    t: float | None = None
-    log10_t: float | None = None
-    observed_tau: float | None = None
-
-    def to_dict(self, *, timed: bool, checked: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "tau": self.tau,
-            "x": self.x.tolist(),
-            "loss": self.loss,
-            "support": list(self.support),
-            "entered": list(self.entered),
-            "left": list(self.left),
-            "hit": list(self.hit),
-            "face_dimension": self.face_dimension,
-            "selection": self.selection,
-            "vertex_distance": self.vertex_distance,
-            "nnls_iterations": self.nnls_iterations,
-        }
-        if timed:
-            out["t"] = self.t
-            out["log10_t"] = self.log10_t
-        if checked:
-            out["observed_tau"] = self.observed_tau
-        return out
-
-
-@dataclass(frozen=True)
-class PathCheck:
-    """The ODE at one alpha against the path: rescaled trajectory and observed jump times."""
-
-    log10_alpha: float
-    reachable: bool
-    converged: bool
-    observed_tau: tuple[float | None, ...]  # one per saddle; None for saddle 0 or no crossing
-    max_tau_deviation: float | None
-    end_distance: float | None  # ||x_ODE(end) - last saddle||_inf
-    log10_tau: FloatArray = field(repr=False)  # (K,) recorded rescaled times
-    xs: FloatArray = field(repr=False)  # (K, N)
-    losses: FloatArray = field(repr=False)  # (K,)
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class PathReport:
-    """Result of :func:`path`; ``to_dict()`` is the ``dlncli path --json`` document."""
-
-    depth: float
-    saddles: tuple[Saddle, ...]
-    certificate: FloatArray  # (m,) lambda(tau_end) = int r dtau; q = A^T lambda
-    bp_x: FloatArray | None  # (N,) solve-bp's minimizer (None: compare_bp=False)
-    bp_unique: bool
-    bp_distance: float | None  # ||x_end - bp_x||_inf
-    tiebreak_x: FloatArray  # (N,) the depth's tie-break point of the BP face (lp + tiebreak)
-    tiebreak_distance: float | None  # ||x_end - tiebreak_x||_inf
-    end_vertex_distance: float  # ||active-set vertex at the end - tiebreak_x||_inf
-    log10_alpha: float | None
-    check: PathCheck | None
-    notes: tuple[str, ...]
-    bp_elapsed_s: float  # of elapsed_s, the time spent in solve-bp (0 when ``bp`` was given)
-    elapsed_s: float
-
-    @property
-    def x(self) -> FloatArray:
-        return self.saddles[-1].x
-
-    @property
-    def max_tau_deviation(self) -> float | None:
-        return None if self.check is None else self.check.max_tau_deviation
-
-    def to_dict(self) -> dict[str, Any]:
-        timed = self.log10_alpha is not None
-        checked = self.check is not None
-        out: dict[str, Any] = {
-            "status": "ok",
-            "message": f"{len(self.saddles) - 1} jumps; the last saddle is a BP minimizer",
-            "depth": self.depth,
-            "saddles": [s.to_dict(timed=timed, checked=checked) for s in self.saddles],
-            "events": len(self.saddles) - 1,
-            "tau_end": self.saddles[-1].tau,
-            "certificate": self.certificate.tolist(),
-            "bp_unique": self.bp_unique,
-            "bp_distance": self.bp_distance,
-            "tiebreak_distance": self.tiebreak_distance,
-            "end_vertex_distance": self.end_vertex_distance,
-            "notes": list(self.notes),
-            "bp_elapsed_s": self.bp_elapsed_s,
-            "elapsed_s": self.elapsed_s,
-        }
-        if timed:
-            out["log10_alpha"] = self.log10_alpha
-        if self.check is not None:
-            out["check_log10_alpha"] = self.check.log10_alpha
-            out["max_tau_deviation"] = self.check.max_tau_deviation
-            out["check_end_distance"] = self.check.end_distance
-            out["check_converged"] = self.check.converged
-        return out
 
 
 # --------------------------------------------------------------------------- time scale
@@ -434,12 +313,12 @@ def _face_selection(A: FloatArray, raw: _RawSaddle, depth: float) -> tuple[Float
     if candidates.size <= support.size:
         return raw.vertex, 0
     sing = np.asarray(np.linalg.svd(A[:, candidates], compute_uv=False), dtype=np.float64)
-    from dlncli.geometry import numerical_rank
+    from dlncli.dln.geometry import numerical_rank
 
     if numerical_rank(sing, (A.shape[0], candidates.size)) == candidates.size:
         return raw.vertex, 0
-    from dlncli.lp import solve_basis_pursuit
-    from dlncli.tiebreak import select_minimizer
+    from dlncli.bp.verdict import solve_basis_pursuit
+    from dlncli.dln.tiebreak import select_minimizer
 
     A_e = A[:, candidates]
     b = A @ raw.vertex
@@ -502,8 +381,8 @@ def path(
     for value in (log_alpha, check_log_alpha):
         if value is not None and not value < 0.0:
             raise ValueError(f"alpha must be < 1 (ln alpha < 0), got ln alpha = {value}")
-    from dlncli.lp import solve_basis_pursuit
-    from dlncli.tiebreak import select_minimizer
+    from dlncli.bp.verdict import solve_basis_pursuit
+    from dlncli.dln.tiebreak import select_minimizer
 
     A = np.asarray(A, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -622,8 +501,8 @@ def _check(
     deadline: float | None,
 ) -> PathCheck:
     """Integrate the flow at alpha and find where its loss crosses each midpoint level."""
-    from dlncli.flow import integrate_flow
-    from dlncli.limit import bp_anchor
+    from dlncli.dln.flow import integrate_flow
+    from dlncli.dln.limit import bp_anchor
 
     anchor = bp_anchor(A, y, bp=bp)
     rate = log10_tau_rate(depth, log_alpha)

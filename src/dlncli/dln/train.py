@@ -21,7 +21,7 @@ mirror-map states from a per-coordinate start (u_eff, v_eff), with nu = eta sum_
             u_k^(2-p) = u_eff^(2-p) - p(p-2) A^T nu,  v_k^(2-p) = v_eff^(2-p) + p(p-2) A^T nu.
 
 So once GD interpolates (A x = y), x is the flow limit from (u_eff, v_eff), which
-:func:`dlncli.limit.unbalanced_limit` computes independently: ``prediction_error`` is the
+:func:`dlncli.dln.limit.unbalanced_limit` computes independently: ``prediction_error`` is the
 distance between the two, zero up to rounding and the final residual.
 """
 
@@ -30,108 +30,21 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from dlncli.arrays import FloatArray
+from dlncli.deadline import Deadline
+from dlncli.dln.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
 from dlncli.errors import TimeLimitError
-from dlncli.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
-from dlncli.lp import Deadline
-
-FloatArray = NDArray[np.float64]
+from dlncli.reports import TrainReport
 
 DEFAULT_TOL = 1e-28  # loss <= DEFAULT_TOL * 1/2 ||y||^2: machine-precision interpolation
 DEFAULT_MAX_STEPS = 100_000
 EXPLODE_FACTOR = 1e8  # a loss this many times the initial one is divergence
 DENSE_EIG_MAX = 400  # 2N up to this: dense eigvalsh for lambda_max; above, Lanczos
-
-
-@dataclass(frozen=True)
-class TrainReport:
-    """The outcome of :func:`train`. Vectors are (N,); distances are max-norms.
-
-    x : the last iterate u^p - v^p.  steps : steps taken.  loss : its loss 1/2 ||A x - y||^2.
-    converged : loss <= tol * 1/2 ||y||^2.  diverged : the loss became non-finite or exploded,
-    or a step left u, v > 0 (``message`` names the step and 2 / lambda_max at the start).
-    effective_log_u, effective_log_v : ln u_eff, ln v_eff (None if diverged).
-    predicted_x : the flow limit from (u_eff, v_eff) (None unless converged).
-    prediction_error : max |x - predicted_x| (None unless converged).
-    flow_limit_distance : max |x - x_alpha| to the balanced flow limit at the nominal alpha.
-    bp_distance : max |x - x_BP| to basis pursuit's minimizer; when BP's minimizers form a
-        face, to the point of the face the depth's flow selects as alpha -> 0
-        (``bp_reference`` "tie-break", docs/model.md §4).
-    sharpness : eta lambda_max(Hessian of L in (u, v)) at the last iterate.
-    stability_bound : 2 / lambda_max at the start (a step size above it diverges at once).
-    loop_s : seconds spent in the steps themselves (``elapsed_s`` adds lambda_max and limits).
-    loss_curve : (steps + 1,) the full loss before each step and after the last one.
-    """
-
-    x: FloatArray
-    steps: int
-    loss: float
-    converged: bool
-    diverged: bool
-    lr: float
-    batch: int | None
-    seed: int | None
-    alpha: float
-    log_alpha: float
-    depth: float
-    effective_log_u: FloatArray | None
-    effective_log_v: FloatArray | None
-    predicted_x: FloatArray | None
-    prediction_error: float | None
-    flow_limit_distance: float | None
-    bp_distance: float | None
-    sharpness: float | None
-    stability_bound: float
-    elapsed_s: float
-    message: str = ""
-    bp_reference: str = "bp"
-    loop_s: float = 0.0
-    loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
-
-    @property
-    def status(self) -> str:
-        return "diverged" if self.diverged else "converged" if self.converged else "max-steps"
-
-    def trajectory_arrays(self) -> dict[str, FloatArray]:
-        """The ``--trajectory`` file's columns: step (steps + 1,) and loss (steps + 1,)."""
-        curve = self.loss_curve
-        return {"step": np.arange(curve.size, dtype=np.float64), "loss": curve}
-
-    def to_dict(self) -> dict[str, Any]:
-        def vec(v: FloatArray | None) -> list[float] | None:
-            return None if v is None else [float(t) for t in v]
-
-        return {
-            "status": self.status,
-            "message": self.message,
-            "x": vec(self.x),
-            "steps": self.steps,
-            "loss": self.loss,
-            "converged": self.converged,
-            "diverged": self.diverged,
-            "lr": self.lr,
-            "batch": self.batch,
-            "seed": self.seed,
-            "alpha": self.alpha,
-            "log_alpha": self.log_alpha,
-            "depth": self.depth,
-            "effective_log_u": vec(self.effective_log_u),
-            "effective_log_v": vec(self.effective_log_v),
-            "predicted_x": vec(self.predicted_x),
-            "prediction_error": self.prediction_error,
-            "flow_limit_distance": self.flow_limit_distance,
-            "bp_distance": self.bp_distance,
-            "bp_reference": self.bp_reference,
-            "sharpness": self.sharpness,
-            "stability_bound": self.stability_bound,
-            "elapsed_s": self.elapsed_s,
-            "loop_elapsed_s": self.loop_s,
-        }
 
 
 def model_x(log_u: FloatArray, log_v: FloatArray, depth: float) -> FloatArray:
@@ -296,8 +209,8 @@ def train(
             bp_point = anchor.bp.x
         else:
             # A face of BP minimizers: compare with the point the depth's flow selects on it.
-            from dlncli.limit import normalize
-            from dlncli.tiebreak import select_minimizer
+            from dlncli.dln.limit import normalize
+            from dlncli.dln.tiebreak import select_minimizer
 
             A_n, y_n = normalize(A, y, anchor.scale_exp)
             bp_point = select_minimizer(A_n, y_n, anchor.bp, [p]).selections[0].x

@@ -1,0 +1,1 @@
+"""Basis pursuit: HiGHS plumbing (lp), the homotopy, certificates, the verdict chain."""

@@ -1,0 +1,1 @@
+"""The diagonal linear network: geometry, potentials, limit, ODE, path, training."""

@@ -1,0 +1,1 @@
+"""Phase transitions: ensemble sweeps, their store, the asymptotic theory."""
