@@ -19,8 +19,8 @@ from typing import Any
 
 from bench.common import best_of, machine
 from dlncli.blas import single_threaded_blas
+from dlncli.cli.figures import phase_figure
 from dlncli.problem_io import write_figure
-from dlncli.report import phase_figure
 from dlncli.transition.sweep import (
     LOCAL_WORKER_CONFIG,
     TrialTask,

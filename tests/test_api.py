@@ -16,7 +16,7 @@ import scipy.sparse
 
 import dlncli
 from dlncli.errors import InfeasibleError, TimeLimitError
-from dlncli.report import jsonable
+from dlncli.reports import jsonable
 from dlncli.transition.sweep import variants_for as phase_variants
 from tests.helpers import run, run_json
 

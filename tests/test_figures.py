@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from dlncli.api import compare, log10_range
+from dlncli.cli.figures import compare_figure
 from dlncli.dln.compare import compare_flow_to_bp, parse_t_end_rule
 from dlncli.dln.flow import integrate_raw_flow
 from dlncli.problem_io import load_sample
-from dlncli.report import compare_figure
-from dlncli.reports import ProblemComparison
+from dlncli.reports import CompareReport
 from tests.helpers import run, run_json
 
 
@@ -109,16 +109,16 @@ def test_compare_rejects_a_bad_rule_as_usage_error() -> None:
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def _records(names: list[str], depths: list[str]) -> tuple[ProblemComparison, ...]:
+def _report(names: list[str], depths: list[str]) -> CompareReport:
     # As `compare NAMES --alpha-p-range 1 1e-4 3 --depth D...`, through the Python API.
     problems = [load_sample(name) for name in names]
-    report = compare(problems, depths=depths, log10_alpha_p=log10_range(0.0, -4.0, 3))
-    return report.problems
+    return compare(problems, depths=depths, log10_alpha_p=log10_range(0.0, -4.0, 3))
 
 
 def test_figure_layout_per_depth_is_the_papers_figure_2() -> None:
-    records = _records(["kink:0.3", "kink:0.1", "kink:0.03"], ["3", "4"])
-    fig = compare_figure(records, by="depth", increasing=True, bw=True)
+    report = _report(["kink:0.3", "kink:0.1", "kink:0.03"], ["3", "4"])
+    records = report.problems
+    fig = compare_figure(report, by="depth", increasing=True, bw=True)
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["p = 3", "p = 4"]
     for ax, depth in zip(axes, (3.0, 4.0), strict=True):
@@ -134,8 +134,8 @@ def test_figure_layout_per_depth_is_the_papers_figure_2() -> None:
 
 
 def test_figure_layout_per_problem_is_the_default() -> None:
-    records = _records(["line", "plane"], ["2", "3"])
-    fig = compare_figure(records)
+    report = _report(["line", "plane"], ["2", "3"])
+    fig = compare_figure(report)
     axes = fig.get_axes()
     assert len(axes) == 2 and axes[0].get_title().startswith("line")
     assert [line.get_label() for line in axes[0].get_lines()] == ["p = 2", "p = 3"]

@@ -26,7 +26,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-import dlncli.cli
+import dlncli.cli.terminal
 from bench.bench_hostile_io import deflate_bomb, npy_header
 from dlncli.errors import OutputExistsError, ProblemFormatError
 from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, parse_decimal
@@ -162,7 +162,7 @@ def test_the_cap_can_be_raised_and_lowered() -> None:
         load_sample("gauss:2000:2000:5:0", max_bytes=30 * 2**20)
     assert load_sample("gauss:20:50:5:0", max_bytes=8 * 20 * 50).shape == (20, 50)
     assert DEFAULT_MAX_INPUT_BYTES == 256 * 2**20
-    assert dlncli.cli.DEFAULT_MAX_INPUT_MB * 2**20 == DEFAULT_MAX_INPUT_BYTES  # one cap
+    assert dlncli.cli.terminal.DEFAULT_MAX_INPUT_MB * 2**20 == DEFAULT_MAX_INPUT_BYTES  # one cap
 
 
 def test_dev_zero_and_endless_streams(tmp_path: Path) -> None:
@@ -380,7 +380,7 @@ def test_a_signal_while_the_file_is_written_leaves_no_temporary_file(
 ) -> None:
     # The SIGTERM handler raises a BaseException; make it land inside the write itself.
     def terminated(*a: Any, **k: Any) -> None:
-        dlncli.cli._raise_terminated(signal.SIGTERM, None)
+        dlncli.cli.terminal._raise_terminated(signal.SIGTERM, None)
 
     monkeypatch.setattr(os, "link", terminated)
     result = run("solve-bp", "line", "--output", str(tmp_path / "out.json"))
@@ -430,7 +430,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch: pytest.Monkey
 
 
 def test_progress_interval_is_about_ten_seconds() -> None:
-    assert dlncli.cli.PROGRESS_INTERVAL_S == 10.0
+    assert dlncli.cli.terminal.PROGRESS_INTERVAL_S == 10.0
 
 
 @pytest.mark.parametrize(

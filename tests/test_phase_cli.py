@@ -152,7 +152,7 @@ def test_subprocess_json_is_clean() -> None:
 def test_figure_panels_and_theory_curve() -> None:
     import numpy as np
 
-    from dlncli.report import phase_figure
+    from dlncli.cli.figures import phase_figure
     from dlncli.transition.sweep import phase, variants_for
 
     variants = variants_for(["bp", "limit"], depths=[3.0], alphas=["1e-2"])
@@ -192,7 +192,7 @@ def test_gd_sweep_json_curves_plot_and_store(tmp_path: Path) -> None:
 
 
 def test_curves_figure_lines_are_the_rates() -> None:
-    from dlncli.report import phase_curves_figure
+    from dlncli.cli.figures import phase_curves_figure
     from dlncli.transition.sweep import Variant, phase, variants_for
 
     variants = (

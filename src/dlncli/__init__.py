@@ -29,6 +29,8 @@ _EXPORTS = {
             "train",
             "potentials",
             "theory",
+            "phase",
+            "sample_list",
         ),
         "dlncli.api",
     ),
@@ -59,7 +61,6 @@ _EXPORTS = {
     **dict.fromkeys(("DlnError", "OptionError", "TimeLimitError"), "dlncli.errors"),
     "LimitResult": "dlncli.dln.limit",
     "flow_limit": "dlncli.dln.limit",
-    "phase": "dlncli.transition.sweep",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -82,7 +83,9 @@ if TYPE_CHECKING:
         compare as compare,
         flow as flow,
         path as path,
+        phase as phase,
         potentials as potentials,
+        sample_list as sample_list,
         solve_bp as solve_bp,
         theory as theory,
         tie_break as tie_break,
@@ -124,4 +127,3 @@ if TYPE_CHECKING:
         Variant as Variant,
         VerifyRow as VerifyRow,
     )
-    from dlncli.transition.sweep import phase as phase

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -27,20 +29,24 @@ from dlncli.errors import (
     SolverError,
     TimeLimitError,
 )
-from dlncli.problem import DECIMAL, Problem, parse_decimal
+from dlncli.problem import DECIMAL, INTEGER, Problem, parse_decimal
 from dlncli.reports import (
     BPReport,
+    CompareGdReport,
     CompareReport,
     CompareRowReport,
     FitReport,
     FlowReport,
     PathReport,
+    PhaseReport,
     PotentialsReport,
     ProblemComparison,
     ProblemInfo,
+    SamplesReport,
     TheoryReport,
     TieBreakReport,
     TrainReport,
+    Variant,
     VerifyRow,
     alpha_p_fits_float,
     exp_or_none,
@@ -49,6 +55,7 @@ from dlncli.reports import (
 ProblemLike = Problem | str | Any  # a Problem, a sample name or path, or A: (m, N) / sparse
 
 FLOW_METHODS = ("ode", "raw", "raw-lsoda")
+DEFAULT_ALPHA = "1e-6"
 DEFAULT_TIEBREAK_DEPTHS = ("2", "2.5", "3", "4", "inf")
 DEFAULT_COMPARE_DEPTHS = ("2", "2.5", "3", "4")
 DEFAULT_POTENTIAL_DEPTHS = ("2", "2.5", "3", "4")
@@ -222,12 +229,14 @@ def flow(
     problem: ProblemLike,
     y: Any = None,
     *,
-    alpha: str | float = "1e-6",
+    alpha: str | float | None = None,
     depth: float = 3.0,
     t_end: float | None = None,
     limit_only: bool = False,
     method: str = "ode",
     trajectory: bool = False,
+    init: str | Path | tuple[Any, Any] | None = None,
+    max_bytes: int | None = None,
     time_limit: float | None = None,
     progress: Callable[[float], None] | None = None,
     status: Callable[[str], None] | None = None,
@@ -249,6 +258,9 @@ def flow(
         (u, v) flow with Radau rtol 2.5e-14 / LSODA rtol 1e-12, to ``t_end`` or the horizon
         1e9 alpha^(2-p); needs 1e-300 < alpha^p < 1e300).
     trajectory : keep t, x(t), loss(t), u(t), v(t) in ``report.trajectory``.
+    init : start from a per-coordinate u(0) = u0, v(0) = v0 instead of u = v = alpha: an .npz
+        path holding u0 and v0 (or log_u0 and log_v0; read under the cap ``max_bytes``), or a
+        pair (log_u0, log_v0) of (N,) arrays. Gives the exact limit only (docs/train.md).
     time_limit : seconds for the whole computation, or None.
     progress : called with the fraction of the ODE done; status : called with what runs now.
 
@@ -258,7 +270,10 @@ def flow(
     InfeasibleError, TimeLimitError, SolverError : as the command's exit codes 1 and 4.
     """
     prob = as_problem(problem, y)
-    alpha_text, log_alpha = parse_alpha(alpha)
+    if init is not None:
+        return _flow_from_init(prob, init, alpha, depth, t_end, method, trajectory, max_bytes,
+                               time_limit)  # fmt: skip
+    alpha_text, log_alpha = parse_alpha(DEFAULT_ALPHA if alpha is None else alpha)
     if not (math.isfinite(depth) and depth >= 2):
         raise OptionError("depth", depth, "a real number >= 2")
     if method not in FLOW_METHODS:
@@ -278,14 +293,56 @@ def flow(
             progress=progress, status=say,
         )  # fmt: skip
     if not alpha_p_fits_float(depth, log_alpha):
-        raise ValueError(
-            f"alpha = {alpha_text} gives alpha^p = 1e{depth * log_alpha / LN10:.4g}; method "
-            f"{method} works in floating point and needs 1e-300 < alpha^p < 1e300"
+        raise OptionError(
+            "alpha",
+            alpha_text,
+            "1e-300 < alpha^p < 1e300",
+            f"{alpha_text} gives α^p = 1e{depth * log_alpha / LN10:.4g}; --method {method} "
+            "works in floating point and needs 1e-300 < α^p < 1e300 (alpha^p = alpha**depth in "
+            "float64: 1e-300 < alpha^p < 1e300)",
         )
     return _raw_flow(
         prob, depth, alpha_text, log_alpha, t_end, method, trajectory, time_limit,
         progress=progress,
     )  # fmt: skip
+
+
+def _flow_from_init(
+    prob: Problem,
+    init: str | Path | tuple[Any, Any],
+    alpha: str | float | None,
+    depth: float,
+    t_end: float | None,
+    method: str,
+    trajectory: bool,
+    max_bytes: int | None,
+    time_limit: float | None,
+) -> FlowReport:
+    """flow(init=...): the exact limit from a per-coordinate start."""
+    from dlncli.problem_io import load_start
+
+    if t_end is not None or trajectory or method != "ode":
+        raise OptionError(
+            "init",
+            str(init) if isinstance(init, str | Path) else "arrays",
+            "no t_end, trajectory or method",
+            "the ODE runs from u = v = α only; drop --t-end, --trajectory and --method with "
+            "--init (the exact limit is computed)",
+        )
+    if isinstance(init, str | Path):
+        log_u0, log_v0 = load_start(Path(init), prob.A.shape[1], max_bytes=max_bytes)
+        name = str(init)
+    else:
+        log_u0, log_v0 = (np.asarray(v, dtype=np.float64) for v in init)
+        name = "arrays"
+    report = flow_from_start(
+        prob, log_u0=log_u0, log_v0=log_v0, depth=check_depth(depth), init=name,
+        time_limit=time_limit,
+    )  # fmt: skip
+    if alpha is None:
+        return report
+    note = "--alpha is ignored with --init (the start is per coordinate)"
+    return replace(report, notes=(note, *report.notes))
 
 
 def flow_from_start(
@@ -707,7 +764,7 @@ def path(
     log_alpha = None if alpha is None else parse_small_alpha(alpha, "alpha")
     check_log_alpha = None if check_alpha is None else parse_small_alpha(check_alpha, "check_alpha")
     prob = as_problem(problem, y)
-    return saddle_path(
+    report = saddle_path(
         prob.A,
         prob.y,
         depth=check_depth(depth),
@@ -716,35 +773,61 @@ def path(
         compare_bp=compare_bp,
         time_limit=time_limit,
     )
-
-
-def path_arrays(report: Any) -> dict[str, FloatArray]:
-    """``path --output FILE.npz/.csv``: the saddles' tau (K,), loss (K,) and x (K, N) of a
-    :class:`dlncli.dln.path.PathReport`."""
-    return {
-        "tau": np.array([s.tau for s in report.saddles]),
-        "loss": np.array([s.loss for s in report.saddles]),
-        "x": np.array([s.x for s in report.saddles]),
-    }
+    return replace(report, problem=_info(prob))
 
 
 # --------------------------------------------------------------------------- compare
 
 
+@overload
 def compare(
     problems: ProblemLike | Sequence[Problem],
     y: Any = None,
     *,
+    method: Literal["gd"],
+    **options: Any,
+) -> CompareGdReport: ...
+
+
+@overload
+def compare(
+    problems: ProblemLike | Sequence[Problem],
+    y: Any = None,
+    *,
+    method: Literal["limit"] = "limit",
+    **options: Any,
+) -> CompareReport: ...
+
+
+@overload
+def compare(
+    problems: ProblemLike | Sequence[Problem],
+    y: Any = None,
+    *,
+    method: str,
+    **options: Any,
+) -> CompareReport | CompareGdReport: ...
+
+
+def compare(  # type: ignore[misc]  # the overloads name the options of each method as **options
+    problems: ProblemLike | Sequence[Problem],
+    y: Any = None,
+    *,
     depths: Sequence[str | float] = DEFAULT_COMPARE_DEPTHS,
+    alphas: Sequence[str | float] | None = None,
+    alpha_range: tuple[str | float, str | float, str | int] | None = None,
+    alpha_p_range: tuple[str | float, str | float, str | int] | None = None,
     log10_alphas: Sequence[float] | None = None,
     log10_alpha_p: Sequence[float] = DEFAULT_LOG10_ALPHA_P,
     use_ode: bool = False,
     t_end_rule: str | None = None,
     fail_above: float | None = None,
+    method: str = "limit",
+    lrs: Sequence[str | float] | None = None,
     time_limit: float | None = None,
     progress: Callable[[float], None] | None = None,
     on_problem: Callable[[int, Problem], None] | None = None,
-) -> CompareReport:
+) -> CompareReport | CompareGdReport:
     """The flow's limit x_alpha against BP's x* (or each depth's tie-break point) across
     alpha and depth, the fitted rate of ||x_alpha - x*||_2 against alpha^p beside theory's
     (slope 1 for p > 2, the dual margin gamma for p = 2; docs/model.md), and a CI gate.
@@ -753,27 +836,73 @@ def compare(
     ----------
     problems, y : a Problem or sample name/path, a sequence of them, or A (m, N) and y (m,).
     depths : depths p >= 2 (finite).
+    alphas : alpha values shared by every depth (decimal strings keep any exponent).
+    alpha_range, alpha_p_range : (start, stop, num): num log-spaced values of alpha, or of
+        alpha^p for every depth (at most one of alphas, alpha_range, alpha_p_range).
     log10_alphas : log10 alpha values shared by every depth; None: the per-depth grid
         alpha^p = 10**log10_alpha_p (default 1, 1e-1, ..., 1e-9).
     use_ode : integrate the ODE to convergence instead of using the exact limit.
     t_end_rule : integrate the ODE to the horizon t_end(p, alpha), e.g. "1e9*alpha^(2-p)".
     fail_above : the gate: fail when error_l2 at a depth's smallest alpha exceeds it.
+    method : "limit" (the above) or "gd": gradient descent at one alpha (default 1e-3) and
+        depth (default 2) across the step sizes ``lrs``, its distance to BP
+        (:class:`CompareGdReport`).
     time_limit : seconds for the whole computation (every problem), or None.
     progress : called with the fraction of a problem's grid done; on_problem : called with
         (index, problem) before each problem.
     """
-    from dlncli.dln.compare import compare_flow_to_bp, parse_t_end_rule
+    from dlncli.dln.compare import compare_flow_to_bp
 
+    if method not in ("limit", "gd"):
+        raise OptionError("method", method, "limit or gd")
+    if lrs is not None and method != "gd":
+        raise OptionError("lrs", lrs, "--method gd", "applies to --method gd only")
     if isinstance(problems, Problem | str) or y is not None:
         items = [as_problem(problems, y)]
     else:
         items = [as_problem(p) for p in problems]
     if not items:
-        raise ValueError("no problem given")
+        raise OptionError("problems", "", "at least one problem")
+    if method == "gd":
+        given = {
+            "--alpha-range": alpha_range is not None,
+            "--alpha-p-range": alpha_p_range is not None,
+            "--ode": use_ode,
+            "--t-end-rule": t_end_rule is not None,
+            "--fail-above": fail_above is not None,
+        }
+        refused = [k for k, v in given.items() if v]
+        if refused:
+            raise OptionError(
+                "method", "gd", "gd with --lr, --alpha and --depth",
+                f"gd takes --lr, --alpha and --depth; drop {', '.join(refused)}",
+            )  # fmt: skip
+        return _compare_gd(
+            items, depths if depths != DEFAULT_COMPARE_DEPTHS else ("2",), alphas, lrs
+        )
     parsed = depth_labels(list(depths), allow_inf=False)
-    rule = None if t_end_rule is None else parse_t_end_rule(t_end_rule)
+    if sum(g is not None and len(g) > 0 for g in (alphas, alpha_range, alpha_p_range)) > 1:
+        raise OptionError(
+            "alphas", alphas, "one grid", "give one of --alpha, --alpha-range, --alpha-p-range"
+        )
     grid = None if log10_alphas is None else [float(v) for v in log10_alphas]
-    grid_p = [float(v) for v in log10_alpha_p]
+    if alphas:
+        grid = [parse_alpha(a)[1] / LN10 for a in alphas]
+    elif alpha_range is not None:
+        grid = _log_range(alpha_range, "alpha_range")
+    grid_p = (
+        _log_range(alpha_p_range, "alpha_p_range")
+        if alpha_p_range is not None
+        else [float(v) for v in log10_alpha_p]
+    )
+    points = len(parsed) * len(grid if grid is not None else grid_p)
+    if points > MAX_GRID_POINTS:
+        raise OptionError(
+            "alpha_range", points, f"at most {MAX_GRID_POINTS} points",
+            f"the grid has {len(parsed)} depth(s) x {points // len(parsed)} alpha values = "
+            f"{points} points, each a limit solve; expected at most {MAX_GRID_POINTS}",
+        )  # fmt: skip
+    rule = None if t_end_rule is None else _t_end_rule(t_end_rule)
     deadline = Deadline(time_limit)
     done: list[ProblemComparison] = []
     for index, prob in enumerate(items):
@@ -840,6 +969,82 @@ def compare(
     )
 
 
+MAX_GRID_POINTS = 2000  # depths x alpha values per problem; each point is one limit solve
+
+
+def _t_end_rule(text: str) -> Any:
+    from dlncli.dln.compare import parse_t_end_rule
+
+    try:
+        return parse_t_end_rule(text)
+    except ValueError as exc:
+        raise OptionError("t_end_rule", text, "a rule in alpha and p", str(exc)) from None
+
+
+def _log_range(spec: tuple[str | float, str | float, str | int], option: str) -> list[float]:
+    """(start, stop, num) -> num log10 values evenly spaced from log10 start to log10 stop."""
+    start, stop, num_given = spec
+    num_text = str(num_given)
+    if INTEGER.fullmatch(num_text) is None:
+        raise OptionError(
+            option, num_text, "a plain decimal integer",
+            f"NUM is {num_text!r}; expected a plain decimal integer",
+        )  # fmt: skip
+    num = int(num_text)
+    if not 1 <= num <= MAX_GRID_POINTS:
+        raise OptionError(
+            option, num, f"1 <= NUM <= {MAX_GRID_POINTS}",
+            f"NUM is {num}; expected 1 <= NUM <= {MAX_GRID_POINTS} (each value is a limit solve)",
+        )  # fmt: skip
+    try:
+        lo, hi = (parse_alpha(v)[1] / LN10 for v in (start, stop))
+    except OptionError as exc:
+        raise OptionError(option, exc.value, exc.expected, str(exc)) from None
+    return log10_range(lo, hi, num)
+
+
+def _compare_gd(
+    items: Sequence[Problem],
+    depths: Sequence[str | float],
+    alphas: Sequence[str | float] | None,
+    lrs: Sequence[str | float] | None,
+) -> CompareGdReport:
+    """compare(method="gd"): GD's distance to BP against the step size, at one alpha."""
+    from dlncli.dln.train import sweep_step_sizes
+
+    if not lrs:
+        raise OptionError(
+            "lrs", None, "one or more step sizes η > 0",
+            "missing; expected one or more step sizes η > 0",
+        )  # fmt: skip
+    steps = [_positive_number(v, "lrs") for v in lrs]
+    if alphas is not None and len(alphas) > 1:
+        raise OptionError(
+            "alphas", list(alphas), "one α", f"{list(alphas)}; --method gd takes one α"
+        )
+    alpha_text, log_alpha = parse_alpha(alphas[0] if alphas else "1e-3")
+    parsed = depth_labels(list(depths), allow_inf=False)
+    records = tuple(
+        (_info(prob), sweep_step_sizes(prob.A, prob.y, depth=p, log_alpha=log_alpha, lrs=steps))
+        for prob in items
+        for _, p in parsed
+    )
+    return CompareGdReport(alpha_text=alpha_text, records=records)
+
+
+def _positive_number(value: str | float, option: str) -> float:
+    """A finite number > 0 given as a plain decimal string or a number."""
+    try:
+        number = parse_decimal(value) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise OptionError(
+            option, value, "e.g. 2.5", f"{value!r} is not a plain decimal number; expected e.g. 2.5"
+        ) from None
+    if not (math.isfinite(number) and number > 0):
+        raise OptionError(option, value, "a finite number > 0")
+    return number
+
+
 def gate(comparisons: Sequence[ProblemComparison], tol: float | None) -> list[str]:
     """The --fail-above check: one line per (problem, depth) whose error_l2 at the smallest
     alpha exceeds ``tol`` (none when ``tol`` is None)."""
@@ -863,11 +1068,17 @@ __all__ = [
     "as_problem",
     "compare",
     "flow",
+    "flow_from_start",
     "gate",
     "parse_alpha",
     "path",
+    "phase",
+    "potentials",
+    "sample_list",
     "solve_bp",
+    "theory",
     "tie_break",
+    "train",
 ]
 
 
@@ -914,7 +1125,8 @@ def train(
         raise OptionError("max_steps", max_steps, "a whole number >= 0")
     if not (math.isfinite(tol) and tol > 0):
         raise OptionError("tol", tol, "a number > 0")
-    return descend(
+    alpha_text, _ = parse_alpha(alpha)
+    report = descend(
         prob.A,
         prob.y,
         depth=check_depth(depth),
@@ -926,6 +1138,7 @@ def train(
         tol=tol,
         time_limit=time_limit,
     )
+    return replace(report, problem=_info(prob), alpha_text=alpha_text)
 
 
 # --------------------------------------------------------------------------- potentials
@@ -934,37 +1147,287 @@ def train(
 def potentials(
     depths: Sequence[str | float] = DEFAULT_POTENTIAL_DEPTHS,
     *,
-    z: Sequence[float] | None = None,
+    z: Sequence[str | float] | None = None,
     w: Sequence[float] | None = None,
+    figure: bool = False,
 ) -> PotentialsReport:
     """h_p, q_p and g_p, the functions behind the flow's limit and tie-break (``dlncli
     potentials``, docs/potentials.md).
 
     depths : p >= 2 each.  z : points for h_p (in (-1, 1) when some p > 2); default a fixed
     grid.  w : points for q_p and g_p; default the grid w = h_p(z) of each depth.
+    figure : also evaluate the curves of the paper's figure 3 (``figure_h``, ``figure_w``).
     """
-    from dlncli.dln.potentials import DEFAULT_Z, evaluate_potentials
+    from dlncli.dln.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
 
     values = [p for _, p in depth_labels(depths, allow_inf=False)]
-    grid = list(DEFAULT_Z) if z is None else [float(v) for v in z]
+    grid = list(DEFAULT_Z) if z is None else [_finite_number(v, "z") for v in z]
     if not grid:
         raise OptionError("z", "", "at least one point")
     for value in grid:
         if not math.isfinite(value) or (abs(value) >= 1 and any(p > 2 for p in values)):
             raise OptionError("z", value, "-1 < z < 1 (h_p is defined there for p > 2)")
-    return evaluate_potentials(values, z=grid, w=w)
+    report = evaluate_potentials(values, z=grid, w=w)
+    if not figure:
+        return report
+    on_z = evaluate_potentials(values, z=PLOT_Z)
+    on_w = evaluate_potentials(values, z=[0.0], w=PLOT_W)
+    return replace(report, figure_h=on_z.curves, figure_w=on_w.curves)
+
+
+def _finite_number(value: str | float, option: str) -> float:
+    try:
+        number = parse_decimal(value) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise OptionError(option, value, "a number", f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise OptionError(option, value, "a finite number")
+    return number
 
 
 # --------------------------------------------------------------------------- theory
 
 
-def theory(deltas: Sequence[float]) -> TheoryReport:
+def theory(deltas: str | Sequence[float] | None) -> TheoryReport:
     """The asymptotic weak threshold rho_W(delta) of basis pursuit (Donoho-Tanner) at each
-    delta = m / N in (0, 1] (``dlncli phase --theory``)."""
+    delta = m / N in (0, 1] (``dlncli phase --theory``): a list, or "a,b,c" /
+    "start:stop:count" text."""
     from dlncli.transition.theory import weak_threshold_table
 
-    values = [float(d) for d in deltas]
-    for d in values:
-        if not 0 < d <= 1:
-            raise OptionError("deltas", d, "values in (0, 1]")
+    if deltas is None:
+        raise OptionError(
+            "deltas", None, "a list like 0.25,0.5", "missing; expected a list like 0.25,0.5"
+        )
+    values = _grid_floats(deltas, "deltas")
+    if any(not 0 < d <= 1 for d in values):
+        shown = deltas if isinstance(deltas, str) else list(deltas)
+        raise OptionError(
+            "deltas", shown, "values in (0, 1]", f"{shown!r}; expected values in (0, 1]"
+        )
     return weak_threshold_table(values)
+
+
+# --------------------------------------------------------------------------- phase
+
+DEFAULT_PHASE_RHOS = "0.1:0.9:9"
+DEFAULT_PHASE_DEPTHS = ("3",)
+DEFAULT_PHASE_ALPHAS = ("1e-3",)
+
+
+def phase(
+    *,
+    n: int | None,
+    deltas: str | Sequence[float] | None,
+    rhos: str | Sequence[float] = DEFAULT_PHASE_RHOS,
+    trials: int = 10,
+    methods: str | Sequence[str] = ("bp",),
+    depths: str | Sequence[float] | None = None,
+    alphas: str | Sequence[str] | None = None,
+    lrs: str | Sequence[float] | None = None,
+    lr_relative: bool = False,
+    variants: Sequence[Variant] | None = None,
+    max_steps: int | None = None,
+    loss_tol: float | None = None,
+    seed: int = 0,
+    success_tol: float = 1e-6,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    store: str | Path | None = None,
+    resume: bool = False,
+    max_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PhaseReport:
+    """Recovery phase diagrams (Donoho-Tanner) over Gaussian ensembles (``dlncli phase``).
+
+    Parameters
+    ----------
+    n : N, the number of unknowns (A of the largest cell held to ``max_bytes``, default the
+        input cap of every command).
+    deltas, rhos : delta = m / N and rho = k / m values: a list, or "a,b,c" or
+        "start:stop:count" text.
+    trials : instances per cell.
+    methods : "bp", "limit", "gd" (a list or comma-separated text).
+    depths, alphas : for limit and gd (defaults 3 and 1e-3); alphas as decimal text,
+        "start:stop:count" log-spaced.
+    lrs, lr_relative : GD step sizes, or fractions of each instance's stability bound.
+    variants : explicit method variants instead of methods x depths x alphas x lrs.
+    max_steps, loss_tol : GD's budget and target (train's defaults).
+    seed, success_tol : the ensemble's seed; success when ||x_hat - x||_inf <= tol ||x||_inf.
+    workers, scheduler : local worker processes, or an existing Dask scheduler's address.
+    store, resume : SQLite file receiving every trial, and reuse of what it holds.
+    progress : called with (done, total) instances.
+    """
+    from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, format_bytes
+    from dlncli.reports import GD_LOSS_TOL, GD_MAX_STEPS
+    from dlncli.transition.sweep import (
+        METHODS,
+        cell_grid,
+        log_alpha_of,
+        phase as sweep,
+        variants_for,
+    )
+
+    if n is None:
+        raise OptionError(
+            "n", None, "the number of unknowns N", "missing; expected the number of unknowns N"
+        )
+    if not (isinstance(n, int) and n >= 1):
+        raise OptionError("n", n, "a whole number >= 1")
+    if deltas is None:
+        raise OptionError(
+            "deltas", None, "a list like 0.25,0.5", "missing; expected a list like 0.25,0.5"
+        )
+    delta_values = _grid_floats(deltas, "deltas")
+    rho_values = _grid_floats(rhos, "rhos")
+    if trials < 1:
+        raise OptionError("trials", trials, "a whole number >= 1")
+    if variants is None:
+        names = _names(methods)
+        for name in names:
+            if name not in METHODS:
+                raise OptionError(
+                    "methods", name, f"a comma-separated list of {', '.join(METHODS)}",
+                    f"{name!r}; expected a comma-separated list of {', '.join(METHODS)}",
+                )  # fmt: skip
+            if METHODS[name].solve is None:
+                raise OptionError("methods", name, "an available method", METHODS[name].unavailable)
+        if not names or len(set(names)) != len(names):
+            raise OptionError("methods", methods, "distinct method names")
+        used = {param for name in names for param in METHODS[name].params}
+        shown = methods if isinstance(methods, str) else ",".join(methods)
+        for option, given, param in (
+            ("depths", depths is not None, "depth"),
+            ("alphas", alphas is not None, "alpha"),
+            ("lrs", lrs is not None, "lr"),
+            ("lr_relative", lr_relative, "lr"),
+            ("max_steps", max_steps is not None, "lr"),
+            ("loss_tol", loss_tol is not None, "lr"),
+        ):
+            if given and param not in used:
+                takers = " or ".join(k for k, s in METHODS.items() if param in s.params)
+                raise OptionError(
+                    option, "given", f"--method {takers}",
+                    f"applies to --method {takers} only; got --method {shown}",
+                )  # fmt: skip
+        lr_values = None if lrs is None else _grid_floats(lrs, "lrs")
+        if lr_relative and lr_values is None:
+            raise OptionError(
+                "lr_relative",
+                True,
+                "--lr LIST",
+                "needs --lr LIST, the fractions of the stability bound",
+            )
+        depth_values = _grid_floats(
+            depths if depths is not None else DEFAULT_PHASE_DEPTHS, "depths"
+        )
+        for value in depth_values:
+            check_depth(value, "depths")
+        alpha_texts = _grid_texts(alphas if alphas is not None else DEFAULT_PHASE_ALPHAS)
+        for text in alpha_texts:
+            try:
+                log_alpha_of(text)
+            except ValueError as exc:
+                raise OptionError("alphas", text, "alpha > 0", str(exc)) from None
+        try:
+            variants = variants_for(
+                names, depths=depth_values, alphas=alpha_texts, lr=lr_values,
+                lr_relative=lr_relative,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise OptionError("lrs", lrs, "step sizes > 0", str(exc)) from None
+    if max_steps is not None and max_steps < 1:
+        raise OptionError(
+            "max_steps",
+            max_steps,
+            "a whole number >= 1",
+            f"{max_steps}; expected a whole number >= 1",
+        )
+    if loss_tol is not None and not (math.isfinite(loss_tol) and loss_tol > 0):
+        raise OptionError(
+            "loss_tol", loss_tol, "a number > 0", f"{loss_tol}; expected a number > 0"
+        )
+    if not (math.isfinite(success_tol) and success_tol > 0):
+        raise OptionError(
+            "success_tol", success_tol, "a number > 0", f"{success_tol}; expected a number > 0"
+        )
+    if scheduler is not None and workers is not None:
+        raise OptionError(
+            "workers",
+            workers,
+            "--workers or --scheduler",
+            "give --workers or --scheduler, not both",
+        )
+    if workers is not None and workers < 1:
+        raise OptionError("workers", workers, "a whole number >= 1")
+    if resume and store is None:
+        raise OptionError("resume", True, "--store FILE", "needs --store FILE to resume from")
+    try:
+        cells = cell_grid(n, delta_values, rho_values)
+    except ValueError as exc:  # "--delta: what was wrong"
+        flag_text, _, message = str(exc).partition(": ")
+        option = {"--delta": "deltas", "--rho": "rhos"}.get(flag_text, "deltas")
+        raise OptionError(option, None, message, message) from None
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else max_bytes
+    largest = 8 * max(m for m, _ in cells) * n
+    if largest > cap:
+        raise OptionError(
+            "n", n, "a smaller N or --max-input-mb",
+            f"{n}: the largest cell's A is {format_bytes(largest)} as float64, more than the input "
+            f"cap of {format_bytes(cap)}; expected a smaller N (or raise the cap with "
+            "--max-input-mb)",
+        )  # fmt: skip
+    return sweep(
+        n=n,
+        deltas=delta_values,
+        rhos=rho_values,
+        trials=trials,
+        variants=variants,
+        seed=seed,
+        success_tol=success_tol,
+        max_steps=GD_MAX_STEPS if max_steps is None else max_steps,
+        loss_tol=GD_LOSS_TOL if loss_tol is None else loss_tol,
+        workers=workers,
+        scheduler=scheduler,
+        store=store,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def _names(methods: str | Sequence[str]) -> list[str]:
+    items = methods.split(",") if isinstance(methods, str) else list(methods)
+    return [name.strip() for name in items if name.strip()]
+
+
+def _grid_texts(values: str | Sequence[str | float], *, geometric: bool = True) -> tuple[str, ...]:
+    from dlncli.transition.sweep import parse_grid
+
+    if not isinstance(values, str):
+        return tuple(v if isinstance(v, str) else repr(float(v)) for v in values)
+    try:
+        return parse_grid(values, geometric=geometric)
+    except ValueError as exc:
+        raise OptionError("alphas", values, "a,b,c or start:stop:count", str(exc)) from None
+
+
+def _grid_floats(values: str | Sequence[float] | Sequence[str], option: str) -> list[float]:
+    """A list of numbers, or "a,b,c" / "start:stop:count" text (evenly spaced)."""
+    from dlncli.transition.sweep import parse_grid
+
+    if isinstance(values, str):
+        try:
+            return [float(v) for v in parse_grid(values)]
+        except ValueError as exc:
+            raise OptionError(option, values, "a,b,c or start:stop:count", str(exc)) from None
+    return [float(v) for v in values]
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def sample_list() -> SamplesReport:
+    """Every built-in sample problem's name (or pattern) with a one-line description."""
+    from dlncli.problem import DEFAULT_PROBLEM
+    from dlncli.samples import sample_descriptions
+
+    return SamplesReport(DEFAULT_PROBLEM, sample_descriptions())

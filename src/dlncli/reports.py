@@ -8,6 +8,7 @@ seconds; ``log10_*`` fields are base-10 logarithms; norms are of float64 vectors
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -604,6 +605,15 @@ class PathReport:
     notes: tuple[str, ...]
     bp_elapsed_s: float  # of elapsed_s, the time spent in solve-bp (0 when ``bp`` was given)
     elapsed_s: float
+    problem: ProblemInfo | None = None  # set by dlncli.path
+
+    def arrays(self) -> dict[str, FloatArray]:
+        """``path --output FILE.npz/.csv``: the saddles' tau (K,), loss (K,) and x (K, N)."""
+        return {
+            "tau": np.array([s.tau for s in self.saddles]),
+            "loss": np.array([s.loss for s in self.saddles]),
+            "x": np.array([s.x for s in self.saddles]),
+        }
 
     @property
     def x(self) -> FloatArray:
@@ -629,6 +639,7 @@ class PathReport:
             "tiebreak_distance": self.tiebreak_distance,
             "end_vertex_distance": self.end_vertex_distance,
             "notes": list(self.notes),
+            **({} if self.problem is None else {"problem": self.problem.to_dict()}),
             "bp_elapsed_s": self.bp_elapsed_s,
             "elapsed_s": self.elapsed_s,
         }
@@ -673,6 +684,9 @@ class PotentialsReport:
 
     curves: tuple[PotentialCurve, ...]
     elapsed_s: float
+    # The paper's figure 3 (potentials(figure=True)): h on a fine z grid, q and g on a w grid.
+    figure_h: tuple[PotentialCurve, ...] = field(default=(), repr=False)
+    figure_w: tuple[PotentialCurve, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -748,6 +762,8 @@ class TrainReport:
     bp_reference: str = "bp"
     loop_s: float = 0.0
     loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    problem: ProblemInfo | None = None  # set by dlncli.train
+    alpha_text: str | None = None  # alpha as given to dlncli.train
 
     @property
     def status(self) -> str:
@@ -762,7 +778,11 @@ class TrainReport:
         def vec(v: FloatArray | None) -> list[float] | None:
             return None if v is None else [float(t) for t in v]
 
+        named = {} if self.problem is None else {"problem": self.problem.name}
+        given = {} if self.alpha_text is None else {"alpha_text": self.alpha_text}
         return {
+            **named,
+            **given,
             "status": self.status,
             "message": self.message,
             "x": vec(self.x),
@@ -981,3 +1001,68 @@ class PhaseReport:
             "store": self.store,
             "dlncli_version": __version__,
         }
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays (recursively) to JSON-ready Python values.
+
+    Non-finite floats become None so that ``allow_nan=False`` never fails on a result.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def dump_json(record: Mapping[str, Any]) -> str:
+    return json.dumps(jsonable(record), indent=2, sort_keys=True, allow_nan=False)
+
+
+# --------------------------------------------------------------------------- compare --method gd
+
+
+@dataclass(frozen=True)
+class CompareGdReport:
+    """``compare --method gd``: GD at one alpha, per problem and depth, across step sizes
+    (each record's ``sweep`` is a :class:`dlncli.dln.train.StepSweep`)."""
+
+    alpha_text: str
+    records: tuple[tuple[ProblemInfo, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "method": "gd",
+            "alpha_text": self.alpha_text,
+            "records": [
+                {"problem": info.to_dict(), "alpha_text": self.alpha_text, **sweep.to_dict()}
+                for info, sweep in self.records
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- samples
+
+
+@dataclass(frozen=True)
+class SamplesReport:
+    """``dlncli samples``: every built-in sample name or pattern with its description."""
+
+    default: str
+    descriptions: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ok", "default": self.default, "samples": dict(self.descriptions)}

@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-if TYPE_CHECKING:  # for the annotations only: importing these here would slow every command
-    from dlncli.reports import PathReport, PhaseReport, PotentialsReport, TheoryReport
-from dlncli.problem import Problem
-from dlncli.reports import (
-    BPReport,
-    CompareReport,
-    CompareRowReport,
-    FlowReport,
-    ProblemComparison,
-    TieBreakReport,
-)
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays (recursively) to JSON-ready Python values.
-
-    Non-finite floats become None so that ``allow_nan=False`` never fails on a result.
-    """
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value
-
-
-def dump_json(record: Mapping[str, Any]) -> str:
-    return json.dumps(jsonable(record), indent=2, sort_keys=True, allow_nan=False)
+if TYPE_CHECKING:  # annotations only: a command's --help must not import numpy
+    from dlncli.reports import (
+        BPReport,
+        CompareGdReport,
+        CompareReport,
+        FlowReport,
+        PathReport,
+        PhaseReport,
+        PotentialsReport,
+        ProblemInfo,
+        SamplesReport,
+        TheoryReport,
+        TieBreakReport,
+        TrainReport,
+    )
 
 
 def fmt(value: float | None, digits: int = 6) -> str:
@@ -119,12 +96,12 @@ def bp_renderable(report: BPReport, *, show_all: bool) -> RenderableType:
     return Group(summary, coords)
 
 
-def samples_renderable(descriptions: Mapping[str, str], default: str) -> RenderableType:
+def samples_renderable(report: SamplesReport) -> RenderableType:
     table = Table(title="built-in sample problems")
     table.add_column("name")
     table.add_column("what it is")
-    for name, text in descriptions.items():
-        label = f"{name} (default)" if name == default else name
+    for name, text in report.descriptions.items():
+        label = f"{name} (default)" if name == report.default else name
         table.add_row(escape(label), escape(text))
     return table
 
@@ -164,7 +141,7 @@ def flow_renderable(report: FlowReport, *, show_all: bool) -> RenderableType:
         ("time", f"{report.elapsed_s:.3f} s"),
     ]
     summary = key_value_table(f"DLN flow: {escape(report.problem.name)} ({m}×{n})", rows)
-    scale = float(np.max(np.abs(x), initial=0.0))
+    scale = max((abs(float(v)) for v in x), default=0.0)
     shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
     coords = Table(title="x" if show_all else "x (|x_i| ≥ 1e-6·‖x‖∞)")
     coords.add_column("i", justify="right")
@@ -314,75 +291,6 @@ def compare_renderable(report: CompareReport) -> RenderableType:
     return Group(*parts)
 
 
-BW_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # black-and-white lines
-
-
-def _curve_label(name: str) -> str:
-    """A problem's legend entry; the kink family is labelled by its ε as in the paper."""
-    return f"ε = {name.split(':', 1)[1]}" if name.startswith("kink:") else name
-
-
-def compare_figure(
-    records: Sequence[ProblemComparison],
-    *,
-    by: str = "problem",
-    increasing: bool = False,
-    bw: bool = False,
-) -> Any:
-    """The paper-style figure: error vs alpha^p, log-log. ``by="problem"``: a panel per
-    problem, a line per depth (the paper's figure 1); ``by="depth"``: a panel per depth, a
-    line per problem (its figure 2). ``increasing``: alpha^p grows to the right (as in the
-    paper); ``bw``: black lines told apart by dash pattern. Returns a matplotlib Figure
-    (matplotlib is imported only here)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    # (panel title, [(legend label, rows)]) for each panel
-    panels: list[tuple[str, list[tuple[str, list[CompareRowReport]]]]] = []
-    if by == "depth":
-        depths = sorted({r.depth for rec in records for r in rec.rows})
-        for depth in depths:
-            lines = [
-                (_curve_label(rec.problem.name), [r for r in rec.rows if r.depth == depth])
-                for rec in records
-            ]
-            panels.append((f"p = {depth:g}", lines))
-    else:
-        for rec in records:
-            lines = [
-                (f"p = {depth:g}", [r for r in rec.rows if r.depth == depth])
-                for depth in sorted({r.depth for r in rec.rows})
-            ]
-            title = f"{rec.problem.name} (γ = {rec.dual_margin:.3g})"
-            panels.append((title, lines))
-    horizon = any(rec.t_end_rule for rec in records)
-    fig = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, lines) in zip(axes, panels, strict=True):
-        for k, (label, pts) in enumerate(lines):
-            style: dict[str, Any] = (
-                {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
-                if bw
-                else {"marker": "o", "markersize": 3}
-            )
-            ax.loglog(
-                [10.0**r.log10_alpha_p for r in pts],
-                [max(r.error_l2, 1e-300) for r in pts],
-                label=label,
-                **style,
-            )
-        if not increasing:
-            ax.invert_xaxis()
-        ax.set_xlabel("α^p")
-        ax.set_ylabel("‖x(t_end) − x*‖₂" if horizon else "‖x_α − x*‖₂")
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
 # --------------------------------------------------------------------------- potentials
 
 
@@ -403,31 +311,6 @@ def potentials_renderable(report: PotentialsReport) -> RenderableType:
     return Group(*parts)
 
 
-def potentials_figure(on_z: PotentialsReport, on_w: PotentialsReport) -> Any:
-    """The paper's figure 3: h_p on z (from ``on_z``), q_p and g_p on w (from ``on_w``),
-    one black-and-white line style per depth. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12.0, 3.6), layout="constrained")
-    ax_h, ax_q, ax_g = fig.subplots(1, 3)
-    for k, (ch, cw) in enumerate(zip(on_z.curves, on_w.curves, strict=True)):
-        style = {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
-        label = f"p = {ch.depth:g}"
-        ax_h.plot(ch.z, ch.h, label=label, **style)
-        ax_q.plot(cw.w, cw.q, label=label, **style)
-        ax_g.plot(cw.w, cw.g, label=label, **style)
-    ax_h.set(xlim=(-0.99, 0.99), ylim=(-20, 20), xlabel="z", title="h_p(z)")
-    ax_q.set(xlim=(-5, 5), ylim=(0, 3), xlabel="w", title="q_p(w) = ∫₀^w h_p⁻¹")
-    ax_g.set(xlim=(-8, 8), xlabel="x", title="g_p(x)")
-    for ax in (ax_h, ax_q, ax_g):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
 # --------------------------------------------------------------------------- path
 
 
@@ -437,12 +320,19 @@ def _index_list(indices: Sequence[int], limit: int | None = 12) -> str:
     return ", ".join(map(str, indices)) or "—"
 
 
-def path_renderable(problem: Problem, report: PathReport, *, show_all: bool) -> RenderableType:
-    """The saddle table of a :class:`dlncli.dln.path.PathReport` and its summary."""
-    m, n = problem.shape
+def _shape(problem: ProblemInfo | None, n: int) -> tuple[str, int | str, int]:
+    """A report's problem name and shape for a title ("?" rows when it was not recorded)."""
+    if problem is None:
+        return "arrays", "?", n
+    return problem.name, problem.m, problem.n
+
+
+def path_renderable(report: PathReport, *, show_all: bool) -> RenderableType:
+    """The saddle table of a :class:`dlncli.reports.PathReport` and its summary."""
+    name, m, n = _shape(report.problem, report.x.size)
     timed = report.log10_alpha is not None
     check = report.check
-    table = Table(title=f"α → 0 saddle-to-saddle path: {escape(problem.name)} ({m}×{n})")
+    table = Table(title=f"α → 0 saddle-to-saddle path: {escape(name)} ({m}×{n})")
     table.add_column("k", justify="right", no_wrap=True)
     table.add_column("τ_k", justify="right", no_wrap=True)
     if timed:
@@ -504,49 +394,6 @@ def path_renderable(problem: Problem, report: PathReport, *, show_all: bool) -> 
     parts: list[RenderableType] = [table, key_value_table("summary", rows)]
     parts += [f"[dim]note: {escape(note)}[/dim]" for note in report.notes]
     return Group(*parts)
-
-
-def path_figure(name: str, report: PathReport) -> Any:
-    """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
-    dashed over them when the report has a --check-alpha run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    saddles = report.saddles
-    tau = np.array([s.tau for s in saddles])
-    end = 1.25 * tau[-1] if tau[-1] > 0 else 1.0
-    steps = np.append(tau, end)
-    losses = np.array([s.loss for s in saddles])
-    xs = np.array([s.x for s in saddles])
-    shown = np.flatnonzero(np.any(xs != 0.0, axis=0))[:20]
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.stairs(losses, steps, baseline=None, label="path", linewidth=1.5)
-    colours = {}
-    for i in shown:
-        colours[i] = bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}").get_edgecolor()
-    check = report.check
-    if check is not None and check.log10_tau.size:
-        finite = np.isfinite(check.log10_tau)
-        t_ode = 10.0 ** check.log10_tau[finite]
-        keep = t_ode <= end
-        label = f"ODE, α = 1e{check.log10_alpha:.4g}"
-        top.plot(t_ode[keep], check.losses[finite][keep], "--", label=label)
-        for i in shown:
-            ode_x = check.xs[finite][keep, i]
-            bottom.plot(t_ode[keep], ode_x, "--", color=colours[i], linewidth=0.8)
-    top.set_ylabel("loss ½‖Ax − y‖²")
-    top.set_title(f"{name}: α → 0 path, depth {report.depth:g}", fontsize=10)
-    top.legend(fontsize=8)
-    bottom.set_xlabel("rescaled time τ")
-    bottom.set_ylabel("x_i")
-    if shown.size <= 10:
-        bottom.legend(fontsize=7, ncol=2)
-    for ax in (top, bottom):
-        ax.grid(True, alpha=0.3)
-    return fig
 
 
 # --------------------------------------------------------------------------- phase
@@ -625,150 +472,13 @@ def _rate_cell(cell: Any) -> str:
     return text
 
 
-def phase_curves_figure(report: PhaseReport) -> Any:
-    """Success rate against ρ, one panel per δ and one curve per method variant, with ρ_W(δ)
-    as a vertical line; when GD is in the sweep, a second row gives GD's median η·λ_max at
-    the end (2: the edge of stability). Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-
-    ms = sorted({c.m for c in report.cells})
-    gd = [v for v in report.variants if v.method == "gd"]
-    rows = 2 if gd else 1
-    fig = Figure(figsize=(4.2 * len(ms) + 1.6, 3.3 * rows + 0.3), layout="constrained")
-    axes = fig.subplots(rows, len(ms), squeeze=False, sharex="col")
-    shades = colormaps["plasma"](np.linspace(0.0, 0.85, max(len(gd), 1)))
-    styles: dict[Any, dict[str, Any]] = {}
-    others = 0
-    for v in report.variants:
-        if v.method == "gd":
-            styles[v] = {"color": shades[gd.index(v)], "linestyle": "-", "marker": "o"}
-        elif v.method == "bp":
-            styles[v] = {"color": "black", "marker": "s", "linewidth": 2, "zorder": 4}
-        else:
-            styles[v] = {
-                "color": str(0.35 + 0.2 * (others % 3)),
-                "linestyle": "--",
-                "marker": "^",
-                "linewidth": 2,
-                "zorder": 3,
-            }
-            others += 1
-    for j, m in enumerate(ms):
-        top = axes[0][j]
-        for v in report.variants:
-            cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
-            top.plot(
-                [c.rho for c in cells],
-                [c.rate for c in cells],
-                markersize=3.5,
-                label=v.label,
-                **styles[v],
-            )
-        theory = next(t.rho_theory for t in report.transitions if t.m == m)
-        top.axvline(theory, color="tab:green", linestyle=":", linewidth=1.5, label="ρ_W(δ)")
-        top.axhline(0.5, color="0.8", linewidth=0.8, zorder=0)
-        top.set_ylim(-0.03, 1.03)
-        top.set_title(f"δ = m/N = {m / report.n:.3g} (N = {report.n}, m = {m})", fontsize=10)
-        top.set_ylabel("success rate")
-        top.grid(True, alpha=0.3)
-        if gd:
-            bottom = axes[1][j]
-            for v in gd:
-                cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
-                shown = [c for c in cells if c.sharpness_median is not None]
-                bottom.plot(
-                    [c.rho for c in shown],
-                    [c.sharpness_median for c in shown],
-                    markersize=3.5,
-                    label=f"_{v.label}",  # a leading _ keeps it out of the legend
-                    **styles[v],
-                )
-            bottom.axhline(2.0, color="tab:red", linewidth=1.0, linestyle=":")
-            bottom.set_ylabel("GD: median η·λ_max at the end")
-            bottom.grid(True, alpha=0.3)
-        axes[-1][j].set_xlabel("ρ = k/m")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
-    return fig
-
-
-def _rho(cell: Any) -> float:
-    return float(cell.rho)
-
-
-def phase_figure(report: PhaseReport) -> Any:
-    """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
-    curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from dlncli.transition.theory import weak_threshold
-
-    count = len(report.variants)
-    fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
-    axes = fig.subplots(1, count, squeeze=False)[0]
-    ms = sorted({c.m for c in report.cells})
-    deltas = np.array([m / report.n for m in ms])
-    edges = _edges(deltas, 0.0, 1.0)
-    curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
-    curve_r = [weak_threshold(float(d)) for d in curve_d]
-    mesh = None
-    for ax, variant in zip(axes, report.variants, strict=True):
-        for i, m in enumerate(ms):
-            cells = sorted(
-                (c for c in report.cells if c.variant == variant and c.m == m), key=lambda c: c.rho
-            )
-            rhos = np.array([c.rho for c in cells])
-            rates = np.array([[c.rate] for c in cells])
-            mesh = ax.pcolormesh(
-                edges[i : i + 2], _edges(rhos, 0.0, 1.0), rates, cmap="viridis", vmin=0, vmax=1
-            )
-        ax.plot(curve_d, curve_r, color="white", linewidth=1.5, label="ρ_W(δ)")
-        points = [t for t in report.transitions if t.variant == variant and t.rho_50 is not None]
-        ax.plot(
-            [t.delta for t in points],
-            [t.rho_50 for t in points],
-            "o",
-            color="red",
-            markersize=4,
-            label="50 % point",
-        )
-        ax.set_xlim(edges[0], edges[-1])
-        ax.set_xlabel("δ = m/N")
-        ax.set_ylabel("ρ = k/m")
-        ax.set_title(variant.label, fontsize=10)
-        ax.legend(fontsize=7, loc="upper left")
-    if mesh is not None:
-        fig.colorbar(mesh, ax=list(axes), label="success rate")
-    return fig
-
-
-def _edges(centers: Any, lo: float, hi: float) -> Any:
-    """Cell edges around sorted centers: midpoints inside, half a step outside, clipped."""
-    c = np.asarray(centers, dtype=np.float64)
-    if c.size == 1:
-        half = 0.05
-        return np.clip(np.array([c[0] - half, c[0] + half]), lo, hi)
-    mid = (c[1:] + c[:-1]) / 2
-    first = c[0] - (mid[0] - c[0])
-    last = c[-1] + (c[-1] - mid[-1])
-    return np.clip(np.concatenate([[first], mid, [last]]), lo, hi)
-
-
 # --------------------------------------------------------------------------- train
 
 
-def train_renderable(
-    problem: Problem, report: Any, alpha_text: str, *, show_all: bool
-) -> RenderableType:
-    """The summary and coordinates of a :class:`dlncli.dln.train.TrainReport`."""
-    m, n = problem.shape
+def train_renderable(report: TrainReport, *, show_all: bool) -> RenderableType:
+    """The summary and coordinates of a :class:`dlncli.reports.TrainReport`."""
+    name, m, n = _shape(report.problem, report.x.size)
+    alpha_text = report.alpha_text or f"{report.alpha:g}"
 
     def maybe(value: float | None, digits: int = 6) -> str:
         return "—" if value is None else fmt(value, digits)
@@ -792,9 +502,9 @@ def train_renderable(
         ),
         ("time", f"{report.elapsed_s:.3f} s"),
     ]
-    summary = key_value_table(f"DLN {algorithm}: {escape(problem.name)} ({m}×{n})", rows)
+    summary = key_value_table(f"DLN {algorithm}: {escape(name)} ({m}×{n})", rows)
     x = report.x
-    scale = float(np.max(np.abs(x), initial=0.0))
+    scale = max((abs(float(v)) for v in x), default=0.0)
     shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
     coords = Table(title="x" if show_all else "x (|x_i| ≥ 1e-6·‖x‖∞)")
     coords.add_column("i", justify="right")
@@ -809,7 +519,7 @@ def train_renderable(
         cells = [str(i), f"{x[i]:.12g}"]
         if report.predicted_x is not None:
             cells.append(f"{report.predicted_x[i]:.12g}")
-        if effective:
+        if effective and report.effective_log_u is not None and report.effective_log_v is not None:
             cells += [f"{report.effective_log_u[i]:.8g}", f"{report.effective_log_v[i]:.8g}"]
         coords.add_row(*cells)
     parts: list[RenderableType] = [summary, coords]
@@ -821,8 +531,9 @@ def train_renderable(
     return Group(*parts)
 
 
-def compare_gd_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableType:
+def compare_gd_renderable(report: CompareGdReport) -> RenderableType:
     """compare --method gd: one row per (problem, depth, step size)."""
+    records = report.to_dict()["records"]
     table = Table(title="GD against basis pursuit across step sizes")
     for name in ("problem", "p", "α", "η", "status", "steps", "η·λ_max end", "‖x − x_BP‖∞"):
         table.add_column(name, justify="left" if name in ("problem", "status") else "right")
@@ -849,3 +560,10 @@ def compare_gd_renderable(records: Sequence[Mapping[str, Any]]) -> RenderableTyp
         "x_α is the flow limit at the same α (the η → 0 limit of GD)[/dim]"
     )
     return Group(table, note)
+
+
+def compare_any(report: CompareReport | CompareGdReport) -> RenderableType:
+    """compare's table: the limit sweep, or GD across step sizes (``--method gd``)."""
+    if report.to_dict().get("method") == "gd":
+        return compare_gd_renderable(report)  # type: ignore[arg-type]
+    return compare_renderable(report)  # type: ignore[arg-type]

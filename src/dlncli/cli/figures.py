@@ -1,0 +1,290 @@
+"""Figures (matplotlib) of the reports: each function takes one report and display options and
+returns a Figure; nothing is written here (the CLI saves it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlncli.reports import (
+    CompareReport,
+    CompareRowReport,
+    PathReport,
+    PhaseReport,
+    PotentialsReport,
+)
+
+BW_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # black-and-white lines
+
+
+def _curve_label(name: str) -> str:
+    """A problem's legend entry; the kink family is labelled by its ε as in the paper."""
+    return f"ε = {name.split(':', 1)[1]}" if name.startswith("kink:") else name
+
+
+def compare_figure(
+    report: CompareReport,
+    *,
+    by: str = "problem",
+    increasing: bool = False,
+    bw: bool = False,
+) -> Any:
+    """The paper-style figure: error vs alpha^p, log-log. ``by="problem"``: a panel per
+    problem, a line per depth (the paper's figure 1); ``by="depth"``: a panel per depth, a
+    line per problem (its figure 2). ``increasing``: alpha^p grows to the right (as in the
+    paper); ``bw``: black lines told apart by dash pattern. Returns a matplotlib Figure
+    (matplotlib is imported only here)."""
+    import matplotlib
+
+    records = report.problems
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    # (panel title, [(legend label, rows)]) for each panel
+    panels: list[tuple[str, list[tuple[str, list[CompareRowReport]]]]] = []
+    if by == "depth":
+        depths = sorted({r.depth for rec in records for r in rec.rows})
+        for depth in depths:
+            lines = [
+                (_curve_label(rec.problem.name), [r for r in rec.rows if r.depth == depth])
+                for rec in records
+            ]
+            panels.append((f"p = {depth:g}", lines))
+    else:
+        for rec in records:
+            lines = [
+                (f"p = {depth:g}", [r for r in rec.rows if r.depth == depth])
+                for depth in sorted({r.depth for r in rec.rows})
+            ]
+            title = f"{rec.problem.name} (γ = {rec.dual_margin:.3g})"
+            panels.append((title, lines))
+    horizon = any(rec.t_end_rule for rec in records)
+    fig = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, lines) in zip(axes, panels, strict=True):
+        for k, (label, pts) in enumerate(lines):
+            style: dict[str, Any] = (
+                {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
+                if bw
+                else {"marker": "o", "markersize": 3}
+            )
+            ax.loglog(
+                [10.0**r.log10_alpha_p for r in pts],
+                [max(r.error_l2, 1e-300) for r in pts],
+                label=label,
+                **style,
+            )
+        if not increasing:
+            ax.invert_xaxis()
+        ax.set_xlabel("α^p")
+        ax.set_ylabel("‖x(t_end) − x*‖₂" if horizon else "‖x_α − x*‖₂")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def potentials_figure(report: PotentialsReport) -> Any:
+    """The paper's figure 3 from a report made with ``figure=True``: h_p on z, q_p and g_p on
+    w, one black-and-white line style per depth. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12.0, 3.6), layout="constrained")
+    ax_h, ax_q, ax_g = fig.subplots(1, 3)
+    for k, (ch, cw) in enumerate(zip(report.figure_h, report.figure_w, strict=True)):
+        style = {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.8}
+        label = f"p = {ch.depth:g}"
+        ax_h.plot(ch.z, ch.h, label=label, **style)
+        ax_q.plot(cw.w, cw.q, label=label, **style)
+        ax_g.plot(cw.w, cw.g, label=label, **style)
+    ax_h.set(xlim=(-0.99, 0.99), ylim=(-20, 20), xlabel="z", title="h_p(z)")
+    ax_q.set(xlim=(-5, 5), ylim=(0, 3), xlabel="w", title="q_p(w) = ∫₀^w h_p⁻¹")
+    ax_g.set(xlim=(-8, 8), xlabel="x", title="g_p(x)")
+    for ax in (ax_h, ax_q, ax_g):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def path_figure(report: PathReport) -> Any:
+    """Loss staircase (top) and coordinates (bottom) against τ; the ODE's rescaled trajectory
+    dashed over them when the report has a --check-alpha run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saddles = report.saddles
+    tau = np.array([s.tau for s in saddles])
+    end = 1.25 * tau[-1] if tau[-1] > 0 else 1.0
+    steps = np.append(tau, end)
+    losses = np.array([s.loss for s in saddles])
+    xs = np.array([s.x for s in saddles])
+    shown = np.flatnonzero(np.any(xs != 0.0, axis=0))[:20]
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.stairs(losses, steps, baseline=None, label="path", linewidth=1.5)
+    colours = {}
+    for i in shown:
+        colours[i] = bottom.stairs(xs[:, i], steps, baseline=None, label=f"x_{i}").get_edgecolor()
+    check = report.check
+    if check is not None and check.log10_tau.size:
+        finite = np.isfinite(check.log10_tau)
+        t_ode = 10.0 ** check.log10_tau[finite]
+        keep = t_ode <= end
+        label = f"ODE, α = 1e{check.log10_alpha:.4g}"
+        top.plot(t_ode[keep], check.losses[finite][keep], "--", label=label)
+        for i in shown:
+            ode_x = check.xs[finite][keep, i]
+            bottom.plot(t_ode[keep], ode_x, "--", color=colours[i], linewidth=0.8)
+    top.set_ylabel("loss ½‖Ax − y‖²")
+    name = "" if report.problem is None else f"{report.problem.name}: "
+    top.set_title(f"{name}α → 0 path, depth {report.depth:g}", fontsize=10)
+    top.legend(fontsize=8)
+    bottom.set_xlabel("rescaled time τ")
+    bottom.set_ylabel("x_i")
+    if shown.size <= 10:
+        bottom.legend(fontsize=7, ncol=2)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def phase_curves_figure(report: PhaseReport) -> Any:
+    """Success rate against ρ, one panel per δ and one curve per method variant, with ρ_W(δ)
+    as a vertical line; when GD is in the sweep, a second row gives GD's median η·λ_max at
+    the end (2: the edge of stability). Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    ms = sorted({c.m for c in report.cells})
+    gd = [v for v in report.variants if v.method == "gd"]
+    rows = 2 if gd else 1
+    fig = Figure(figsize=(4.2 * len(ms) + 1.6, 3.3 * rows + 0.3), layout="constrained")
+    axes = fig.subplots(rows, len(ms), squeeze=False, sharex="col")
+    shades = colormaps["plasma"](np.linspace(0.0, 0.85, max(len(gd), 1)))
+    styles: dict[Any, dict[str, Any]] = {}
+    others = 0
+    for v in report.variants:
+        if v.method == "gd":
+            styles[v] = {"color": shades[gd.index(v)], "linestyle": "-", "marker": "o"}
+        elif v.method == "bp":
+            styles[v] = {"color": "black", "marker": "s", "linewidth": 2, "zorder": 4}
+        else:
+            styles[v] = {
+                "color": str(0.35 + 0.2 * (others % 3)),
+                "linestyle": "--",
+                "marker": "^",
+                "linewidth": 2,
+                "zorder": 3,
+            }
+            others += 1
+    for j, m in enumerate(ms):
+        top = axes[0][j]
+        for v in report.variants:
+            cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
+            top.plot(
+                [c.rho for c in cells],
+                [c.rate for c in cells],
+                markersize=3.5,
+                label=v.label,
+                **styles[v],
+            )
+        theory = next(t.rho_theory for t in report.transitions if t.m == m)
+        top.axvline(theory, color="tab:green", linestyle=":", linewidth=1.5, label="ρ_W(δ)")
+        top.axhline(0.5, color="0.8", linewidth=0.8, zorder=0)
+        top.set_ylim(-0.03, 1.03)
+        top.set_title(f"δ = m/N = {m / report.n:.3g} (N = {report.n}, m = {m})", fontsize=10)
+        top.set_ylabel("success rate")
+        top.grid(True, alpha=0.3)
+        if gd:
+            bottom = axes[1][j]
+            for v in gd:
+                cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
+                shown = [c for c in cells if c.sharpness_median is not None]
+                bottom.plot(
+                    [c.rho for c in shown],
+                    [c.sharpness_median for c in shown],
+                    markersize=3.5,
+                    label=f"_{v.label}",  # a leading _ keeps it out of the legend
+                    **styles[v],
+                )
+            bottom.axhline(2.0, color="tab:red", linewidth=1.0, linestyle=":")
+            bottom.set_ylabel("GD: median η·λ_max at the end")
+            bottom.grid(True, alpha=0.3)
+        axes[-1][j].set_xlabel("ρ = k/m")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
+def _rho(cell: Any) -> float:
+    return float(cell.rho)
+
+
+def phase_figure(report: PhaseReport) -> Any:
+    """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
+    curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from dlncli.transition.theory import weak_threshold
+
+    count = len(report.variants)
+    fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    ms = sorted({c.m for c in report.cells})
+    deltas = np.array([m / report.n for m in ms])
+    edges = _edges(deltas, 0.0, 1.0)
+    curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
+    curve_r = [weak_threshold(float(d)) for d in curve_d]
+    mesh = None
+    for ax, variant in zip(axes, report.variants, strict=True):
+        for i, m in enumerate(ms):
+            cells = sorted(
+                (c for c in report.cells if c.variant == variant and c.m == m), key=lambda c: c.rho
+            )
+            rhos = np.array([c.rho for c in cells])
+            rates = np.array([[c.rate] for c in cells])
+            mesh = ax.pcolormesh(
+                edges[i : i + 2], _edges(rhos, 0.0, 1.0), rates, cmap="viridis", vmin=0, vmax=1
+            )
+        ax.plot(curve_d, curve_r, color="white", linewidth=1.5, label="ρ_W(δ)")
+        points = [t for t in report.transitions if t.variant == variant and t.rho_50 is not None]
+        ax.plot(
+            [t.delta for t in points],
+            [t.rho_50 for t in points],
+            "o",
+            color="red",
+            markersize=4,
+            label="50 % point",
+        )
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel("δ = m/N")
+        ax.set_ylabel("ρ = k/m")
+        ax.set_title(variant.label, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=list(axes), label="success rate")
+    return fig
+
+
+def _edges(centers: Any, lo: float, hi: float) -> Any:
+    """Cell edges around sorted centers: midpoints inside, half a step outside, clipped."""
+    c = np.asarray(centers, dtype=np.float64)
+    if c.size == 1:
+        half = 0.05
+        return np.clip(np.array([c[0] - half, c[0] + half]), lo, hi)
+    mid = (c[1:] + c[:-1]) / 2
+    first = c[0] - (mid[0] - c[0])
+    last = c[-1] + (c[-1] - mid[-1])
+    return np.clip(np.concatenate([[first], mid, [last]]), lo, hi)
