@@ -225,8 +225,11 @@ def test_commands_are_plain_functions_with_one_convention() -> None:
     report = dlncli.flow("line", alpha="1e-3", depth=2.5, limit_only=True)
     assert report.method == "limit" and report.depth == 2.5
     problem = dlncli.load_problem("face2d")
-    by_arrays = dlncli.path(problem.A, problem.y, depth=2.5)
-    _same(_api_document(by_arrays), _api_document(dlncli.path(problem, depth=2.5)))
+    by_arrays = _api_document(dlncli.path(problem.A, problem.y, depth=2.5))
+    by_problem = _api_document(dlncli.path(problem, depth=2.5))
+    assert by_arrays.pop("problem")["name"] == "arrays"
+    assert by_problem.pop("problem")["name"] == "face2d"
+    _same(by_arrays, by_problem)
 
 
 def test_public_names() -> None:

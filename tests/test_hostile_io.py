@@ -413,7 +413,7 @@ def test_output_files_get_the_umask_mode(tmp_path: Path, umask: Any, mask: int, 
 
 
 def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dlncli.cli, "PROGRESS_INTERVAL_S", 0.05)
+    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.05)
     result = run("flow", "random3x5", "--alpha", "1e-2", "--json")
     assert result.exit_code == 0, result.stderr
     json.loads(result.stdout)  # stdout is still exactly the JSON document
@@ -423,7 +423,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch: pytest.Monkey
     quiet = run("flow", "random3x5", "--alpha", "1e-2", "--json", "--quiet")
     assert quiet.exit_code == 0 and "progress" not in quiet.stderr
     # One more: the LP-only commands print the same heartbeat.
-    monkeypatch.setattr(dlncli.cli, "PROGRESS_INTERVAL_S", 0.001)
+    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.001)
     result = run("tie-break", "face:30:90:10:4:1", "--json")
     assert result.exit_code == 0, result.stderr
     assert "progress: tie-break" in result.stderr

@@ -390,8 +390,7 @@ def test_three_way_tie_on_a_two_dimensional_face() -> None:
 
 def test_api_export_and_json_is_to_dict() -> None:
     assert "path" in dlncli.__all__ and "PathReport" in dlncli.__all__
-    p = load_sample("random3x5")
-    report = dlncli.path(p.A, p.y, depth=3.0)
+    report = dlncli.path("random3x5", depth=3.0)
     assert isinstance(report, PathReport)
     data = run_json("path", "random3x5", "--depth", "3")
     expected = json.loads(json.dumps(report.to_dict()))

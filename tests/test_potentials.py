@@ -271,8 +271,8 @@ def test_p2_accepts_any_real_z() -> None:
 def test_the_package_exports_the_potentials_api() -> None:
     import dlncli
 
-    assert {"evaluate_potentials", "PotentialsReport", "log_uv_from_x"} <= set(dlncli.__all__)
-    report = dlncli.evaluate_potentials([3.0], z=[0.5])
+    assert {"potentials", "PotentialsReport"} <= set(dlncli.__all__)
+    report = dlncli.potentials([3.0], z=[0.5])
     assert isinstance(report, dlncli.PotentialsReport)
     assert report.to_dict()["curves"][0]["h"] == [pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-15)]
 

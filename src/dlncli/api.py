@@ -134,7 +134,7 @@ def check_depth(depth: float, option: str = "depth") -> float:
     """A depth p as a float; OptionError unless it is a finite real number >= 2."""
     value = float(depth)
     if not (math.isfinite(value) and value >= 2):
-        raise OptionError(option, depth, "a finite real number >= 2")
+        raise OptionError(option, depth, "a real number >= 2")
     return value
 
 
@@ -145,9 +145,7 @@ def parse_small_alpha(alpha: str | float, option: str) -> float:
     except OptionError as exc:
         raise OptionError(option, alpha, exc.expected) from None
     if log_alpha >= 0:
-        raise OptionError(
-            option, alpha, "a number 0 < alpha < 1 (the path is the alpha -> 0 limit)"
-        )
+        raise OptionError(option, alpha, "a number 0 < α < 1 (the path is the α → 0 limit)")
     return log_alpha
 
 
@@ -813,7 +811,7 @@ def compare(  # type: ignore[misc]  # the overloads name the options of each met
     problems: ProblemLike | Sequence[Problem],
     y: Any = None,
     *,
-    depths: Sequence[str | float] = DEFAULT_COMPARE_DEPTHS,
+    depths: Sequence[str | float] | None = None,
     alphas: Sequence[str | float] | None = None,
     alpha_range: tuple[str | float, str | float, str | int] | None = None,
     alpha_p_range: tuple[str | float, str | float, str | int] | None = None,
@@ -877,10 +875,8 @@ def compare(  # type: ignore[misc]  # the overloads name the options of each met
                 "method", "gd", "gd with --lr, --alpha and --depth",
                 f"gd takes --lr, --alpha and --depth; drop {', '.join(refused)}",
             )  # fmt: skip
-        return _compare_gd(
-            items, depths if depths != DEFAULT_COMPARE_DEPTHS else ("2",), alphas, lrs
-        )
-    parsed = depth_labels(list(depths), allow_inf=False)
+        return _compare_gd(items, depths or ("2",), alphas, lrs)
+    parsed = depth_labels(list(depths or DEFAULT_COMPARE_DEPTHS), allow_inf=False)
     if sum(g is not None and len(g) > 0 for g in (alphas, alpha_range, alpha_p_range)) > 1:
         raise OptionError(
             "alphas", alphas, "one grid", "give one of --alpha, --alpha-range, --alpha-p-range"
@@ -1120,7 +1116,8 @@ def train(
         raise OptionError("lr", lr, "a step size eta > 0")
     m = prob.A.shape[0]
     if batch is not None and not 1 <= batch <= m:
-        raise OptionError("batch", batch, f"a whole number from 1 to m = {m} rows")
+        raise OptionError("batch", batch, f"at most m = {m} rows (and at least 1)",
+                          f"{batch}; expected at most m = {m} rows")  # fmt: skip
     if max_steps < 0:
         raise OptionError("max_steps", max_steps, "a whole number >= 0")
     if not (math.isfinite(tol) and tol > 0):

@@ -481,8 +481,7 @@ def write_record(out: Path, record: Mapping[str, Any], *, force: bool = False) -
         payload = (json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
     elif suffix == ".npz":
         buffer = io.BytesIO()
-        arrays = {k: np.asarray(v) for k, v in record.items() if _is_numeric(v)}
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        np.savez(buffer, **_record_arrays(record))
         payload = buffer.getvalue()
     else:
         payload = _record_csv(record).encode()
@@ -516,6 +515,28 @@ def write_figure(out: Path, figure: Any, *, force: bool = False) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=out.suffix.lower().lstrip("."), dpi=150)
     _atomic_write(out, buffer.getvalue(), force=force)
+
+
+def _record_arrays(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An npz's arrays for a JSON record: every numeric leaf as an array under its dotted path
+    (``curves.0.h``), and the whole document as JSON text under ``document``, so the archive
+    holds everything ``--json`` prints."""
+    arrays: dict[str, Any] = {
+        "document": np.array(json.dumps(record, sort_keys=True, allow_nan=False))
+    }
+
+    def walk(prefix: str, value: Any) -> None:
+        if _is_numeric(value):
+            arrays[prefix] = np.asarray(value)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{prefix}.{index}", item)
+
+    walk("", record)
+    return arrays
 
 
 def _is_numeric(value: Any) -> bool:

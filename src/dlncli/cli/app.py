@@ -26,7 +26,6 @@ EPILOG = (
     "129/143 SIGHUP/SIGTERM · 141 broken pipe."
 )
 DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
-DEFAULT_COMPARE_DEPTHS = ["2", "2.5", "3", "4"]
 DEFAULT_POTENTIAL_DEPTHS = ["2", "2.5", "3", "4"]
 # Plain ASCII decimals (the number grammar of dlncli.problem, without importing numpy here).
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
@@ -499,7 +498,7 @@ def compare(
             terminal.flow_progress(quiet or as_json, say) as bar,
         ):
             report = dlncli.compare(
-                loaded, depths=depths or DEFAULT_COMPARE_DEPTHS, alphas=alphas,
+                loaded, depths=depths or None, alphas=alphas,
                 alpha_range=alpha_range, alpha_p_range=alpha_p_range, use_ode=use_ode,
                 t_end_rule=t_end_rule, fail_above=fail_above, method=compare_method.value,
                 lrs=_split_list(lrs) or None, time_limit=time_limit, progress=bar,
@@ -550,7 +549,7 @@ def potentials(
     force: ForceOpt = False,
 ) -> None:
     terminal.check_outputs((), force, output=output, plot=plot)
-    with terminal.handled(None, as_json=as_json):
+    with terminal.handled("", as_json=as_json):
         report = dlncli.potentials(
             _split_list(depths) or DEFAULT_POTENTIAL_DEPTHS,
             z=_split_list(z_values) or None, figure=plot is not None,
@@ -787,7 +786,7 @@ def phase_command(
         )
     if plot_kind is not None and plot is None:
         terminal.fail("Invalid value for '--plot-kind': needs --plot FILE", 2)
-    with terminal.handled(None, as_json=as_json, interrupted=terminal.phase_interrupted(store)):
+    with terminal.handled("", as_json=as_json, interrupted=terminal.phase_interrupted(store)):
         if theory:
             table = dlncli.theory(delta)
             terminal.emit(table, lambda: render.theory_renderable(table), as_json=as_json)

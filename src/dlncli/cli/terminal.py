@@ -118,8 +118,9 @@ def handled(
 ) -> Iterator[None]:
     """The one place that turns DlnError / Ctrl-C / SIGTERM into a message and an exit code.
 
-    ``source`` names the problem in messages; a callable gives the one running when the
-    error arrives (compare runs several). With ``as_json``, an infeasible problem also
+    ``source`` names the problem in messages (None: the default problem; "": no problem,
+    as in phase and potentials); a callable gives the one running when the error arrives
+    (compare runs several). With ``as_json``, an infeasible problem also
     prints ``{"status": "infeasible", ...}`` on stdout, in every command.
     """
     from dlncli.problem import DEFAULT_PROBLEM
@@ -127,6 +128,10 @@ def handled(
     def problem_label() -> str:
         name = source() if callable(source) else source
         return {None: DEFAULT_PROBLEM, "-": "<stdin>"}.get(name, name)  # type: ignore[return-value]
+
+    def labelled(exc: BaseException) -> str:
+        label = problem_label()
+        return f"{label}: {exc}" if label else str(exc)
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {
@@ -141,10 +146,9 @@ def handled(
             from dlncli.reports import dump_json
 
             to_stdout(dump_json(exc.document) + "\n")
-        fail(f"{problem_label()}: {exc}")
+        fail(labelled(exc))
     except TimeLimitError as exc:
-        label = problem_label()
-        fail(f"{label}: {exc}", EXIT_TIME_LIMIT)
+        fail(labelled(exc), EXIT_TIME_LIMIT)
     except ProblemFormatError as exc:  # already names the file or sample
         fail(str(exc))
     except InfeasibleError as exc:
@@ -156,7 +160,7 @@ def handled(
             to_stdout(dump_json(document) + "\n")
         fail(f"{label}: {exc}")
     except DlnError as exc:
-        fail(f"{problem_label()}: {exc}")
+        fail(labelled(exc))
     except KeyboardInterrupt:
         fail(interrupted, EXIT_INTERRUPTED)
     except _Terminated as exc:
