@@ -3,7 +3,8 @@
     python -m bench.run --quick            # under 2 minutes, for routine use
     python -m bench.run                    # the full suite (about an hour and a half)
     python -m bench.run --only scaling     # one part: comparison (BP, flow) or scaling
-    python -m bench.run --write-readme     # also rewrite the README's tables for the parts run
+    python -m bench.run --write-docs       # also rewrite docs/performance.md's tables for the
+                                           # parts run (between its bench:PART markers)
 
 Comparisons need the ``bench`` extra (cvxpy, clarabel, spgl1): pip install -e ".[bench]".
 Missing ones are reported as "not installed". Every timing row carries its error against the
@@ -37,7 +38,7 @@ from dlncli.dln.limit import bp_anchor, flow_limit
 from dlncli.errors import TimeLimitError
 from dlncli.problem_io import load_sample
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PERFORMANCE_DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SOLVER_CAP_S = 300.0  # time limit passed to the CVXPY solvers
 
 
@@ -454,17 +455,17 @@ def table(rows: list[Row], footer: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_readme_block(name: str, header: str, text: str) -> None:
+def _write_docs_block(name: str, header: str, text: str, doc: Path = PERFORMANCE_DOC) -> None:
+    """Replace the text between ``<!-- bench:NAME:start -->`` and ``<!-- bench:NAME:end -->``
+    in ``doc`` with ``header`` and ``text``; without those markers, append the block."""
     start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    readme = README.read_text()
+    page = doc.read_text(encoding="utf-8")
     block = f"{start}\n{header}\n\n{text}\n{end}"
-    if start in readme:
-        readme = re.sub(
-            re.escape(start) + ".*?" + re.escape(end), lambda _: block, readme, flags=re.S
-        )
+    if start in page:
+        page = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, page, flags=re.S)
     else:
-        readme = readme.replace("## Development", f"{block}\n\n## Development")
-    README.write_text(readme)
+        page = page.rstrip("\n") + f"\n\n{block}\n"
+    doc.write_text(page, encoding="utf-8")
 
 
 def main() -> None:
@@ -475,7 +476,11 @@ def main() -> None:
         choices=("comparison", "scaling"),
         help="run one part: BP and flow against the alternatives, or time vs N",
     )
-    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="rewrite the tables of the parts run in docs/performance.md",
+    )
     parser.add_argument(
         "--scaling-cap",
         type=float,
@@ -522,8 +527,8 @@ def main() -> None:
         print(header)
         print(text)
         print()
-        if args.write_readme:
-            _write_readme_block(part, header, text)
+        if args.write_docs:
+            _write_docs_block(part, header, text)
 
 
 if __name__ == "__main__":
