@@ -1,10 +1,9 @@
-"""The Python API (issue 12): the README's "Use from Python" blocks run; every README command's
-JSON document is reproduced by its function's report; the lazy package surface."""
+"""The Python API: every README command's JSON document is reproduced by its function's
+report; one calling convention; the lazy package surface."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,23 +18,6 @@ from dlncli.errors import InfeasibleError, TimeLimitError
 from dlncli.reports import jsonable
 from dlncli.transition.sweep import variants_for as phase_variants
 from tests.helpers import run, run_json
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def _python_blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Use from Python", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-
-
-def test_readme_python_blocks_run() -> None:
-    blocks = _python_blocks()
-    assert len(blocks) >= 3
-    namespace: dict[str, Any] = {}
-    for block in blocks:  # one namespace, as in a notebook
-        exec(compile(block, str(README), "exec"), namespace)
-    assert namespace["flow"].method == "ode"
 
 
 def _same(cli: Any, api: Any, path: str = "") -> None:

@@ -80,6 +80,16 @@ class BPReport:
     correlations: FloatArray
 
     @property
+    def x(self) -> FloatArray:
+        """(N,) the minimizer found (a vertex of the face when BP is not unique)."""
+        return self.solution.x
+
+    @property
+    def unique(self) -> bool | None:
+        """True / False when certified; None when the verdict is undecided."""
+        return self.solution.unique
+
+    @property
     def message(self) -> str:
         """One line: the verdict in words."""
         sol = self.solution
@@ -312,6 +322,11 @@ class TieBreakReport:
     elapsed_s: float
     notes: tuple[str, ...] = ()
     verify: Mapping[str, tuple[VerifyRow, ...]] | None = None
+
+    @property
+    def x(self) -> Mapping[str, FloatArray]:
+        """Depth label -> (N,) the minimizer that depth selects (``selected``)."""
+        return self.selected
 
     @property
     def message(self) -> str:
