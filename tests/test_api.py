@@ -58,6 +58,13 @@ CASES: list[tuple[list[str], Any]] = [
     (["solve-bp", "random3x5"], lambda: dlncli.solve_bp("random3x5")),
     (["solve-bp", "line", "--ranges"], lambda: dlncli.solve_bp("line", ranges=True)),
     (["tie-break", "line"], lambda: dlncli.tie_break("line")),
+    # The README's examples, as a notebook user types them.
+    (
+        ["tie-break", "line", "--depth", "2", "--depth", "3", "--depth", "inf"],
+        lambda: dlncli.tie_break("line", depths=["2", "3", "inf"]),
+    ),
+    (["solve-bp", "line"], lambda: dlncli.solve_bp("line")),
+    (["samples"], lambda: dlncli.sample_list()),
     (
         ["tie-break", "line", "--depth", "3", "--depth", "inf", "--verify"],
         lambda: dlncli.tie_break("line", depths=["3", "inf"], verify=True),

@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -29,13 +28,11 @@ from dlncli.errors import (
     SolverError,
     TimeLimitError,
 )
-from dlncli.problem import DECIMAL, INTEGER, Problem, parse_decimal
+from dlncli.problem import INTEGER, Problem, parse_alpha, parse_decimal
 from dlncli.reports import (
     BPReport,
     CompareGdReport,
     CompareReport,
-    CompareRowReport,
-    FitReport,
     FlowReport,
     PathReport,
     PhaseReport,
@@ -97,37 +94,6 @@ def as_problem(problem: ProblemLike, y: Any = None, *, name: str = "arrays") -> 
 def _info(prob: Problem) -> ProblemInfo:
     m, n = prob.shape
     return ProblemInfo(prob.name, m, n)
-
-
-def parse_alpha(alpha: str | float) -> tuple[str, float]:
-    """alpha (a decimal string, any exponent, e.g. "1e-1000"; or a float) -> (its text,
-    ln alpha), exact for values far outside float range. ValueError unless alpha > 0."""
-    if isinstance(alpha, str):
-        if DECIMAL.fullmatch(alpha) is None:
-            raise OptionError(
-                "alpha",
-                alpha,
-                "e.g. 1e-6",
-                f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6",
-            )
-        value = Decimal(alpha)
-        text = alpha
-    else:
-        value = Decimal(float(alpha)) if math.isfinite(alpha) else Decimal(0)
-        text = repr(float(alpha))
-    if value <= 0:
-        raise OptionError(
-            "alpha", text, "a finite number > 0", f"{text!r}; expected a finite number > 0"
-        )
-    try:
-        return text, float(value.ln())
-    except ArithmeticError:  # an exponent beyond what decimal's context can take
-        raise OptionError(
-            "alpha",
-            text,
-            "|log10 alpha| below 1e6",
-            f"{text!r} is out of range; expected |log10 alpha| below 1e6",
-        ) from None
 
 
 def check_depth(depth: float, option: str = "depth") -> float:
@@ -913,6 +879,7 @@ def compare(  # type: ignore[misc]  # the overloads name the options of each met
             t_end_rule=rule,
             time_limit=deadline.remaining("compare"),
             progress=progress,
+            name=prob.name,
         )
         name = prob.name
         m, n = prob.shape
@@ -923,35 +890,8 @@ def compare(  # type: ignore[misc]  # the overloads name the options of each met
                 dual_margin=result.dual_margin,
                 l1_min=result.l1_min,
                 off_face_coordinates=result.off_face,
-                rows=tuple(
-                    CompareRowReport(
-                        problem=name,
-                        depth=r.depth,
-                        log10_alpha=r.log10_alpha,
-                        log10_alpha_p=r.log10_alpha_p,
-                        error_l2=r.error_l2,
-                        error_inf=r.error_inf,
-                        l1_gap=r.l1_gap,
-                        residual_inf=r.residual_inf,
-                        converged=r.converged,
-                        source=r.source,
-                        log10_t_end=r.log10_t_end,
-                        limit_error_l2=r.limit_error_l2,
-                    )
-                    for r in result.rows
-                ),
-                fits=tuple(
-                    FitReport(
-                        problem=name,
-                        depth=f.depth,
-                        slope=f.slope,
-                        predicted_slope=f.predicted_slope,
-                        agrees=f.agrees,
-                        points=f.points,
-                        break_log10_alpha_p=f.break_log10_alpha_p,
-                    )
-                    for f in result.fits
-                ),
+                rows=result.rows,
+                fits=result.fits,
                 elapsed_s=result.elapsed_s,
                 t_end_rule=result.t_end_rule,
             )
@@ -1207,8 +1147,6 @@ def theory(deltas: str | Sequence[float] | None) -> TheoryReport:
 # --------------------------------------------------------------------------- phase
 
 DEFAULT_PHASE_RHOS = "0.1:0.9:9"
-DEFAULT_PHASE_DEPTHS = ("3",)
-DEFAULT_PHASE_ALPHAS = ("1e-3",)
 
 
 def phase(
@@ -1257,6 +1195,8 @@ def phase(
     from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, format_bytes
     from dlncli.reports import GD_LOSS_TOL, GD_MAX_STEPS
     from dlncli.transition.sweep import (
+        DEFAULT_ALPHAS,
+        DEFAULT_DEPTHS,
         METHODS,
         cell_grid,
         log_alpha_of,
@@ -1314,12 +1254,10 @@ def phase(
                 "--lr LIST",
                 "needs --lr LIST, the fractions of the stability bound",
             )
-        depth_values = _grid_floats(
-            depths if depths is not None else DEFAULT_PHASE_DEPTHS, "depths"
-        )
+        depth_values = _grid_floats(depths if depths is not None else DEFAULT_DEPTHS, "depths")
         for value in depth_values:
             check_depth(value, "depths")
-        alpha_texts = _grid_texts(alphas if alphas is not None else DEFAULT_PHASE_ALPHAS)
+        alpha_texts = _grid_texts(alphas if alphas is not None else DEFAULT_ALPHAS)
         for text in alpha_texts:
             try:
                 log_alpha_of(text)

@@ -7,16 +7,21 @@ full-width or other non-ASCII digits are refused. Every input is held to one siz
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from dlncli.arrays import FloatArray
-from dlncli.errors import ProblemFormatError
+from dlncli.errors import OptionError, ProblemFormatError
 
 DEFAULT_PROBLEM = "line"
 DEFAULT_MAX_INPUT_MB = 256
 DEFAULT_MAX_INPUT_BYTES = DEFAULT_MAX_INPUT_MB * 2**20
+# alpha enters every computation as ln alpha; beyond this the exact limit's precision (which
+# grows with |ln alpha|) is out of reach.
+MAX_ABS_LOG10_ALPHA = 1e6
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,37 @@ def check_size(name: str, what: str, nbytes: int, max_bytes: int | None) -> None
             f"{format_bytes(max_bytes)}; expected a smaller input (raise the cap with "
             "--max-input-mb)"
         )
+
+
+def parse_alpha(alpha: str | float) -> tuple[str, float]:
+    """alpha (a decimal string, any exponent, e.g. "1e-1000"; or a float) -> (its text,
+    ln alpha), exact for values far outside float range. ValueError unless alpha > 0."""
+    if isinstance(alpha, str):
+        if DECIMAL.fullmatch(alpha) is None:
+            raise OptionError(
+                "alpha",
+                alpha,
+                "e.g. 1e-6",
+                f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6",
+            )
+        value = Decimal(alpha)
+        text = alpha
+    else:
+        value = Decimal(float(alpha)) if math.isfinite(alpha) else Decimal(0)
+        text = repr(float(alpha))
+    if value <= 0:
+        raise OptionError(
+            "alpha", text, "a finite number > 0", f"{text!r}; expected a finite number > 0"
+        )
+    try:
+        log_alpha = float(value.ln())
+    except ArithmeticError:  # an exponent beyond what decimal's context can take
+        log_alpha = math.inf
+    if abs(log_alpha) > MAX_ABS_LOG10_ALPHA * math.log(10.0):
+        raise OptionError(
+            "alpha",
+            text,
+            f"|log10 alpha| <= {MAX_ABS_LOG10_ALPHA:g}",
+            f"{text!r} is out of range; expected |log10 alpha| <= {MAX_ABS_LOG10_ALPHA:g}",
+        )
+    return text, log_alpha

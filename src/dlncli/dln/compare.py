@@ -26,41 +26,11 @@ from dlncli.deadline import Deadline
 from dlncli.dln.flow import integrate_flow
 from dlncli.dln.limit import bp_anchor, flow_limit
 from dlncli.dln.tiebreak import select_minimizer
+from dlncli.reports import CompareRowReport, FitReport
 
 SLOPE_TOLERANCE = 0.1  # |fitted - predicted| within this: the verdict "agrees"
 FIT_POINTS = 4  # the asymptotic part: the smallest-alpha points above the round-off floor
 FLOOR = 1e-12  # errors below FLOOR * (1 + ||x*||_inf) are round-off, not rate
-
-
-@dataclass(frozen=True)
-class CompareRow:
-    depth: float
-    log10_alpha: float
-    error_l2: float
-    error_inf: float
-    l1_gap: float  # ||x_alpha||_1 - min ||x||_1
-    residual_inf: float
-    converged: bool
-    # With a finite horizon (t_end_rule): the time and the exact limit's error beside it.
-    log10_t_end: float | None = None
-    limit_error_l2: float | None = None
-    source: str = "limit"  # "limit", "ode" (to convergence) or "ode at t_end"
-
-    @property
-    def log10_alpha_p(self) -> float:
-        return self.depth * self.log10_alpha
-
-
-@dataclass(frozen=True)
-class RateFit:
-    depth: float
-    slope: float | None  # None when fewer than 2 points are above the round-off floor
-    predicted_slope: float
-    agrees: bool
-    points: int
-    # Where the error first falls below half its value at the largest alpha (the end of a
-    # plateau such as the kink family's, docs/model.md §5); None if it never does on the grid.
-    break_log10_alpha_p: float | None
 
 
 @dataclass(frozen=True)
@@ -70,8 +40,8 @@ class Comparison:
     off_face: int  # coordinates outside the BP face
     l1_min: float
     references: dict[float, FloatArray]  # depth -> x*
-    rows: tuple[CompareRow, ...]
-    fits: tuple[RateFit, ...]
+    rows: tuple[CompareRowReport, ...]
+    fits: tuple[FitReport, ...]
     elapsed_s: float
     t_end_rule: str | None = None
 
@@ -173,6 +143,7 @@ def compare_flow_to_bp(
     t_end_rule: TEndRule | None = None,
     time_limit: float | None = None,
     progress: Callable[[float], None] | None = None,
+    name: str = "arrays",
 ) -> Comparison:
     """Errors of the flow's limit (or ODE end-point) against BP for every (depth, alpha).
 
@@ -185,6 +156,7 @@ def compare_flow_to_bp(
     t_end_rule : integrate the ODE to this finite horizon t_end(p, alpha) instead (as the
         paper's figures do); each row then also carries the exact limit's error.
     progress : called with the fraction of grid points done.
+    name : the problem's name in the rows and fits.
     time_limit : seconds for the whole comparison (TimeLimitError when spent), or None.
     """
     start = time.perf_counter()
@@ -203,7 +175,7 @@ def compare_flow_to_bp(
     )
     selections = select_minimizer(A, y, bp, list(depths)).selections
     references = {float(p): sel.x for p, sel in zip(depths, selections, strict=True)}
-    rows: list[CompareRow] = []
+    rows: list[CompareRowReport] = []
     grids = {float(p): list(log10_alphas(p)) for p in depths}
     total, done = sum(len(g) for g in grids.values()), 0
     for depth in depths:
@@ -237,9 +209,11 @@ def compare_flow_to_bp(
                     source = "ode" if log10_t_end is None else "ode at t_end"
             diff = x - x_star
             rows.append(
-                CompareRow(
+                CompareRowReport(
+                    problem=name,
                     depth=float(depth),
                     log10_alpha=float(log10_alpha),
+                    log10_alpha_p=float(depth) * float(log10_alpha),
                     error_l2=float(np.linalg.norm(diff)),
                     error_inf=float(np.max(np.abs(diff))),
                     l1_gap=float(np.sum(np.abs(x))) - bp.l1_norm,
@@ -283,9 +257,10 @@ def predicted_slope(depth: float, margin: float, off_face: int) -> float:
     return margin if off_face else 2.0
 
 
-def fit_rate(rows: Sequence[CompareRow], predicted: float, *, scale: float) -> RateFit:
+def fit_rate(rows: Sequence[CompareRowReport], predicted: float, *, scale: float) -> FitReport:
     """Least-squares slope of log10 error_l2 vs log10 alpha^p over the asymptotic points."""
     depth = rows[0].depth if rows else math.nan
+    problem = rows[0].problem if rows else ""
     ordered = sorted(rows, key=lambda r: -r.log10_alpha_p)
     broken = [r for r in ordered if ordered and r.error_l2 < 0.5 * ordered[0].error_l2]
     break_at = broken[0].log10_alpha_p if broken else None
@@ -294,8 +269,8 @@ def fit_rate(rows: Sequence[CompareRow], predicted: float, *, scale: float) -> R
     ]
     x = np.array([r.log10_alpha_p for r in usable])
     if len(usable) < 2 or np.ptp(x) == 0:
-        return RateFit(depth, None, predicted, False, len(usable), break_at)
+        return FitReport(problem, depth, None, predicted, False, len(usable), break_at)
     y = np.log10([r.error_l2 for r in usable])
     slope = float(np.polyfit(x, y, 1)[0])
     agrees = abs(slope - predicted) <= SLOPE_TOLERANCE
-    return RateFit(depth, slope, predicted, agrees, len(usable), break_at)
+    return FitReport(problem, depth, slope, predicted, agrees, len(usable), break_at)

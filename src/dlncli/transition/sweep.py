@@ -38,6 +38,7 @@ from dlncli import __version__
 from dlncli.arrays import FloatArray
 from dlncli.blas import single_threaded_blas
 from dlncli.errors import DlnError
+from dlncli.problem import parse_alpha
 from dlncli.reports import (
     GD_LOSS_TOL,
     GD_MAX_STEPS,
@@ -69,6 +70,9 @@ __all__ = [
     "variants_for",
 ]
 
+# The depths and alphas of limit and gd when none are given (dlncli.phase and the CLI).
+DEFAULT_DEPTHS = (3.0,)
+DEFAULT_ALPHAS = ("1e-3",)
 INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x correctly rounded (v2)"
 # GD's budget by default: train's (tests/test_phase.py checks that they agree).
 
@@ -136,11 +140,9 @@ def _pow10_text(log10_value: float) -> str:
 
 
 def log_alpha_of(text: str) -> float:
-    """ln(alpha) of an alpha given as decimal text (exact far outside float range)."""
-    value = _decimal(text)
-    if value <= 0:
-        raise ValueError(f"{text!r}; expected alpha > 0")
-    return float(value.ln())
+    """ln(alpha) of an alpha given as decimal text (exact far outside float range; the one
+    alpha grammar, :func:`dlncli.problem.parse_alpha`)."""
+    return parse_alpha(text)[1]
 
 
 # --------------------------------------------------------------------------- instances
@@ -834,8 +836,8 @@ def _drain(
 def variants_for(
     methods: Iterable[str],
     *,
-    depths: Sequence[float] = (2.0,),
-    alphas: Sequence[str] = ("1e-6",),
+    depths: Sequence[float] = DEFAULT_DEPTHS,
+    alphas: Sequence[str] = DEFAULT_ALPHAS,
     lr: float | Sequence[float] | None = None,
     lr_relative: bool = False,
 ) -> tuple[Variant, ...]:
