@@ -1261,8 +1261,10 @@ def phase(
         for text in alpha_texts:
             try:
                 log_alpha_of(text)
-            except ValueError as exc:
-                raise OptionError("alphas", text, "alpha > 0", str(exc)) from None
+            except OptionError as exc:
+                # A number <= 0 is refused as "alpha > 0", as the phase grid's other values.
+                why = f"{text!r}; expected alpha > 0" if "> 0" in exc.expected else str(exc)
+                raise OptionError("alphas", text, exc.expected, why) from None
         try:
             variants = variants_for(
                 names, depths=depth_values, alphas=alpha_texts, lr=lr_values,

@@ -126,8 +126,8 @@ InitOpt = Annotated[
     Path | None,
     typer.Option(
         "--init",
-        help="Start from a per-coordinate u(0) = u0, v(0) = v0: an .npz with arrays u0 and v0 "
-        "(or log_u0 and log_v0). Computes the exact limit only; --alpha is ignored.",
+        help="Start from u(0) = u0, v(0) = v0 of an .npz (u0, v0 or log_u0, log_v0): the exact "
+        "limit only.",
         dir_okay=False,
         show_default=False,
     ),
@@ -289,9 +289,8 @@ def flow(
         FlowMethod,
         typer.Option(
             "--method",
-            help="ode: the exact m-dimensional reduction (default). raw / raw-lsoda: the paper "
-            "authors' 2N-dimensional (u, v) integration with Radau (rtol 2.5e-14) or LSODA "
-            "(rtol 1e-12) to --t-end or their horizon 1e9·α^(2−p), for independent checks.",
+            help="ode: the exact m-dimensional reduction (default); raw / raw-lsoda: the paper "
+            "authors' (u, v) integration, for checks (docs/cli.md).",
         ),
     ] = FlowMethod.ode,
     trajectory: Annotated[
@@ -433,9 +432,8 @@ def compare(
         typer.Option(
             "--t-end-rule",
             metavar="RULE",
-            help="Integrate the ODE to the finite horizon t_end = RULE (in alpha and p, e.g. "
-            "the paper's '1e9*alpha^(2-p)') instead of to convergence; rows also give the "
-            "exact limit's error beside it.",
+            help="Integrate the ODE to the horizon t_end = RULE in alpha and p (e.g. "
+            "'1e9*alpha^(2-p)') instead of to convergence.",
             show_default=False,
         ),
     ] = None,
