@@ -620,7 +620,7 @@ def tie_break(
     problem: ProblemLike,
     y: Any = None,
     *,
-    depths: Sequence[str | float] = DEFAULT_TIEBREAK_DEPTHS,
+    depths: Sequence[str | float] | None = None,
     verify: bool = False,
     time_limit: float | None = None,
     status: Callable[[str], None] | None = None,
@@ -644,7 +644,7 @@ def tie_break(
     from dlncli.dln.tiebreak import select_minimizer
 
     prob = as_problem(problem, y)
-    parsed = depth_labels(depths, allow_inf=True)
+    parsed = depth_labels(depths or DEFAULT_TIEBREAK_DEPTHS, allow_inf=True)
     say = status or (lambda text: None)
     deadline = Deadline(time_limit)
     say("tie-break: solving basis pursuit and its face")
@@ -1082,7 +1082,7 @@ def train(
 
 
 def potentials(
-    depths: Sequence[str | float] = DEFAULT_POTENTIAL_DEPTHS,
+    depths: Sequence[str | float] | None = None,
     *,
     z: Sequence[str | float] | None = None,
     w: Sequence[float] | None = None,
@@ -1097,7 +1097,7 @@ def potentials(
     """
     from dlncli.dln.potentials import DEFAULT_Z, PLOT_W, PLOT_Z, evaluate_potentials
 
-    values = [p for _, p in depth_labels(depths, allow_inf=False)]
+    values = [p for _, p in depth_labels(depths or DEFAULT_POTENTIAL_DEPTHS, allow_inf=False)]
     grid = list(DEFAULT_Z) if z is None else [_finite_number(v, "z") for v in z]
     if not grid:
         raise OptionError("z", "", "at least one point")

@@ -25,8 +25,6 @@ EPILOG = (
     "3 requested check failed · 4 time limit hit · 5 training diverged · 130 interrupted · "
     "129/143 SIGHUP/SIGTERM · 141 broken pipe."
 )
-DEFAULT_TIEBREAK_DEPTHS = ["2", "2.5", "3", "4", "inf"]
-DEFAULT_POTENTIAL_DEPTHS = ["2", "2.5", "3", "4"]
 # Plain ASCII decimals (the number grammar of dlncli.problem, without importing numpy here).
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
@@ -364,7 +362,7 @@ def tie_break(
         prob = terminal.load(problem, max_input_mb)
         terminal.check_output(output, (prob.path,), force)
         report = dlncli.tie_break(
-            prob, depths=depths or DEFAULT_TIEBREAK_DEPTHS, verify=verify,
+            prob, depths=depths or None, verify=verify,
             time_limit=time_limit, status=say,
         )  # fmt: skip
         terminal.emit(
@@ -549,7 +547,7 @@ def potentials(
     terminal.check_outputs((), force, output=output, plot=plot)
     with terminal.handled("", as_json=as_json):
         report = dlncli.potentials(
-            _split_list(depths) or DEFAULT_POTENTIAL_DEPTHS,
+            _split_list(depths) or None,
             z=_split_list(z_values) or None, figure=plot is not None,
         )  # fmt: skip
         terminal.save_figure(plot, lambda: _figures().potentials_figure(report), force=force)
