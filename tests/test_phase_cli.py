@@ -105,12 +105,11 @@ def test_missing_options_are_usage_errors() -> None:
 
 
 def test_interrupt_keeps_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = sys.modules[
-        "dlncli.transition.sweep"
-    ]  # the attribute dlncli.transition.sweep is the function
+    import dlncli.transition.sweep as engine
+
     real, calls = engine.run_trial, []
 
-    def flaky(task: object) -> object:
+    def flaky(task: engine.TrialTask) -> object:
         calls.append(task)
         if len(calls) == 4:
             raise KeyboardInterrupt

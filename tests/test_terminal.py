@@ -89,12 +89,13 @@ def test_a_failed_run_prints_its_document_with_json(
 
 
 def test_interrupt_and_termination(err: io.StringIO) -> None:
-    with pytest.raises(typer.Exit) as raised, terminal.handled("", interrupted="stopped; kept"):
+    with pytest.raises(typer.Exit) as raised, terminal.handled("", kept="the store is kept"):
         raise KeyboardInterrupt
-    assert _exit_code(raised) == 130 and err.getvalue() == "error: stopped; kept\n"
+    assert _exit_code(raised) == 130 and err.getvalue() == "error: interrupted; the store is kept\n"
     with pytest.raises(typer.Exit) as raised, terminal.handled(""):
         terminal._raise_terminated(signal.SIGTERM, None)
     assert _exit_code(raised) == 128 + signal.SIGTERM
+    assert err.getvalue().endswith("error: terminated by SIGTERM; no output file was written\n")
 
 
 def test_two_outputs_naming_one_file_are_refused(err: io.StringIO, tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ def _info(prob: Problem) -> ProblemInfo:
 
 def check_depth(depth: float, option: str = "depth") -> float:
     """A depth p as a float; OptionError unless it is a finite real number >= 2."""
+    if isinstance(depth, bool) or not isinstance(depth, int | float):
+        raise OptionError(option, depth, "a real number >= 2")
     value = float(depth)
     if not (math.isfinite(value) and value >= 2):
         raise OptionError(option, depth, "a real number >= 2")
@@ -238,11 +240,12 @@ def flow(
         return _flow_from_init(prob, init, alpha, depth, t_end, method, trajectory, max_bytes,
                                time_limit)  # fmt: skip
     alpha_text, log_alpha = parse_alpha(DEFAULT_ALPHA if alpha is None else alpha)
-    if not (math.isfinite(depth) and depth >= 2):
-        raise OptionError("depth", depth, "a real number >= 2")
+    depth = check_depth(depth)
     if method not in FLOW_METHODS:
         raise OptionError("method", method, f"one of {', '.join(FLOW_METHODS)}")
-    if t_end is not None and not t_end > 0:
+    if limit_only and t_end is not None:
+        raise OptionError("t_end", t_end, "no limit_only", "integrates the ODE; drop --limit-only")
+    if t_end is not None and not (isinstance(t_end, int | float) and t_end > 0):
         raise OptionError("t_end", t_end, "a time > 0", f"{t_end}; expected a time > 0")
     if method != "ode" and limit_only:
         raise OptionError(

@@ -86,6 +86,8 @@ def check_size(name: str, what: str, nbytes: int, max_bytes: int | None) -> None
 def parse_alpha(alpha: str | float) -> tuple[str, float]:
     """alpha (a decimal string, any exponent, e.g. "1e-1000"; or a float) -> (its text,
     ln alpha), exact for values far outside float range. ValueError unless alpha > 0."""
+    if isinstance(alpha, bool) or not isinstance(alpha, str | int | float):
+        raise OptionError("alpha", alpha, "a decimal string or a number > 0")
     if isinstance(alpha, str):
         if DECIMAL.fullmatch(alpha) is None:
             raise OptionError(

@@ -397,13 +397,11 @@ class CompareRowReport:
 
     @property
     def alpha(self) -> float | None:
-        return float(10.0**self.log10_alpha) if self.log10_alpha > -300 else None
+        return exp_or_none(self.log10_alpha * LN10)
 
     @property
     def t_end(self) -> float | None:
-        if self.log10_t_end is None or self.log10_t_end > 300:
-            return None
-        return float(10.0**self.log10_t_end)
+        return None if self.log10_t_end is None else exp_or_none(self.log10_t_end * LN10)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -548,7 +548,7 @@ def potentials(
     with terminal.handled("", as_json=as_json):
         report = dlncli.potentials(
             _split_list(depths) or None,
-            z=_split_list(z_values) or None, figure=plot is not None,
+            z=None if z_values is None else _split_list(z_values), figure=plot is not None,
         )  # fmt: skip
         terminal.save_figure(plot, lambda: _figures().potentials_figure(report), force=force)
         terminal.emit(
@@ -782,7 +782,7 @@ def phase_command(
         )
     if plot_kind is not None and plot is None:
         terminal.fail("Invalid value for '--plot-kind': needs --plot FILE", 2)
-    with terminal.handled("", as_json=as_json, interrupted=terminal.phase_interrupted(store)):
+    with terminal.handled("", as_json=as_json, kept=terminal.phase_kept(store)):
         if theory:
             table = dlncli.theory(delta)
             terminal.emit(table, lambda: render.theory_renderable(table), as_json=as_json)

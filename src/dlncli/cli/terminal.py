@@ -114,14 +114,15 @@ def handled(
     source: str | Callable[[], str | None] | None,
     *,
     as_json: bool = False,
-    interrupted: str = "interrupted; no output file was written",
+    kept: str = "no output file was written",
 ) -> Iterator[None]:
     """The one place that turns DlnError / Ctrl-C / SIGTERM into a message and an exit code.
 
-    ``source`` names the problem in messages (None: the default problem; "": no problem,
-    as in phase and potentials); a callable gives the one running when the error arrives
-    (compare runs several). With ``as_json``, an infeasible problem also
-    prints ``{"status": "infeasible", ...}`` on stdout, in every command.
+    ``source`` names the problem in messages (None: the default problem; "": no problem, as
+    in phase and potentials); a callable gives the one running when the error arrives
+    (compare runs several). ``kept`` says what an interruption leaves behind. With
+    ``as_json``, an infeasible problem also prints ``{"status": "infeasible", ...}`` on
+    stdout, in every command.
     """
     from dlncli.problem import DEFAULT_PROBLEM
 
@@ -162,10 +163,10 @@ def handled(
     except DlnError as exc:
         fail(labelled(exc))
     except KeyboardInterrupt:
-        fail(interrupted, EXIT_INTERRUPTED)
+        fail(f"interrupted; {kept}", EXIT_INTERRUPTED)
     except _Terminated as exc:
         name = TERMINATING_SIGNALS.get(signal.Signals(exc.signum), str(exc.signum))
-        fail(f"terminated by {name}; no output file was written", 128 + exc.signum)
+        fail(f"terminated by {name}; {kept}", 128 + exc.signum)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -491,10 +492,8 @@ def check_failed(failures: Sequence[str]) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def phase_interrupted(store: Path | None) -> str:
-    kept = (
-        f"finished trials are kept in {store}; rerun with --resume"
-        if store is not None
-        else "no --store was given, so the results are lost"
-    )
-    return f"interrupted; {kept}"
+def phase_kept(store: Path | None) -> str:
+    """What an interrupted or terminated phase sweep leaves behind."""
+    if store is None:
+        return "no --store was given, so the results are lost"
+    return f"finished trials are kept in {store}; rerun with --resume"
