@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlncli.arrays import FloatArray, IntArray
+from dlncli.blas import single_threaded_blas
 from dlncli.bp import certify
 from dlncli.bp.certify import issparse
-from dlncli.bp.homotopy import homotopy_bp
+from dlncli.bp.homotopy import Declined, follow_homotopy
 from dlncli.bp.lp import Equilibration, LpModel, _Lp, equilibrate
 from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError, SolverError
@@ -82,6 +83,10 @@ class BPSolution:
     margin : dual margin 1 - max_{i not in E} |a_i^T lambda| of the certificate (a rigorous
         lower bound on the float route; 1.0 when every coordinate is equicorrelated).
     certification : how the verdict was proved, or why it is undecided.
+    route : the route that produced the verdict: "zero" (y = 0), "homotopy" (the lasso path
+        and the float bound, no LP), "lp-float-bound" (LP, then the float bound), "lp-exact"
+        (LP, then exact rationals) or "lp-float" (LP, float face; undecided unless proved).
+    route_notes : why each faster route was declined, in the order they were tried.
     """
 
     status: str
@@ -102,6 +107,8 @@ class BPSolution:
     lp_solves: int
     iterations: int
     elapsed_s: float
+    route: str = "lp-float"
+    route_notes: tuple[str, ...] = ()
 
     @property
     def face_dimension(self) -> int:
@@ -136,17 +143,39 @@ def solve_basis_pursuit(
     TimeLimitError : the time budget ran out.
     SolverError : HiGHS stopped without an answer.
     """
+    # One BLAS thread: the homotopy and the certificates make thousands of small products,
+    # which OpenBLAS's second thread slows down 2-5x on this 2-core machine
+    # (python -m bench.bench_bp_ensemble --threads).
+    with single_threaded_blas():
+        return _solve_basis_pursuit(
+            A, y, solver=solver, time_limit=time_limit, ranges=ranges, deadline=deadline
+        )
+
+
+def _solve_basis_pursuit(
+    A: Matrix,
+    y: FloatArray,
+    *,
+    solver: str,
+    time_limit: float | None,
+    ranges: bool,
+    deadline: Deadline | None,
+) -> BPSolution:
     start = time.perf_counter()
     budget = deadline if deadline is not None else Deadline(time_limit)
     m, n = A.shape
     if float(np.max(np.abs(y), initial=0.0)) == 0.0:
         return _zero_solution(n, m, start, ranges=ranges)
+    notes: list[str] = []
     if solver == "choose":
         # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
         # minimizer, no LP at all when its certificate is proved strict.
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
-        if quick is not None:
-            return _finish(A, y, quick, "homotopy", 0, 0, start)
+        if isinstance(quick, _Verdict):
+            return _finish(A, y, quick, "homotopy", 0, 0, start, "homotopy", notes)
+        notes.append(f"homotopy declined: {quick}")
+    else:
+        notes.append(f"homotopy not tried: solver={solver!r} was requested")
     import scipy.sparse as sp
 
     scaling = equilibrate(A, y)
@@ -183,26 +212,41 @@ def solve_basis_pursuit(
         # The cheap proof first: a strict certificate with a rigorous float error bound.
         active, _ = _active_set(As, dual_s, scaling)
         point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
-        quick = (
-            None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
+        bound = (
+            "the LP's active set is not of full column rank"
+            if point_face is None
+            else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
-        if quick is not None:
-            return _finish(A, y, quick, solver, lp.solves, lp.iterations, start)
+        if isinstance(bound, _Verdict):
+            return _finish(
+                A, y, bound, solver, lp.solves, lp.iterations, start, "lp-float-bound", notes
+            )
+        notes.append(f"float bound declined: {bound}")
+    else:
+        notes.append(f"float bound not tried: the LP ended {status}")
     exact_failure = ""
     if dense is not None:
         x_float = scaling.primal(_polish(As, ys, x_s))
         x_float[np.abs(x_float) <= SUPPORT_TOL * np.max(np.abs(x_float), initial=0.0)] = 0.0
         certified = _certify_exact(dense, y, basis, x_float, As, ys, scaling, lp, ranges=ranges)
         if isinstance(certified, _Verdict):
-            return _finish(A, y, certified, solver, lp.solves, lp.iterations, start)
+            return _finish(
+                A, y, certified, solver, lp.solves, lp.iterations, start, "lp-exact", notes
+            )
         if status != "optimal":
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
+        notes.append(f"exact arithmetic declined: {certified}")
+    else:
+        notes.append(
+            f"exact arithmetic not tried: {m}x{n} exceeds m <= {certify.EXACT_MAX_ROWS}, "
+            f"m*N <= {certify.EXACT_MAX_ENTRIES}"
+        )
     x_s = _polish(As, ys, x_s)
     verdict = _certify_float(
         A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, point_face, ranges=ranges
     )
-    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start)
+    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start, "lp-float", notes)
 
 
 @dataclass(frozen=True)
@@ -224,6 +268,8 @@ def _finish(
     lp_solves: int,
     iterations: int,
     start: float,
+    route: str,
+    notes: list[str],
 ) -> BPSolution:
     x = v.x + 0.0  # no -0.0
     l1 = float(np.sum(np.abs(x)))
@@ -248,17 +294,20 @@ def _finish(
         lp_solves=lp_solves,
         iterations=iterations,
         elapsed_s=time.perf_counter() - start,
+        route=route,
+        route_notes=tuple(notes),
     )
 
 
 def _homotopy_verdict(
     A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
-) -> _Verdict | None:
-    """BP by :func:`homotopy.homotopy_bp`, accepted only with a proof: x re-solved on the
-    support with the path's signs, and a strict certificate by the float bound. The path runs
-    on A and y divided by powers of two near their largest entries (exact; column scaling
-    would weight BP, and row equilibration costs passes over A that the LP needs, not the
-    path)."""
+) -> _Verdict | str:
+    """BP by :func:`homotopy.follow_homotopy`, accepted only with a proof: x re-solved on the
+    support with the path's signs (least squares with iterative refinement), and a strict
+    certificate by the float bound. Returns the verdict, or why the route was declined. The
+    path runs on A and y divided by powers of two near their largest entries (exact; column
+    scaling would weight BP, and row equilibration costs passes over A that the LP needs,
+    not the path)."""
     a_unit = float(certify.power_of_two(np.array([float(abs(A).max())]))[0])
     y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
     unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
@@ -266,22 +315,45 @@ def _homotopy_verdict(
     def check_budget() -> None:
         budget.remaining("the homotopy path")
 
-    path = homotopy_bp(unit_scaled, y / y_unit, on_step=check_budget)
-    if path is None:
-        return None
+    path = follow_homotopy(unit_scaled, y / y_unit, on_step=check_budget)
+    if isinstance(path, Declined):
+        return f"the path stopped: {path.reason}"
     A_K = _columns(A, path.support)
-    x_K = np.asarray(np.linalg.lstsq(A_K, y, rcond=None)[0], dtype=np.float64)
+    x_K = _refined_lstsq(A_K, y)
     keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
     if np.any(np.sign(x_K[keep]) != path.signs[keep]):
-        return None
+        return "the end point's least-squares re-solve changed a sign"
     support = path.support[keep]
     x = np.zeros(A.shape[1])
     if support.size:
-        x[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
+        x[support] = _refined_lstsq(_columns(A, support), y)
     rng = np.column_stack([x[support], x[support]]) if ranges else None
     face = Face(support, np.sign(x[support]), 0, x, rng)
     dual = path.certificate / a_unit
-    return _bound_verdict(A, y, face, dual, path.support, path.signs)
+    verdict = _bound_verdict(A, y, face, dual, path.support, path.signs)
+    if isinstance(verdict, str):
+        ties = f" ({path.ties} ties resolved lexicographically)" if path.ties else ""
+        return f"{verdict}{ties}"
+    return verdict
+
+
+REFINEMENT_STEPS = 2
+
+
+def _refined_lstsq(M: FloatArray, y: FloatArray) -> FloatArray:
+    """Least squares M x = y, then REFINEMENT_STEPS steps of iterative refinement with the
+    residual y - M x computed correctly rounded (:func:`samples.rounded_matvec`): on a
+    consistent system each step gains the digits the first solve lost to conditioning."""
+    from dlncli.samples import rounded_matvec
+
+    x = np.asarray(np.linalg.lstsq(M, y, rcond=None)[0], dtype=np.float64)
+    augmented = np.column_stack([M, y])
+    for _ in range(REFINEMENT_STEPS):
+        residual = -rounded_matvec(augmented, np.append(x, -1.0))
+        if not np.all(np.isfinite(residual)):
+            break  # products out of the TwoProduct range: keep the plain solve
+        x = x + np.asarray(np.linalg.lstsq(M, residual, rcond=None)[0], dtype=np.float64)
+    return x
 
 
 def _dense(A: Matrix) -> FloatArray:
@@ -410,7 +482,7 @@ def _certify_float(
     if face.dimension == 0:
         if point_face is None:
             proved = _bound_verdict(A, y, face, dual)
-            if proved is not None:
+            if isinstance(proved, _Verdict):
                 return proved
         x = face.interior_point
     off = np.abs(corr[np.abs(corr) < 1.0 - EQUICORRELATION_TOL])
@@ -448,6 +520,7 @@ def _zero_solution(n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
         lp_solves=0,
         iterations=0,
         elapsed_s=time.perf_counter() - start,
+        route="zero",
     )
 
 
@@ -525,18 +598,18 @@ def _bound_verdict(
     dual: FloatArray,
     equicorrelated: IntArray | None = None,
     signs: FloatArray | None = None,
-) -> _Verdict | None:
+) -> _Verdict | str:
     """A unique verdict proved by :func:`certify.float_uniqueness_bound` for a point that
     solves A x = y up to round-off, or None. The certificate is checked on
     ``equicorrelated`` (default: the point's support) with ``signs``."""
     if not certify.consistent_to_roundoff(A, y, face.interior_point):
-        return None
+        return "the point solves A x = y only beyond round-off"
     support = face.support if equicorrelated is None else equicorrelated
     if signs is None:
         signs = np.sign(face.interior_point[support])
     bound = certify.float_uniqueness_bound(A, dual, support, signs)
     if bound.margin_lower <= 0:
-        return None
+        return f"the certificate is not proved strict (margin bound {bound.margin_lower:.3g})"
     how = "a rigorous float error bound on a strict certificate"
     return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
 
