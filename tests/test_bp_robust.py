@@ -4,9 +4,13 @@ rigorous bounds at any size, scale-aware consistency, extreme scales, and thread
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from dlncli.arrays import FloatArray
+from dlncli.bp import certify
 from dlncli.bp.homotopy import HomotopyPath, follow_homotopy
 from dlncli.bp.verdict import solve_basis_pursuit
+from dlncli.errors import InfeasibleError, SolverError
 from dlncli.problem_io import load_sample
 
 
@@ -35,3 +39,72 @@ def test_route_notes_say_why_the_homotopy_was_declined() -> None:
         "homotopy declined: the path stopped: two columns start the path together "
         "(|Aᵀy| ties at its maximum)"
     )
+
+
+def test_inconsistency_far_beyond_round_off_is_infeasible() -> None:
+    # Rank one, and y off its range by 1e-9 relative: ~1e7 ulps, not round-off.
+    A = np.array([[1.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(InfeasibleError):
+        solve_basis_pursuit(A, np.array([1.0, 1.0 + 1e-9]))
+    # The same above the exact-arithmetic size (the float route decides alone).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(certify, "EXACT_MAX_ROWS", 0)
+        with pytest.raises(InfeasibleError):
+            solve_basis_pursuit(A, np.array([1.0, 1.0 + 1e-9]))
+    # A few ulps off is round-off: certified, with x within those ulps of the answer.
+    sol = solve_basis_pursuit(A, np.array([1.0, 1.0 + 4 * 2.0**-52]))
+    assert sol.certified and sol.l1_norm == pytest.approx(1.0, rel=0, abs=1e-14)
+
+
+def _planted(seed: int) -> tuple[FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((12, 30))
+    x = np.zeros(30)
+    x[[3, 17, 22]] = [1.5, -0.5, 2.0]
+    return A, A @ x
+
+
+@pytest.mark.parametrize("scale", [1e-310, 1e300])
+def test_extreme_data_scales_give_the_same_answer(scale: float) -> None:
+    # Subnormal data once crashed certify.to_float with OverflowError. 1e-310 keeps ~45 bits
+    # of each entry (a nearby problem) and 1e300 rounds: x is compared to round-off.
+    A, y = _planted(1)
+    base = solve_basis_pursuit(A, y)
+    sol = solve_basis_pursuit(A * scale, y * scale)
+    assert sol.certified and sol.unique is True
+    assert sol.support.tolist() == base.support.tolist() == [3, 17, 22]
+    np.testing.assert_allclose(sol.x, base.x, rtol=0, atol=1e-12)
+
+
+def test_power_of_two_scales_give_exactly_the_same_answer() -> None:
+    # Scaling rows by powers of two is undone exactly before solving: identical answers.
+    A, y = _planted(3)
+    base = solve_basis_pursuit(A, y)
+    rows = np.ldexp(1.0, np.arange(-600, 600, 100))
+    sol = solve_basis_pursuit(rows[:, None] * A * 2.0**-40, rows * y)
+    assert sol.route == base.route and sol.certified and sol.unique is True
+    np.testing.assert_array_equal(sol.x, base.x * 2.0**40)
+
+
+def test_subnormal_columns_with_normal_y_refuse_an_unrepresentable_minimizer() -> None:
+    A, y = _planted(2)
+    with pytest.raises(SolverError, match="beyond float64's range"):
+        solve_basis_pursuit(A * 1e-310, y)
+
+
+@pytest.mark.parametrize("exact_rows", [200, 0])
+@pytest.mark.parametrize("rows", [(1.0, 1.0), (1e150, 1e-150), (1e-150, 1e150)])
+def test_row_scaling_does_not_change_the_verdict(
+    rows: tuple[float, float], exact_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # S = {(t, 1 - 2t... )}: A = [[1, 2, 3], [1, 1, 1]], y = (2, 1) has the minimizers
+    # x = (1/2, 0, 1/2) + s (1, -2, 1) with ||x||_1 = 1 for s in [-1/4 ... 0] x (0, 1/4]
+    # ... a face of dimension 1 (columns 0, 1, 2 all equicorrelated with lambda = (0, 1)).
+    monkeypatch.setattr(certify, "EXACT_MAX_ROWS", exact_rows)
+    D = np.array(rows)
+    A = D[:, None] * np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    sol = solve_basis_pursuit(A, D * np.array([2.0, 1.0]))
+    assert sol.face_dimension == 1 and sol.unique is not True
+    assert sol.l1_norm == pytest.approx(1.0, rel=1e-12, abs=0)
+    if exact_rows:
+        assert sol.certified and sol.unique is False

@@ -84,8 +84,17 @@ def _column_entries(M: fmpq_mat) -> list[fmpq]:
 
 
 def to_float(values: list[fmpq]) -> FloatArray:
-    """Round exact rationals to the nearest float64 (exact rationals -> reported numbers)."""
-    return np.array([int(q.p) / int(q.q) for q in values], dtype=np.float64)
+    """Round exact rationals to the nearest float64 (exact rationals -> reported numbers);
+    beyond float64's range ±inf (Python's int / int is correctly rounded, subnormals
+    included, but raises OverflowError past 1.8e308)."""
+    return np.array([_rational_to_float(int(q.p), int(q.q)) for q in values], dtype=np.float64)
+
+
+def _rational_to_float(p: int, q: int) -> float:
+    try:
+        return p / q
+    except OverflowError:
+        return float(np.copysign(np.inf, p))
 
 
 @dataclass(frozen=True)
@@ -106,10 +115,14 @@ class ExactOptimum:
     backward_error: float
 
 
-# y and A x_float differing by at most SNAP_TOL of each row's magnitude is round-off in y
-# (a planted y = A x_true is rarely exactly in the span of x_true's columns); BP is then
-# certified for y* = A x_float, and ||y* - y|| is reported as a backward error.
-SNAP_TOL = 1e-9
+# A x = y "up to round-off" (consistent_to_roundoff): |A x − y|_i <= CONSISTENCY_ULPS ·
+# (k + 2) · u · (|y_i| + (|A_S| |x_S|)_i) on every row, with S the support of x, k = |S| and
+# u the unit round-off. A planted y = fl(A x_true) is within γ_k |A_S| |x_true| of A x_true, and a
+# backward-stable least-squares x on S has a residual of a modest multiple of k u ‖A_S‖ ‖x‖;
+# 64 ulps per term covers both with room, and is ~1e-13 relative at k = 100: an
+# inconsistency of 1e-9 (A = [[1, 1], [1, 1]], y = (1, 1 + 1e-9)) is not round-off. BP is
+# then certified for y* = A x_float, and ‖y* − y‖∞ is reported as a backward error.
+CONSISTENCY_ULPS = 64
 
 
 class _ExactLp:
@@ -157,7 +170,7 @@ def exact_simplex(
 
     The right-hand side is y itself when the basis's exact solution is feasible and agrees
     with the float one; otherwise y* = A x_float (exact), provided every |y*_i - y_i| is
-    round-off: at most SNAP_TOL (|y_i| + (|A| |x_float|)_i). Then dual simplex while the basis
+    round-off (:func:`consistent_to_roundoff`). Then dual simplex while the basis
     is primal infeasible, primal simplex while it is dual infeasible. Returns the optimum, or
     a reason string.
     """
@@ -287,15 +300,20 @@ def exact_rank(M: FloatArray) -> int:
 
 
 def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
-    """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
-    round-off of computing y from x. A may be scipy.sparse."""
+    """A x = y holds up to the round-off of computing y from x and of solving for x, row by
+    row: |A x − y|_i <= CONSISTENCY_ULPS (k + 2) u (|y_i| + (|A_S| |x_S|)_i), S = support of
+    x, k = |S| (Oettli–Prager's componentwise backward error, below a count of ulps). Each row
+    is judged on its own scale, so the test is invariant under row scaling: a row of 1e-150
+    next to one of 1e150 is not negligible. A may be scipy.sparse; non-finite values are
+    never consistent."""
     support = np.flatnonzero(x)
     sparse = issparse(A)
     cols = A[:, support]
     A_S = np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
     residual = np.abs(A_S @ x[support] - y)
     magnitude = np.abs(y) + np.abs(A_S) @ np.abs(x[support])
-    return bool(np.all(residual <= SNAP_TOL * magnitude))
+    tolerance = CONSISTENCY_ULPS * (support.size + 2) * UNIT_ROUNDOFF
+    return bool(np.all(np.isfinite(magnitude)) and np.all(residual <= tolerance * magnitude))
 
 
 def exact_column_basis(M: FloatArray) -> list[int] | None:
@@ -426,6 +444,8 @@ def float_uniqueness_bound(
     multiple of the SVD's backward error).
     """
     m, n = A.shape
+    if not np.all(np.isfinite(dual)):
+        return FloatBound(-np.inf, 0.0)
     # A power-of-two rescaling (exact, and the bound is invariant under A -> A/t, lambda ->
     # t lambda) keeps squares of entries like 1e200 finite.
     largest = float(abs(A).max()) if A.size else 0.0

@@ -20,7 +20,7 @@ a verdict that neither proves is reported as undecided.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -147,9 +147,107 @@ def solve_basis_pursuit(
     # which OpenBLAS's second thread slows down 2-5x on this 2-core machine
     # (python -m bench.bench_bp_ensemble --threads).
     with single_threaded_blas():
-        return _solve_basis_pursuit(
-            A, y, solver=solver, time_limit=time_limit, ranges=ranges, deadline=deadline
+        prescale = _RowPrescale.of(A, y)
+        As, ys = prescale.apply(A, y)
+        scaled = _solve_basis_pursuit(
+            As, ys, solver=solver, time_limit=time_limit, ranges=ranges, deadline=deadline
         )
+        return prescale.undo(scaled, A, y)
+
+
+@dataclass(frozen=True)
+class _RowPrescale:
+    """Ã = 2^row_exp A (each row's largest entry in [0.5, 2)) and ỹ = 2^(row_exp − y_exp) y
+    (largest entry in [0.5, 2)), by ldexp: exact unless an entry falls below the normal
+    range, in which case no row scaling is done.
+
+    BP on (Ã, ỹ) has the minimizers x̃ = x / 2^y_exp and the certificates λ̃ = λ / 2^row_exp;
+    verdicts, supports, signs and margins are the same. Every check downstream (consistency,
+    float bound, face tolerances) then sees rows of one scale: rows of 1e150 and 1e-150 no
+    longer make the small one negligible, and data at 1e-310 becomes normal numbers.
+    """
+
+    row_exp: IntArray  # (m,)
+    y_exp: int
+
+    @staticmethod
+    def of(A: Matrix, y: FloatArray) -> _RowPrescale:
+        m = A.shape[0]
+        sparse = issparse(A)
+        row_max = np.asarray(
+            abs(A).max(axis=1).toarray() if sparse else np.max(np.abs(A), axis=1, initial=0.0),
+            dtype=np.float64,
+        ).ravel()
+        row_exp = np.zeros(m, dtype=np.int64)
+        positive = row_max > 0
+        row_exp[positive] = -np.frexp(row_max[positive])[1] + 1
+        data = A.data if sparse else A
+        scaled = np.ldexp(data, _entry_exponents(A, row_exp))
+        if not np.array_equal(np.ldexp(scaled, -_entry_exponents(A, row_exp)), data):
+            row_exp[:] = 0  # an entry would leave the normal range: keep the rows as given
+        y_max_exp = np.frexp(np.max(np.abs(y)))[1] if np.any(y) else 1
+        shifted = np.frexp(np.where(y != 0, y, 1.0))[1] + row_exp
+        y_exp = int(np.max(shifted[y != 0]) - 1) if np.any(y) else int(y_max_exp - 1)
+        return _RowPrescale(row_exp, y_exp)
+
+    def apply(self, A: Matrix, y: FloatArray) -> tuple[Matrix, FloatArray]:
+        ys = np.ldexp(y, self.row_exp - self.y_exp)
+        if not np.any(self.row_exp):
+            return A, ys
+        exps = _entry_exponents(A, self.row_exp)
+        if issparse(A):
+            scaled = A.copy()
+            scaled.data = np.ldexp(scaled.data, exps)
+            return scaled, ys
+        return np.ldexp(A, exps), ys
+
+    def undo(self, sol: BPSolution, A: Matrix, y: FloatArray) -> BPSolution:
+        """The solution of the scaled problem in the original units."""
+        if not np.any(self.row_exp) and self.y_exp == 0:
+            return sol
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.ldexp(sol.x, self.y_exp)
+            if not np.all(np.isfinite(x)):
+                raise SolverError(
+                    "the minimizer has entries beyond float64's range (|x| > 1.8e308); "
+                    "expected data whose solution is representable (rescale A or y)"
+                )
+            dual = np.ldexp(sol.dual, self.row_exp)
+            notes = sol.route_notes
+            if not np.all(np.isfinite(dual)):
+                notes += ("the certificate λ overflows float64 in the original units",)
+            residual = float(np.max(np.abs(np.asarray(A @ x).ravel() - y), initial=0.0))
+        face = sol.face
+        ranges = None if face.ranges is None else np.ldexp(face.ranges, self.y_exp)
+        face = Face(
+            face.support,
+            face.signs,
+            face.dimension,
+            np.ldexp(face.interior_point, self.y_exp),
+            ranges,
+        )
+        return replace(
+            sol,
+            x=x,
+            l1_norm=float(np.ldexp(sol.l1_norm, self.y_exp)),
+            residual_inf=residual,
+            dual=dual,
+            duality_gap=float(np.ldexp(sol.duality_gap, self.y_exp)),
+            face=face,
+            route_notes=notes,
+        )
+
+
+def _entry_exponents(A: Matrix, row_exp: IntArray) -> IntArray:
+    """The row exponent of every stored entry (A dense: an (m, 1) column that broadcasts)."""
+    if issparse(A):
+        coo_rows = (
+            A.tocoo().row
+            if A.format != "csr"
+            else np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        )
+        return np.asarray(row_exp[coo_rows], dtype=np.int64)
+    return row_exp[:, None]
 
 
 def _solve_basis_pursuit(
@@ -453,7 +551,7 @@ def _certify_exact(
 
 def _round_down(value: Any) -> float:
     """A float <= the exact rational ``value`` (for margins reported as lower bounds)."""
-    nearest = int(value.p) / int(value.q)
+    nearest = float(certify.to_float([value])[0])
     return float(np.nextafter(nearest, -np.inf)) if nearest > 0 else nearest
 
 
@@ -476,6 +574,15 @@ def _certify_float(
     undecided."""
     x = scaling.primal(x_s)
     dual = scaling.dual(dual_s)
+    # HiGHS accepts A x = y to its feasibility tolerance (1e-7 on the scaled LP); the verdict
+    # needs it to round-off. Least squares on all of A decides whether y is in the range of A
+    # at all (dense only: one O(m^2 N) solve, on this rare path).
+    if (
+        not issparse(A)
+        and not certify.consistent_to_roundoff(A, y, x)
+        and not certify.consistent_to_roundoff(A, y, _lstsq(A, y))
+    ):
+        raise _infeasible(A, y)
     # A point face was already tried by the quick route (its bound failed): no second try.
     face = point_face or _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
     corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
@@ -522,6 +629,10 @@ def _zero_solution(n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
         elapsed_s=time.perf_counter() - start,
         route="zero",
     )
+
+
+def _lstsq(A: FloatArray, y: FloatArray) -> FloatArray:
+    return np.asarray(np.linalg.lstsq(A, y, rcond=None)[0], dtype=np.float64)
 
 
 def _lstsq_residual(A: Matrix, y: FloatArray) -> float:
@@ -608,7 +719,7 @@ def _bound_verdict(
     if signs is None:
         signs = np.sign(face.interior_point[support])
     bound = certify.float_uniqueness_bound(A, dual, support, signs)
-    if bound.margin_lower <= 0:
+    if not bound.margin_lower > 0:  # NaN (an overflowed certificate) proves nothing
         return f"the certificate is not proved strict (margin bound {bound.margin_lower:.3g})"
     how = "a rigorous float error bound on a strict certificate"
     return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
