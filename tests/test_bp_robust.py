@@ -3,12 +3,20 @@ rigorous bounds at any size, scale-aware consistency, extreme scales, and thread
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from dlncli.arrays import FloatArray
 from dlncli.bp import certify
 from dlncli.bp.homotopy import HomotopyPath, follow_homotopy
+from dlncli.bp.lp import _redirect_stdout
 from dlncli.bp.verdict import solve_basis_pursuit
 from dlncli.errors import InfeasibleError, SolverError
 from dlncli.problem_io import load_sample
@@ -108,3 +116,82 @@ def test_row_scaling_does_not_change_the_verdict(
     assert sol.l1_norm == pytest.approx(1.0, rel=1e-12, abs=0)
     if exact_rows:
         assert sol.certified and sol.unique is False
+
+
+def _thread_instances() -> list[tuple[FloatArray, FloatArray, str]]:
+    """A mix of routes: homotopy, LP + float bound / exact rationals, and a face."""
+    out: list[tuple[FloatArray, FloatArray, str]] = []
+    for seed in range(4):
+        p = load_sample(f"gauss:30:90:{4 + seed}:{seed}")
+        out.append((p.A, p.y, "choose"))
+        out.append((p.A, p.y, "simplex"))
+    out.append((np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]]), np.array([2.0, 1.0]), "choose"))
+    return out
+
+
+def test_six_threads_give_the_serial_answers() -> None:
+    # Each call owns its HiGHS instance; fd 1's redirect and the BLAS thread limit are
+    # reference counted. Run everything from 6 threads at once, twice, in a fresh
+    # interpreter (so the lazy imports of scipy.sparse, highspy and flint happen under
+    # threads), and compare with serial runs.
+    script = textwrap.dedent(
+        """
+        import os, sys, threading
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from tests.test_bp_robust import _thread_instances
+        from dlncli.bp.verdict import solve_basis_pursuit
+        from threadpoolctl import threadpool_info
+        before_fd = os.fstat(1).st_ino
+        before_blas = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        cases = _thread_instances() * 2
+        def run(case):
+            A, y, solver = case
+            s = solve_basis_pursuit(A, y, solver=solver)
+            return s.x, s.route, s.certified, s.face_dimension
+        with ThreadPoolExecutor(6) as pool:
+            parallel = list(pool.map(run, cases))
+        serial = [run(c) for c in cases]
+        for (xp, rp, cp, dp), (xs, rs, cs, ds) in zip(parallel, serial):
+            assert rp == rs and cp == cs and dp == ds, (rp, rs)
+            assert np.array_equal(xp, xs)
+        assert os.fstat(1).st_ino == before_fd
+        # Every BLAS loaded since (scipy's own copy) is back at the default thread count.
+        after_blas = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        assert after_blas == before_blas, (after_blas, before_blas, threadpool_info())
+        print("threads-ok", len(cases))
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "threads-ok 18"
+
+
+def test_nested_and_concurrent_redirects_restore_fd1_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    before = os.fstat(1).st_ino
+    barrier = threading.Barrier(4)
+    seen: list[int] = []
+
+    def user() -> None:
+        with _redirect_stdout():
+            barrier.wait()
+            with _redirect_stdout("devnull"):
+                seen.append(os.fstat(1).st_ino)
+            barrier.wait()
+
+    threads = [threading.Thread(target=user) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Inside, fd 1 was stderr for everyone (the first user's target); after, it is back.
+    assert set(seen) == {os.fstat(2).st_ino} and before != os.fstat(2).st_ino
+    assert os.fstat(1).st_ino == before
+    os.write(1, b"still stdout\n")
+    assert "still stdout" in capfd.readouterr().out

@@ -58,9 +58,16 @@ def fits_exact(shape: tuple[int, int]) -> bool:
 
 
 def issparse(A: Any) -> bool:
-    """A is a scipy.sparse matrix (without importing scipy.sparse when nothing could be)."""
-    module = sys.modules.get("scipy.sparse")
-    return bool(module is not None and module.issparse(A))
+    """A is a scipy.sparse matrix (without importing scipy.sparse when nothing could be).
+
+    A sparse A means scipy.sparse was imported before. While another thread imports it, the
+    module is in sys.modules half-initialised (no ``issparse`` yet): the import statement
+    waits for that import to finish (Python's per-module import lock)."""
+    if "scipy.sparse" not in sys.modules:
+        return False
+    import scipy.sparse
+
+    return bool(scipy.sparse.issparse(A))
 
 
 def rational_matrix(M: FloatArray) -> fmpq_mat:

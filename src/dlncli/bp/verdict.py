@@ -19,7 +19,11 @@ a verdict that neither proves is reported as undecided.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -146,13 +150,40 @@ def solve_basis_pursuit(
     # One BLAS thread: the homotopy and the certificates make thousands of small products,
     # which OpenBLAS's second thread slows down 2-5x on this 2-core machine
     # (python -m bench.bench_bp_ensemble --threads).
-    with single_threaded_blas():
+    with _one_blas_thread():
         prescale = _RowPrescale.of(A, y)
         As, ys = prescale.apply(A, y)
         scaled = _solve_basis_pursuit(
             As, ys, solver=solver, time_limit=time_limit, ranges=ranges, deadline=deadline
         )
         return prescale.undo(scaled, A, y)
+
+
+# threadpoolctl's limit is process-wide, and OpenBLAS (0.3.30/0.3.31 here) takes a raise of
+# its thread count only from the thread that lowered it: restored from another thread, the
+# limit stays at 1 for good. So among concurrent calls the one that set the limit restores it
+# when it leaves; calls still running then go on with the default threads (slower, never
+# wrong), and the next call to start sets the limit again.
+_BLAS_LOCK = threading.Lock()
+_blas_limit: AbstractContextManager[object] | None = None
+_blas_owner: int | None = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    global _blas_limit, _blas_owner
+    me = threading.get_ident()
+    with _BLAS_LOCK:
+        if _blas_limit is None:
+            _blas_limit, _blas_owner = single_threaded_blas(), me
+            _blas_limit.__enter__()
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            if _blas_owner == me and _blas_limit is not None:
+                _blas_limit.__exit__(None, None, None)
+                _blas_limit, _blas_owner = None, None
 
 
 @dataclass(frozen=True)
