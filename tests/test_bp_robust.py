@@ -9,11 +9,12 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from dlncli.arrays import FloatArray
+from dlncli.arrays import FloatArray, IntArray
 from dlncli.bp import certify
 from dlncli.bp.homotopy import HomotopyPath, follow_homotopy
 from dlncli.bp.lp import _redirect_stdout
@@ -195,3 +196,80 @@ def test_nested_and_concurrent_redirects_restore_fd1_once(
     assert os.fstat(1).st_ino == before
     os.write(1, b"still stdout\n")
     assert "still stdout" in capfd.readouterr().out
+
+
+def _q(value: float) -> Any:
+    """The exact rational value of a float."""
+    from flint import fmpq
+
+    return fmpq(*value.as_integer_ratio())
+
+
+def _exact_correlations(A: FloatArray, dual: FloatArray, K: IntArray, s: FloatArray) -> list[Any]:
+    """|a_j^T lambda*| in exact rationals for lambda* = lambda - A_K (A_K^T A_K)^-1 r,
+    r = A_K^T lambda - s_K: the exact certificate that float_uniqueness_bound bounds."""
+    lam = certify.rational_column(dual)
+    if K.size:
+        A_K = certify.rational_matrix(A[:, K])
+        r = A_K.transpose() * lam - certify.rational_column(s)
+        lam = lam - A_K * (A_K.transpose() * A_K).solve(r)
+    corr = certify.rational_matrix(A.T) * lam
+    return [abs(corr[j, 0]) for j in range(A.shape[1])]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_float_bound_is_below_the_exact_margin_and_close_to_it(seed: int) -> None:
+    # m = 60 >= 50: the homotopy's certificate, its float bound, and the exact margin of the
+    # exact certificate it bounds (flint fmpq). Per column: every upper bound holds.
+    p = load_sample(f"gauss:60:180:{6 + seed}:{seed}")
+    path = follow_homotopy(p.A, p.y)
+    assert isinstance(path, HomotopyPath)
+    bound = certify.float_uniqueness_bound(p.A, path.certificate, path.support, path.signs)
+    exact = _exact_correlations(p.A, path.certificate, path.support, path.signs)
+    off = np.setdiff1d(np.arange(p.A.shape[1]), path.support)
+    assert bound.correlation_upper is not None
+    for j in off.tolist():
+        assert _q(float(bound.correlation_upper[j])) >= exact[j]
+    exact_margin = 1 - max(exact[j] for j in off.tolist())
+    assert bound.margin_lower > 0 and _q(bound.margin_lower) <= exact_margin
+    assert float(exact_margin) - bound.margin_lower < 1e-11
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float_bound_per_column_on_a_certificate_without_support(seed: int) -> None:
+    # K empty: no correction, only the rounding of a_j^T lambda is bounded; with 400
+    # columns, about half are rounded down and need the allowance (dividing it by 1e3
+    # makes this fail, checked by hand).
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((80, 400))
+    dual = rng.standard_normal(80)
+    dual *= 0.9 / float(np.max(np.abs(A.T @ dual)))
+    bound = certify.float_uniqueness_bound(A, dual, np.zeros(0, np.int64), np.zeros(0))
+    exact = _exact_correlations(A, dual, np.zeros(0, np.int64), np.zeros(0))
+    assert bound.correlation_upper is not None
+    assert all(_q(float(bound.correlation_upper[j])) >= exact[j] for j in range(400))
+    assert float(1 - max(exact)) - bound.margin_lower < 1e-12
+
+
+def _mpmath_bp_reference(A: FloatArray, y: FloatArray, support: IntArray) -> list[Any]:
+    """x on ``support`` solving A_S x = y in exact rationals (fmpq normal equations): the
+    BP minimizer once the support is known, independent of the float solvers."""
+    A_S = certify.rational_matrix(A[:, support])
+    y_q = certify.rational_column(y)
+    solved = (A_S.transpose() * A_S).solve(A_S.transpose() * y_q)
+    return [solved[i, 0] for i in range(support.size)]
+
+
+@pytest.mark.parametrize("spec", [f"gauss:40:120:{k}:{s}" for k, s in ((4, 0), (8, 1), (11, 2))])
+@pytest.mark.parametrize("solver", ["choose", "simplex"])
+def test_every_answer_is_within_1e_9_of_the_exact_reference(spec: str, solver: str) -> None:
+    p = load_sample(spec)
+    sol = solve_basis_pursuit(p.A, p.y, solver=solver)
+    assert sol.certified and sol.unique is True
+    exact = _mpmath_bp_reference(p.A, p.y, sol.support)
+    # The reference solves A_S x = y exactly: y must be in that span (up to round-off) and
+    # its l1 norm the minimum (a second, LP-free check: the exact certificate's margin > 0).
+    reference = np.zeros(p.A.shape[1])
+    reference[sol.support] = certify.to_float(exact)
+    np.testing.assert_allclose(sol.x, reference, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(p.A @ reference, p.y, rtol=0, atol=1e-12)

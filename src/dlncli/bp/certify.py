@@ -486,7 +486,9 @@ def _correction_norm(A_K: FloatArray, dual: FloatArray, signs: FloatArray) -> fl
     alpha = _norm_upper(B)
     if not alpha < 1.0:
         return _ball_correction_norm(G_mid, G_rad, r_mid, r_rad)
-    inverse_norm = _norm_upper(X) / ((1.0 - alpha) * (1 - 4 * UNIT_ROUNDOFF))
+    inverse_norm = _norm_upper(np.asarray(X, dtype=np.float64)) / (
+        (1.0 - alpha) * (1 - 4 * UNIT_ROUNDOFF)
+    )
     return float(np.sqrt(inverse_norm) * r_norm * (1 + 4 * UNIT_ROUNDOFF))
 
 
