@@ -40,7 +40,9 @@ import scipy.linalg
 from dlncli.arrays import FloatArray, IntArray
 from dlncli.bp.certify import issparse
 
-MAX_STEPS_PER_ROW = 2
+# Near the weak threshold a path can pass ~2m breakpoints (gauss:250:1000:67:1: 481 on the
+# data, more on its row-equilibrated copy); each costs O(mN), about one LP iteration.
+MAX_STEPS_PER_ROW = 4
 # Two breakpoints closer than TIE_TOL * l_start are a tie (float64 cannot order them); they
 # are taken one at a time in a fixed order, and the end point is verified by the caller.
 TIE_TOL = 1e-10
