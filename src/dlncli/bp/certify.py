@@ -58,9 +58,16 @@ def fits_exact(shape: tuple[int, int]) -> bool:
 
 
 def issparse(A: Any) -> bool:
-    """A is a scipy.sparse matrix (without importing scipy.sparse when nothing could be)."""
-    module = sys.modules.get("scipy.sparse")
-    return bool(module is not None and module.issparse(A))
+    """A is a scipy.sparse matrix (without importing scipy.sparse when nothing could be).
+
+    A sparse A means scipy.sparse was imported before. While another thread imports it, the
+    module is in sys.modules half-initialised (no ``issparse`` yet): the import statement
+    waits for that import to finish (Python's per-module import lock)."""
+    if "scipy.sparse" not in sys.modules:
+        return False
+    import scipy.sparse
+
+    return bool(scipy.sparse.issparse(A))
 
 
 def rational_matrix(M: FloatArray) -> fmpq_mat:
@@ -84,8 +91,17 @@ def _column_entries(M: fmpq_mat) -> list[fmpq]:
 
 
 def to_float(values: list[fmpq]) -> FloatArray:
-    """Round exact rationals to the nearest float64 (exact rationals -> reported numbers)."""
-    return np.array([int(q.p) / int(q.q) for q in values], dtype=np.float64)
+    """Round exact rationals to the nearest float64 (exact rationals -> reported numbers);
+    beyond float64's range ±inf (Python's int / int is correctly rounded, subnormals
+    included, but raises OverflowError past 1.8e308)."""
+    return np.array([_rational_to_float(int(q.p), int(q.q)) for q in values], dtype=np.float64)
+
+
+def _rational_to_float(p: int, q: int) -> float:
+    try:
+        return p / q
+    except OverflowError:
+        return float(np.copysign(np.inf, p))
 
 
 @dataclass(frozen=True)
@@ -106,10 +122,14 @@ class ExactOptimum:
     backward_error: float
 
 
-# y and A x_float differing by at most SNAP_TOL of each row's magnitude is round-off in y
-# (a planted y = A x_true is rarely exactly in the span of x_true's columns); BP is then
-# certified for y* = A x_float, and ||y* - y|| is reported as a backward error.
-SNAP_TOL = 1e-9
+# A x = y "up to round-off" (consistent_to_roundoff): |A x − y|_i <= CONSISTENCY_ULPS ·
+# (k + 2) · u · (|y_i| + (|A_S| |x_S|)_i) on every row, with S the support of x, k = |S| and
+# u the unit round-off. A planted y = fl(A x_true) is within γ_k |A_S| |x_true| of A x_true, and a
+# backward-stable least-squares x on S has a residual of a modest multiple of k u ‖A_S‖ ‖x‖;
+# 64 ulps per term covers both with room, and is ~1e-13 relative at k = 100: an
+# inconsistency of 1e-9 (A = [[1, 1], [1, 1]], y = (1, 1 + 1e-9)) is not round-off. BP is
+# then certified for y* = A x_float, and ‖y* − y‖∞ is reported as a backward error.
+CONSISTENCY_ULPS = 64
 
 
 class _ExactLp:
@@ -157,7 +177,7 @@ def exact_simplex(
 
     The right-hand side is y itself when the basis's exact solution is feasible and agrees
     with the float one; otherwise y* = A x_float (exact), provided every |y*_i - y_i| is
-    round-off: at most SNAP_TOL (|y_i| + (|A| |x_float|)_i). Then dual simplex while the basis
+    round-off (:func:`consistent_to_roundoff`). Then dual simplex while the basis
     is primal infeasible, primal simplex while it is dual infeasible. Returns the optimum, or
     a reason string.
     """
@@ -287,15 +307,20 @@ def exact_rank(M: FloatArray) -> int:
 
 
 def consistent_to_roundoff(A: Any, y: FloatArray, x: FloatArray) -> bool:
-    """|A x - y|_i <= SNAP_TOL (|y_i| + (|A| |x|)_i) for every row: A x = y holds up to the
-    round-off of computing y from x. A may be scipy.sparse."""
+    """A x = y holds up to the round-off of computing y from x and of solving for x, row by
+    row: |A x − y|_i <= CONSISTENCY_ULPS (k + 2) u (|y_i| + (|A_S| |x_S|)_i), S = support of
+    x, k = |S| (Oettli–Prager's componentwise backward error, below a count of ulps). Each row
+    is judged on its own scale, so the test is invariant under row scaling: a row of 1e-150
+    next to one of 1e150 is not negligible. A may be scipy.sparse; non-finite values are
+    never consistent."""
     support = np.flatnonzero(x)
     sparse = issparse(A)
     cols = A[:, support]
     A_S = np.asarray(cols.toarray() if sparse else cols, dtype=np.float64)
     residual = np.abs(A_S @ x[support] - y)
     magnitude = np.abs(y) + np.abs(A_S) @ np.abs(x[support])
-    return bool(np.all(residual <= SNAP_TOL * magnitude))
+    tolerance = CONSISTENCY_ULPS * (support.size + 2) * UNIT_ROUNDOFF
+    return bool(np.all(np.isfinite(magnitude)) and np.all(residual <= tolerance * magnitude))
 
 
 def exact_column_basis(M: FloatArray) -> list[int] | None:
@@ -404,11 +429,105 @@ class FloatBound:
     """A rigorous lower bound on the dual margin of a strict certificate (float route).
 
     margin_lower : 1 - max_{j not in K} |a_j^T lambda*| for some exact lambda* with
-    A_K^T lambda* = s_K; > 0 proves that the minimizer supported on K is unique.
+        A_K^T lambda* = s_K; > 0 proves that the minimizer supported on K is unique.
+    correction_upper : a rigorous upper bound on ‖lambda* − lambda‖₂ (inf when A_K^T A_K is
+        not provably invertible).
+    correlation_upper : (N,) rigorous upper bounds on |a_j^T lambda*| (0 on K), or None.
     """
 
     margin_lower: float
-    sigma_lower: float
+    correction_upper: float
+    correlation_upper: FloatArray | None = None
+
+
+def _gamma(n: int) -> float:
+    """gamma_n = n u / (1 - n u): |fl(a^T b) - a^T b| <= gamma_n |a|^T |b| for length n."""
+    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+
+
+# The rounding allowance of every float dot product in the bound below is
+# ROUNDING_ALLOWANCE * gamma_n |a|^T |b|; 1 is the textbook bound (Higham, Accuracy and
+# Stability, Lemma 3.4), and tests/test_bp_robust.py checks that a smaller one fails.
+ROUNDING_ALLOWANCE = 1.0
+
+
+def _correction_norm(A_K: FloatArray, dual: FloatArray, signs: FloatArray) -> float:
+    """Rigorous upper bound on ‖δ‖₂ for δ = −A_K G⁻¹ r, G = A_Kᵀ A_K, r = A_Kᵀ λ − s_K;
+    inf when G is not provably invertible.
+
+    ‖δ‖₂² = rᵀ G⁻¹ r <= ‖G⁻¹‖₂ ‖r‖₂². Both factors are bounded from float computations and
+    a-priori rounding bounds (|fl(aᵀb) − aᵀb| <= γ_n |a|ᵀ|b| for any summation order, FMA
+    included), every bound doubled to cover the rounding of the bounds themselves:
+
+    - r ∈ r̂ ± r_rad, r_rad = 2 γ_{m+1} (|A_K|ᵀ|λ| + |s_K|);
+    - G ∈ Ĝ ± G_rad, G_rad = 2 γ_m |A_K|ᵀ|A_K| (Ĝ = fl(A_Kᵀ A_K));
+    - with X ≈ Ĝ⁻¹ and P = fl(X Ĝ): |I − X G| <= |I − P| + 2 (γ_k |X||Ĝ| + |X| G_rad) =: B,
+      and if α = ‖B‖_F < 1, ‖G⁻¹‖₂ <= ‖X‖_F / (1 − α) (a Neumann series; Rump's verified
+      inverse). Only BLAS products: O(k³ + m k²), no arbitrary precision.
+
+    When α >= 1 (G near singular at float precision) and k <= BALL_SOLVE_MAX, arb's rigorous
+    ball solve of the same enclosure is tried instead (slower: 0.2 s at k = 160)."""
+    m, k = A_K.shape
+    allowance = 2.0 * ROUNDING_ALLOWANCE
+    abs_K = np.abs(A_K)
+    r_mid = A_K.T @ dual - signs
+    r_rad = allowance * (_gamma(m + 1) * (abs_K.T @ np.abs(dual) + np.abs(signs)))
+    G_mid = A_K.T @ A_K
+    G_rad = allowance * _gamma(m) * (abs_K.T @ abs_K)
+    r_norm = _norm_upper(np.abs(r_mid) + r_rad)
+    try:
+        X = np.linalg.inv(G_mid)
+    except np.linalg.LinAlgError:
+        return _ball_correction_norm(G_mid, G_rad, r_mid, r_rad)
+    abs_X = np.abs(X)
+    residual = -(X @ G_mid)
+    residual[np.diag_indices(k)] += 1.0  # 1 − P_ii is exact (P_ii near 1, Sterbenz)
+    B = np.abs(residual) + allowance * (_gamma(k) * (abs_X @ np.abs(G_mid)) + abs_X @ G_rad)
+    alpha = _norm_upper(B)
+    if not alpha < 1.0:
+        return _ball_correction_norm(G_mid, G_rad, r_mid, r_rad)
+    inverse_norm = _norm_upper(np.asarray(X, dtype=np.float64)) / (
+        (1.0 - alpha) * (1 - 4 * UNIT_ROUNDOFF)
+    )
+    return float(np.sqrt(inverse_norm) * r_norm * (1 + 4 * UNIT_ROUNDOFF))
+
+
+def _norm_upper(M: FloatArray) -> float:
+    """An upper bound on the Frobenius norm of M (float sum of squares, its rounding covered:
+    relative error below γ_{n+1} for n entries, doubled)."""
+    n = M.size
+    total = float(np.sum(np.square(M)))
+    return float(np.sqrt(total * (1 + 2 * _gamma(n + 2))) * (1 + 2 * UNIT_ROUNDOFF))
+
+
+# arb's ball solve costs O(k³) arbitrary-precision operations: used as the fallback only
+# up to this k (0.2 s at k = 160 here).
+BALL_SOLVE_MAX = 200
+
+
+def _ball_correction_norm(
+    G_mid: FloatArray, G_rad: FloatArray, r_mid: FloatArray, r_rad: FloatArray
+) -> float:
+    """‖δ‖₂ upper bound by arb: the solve encloses w = G⁻¹ r for every G and r in the balls,
+    and ‖δ‖₂² = wᵀ G w = rᵀ w; inf when arb cannot prove G invertible."""
+    k = r_mid.size
+    if k > BALL_SOLVE_MAX:
+        return np.inf
+    from flint import arb, arb_mat
+
+    G = arb_mat(
+        [
+            [arb(mid, rad) for mid, rad in zip(row_mid, row_rad, strict=True)]
+            for row_mid, row_rad in zip(G_mid.tolist(), G_rad.tolist(), strict=True)
+        ]
+    )
+    r = arb_mat([[arb(mid, rad)] for mid, rad in zip(r_mid.tolist(), r_rad.tolist(), strict=True)])
+    try:
+        w = G.solve(r)
+    except (ZeroDivisionError, ValueError):
+        return np.inf
+    square = sum((r[i, 0] * w[i, 0] for i in range(k)), arb(0))
+    return float(square.upper().sqrt().upper())
 
 
 def float_uniqueness_bound(
@@ -419,13 +538,21 @@ def float_uniqueness_bound(
     A : (m, N) array or scipy.sparse matrix; dual : (m,); support : K; signs : s_K.
 
     With r = A_K^T lambda - s_K, the correction delta = -A_K (A_K^T A_K)^{-1} r makes
-    A_K^T (lambda + delta) = s_K exactly and ||delta||_2 <= ||r||_2 / sigma_min(A_K).
-    Each float dot product a^T lambda is within gamma_m |a|^T |lambda| <= gamma_m ||a||_2
-    ||lambda||_2 of the exact one (gamma_m = m u / (1 - m u); Cauchy-Schwarz spares a pass
-    over |A|), and sigma_min is taken 10 (m + k) u ||A_K||_2 lower than computed (a generous
-    multiple of the SVD's backward error).
+    A_K^T (lambda + delta) = s_K exactly; ‖delta‖_2 is bounded rigorously by ball arithmetic
+    (:func:`_correction_norm`: a verified inverse, arb's ball solve as the fallback). Each
+    float dot product a^T lambda is
+    within gamma_m |a|^T |lambda| <= gamma_m ||a||_2 ||lambda||_2 of the exact one
+    (Cauchy-Schwarz spares a pass over |A|), so for j outside K
+
+        |a_j^T (lambda + delta)| <= |fl(a_j^T lambda)| + ||a_j||_2 (gamma_m ||lambda||_2
+                                    + ||delta||_2),
+
+    with the norms' own rounding covered by factors (1 + 4 m u). No exact rationals: the
+    cost is one k x k ball solve, so it proves strict certificates at any m.
     """
     m, n = A.shape
+    if not np.all(np.isfinite(dual)):
+        return FloatBound(-np.inf, np.inf)
     # A power-of-two rescaling (exact, and the bound is invariant under A -> A/t, lambda ->
     # t lambda) keeps squares of entries like 1e200 finite.
     largest = float(abs(A).max()) if A.size else 0.0
@@ -433,25 +560,20 @@ def float_uniqueness_bound(
         unit = float(power_of_two(np.array([largest]))[0])
         A = A / unit
         dual = dual * unit
-    gamma = m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)
-    abs_dual = np.abs(dual)
+    gamma = ROUNDING_ALLOWANCE * _gamma(m)
     sparse = issparse(A)
-    A_K = np.asarray(A[:, support].toarray() if sparse else A[:, support], dtype=np.float64)
     if support.size > m:
-        return FloatBound(-np.inf, 0.0)
+        return FloatBound(-np.inf, np.inf)
     if support.size:
-        singular = np.linalg.svd(A_K, compute_uv=False)
-        sigma_lower = float(singular[-1] - 10 * (m + support.size) * UNIT_ROUNDOFF * singular[0])
-        if sigma_lower <= 0:
-            return FloatBound(-np.inf, sigma_lower)
-        residual = np.abs(A_K.T @ dual - signs) + gamma * (np.abs(A_K).T @ abs_dual)
-        residual += UNIT_ROUNDOFF
-        shift = float(np.linalg.norm(residual)) / sigma_lower * (1 + 4 * UNIT_ROUNDOFF)
+        A_K = np.asarray(A[:, support].toarray() if sparse else A[:, support], dtype=np.float64)
+        shift = _correction_norm(A_K, dual, np.asarray(signs, dtype=np.float64))
+        if not np.isfinite(shift):
+            return FloatBound(-np.inf, shift)
     else:
-        sigma_lower, shift = np.inf, 0.0
+        shift = 0.0
     off = np.setdiff1d(np.arange(n), support)
     if off.size == 0:
-        return FloatBound(1.0, sigma_lower)
+        return FloatBound(1.0, shift, np.zeros(n))
     if sparse:
         norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0), dtype=np.float64).ravel())
     else:
@@ -459,5 +581,6 @@ def float_uniqueness_bound(
     norms *= 1 + 4 * m * UNIT_ROUNDOFF  # the norms' own rounding
     corr = np.abs(np.asarray(A.T @ dual, dtype=np.float64).ravel())
     dual_norm = float(np.linalg.norm(dual)) * (1 + 4 * m * UNIT_ROUNDOFF)
-    bound = corr[off] + norms[off] * (gamma * dual_norm + shift)
-    return FloatBound(float(1.0 - np.max(bound) * (1 + 4 * UNIT_ROUNDOFF)), sigma_lower)
+    upper = np.zeros(n)
+    upper[off] = (corr[off] + norms[off] * (gamma * dual_norm + shift)) * (1 + 4 * UNIT_ROUNDOFF)
+    return FloatBound(float(1.0 - np.max(upper[off])), shift, upper)

@@ -14,8 +14,18 @@ or l reaches 0 (the end). On the last segment v is constant and is a BP certific
 A_Kᵀ v = s_K exactly in exact arithmetic; |a_jᵀ v| ≤ 1 elsewhere is what the caller proves
 (lp.py, with the rigorous float bound of certify.py).
 
-The path is abandoned (None) at ties (two events within round-off), at a rank-deficient
-active set, or past MAX_STEPS_PER_ROW · m steps; the caller then solves the LP.
+Tests on event times are absolute, in units of the starting l (the correlations' round-off
+is absolute: a few ulps of ‖Aᵀy‖∞): an event within END_TOL · l_start of the end is the end
+itself, and two events within TIE_TOL · l_start of each other are a tie, resolved
+lexicographically (leave before join, then the lowest column). Earlier tests relative to the
+current l declined every path whose last breakpoints came within ~1e-9 of the end. A
+resolved tie or a drifted factor can only produce a wrong end point, never a wrong verdict:
+the caller accepts the end point only with a rigorous certificate bound. When the update's
+residual ‖A_Kᵀv − s_K‖∞ grows past REFACTOR_TOL the Cholesky factor is rebuilt from A_K.
+
+The path is abandoned (:class:`Declined`, with the reason) at a start with two columns at
+the maximal correlation, at a rank-deficient active set, or past MAX_STEPS_PER_ROW · m
+steps; the caller then solves the LP.
 """
 
 from __future__ import annotations
@@ -30,11 +40,14 @@ import scipy.linalg
 from dlncli.arrays import FloatArray, IntArray
 from dlncli.bp.certify import issparse
 
-MAX_STEPS_PER_ROW = 2
-# Two breakpoints closer than this (relative to l) are a tie: the path is not decided by
-# float64, so the LP decides.
+# Near the weak threshold a path can pass ~2m breakpoints (gauss:250:1000:67:1: 481 on the
+# data, more on its row-equilibrated copy); each costs O(mN), about one LP iteration.
+MAX_STEPS_PER_ROW = 4
+# Two breakpoints closer than TIE_TOL * l_start are a tie (float64 cannot order them); they
+# are taken one at a time in a fixed order, and the end point is verified by the caller.
 TIE_TOL = 1e-10
-# Join times within END_TOL (relative) of l's end are the end of the path itself.
+# Events within END_TOL * l_start of l's end are the end of the path itself (on the last
+# segment every join time equals l in exact arithmetic; round-off scatters them around it).
 END_TOL = 1e-9
 # The correlations are updated incrementally (one product with A^T per step); they are
 # recomputed from the residual every REFRESH_EVERY steps so that rounding does not accumulate.
@@ -42,6 +55,8 @@ REFRESH_EVERY = 5
 # A new column whose component orthogonal to the active columns is below this (relative to
 # its norm) would make A_K rank deficient.
 RANK_TOL = 1e-10
+# ‖A_Kᵀ v − s_K‖∞ above this means the updated Cholesky factor has drifted: rebuild it.
+REFACTOR_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,8 @@ class HomotopyPath:
 
     x : (N,) the path's end point (A x = y up to round-off).  support : (k,) K, sorted.
     signs : (k,) s_K.  certificate : (m,) v with A_Kᵀ v = s_K (to round-off).
-    steps : breakpoints passed.
+    steps : breakpoints passed.  ties : ties resolved lexicographically.
+    refactors : Cholesky factors rebuilt from scratch after drift.
     """
 
     x: FloatArray
@@ -58,6 +74,15 @@ class HomotopyPath:
     signs: FloatArray
     certificate: FloatArray
     steps: int
+    ties: int = 0
+    refactors: int = 0
+
+
+@dataclass(frozen=True)
+class Declined:
+    """Why the path was not followed to its end (the caller solves the LP instead)."""
+
+    reason: str
 
 
 class _Cholesky:
@@ -96,6 +121,14 @@ class _Cholesky:
             R[i + 1, i:] = -s * rows[0] + c * rows[1]
         self.R = R[:-1, :]
 
+    def rebuild(self, columns: FloatArray) -> bool:
+        """R from scratch: the Cholesky factor of columnsᵀ columns (False if not PD)."""
+        try:
+            self.R = np.asarray(np.linalg.cholesky(columns.T @ columns).T, dtype=np.float64)
+        except np.linalg.LinAlgError:
+            return False
+        return True
+
     def solve(self, rhs: FloatArray) -> FloatArray:
         z = scipy.linalg.solve_triangular(self.R, rhs, trans="T")
         return np.asarray(scipy.linalg.solve_triangular(self.R, z), dtype=np.float64)
@@ -109,6 +142,14 @@ def _column(A: Any, j: int, sparse: bool) -> FloatArray:
 def homotopy_bp(
     A: Any, y: FloatArray, *, on_step: Callable[[], None] | None = None
 ) -> HomotopyPath | None:
+    """:func:`follow_homotopy`, with None for a declined path."""
+    path = follow_homotopy(A, y, on_step=on_step)
+    return path if isinstance(path, HomotopyPath) else None
+
+
+def follow_homotopy(
+    A: Any, y: FloatArray, *, on_step: Callable[[], None] | None = None
+) -> HomotopyPath | Declined:
     """Follow the lasso path from l = ‖Aᵀy‖∞ to 0; the end point is BP's minimizer.
 
     Parameters
@@ -116,17 +157,19 @@ def homotopy_bp(
     A : (m, N) array or scipy.sparse matrix.  y : (m,), not zero.
     on_step : called once per breakpoint (the caller's time budget raises from it).
 
-    Returns None when the path cannot be followed reliably in float64 (see module doc).
+    Returns :class:`Declined` (with the reason) when the path cannot be followed in float64.
     """
     sparse = issparse(A)
     m, n = A.shape
     c = np.asarray(A.T @ y, dtype=np.float64).ravel()
     lam = float(np.max(np.abs(c)))
     if lam == 0.0:
-        return None
+        return Declined("Aᵀy = 0")
     start = lam
-    if n > 1 and np.partition(np.abs(c), n - 2)[n - 2] >= lam * (1.0 - TIE_TOL):
-        return None  # two columns start the path together
+    tie_gap = TIE_TOL * start
+    end_gap = END_TOL * start
+    if n > 1 and np.partition(np.abs(c), n - 2)[n - 2] >= lam - tie_gap:
+        return Declined("two columns start the path together (|Aᵀy| ties at its maximum)")
     active: list[int] = []
     signs: list[float] = []
     # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step).
@@ -136,7 +179,7 @@ def homotopy_bp(
     chol = _Cholesky()
     joining = int(np.argmax(np.abs(c)))
     just_left = -1  # a coordinate that left cannot rejoin at the next breakpoint
-    v = np.zeros(m)
+    ties = refactors = 0
     for step in range(MAX_STEPS_PER_ROW * m + 1):
         if on_step is not None:
             on_step()
@@ -144,70 +187,81 @@ def homotopy_bp(
             col = _column(A, joining, sparse)
             k = len(active)
             if k >= block.shape[1]:
-                return None
+                return Declined(f"the active set outgrew min(m, N) at step {step}")
             gram_col = block[:, :k].T @ col
             if not chol.add(gram_col, float(col @ col)):
-                return None
+                return Declined(f"column {joining} would make the active set rank deficient")
             active.append(joining)
             signs.append(float(np.sign(c[joining])))
             block[:, len(active) - 1] = col
             column_y.append(float(col @ y))
             x_active = np.append(x_active, 0.0)
         s = np.array(signs)
+        A_K = block[:, : len(active)]
         d = chol.solve(s)
-        v = block[:, : len(active)] @ d
+        v = A_K @ d
         a = np.asarray(A.T @ v, dtype=np.float64).ravel()
+        if float(np.max(np.abs(a[active] - s))) > REFACTOR_TOL:
+            # The updated factor drifted (hundreds of joins and leaves): rebuild it from A_K.
+            refactors += 1
+            if not chol.rebuild(A_K):
+                return Declined(f"the active set became numerically rank deficient at {step}")
+            d = chol.solve(s)
+            v = A_K @ d
+            a = np.asarray(A.T @ v, dtype=np.float64).ravel()
+            if float(np.max(np.abs(a[active] - s))) > REFACTOR_TOL:
+                return Declined(f"the active set is too ill-conditioned at step {step}")
+            x_active = chol.solve(np.array(column_y) - lam * s)
         inactive = np.ones(n, dtype=bool)
         inactive[active] = False
         gamma_join = np.full(n, np.inf)
         with np.errstate(divide="ignore", invalid="ignore"):
             for g in ((lam - c) / (1.0 - a), (lam + c) / (1.0 + a)):
-                ok = inactive & (g > TIE_TOL * lam) & np.isfinite(g)
+                ok = inactive & (g > tie_gap) & np.isfinite(g)
                 gamma_join[ok] = np.minimum(gamma_join[ok], g[ok])
-            gamma_leave = np.where(-x_active / d > TIE_TOL * lam, -x_active / d, np.inf)
+            leave_times = -x_active / d
+            gamma_leave = np.where(leave_times > tie_gap, leave_times, np.inf)
         # On the last segment every inactive c_j equals (l - g) a_j, and active coordinates
         # that are zero in the BP minimizer reach 0 at l = 0: their join and leave times all
         # coincide with the end. Such events are the end itself.
-        gamma_join[gamma_join >= lam * (1.0 - END_TOL)] = np.inf
+        gamma_join[gamma_join >= lam - end_gap] = np.inf
         if len(active) >= m:  # A_K is square: every join time is the end (see above)
             gamma_join[:] = np.inf
         if just_left >= 0:
             # It sits at |c| = l with its correlation moving inwards; rounding can make it
             # look like an immediate rejoin, which the lasso path never does.
             gamma_join[just_left] = np.inf
-        gamma_leave[gamma_leave >= lam * (1.0 - END_TOL)] = np.inf
-        j = int(np.argmin(gamma_join))
+        gamma_leave[gamma_leave >= lam - end_gap] = np.inf
+        j = int(np.argmin(gamma_join))  # argmin: the lowest column among equal times
         leave = int(np.argmin(gamma_leave)) if gamma_leave.size else -1
-        candidates = sorted(
-            [
-                (float(gamma_join[j]), "join"),
-                (float(gamma_leave[leave]) if leave >= 0 else np.inf, "leave"),
-                (lam, "end"),
-            ]
-        )
-        gamma, event = candidates[0]
-        if candidates[1][0] - gamma <= TIE_TOL * start:
-            return None  # two events at once: a tie that float64 cannot order
-        second_join = np.partition(gamma_join, 1)[1] if n > 1 else np.inf
-        if event == "join" and second_join - gamma <= TIE_TOL * start:
-            return None
+        first_leave = float(gamma_leave[leave]) if leave >= 0 else np.inf
+        first_join = float(gamma_join[j])
+        # Lexicographic order within a tie: leave, then join (lowest column), then the end.
+        # The end is taken only when no event comes before it.
+        events = sorted([(first_leave, 0), (first_join, 1), (lam, 2)])
+        gamma, kind = events[0]
+        near = [e for e in events[1:] if e[0] - gamma <= tie_gap and np.isfinite(e[0])]
+        if kind != 2 and (near or _second(gamma_join) - gamma <= tie_gap):
+            ties += 1
+        if kind == 2 or (gamma >= lam - end_gap):
+            kind, gamma = 2, lam
         c = c - gamma * a
         lam -= gamma
         # On the path x_K = (A_K^T A_K)^{-1} (A_K^T y - l s_K): recomputed, not accumulated,
         # so that hundreds of steps do not drift (drift flips the sign of small entries).
         x_active = chol.solve(np.array(column_y) - lam * s)
         if step % REFRESH_EVERY == REFRESH_EVERY - 1:  # updates drift; one more product resets
-            residual = y - block[:, : len(active)] @ x_active
+            residual = y - A_K @ x_active
             c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
         joining = -1
         just_left = -1
-        if event == "end":
+        if kind == 2:
             x = np.zeros(n)
             x[active] = x_active
             order = np.argsort(active)
             support = np.array(active, dtype=np.int64)[order]
-            return HomotopyPath(x, support, s[order], v, step)
-        if event == "join":
+            return HomotopyPath(x, support, s[order], v, step, ties, refactors)
+        if kind == 1:
             joining = j
         else:
             chol.remove(leave)
@@ -216,4 +270,9 @@ def homotopy_bp(
             block[:, leave : k - 1] = block[:, leave + 1 : k]
             del active[leave], signs[leave], column_y[leave]
             x_active = np.delete(x_active, leave)
-    return None
+    return Declined(f"no end within {MAX_STEPS_PER_ROW} * m = {MAX_STEPS_PER_ROW * m} steps")
+
+
+def _second(times: FloatArray) -> float:
+    """The second smallest of ``times`` (inf when there is none)."""
+    return float(np.partition(times, 1)[1]) if times.size > 1 else np.inf

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -50,29 +51,48 @@ EQUILIBRATION_PASSES = 8
 # --------------------------------------------------------------------------- HiGHS plumbing
 
 
+# fd 1 is process-wide: concurrent solves (threads) share one redirect. The first user saves
+# fd 1 and points it elsewhere, the last one restores it; the lock makes the count and the
+# dup2 calls one step, so no thread restores fd 1 while another HiGHS still prints.
+_REDIRECT_LOCK = threading.Lock()
+_redirect_users = 0
+_saved_stdout = -1
+
+
 @contextlib.contextmanager
 def _redirect_stdout(target: str = "stderr") -> Iterator[None]:
     """Point file descriptor 1 elsewhere while HiGHS runs: it prints from C++ to fd 1 (its
-    banner on construction, anything else on solves), and stdout carries only our result."""
-    sys.stdout.flush()
+    banner on construction, anything else on solves), and stdout carries only our result.
+
+    Reference counted under a process-wide lock: nested and concurrent users redirect once
+    and restore once (the first user's ``target`` holds until the last one leaves)."""
+    global _redirect_users, _saved_stdout
+    with _REDIRECT_LOCK:
+        if _redirect_users == 0:
+            sys.stdout.flush()
+            try:
+                _saved_stdout = os.dup(1)
+            except OSError:  # no fd 1 at all (rare daemons): nothing to protect
+                _saved_stdout = -1
+            if _saved_stdout >= 0:
+                if target == "devnull":
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 1)
+                    os.close(devnull)
+                else:
+                    os.dup2(2, 1)
+        _redirect_users += 1
     try:
-        saved = os.dup(1)
-    except OSError:  # no fd 1 at all (rare daemons): nothing to protect
-        yield
-        return
-    try:
-        if target == "devnull":
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.close(devnull)
-        else:
-            os.dup2(2, 1)
         yield
     finally:
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None).fflush(None)
-        os.dup2(saved, 1)
-        os.close(saved)
+        with _REDIRECT_LOCK:
+            _redirect_users -= 1
+            if _redirect_users == 0 and _saved_stdout >= 0:
+                with contextlib.suppress(Exception):
+                    ctypes.CDLL(None).fflush(None)
+                os.dup2(_saved_stdout, 1)
+                os.close(_saved_stdout)
+                _saved_stdout = -1
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,11 @@ class _Lp:
 
         with _redirect_stdout("devnull"):  # the licence banner is noise, even on stderr
             self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        # highspy (1.16) keeps startSolve's "solver running" locks as class attributes, shared
+        # by every Highs: two threads solving at once get "Solver is already running". Each
+        # instance gets its own pair (the name-mangled attributes startSolve reads).
+        self.highs._Highs__solver_stopped = threading.RLock()  # type: ignore[attr-defined]
+        self.highs._Highs__solver_started = threading.Lock()  # type: ignore[attr-defined]
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("solver", solver)
         self.highs.setOptionValue("small_matrix_value", SMALL_MATRIX_VALUE)

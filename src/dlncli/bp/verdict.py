@@ -19,16 +19,21 @@ a verdict that neither proves is reported as undecided.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlncli.arrays import FloatArray, IntArray
+from dlncli.blas import single_threaded_blas
 from dlncli.bp import certify
 from dlncli.bp.certify import issparse
-from dlncli.bp.homotopy import homotopy_bp
+from dlncli.bp.homotopy import Declined, follow_homotopy
 from dlncli.bp.lp import Equilibration, LpModel, _Lp, equilibrate
 from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError, SolverError
@@ -82,6 +87,10 @@ class BPSolution:
     margin : dual margin 1 - max_{i not in E} |a_i^T lambda| of the certificate (a rigorous
         lower bound on the float route; 1.0 when every coordinate is equicorrelated).
     certification : how the verdict was proved, or why it is undecided.
+    route : the route that produced the verdict: "zero" (y = 0), "homotopy" (the lasso path
+        and the float bound, no LP), "lp-float-bound" (LP, then the float bound), "lp-exact"
+        (LP, then exact rationals) or "lp-float" (LP, float face; undecided unless proved).
+    route_notes : why each faster route was declined, in the order they were tried.
     """
 
     status: str
@@ -102,6 +111,8 @@ class BPSolution:
     lp_solves: int
     iterations: int
     elapsed_s: float
+    route: str = "lp-float"
+    route_notes: tuple[str, ...] = ()
 
     @property
     def face_dimension(self) -> int:
@@ -136,17 +147,164 @@ def solve_basis_pursuit(
     TimeLimitError : the time budget ran out.
     SolverError : HiGHS stopped without an answer.
     """
+    # One BLAS thread: the homotopy and the certificates make thousands of small products,
+    # which OpenBLAS's second thread slows down 2-5x on this 2-core machine
+    # (python -m bench.bench_bp_ensemble --threads).
+    with _one_blas_thread():
+        prescale = _RowPrescale.of(A, y)
+        As, ys = prescale.apply(A, y)
+        scaled = _solve_basis_pursuit(
+            As, ys, solver=solver, time_limit=time_limit, ranges=ranges, deadline=deadline
+        )
+        return prescale.undo(scaled, A, y)
+
+
+# threadpoolctl's limit is process-wide, and OpenBLAS (0.3.30/0.3.31 here) takes a raise of
+# its thread count only from the thread that lowered it: restored from another thread, the
+# limit stays at 1 for good. So among concurrent calls the one that set the limit restores it
+# when it leaves; calls still running then go on with the default threads (slower, never
+# wrong), and the next call to start sets the limit again.
+_BLAS_LOCK = threading.Lock()
+_blas_limit: AbstractContextManager[object] | None = None
+_blas_owner: int | None = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    global _blas_limit, _blas_owner
+    me = threading.get_ident()
+    with _BLAS_LOCK:
+        if _blas_limit is None:
+            _blas_limit, _blas_owner = single_threaded_blas(), me
+            _blas_limit.__enter__()
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            if _blas_owner == me and _blas_limit is not None:
+                _blas_limit.__exit__(None, None, None)
+                _blas_limit, _blas_owner = None, None
+
+
+@dataclass(frozen=True)
+class _RowPrescale:
+    """Ã = 2^row_exp A (each row's largest entry in [0.5, 2)) and ỹ = 2^(row_exp − y_exp) y
+    (largest entry in [0.5, 2)), by ldexp: exact unless an entry falls below the normal
+    range, in which case no row scaling is done.
+
+    BP on (Ã, ỹ) has the minimizers x̃ = x / 2^y_exp and the certificates λ̃ = λ / 2^row_exp;
+    verdicts, supports, signs and margins are the same. Every check downstream (consistency,
+    float bound, face tolerances) then sees rows of one scale: rows of 1e150 and 1e-150 no
+    longer make the small one negligible, and data at 1e-310 becomes normal numbers.
+    """
+
+    row_exp: IntArray  # (m,)
+    y_exp: int
+
+    @staticmethod
+    def of(A: Matrix, y: FloatArray) -> _RowPrescale:
+        m = A.shape[0]
+        sparse = issparse(A)
+        row_max = np.asarray(
+            abs(A).max(axis=1).toarray() if sparse else np.max(np.abs(A), axis=1, initial=0.0),
+            dtype=np.float64,
+        ).ravel()
+        row_exp = np.zeros(m, dtype=np.int64)
+        positive = row_max > 0
+        row_exp[positive] = -np.frexp(row_max[positive])[1] + 1
+        data = A.data if sparse else A
+        scaled = np.ldexp(data, _entry_exponents(A, row_exp))
+        if not np.array_equal(np.ldexp(scaled, -_entry_exponents(A, row_exp)), data):
+            row_exp[:] = 0  # an entry would leave the normal range: keep the rows as given
+        y_max_exp = np.frexp(np.max(np.abs(y)))[1] if np.any(y) else 1
+        shifted = np.frexp(np.where(y != 0, y, 1.0))[1] + row_exp
+        y_exp = int(np.max(shifted[y != 0]) - 1) if np.any(y) else int(y_max_exp - 1)
+        return _RowPrescale(row_exp, y_exp)
+
+    def apply(self, A: Matrix, y: FloatArray) -> tuple[Matrix, FloatArray]:
+        ys = np.ldexp(y, self.row_exp - self.y_exp)
+        if not np.any(self.row_exp):
+            return A, ys
+        exps = _entry_exponents(A, self.row_exp)
+        if issparse(A):
+            scaled = A.copy()
+            scaled.data = np.ldexp(scaled.data, exps)
+            return scaled, ys
+        return np.ldexp(A, exps), ys
+
+    def undo(self, sol: BPSolution, A: Matrix, y: FloatArray) -> BPSolution:
+        """The solution of the scaled problem in the original units."""
+        if not np.any(self.row_exp) and self.y_exp == 0:
+            return sol
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.ldexp(sol.x, self.y_exp)
+            if not np.all(np.isfinite(x)):
+                raise SolverError(
+                    "the minimizer has entries beyond float64's range (|x| > 1.8e308); "
+                    "expected data whose solution is representable (rescale A or y)"
+                )
+            dual = np.ldexp(sol.dual, self.row_exp)
+            notes = sol.route_notes
+            if not np.all(np.isfinite(dual)):
+                notes += ("the certificate λ overflows float64 in the original units",)
+            residual = float(np.max(np.abs(np.asarray(A @ x).ravel() - y), initial=0.0))
+        face = sol.face
+        ranges = None if face.ranges is None else np.ldexp(face.ranges, self.y_exp)
+        face = Face(
+            face.support,
+            face.signs,
+            face.dimension,
+            np.ldexp(face.interior_point, self.y_exp),
+            ranges,
+        )
+        return replace(
+            sol,
+            x=x,
+            l1_norm=float(np.ldexp(sol.l1_norm, self.y_exp)),
+            residual_inf=residual,
+            dual=dual,
+            duality_gap=float(np.ldexp(sol.duality_gap, self.y_exp)),
+            face=face,
+            route_notes=notes,
+        )
+
+
+def _entry_exponents(A: Matrix, row_exp: IntArray) -> IntArray:
+    """The row exponent of every stored entry (A dense: an (m, 1) column that broadcasts)."""
+    if issparse(A):
+        coo_rows = (
+            A.tocoo().row
+            if A.format != "csr"
+            else np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        )
+        return np.asarray(row_exp[coo_rows], dtype=np.int64)
+    return row_exp[:, None]
+
+
+def _solve_basis_pursuit(
+    A: Matrix,
+    y: FloatArray,
+    *,
+    solver: str,
+    time_limit: float | None,
+    ranges: bool,
+    deadline: Deadline | None,
+) -> BPSolution:
     start = time.perf_counter()
     budget = deadline if deadline is not None else Deadline(time_limit)
     m, n = A.shape
     if float(np.max(np.abs(y), initial=0.0)) == 0.0:
         return _zero_solution(n, m, start, ranges=ranges)
+    notes: list[str] = []
     if solver == "choose":
         # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
         # minimizer, no LP at all when its certificate is proved strict.
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
-        if quick is not None:
-            return _finish(A, y, quick, "homotopy", 0, 0, start)
+        if isinstance(quick, _Verdict):
+            return _finish(A, y, quick, "homotopy", 0, 0, start, "homotopy", notes)
+        notes.append(f"homotopy declined: {quick}")
+    else:
+        notes.append(f"homotopy not tried: solver={solver!r} was requested")
     import scipy.sparse as sp
 
     scaling = equilibrate(A, y)
@@ -183,26 +341,41 @@ def solve_basis_pursuit(
         # The cheap proof first: a strict certificate with a rigorous float error bound.
         active, _ = _active_set(As, dual_s, scaling)
         point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
-        quick = (
-            None if point_face is None else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
+        bound = (
+            "the LP's active set is not of full column rank"
+            if point_face is None
+            else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
-        if quick is not None:
-            return _finish(A, y, quick, solver, lp.solves, lp.iterations, start)
+        if isinstance(bound, _Verdict):
+            return _finish(
+                A, y, bound, solver, lp.solves, lp.iterations, start, "lp-float-bound", notes
+            )
+        notes.append(f"float bound declined: {bound}")
+    else:
+        notes.append(f"float bound not tried: the LP ended {status}")
     exact_failure = ""
     if dense is not None:
         x_float = scaling.primal(_polish(As, ys, x_s))
         x_float[np.abs(x_float) <= SUPPORT_TOL * np.max(np.abs(x_float), initial=0.0)] = 0.0
         certified = _certify_exact(dense, y, basis, x_float, As, ys, scaling, lp, ranges=ranges)
         if isinstance(certified, _Verdict):
-            return _finish(A, y, certified, solver, lp.solves, lp.iterations, start)
+            return _finish(
+                A, y, certified, solver, lp.solves, lp.iterations, start, "lp-exact", notes
+            )
         if status != "optimal":
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
+        notes.append(f"exact arithmetic declined: {certified}")
+    else:
+        notes.append(
+            f"exact arithmetic not tried: {m}x{n} exceeds m <= {certify.EXACT_MAX_ROWS}, "
+            f"m*N <= {certify.EXACT_MAX_ENTRIES}"
+        )
     x_s = _polish(As, ys, x_s)
     verdict = _certify_float(
         A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, point_face, ranges=ranges
     )
-    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start)
+    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start, "lp-float", notes)
 
 
 @dataclass(frozen=True)
@@ -224,6 +397,8 @@ def _finish(
     lp_solves: int,
     iterations: int,
     start: float,
+    route: str,
+    notes: list[str],
 ) -> BPSolution:
     x = v.x + 0.0  # no -0.0
     l1 = float(np.sum(np.abs(x)))
@@ -248,17 +423,20 @@ def _finish(
         lp_solves=lp_solves,
         iterations=iterations,
         elapsed_s=time.perf_counter() - start,
+        route=route,
+        route_notes=tuple(notes),
     )
 
 
 def _homotopy_verdict(
     A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
-) -> _Verdict | None:
-    """BP by :func:`homotopy.homotopy_bp`, accepted only with a proof: x re-solved on the
-    support with the path's signs, and a strict certificate by the float bound. The path runs
-    on A and y divided by powers of two near their largest entries (exact; column scaling
-    would weight BP, and row equilibration costs passes over A that the LP needs, not the
-    path)."""
+) -> _Verdict | str:
+    """BP by :func:`homotopy.follow_homotopy`, accepted only with a proof: x re-solved on the
+    support with the path's signs (least squares with iterative refinement), and a strict
+    certificate by the float bound. Returns the verdict, or why the route was declined. The
+    path runs on A and y divided by powers of two near their largest entries (exact; column
+    scaling would weight BP, and row equilibration costs passes over A that the LP needs,
+    not the path)."""
     a_unit = float(certify.power_of_two(np.array([float(abs(A).max())]))[0])
     y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
     unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
@@ -266,22 +444,45 @@ def _homotopy_verdict(
     def check_budget() -> None:
         budget.remaining("the homotopy path")
 
-    path = homotopy_bp(unit_scaled, y / y_unit, on_step=check_budget)
-    if path is None:
-        return None
+    path = follow_homotopy(unit_scaled, y / y_unit, on_step=check_budget)
+    if isinstance(path, Declined):
+        return f"the path stopped: {path.reason}"
     A_K = _columns(A, path.support)
-    x_K = np.asarray(np.linalg.lstsq(A_K, y, rcond=None)[0], dtype=np.float64)
+    x_K = _refined_lstsq(A_K, y)
     keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
     if np.any(np.sign(x_K[keep]) != path.signs[keep]):
-        return None
+        return "the end point's least-squares re-solve changed a sign"
     support = path.support[keep]
     x = np.zeros(A.shape[1])
     if support.size:
-        x[support] = np.linalg.lstsq(_columns(A, support), y, rcond=None)[0]
+        x[support] = _refined_lstsq(_columns(A, support), y)
     rng = np.column_stack([x[support], x[support]]) if ranges else None
     face = Face(support, np.sign(x[support]), 0, x, rng)
     dual = path.certificate / a_unit
-    return _bound_verdict(A, y, face, dual, path.support, path.signs)
+    verdict = _bound_verdict(A, y, face, dual, path.support, path.signs)
+    if isinstance(verdict, str):
+        ties = f" ({path.ties} ties resolved lexicographically)" if path.ties else ""
+        return f"{verdict}{ties}"
+    return verdict
+
+
+REFINEMENT_STEPS = 2
+
+
+def _refined_lstsq(M: FloatArray, y: FloatArray) -> FloatArray:
+    """Least squares M x = y, then REFINEMENT_STEPS steps of iterative refinement with the
+    residual y - M x computed correctly rounded (:func:`samples.rounded_matvec`): on a
+    consistent system each step gains the digits the first solve lost to conditioning."""
+    from dlncli.samples import rounded_matvec
+
+    x = np.asarray(np.linalg.lstsq(M, y, rcond=None)[0], dtype=np.float64)
+    augmented = np.column_stack([M, y])
+    for _ in range(REFINEMENT_STEPS):
+        residual = -rounded_matvec(augmented, np.append(x, -1.0))
+        if not np.all(np.isfinite(residual)):
+            break  # products out of the TwoProduct range: keep the plain solve
+        x = x + np.asarray(np.linalg.lstsq(M, residual, rcond=None)[0], dtype=np.float64)
+    return x
 
 
 def _dense(A: Matrix) -> FloatArray:
@@ -381,7 +582,7 @@ def _certify_exact(
 
 def _round_down(value: Any) -> float:
     """A float <= the exact rational ``value`` (for margins reported as lower bounds)."""
-    nearest = int(value.p) / int(value.q)
+    nearest = float(certify.to_float([value])[0])
     return float(np.nextafter(nearest, -np.inf)) if nearest > 0 else nearest
 
 
@@ -404,13 +605,22 @@ def _certify_float(
     undecided."""
     x = scaling.primal(x_s)
     dual = scaling.dual(dual_s)
+    # HiGHS accepts A x = y to its feasibility tolerance (1e-7 on the scaled LP); the verdict
+    # needs it to round-off. Least squares on all of A decides whether y is in the range of A
+    # at all (dense only: one O(m^2 N) solve, on this rare path).
+    if (
+        not issparse(A)
+        and not certify.consistent_to_roundoff(A, y, x)
+        and not certify.consistent_to_roundoff(A, y, _lstsq(A, y))
+    ):
+        raise _infeasible(A, y)
     # A point face was already tried by the quick route (its bound failed): no second try.
     face = point_face or _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
     corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
     if face.dimension == 0:
         if point_face is None:
             proved = _bound_verdict(A, y, face, dual)
-            if proved is not None:
+            if isinstance(proved, _Verdict):
                 return proved
         x = face.interior_point
     off = np.abs(corr[np.abs(corr) < 1.0 - EQUICORRELATION_TOL])
@@ -448,7 +658,12 @@ def _zero_solution(n: int, m: int, start: float, *, ranges: bool) -> BPSolution:
         lp_solves=0,
         iterations=0,
         elapsed_s=time.perf_counter() - start,
+        route="zero",
     )
+
+
+def _lstsq(A: FloatArray, y: FloatArray) -> FloatArray:
+    return np.asarray(np.linalg.lstsq(A, y, rcond=None)[0], dtype=np.float64)
 
 
 def _lstsq_residual(A: Matrix, y: FloatArray) -> float:
@@ -525,18 +740,18 @@ def _bound_verdict(
     dual: FloatArray,
     equicorrelated: IntArray | None = None,
     signs: FloatArray | None = None,
-) -> _Verdict | None:
+) -> _Verdict | str:
     """A unique verdict proved by :func:`certify.float_uniqueness_bound` for a point that
     solves A x = y up to round-off, or None. The certificate is checked on
     ``equicorrelated`` (default: the point's support) with ``signs``."""
     if not certify.consistent_to_roundoff(A, y, face.interior_point):
-        return None
+        return "the point solves A x = y only beyond round-off"
     support = face.support if equicorrelated is None else equicorrelated
     if signs is None:
         signs = np.sign(face.interior_point[support])
     bound = certify.float_uniqueness_bound(A, dual, support, signs)
-    if bound.margin_lower <= 0:
-        return None
+    if not bound.margin_lower > 0:  # NaN (an overflowed certificate) proves nothing
+        return f"the certificate is not proved strict (margin bound {bound.margin_lower:.3g})"
     how = "a rigorous float error bound on a strict certificate"
     return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
 
