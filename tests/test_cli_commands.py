@@ -106,3 +106,13 @@ def test_solve_bp_json_keys_and_table() -> None:
     table = run("solve-bp", "line", "--ranges")
     assert table.exit_code == 0
     assert "not unique: face of dimension 1" in table.stdout
+
+
+def test_solve_bp_says_which_route_ran_and_why_a_faster_one_was_declined() -> None:
+    routes = {"zero", "homotopy", "lp-float-bound", "lp-exact", "lp-float"}
+    fast = run_json("solve-bp", "random3x5")
+    assert fast["route"] == "homotopy" and fast["route_notes"] == []
+    face = run_json("solve-bp", "line")  # not unique: the homotopy's end is a face, not a vertex
+    assert face["route"] in routes - {"homotopy", "zero"}
+    assert face["route_notes"] and face["route_notes"][0].startswith("homotopy declined: ")
+    assert run_json("solve-bp", "gauss:100:400:27:11")["route"] == "homotopy"

@@ -119,6 +119,8 @@ class BPReport:
             "certified": sol.certified,
             "margin": sol.margin,
             "certification": sol.certification,
+            "route": sol.route,
+            "route_notes": list(sol.route_notes),
             "face_dimension": face.dimension,
             "support": sol.support,
             "signs": sol.signs,

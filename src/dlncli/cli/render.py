@@ -61,6 +61,7 @@ def bp_renderable(report: BPReport, *, show_all: bool) -> RenderableType:
         ("status", sol.status),
         ("minimizer", verdict),
         ("verdict", how),
+        ("route", sol.route),
         ("dual margin", fmt(sol.margin)),
         ("‖x‖₁", fmt(sol.l1_norm, 10)),
         ("‖Ax − y‖∞", fmt(sol.residual_inf)),
@@ -93,7 +94,8 @@ def bp_renderable(report: BPReport, *, show_all: bool) -> RenderableType:
             else:
                 cells += ["0", "0"]
         coords.add_row(*cells)
-    return Group(summary, coords)
+    notes = [f"[dim]{escape(note)}[/dim]" for note in sol.route_notes]
+    return Group(summary, coords, *notes)
 
 
 def samples_renderable(report: SamplesReport) -> RenderableType:
