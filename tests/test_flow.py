@@ -155,7 +155,7 @@ def test_flow_default_command_json() -> None:
     assert data["method"] == "ode" and data["converged"] is True
     assert data["limit_agreement"] <= 1e-8
     assert data["log10_alpha"] == pytest.approx(-6)
-    assert data["alpha"] == pytest.approx(1e-6)
+    assert data["alpha"] == pytest.approx(1e-6, rel=1e-12, abs=0)
     assert data["problem"]["name"] == "line"
 
 

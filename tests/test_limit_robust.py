@@ -290,7 +290,9 @@ def test_cli_flow_on_scaled_data(scale: str, tmp_path: Path) -> None:
     # x_{SA}(t) = x_A(S^2 t): the same state is reached S^2 times sooner.
     shift = data["log10_t_end"] - base["log10_t_end"]
     exact = scale.startswith("0x")  # a power of two: the normalized problems are identical
-    assert shift == pytest.approx(-2 * math.log10(factor), abs=1e-9 if exact else 0.5)
+    # Observed |error| <= 1.3e-3 decades when the scale is not a power of two (the ODE's
+    # convergence test stops at a time that depends on rounding); 0 when it is.
+    assert shift == pytest.approx(-2 * math.log10(factor), rel=0, abs=1e-9 if exact else 0.01)
 
 
 def _subprocess(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
