@@ -87,6 +87,13 @@ def test_kink_plateau_alone_does_not_agree_with_the_rate() -> None:
     assert fit.agrees is False
 
 
+def test_cli_json_says_agrees_false_on_the_plateau() -> None:
+    data = run_json("compare", "kink:0.01", "--depth", "3", "--alpha-p-range", "0.3", "1e-4", "8")
+    (fit,) = data["fits"]
+    assert fit["agrees"] is False and fit["predicted_slope"] == 1.0
+    assert fit["slope"] < 0.2  # observed 0.058
+
+
 def _rows_with_slope(slope: float) -> list[CompareRow]:
     return [
         CompareRow(
