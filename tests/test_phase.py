@@ -58,7 +58,7 @@ def _dmm_threshold(delta: str) -> mp.mpf:
 def test_weak_threshold_matches_an_independent_high_precision_formula(delta: str) -> None:
     with mp.workdps(30):
         expected = float(_dmm_threshold(delta))
-    assert weak_threshold(float(delta)) == pytest.approx(expected, rel=1e-10)
+    assert weak_threshold(float(delta)) == pytest.approx(expected, rel=1e-10, abs=0)
 
 
 def test_weak_threshold_shape() -> None:
@@ -82,7 +82,7 @@ def test_parse_grid() -> None:
     assert parse_grid("0.1,0.25") == ("0.1", "0.25")
     assert parse_grid("0.1:0.5:5") == ("0.1", "0.2", "0.3", "0.4", "0.5")
     assert [float(v) for v in parse_grid("1e-30:1e-10:3", geometric=True)] == pytest.approx(
-        [1e-30, 1e-20, 1e-10]
+        [1e-30, 1e-20, 1e-10], rel=1e-12, abs=0
     )
     assert parse_grid("1e-400:1e-200:3", geometric=True) == ("1e-400", "1e-300", "1e-200")
     for bad in ("", "a,b", "0:1", "0:1:0", "0:1:x", "nan"):
@@ -306,9 +306,9 @@ def test_relative_step_is_a_fraction_of_the_stability_bound() -> None:
     A, x = draw_instance(n=40, m=20, k=3, trial=0, seed=4)
     y = observe(A, x)
     assert row.lr_used is not None
-    assert row.lr_used == pytest.approx(0.3 / np.max(np.abs(A.T @ y)), rel=1e-9)
+    assert row.lr_used == pytest.approx(0.3 / np.max(np.abs(A.T @ y)), rel=1e-9, abs=0)
     run = train(A, y, depth=2.0, log_alpha=gd.log_alpha or 0.0, lr=0.1, max_steps=0)
-    assert row.lr_used == pytest.approx(0.3 * run.stability_bound, rel=1e-12)
+    assert row.lr_used == pytest.approx(0.3 * run.stability_bound, rel=1e-12, abs=0)
     # The trial is train's run at that step size: same steps, same end, same error.
     same = train(
         A, y, depth=2.0, log_alpha=gd.log_alpha or 0.0, lr=row.lr_used,
@@ -316,7 +316,7 @@ def test_relative_step_is_a_fraction_of_the_stability_bound() -> None:
     )  # fmt: skip
     assert row.steps == same.steps and row.sharpness == same.sharpness
     assert row.status == {"converged": "ok", "max-steps": "max-steps"}[same.status]
-    assert row.error_inf == pytest.approx(np.max(np.abs(same.x - x)), rel=1e-12)
+    assert row.error_inf == pytest.approx(np.max(np.abs(same.x - x)), rel=1e-12, abs=0)
 
 
 def test_gd_statuses_are_counted_not_hidden() -> None:

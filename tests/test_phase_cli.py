@@ -34,7 +34,7 @@ def test_sweep_json(tmp_path: Path) -> None:
     bp = [c for c in cells if c["method"] == "bp"]
     assert bp[0]["rate"] == 1.0 and bp[0]["successes"] == 3 and bp[0]["depth"] is None
     limit = [c for c in cells if c["method"] == "limit"]
-    assert limit[0]["depth"] == 3.0 and limit[0]["alpha"] == pytest.approx(1e-3)
+    assert limit[0]["depth"] == 3.0 and limit[0]["alpha"] == pytest.approx(1e-3, rel=1e-12, abs=0)
     assert {t["method"] for t in doc["transitions"]} == {"bp", "limit"}
     assert all(t["rho_theory"] == weak_threshold(0.5) for t in doc["transitions"])
 

@@ -99,7 +99,7 @@ def test_slack_keeps_its_digits_beyond_float_range(p: float, log_w: float) -> No
         expected = mp_log_slack(log_w, p)
     # ln|w| carries an absolute error of eps*|ln w|; ln s inherits it divided by k.
     assert abs(log_slack[0] - float(expected)) <= 4e-16 * max(abs(float(expected)), 1.0)
-    assert z_abs[0] == pytest.approx(-math.expm1(float(expected)), rel=1e-15)
+    assert z_abs[0] == pytest.approx(-math.expm1(float(expected)), rel=1e-15, abs=0)
 
 
 @pytest.mark.parametrize("p", [2.0, 2.5, 3.0, 4.0])
@@ -219,13 +219,15 @@ def test_potentials_json_has_the_documented_keys() -> None:
     for c in curves:
         assert set(c) == {"depth", "z", "h", "w", "q", "g"}
         assert c["z"] == [0.0, 0.5, -0.25] and c["w"] == c["h"]
-    assert curves[0]["h"][1] == pytest.approx(2 * math.sinh(0.5), rel=1e-15)
-    assert curves[1]["h"][1] == pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-14)
+    assert curves[0]["h"][1] == pytest.approx(2 * math.sinh(0.5), rel=1e-15, abs=0)
+    assert curves[1]["h"][1] == pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-14, abs=0)
     w = curves[0]["w"][1]
     assert curves[0]["q"][1] == pytest.approx(
-        2 - math.sqrt(w * w + 4) + w * math.asinh(w / 2), rel=1e-14
+        2 - math.sqrt(w * w + 4) + w * math.asinh(w / 2), rel=1e-14, abs=0
     )
-    assert curves[1]["g"][2] == pytest.approx(-(abs(curves[1]["w"][2]) ** (2 / 3)), rel=1e-15)
+    assert curves[1]["g"][2] == pytest.approx(
+        -(abs(curves[1]["w"][2]) ** (2 / 3)), rel=1e-15, abs=0
+    )
 
 
 def test_potentials_default_grid_table_and_plot(tmp_path: Path) -> None:
@@ -265,7 +267,7 @@ def test_potentials_usage_errors(args: list[str], needle: str) -> None:
 
 def test_p2_accepts_any_real_z() -> None:
     data = run_json("potentials", "--depth", "2", "--z", "3")
-    assert data["curves"][0]["h"] == [pytest.approx(2 * math.sinh(3.0), rel=1e-15)]
+    assert data["curves"][0]["h"] == [pytest.approx(2 * math.sinh(3.0), rel=1e-15, abs=0)]
 
 
 def test_the_package_exports_the_potentials_api() -> None:
@@ -274,7 +276,9 @@ def test_the_package_exports_the_potentials_api() -> None:
     assert {"potentials", "PotentialsReport"} <= set(dlncli.__all__)
     report = dlncli.potentials([3.0], z=[0.5])
     assert isinstance(report, dlncli.PotentialsReport)
-    assert report.to_dict()["curves"][0]["h"] == [pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-15)]
+    assert report.to_dict()["curves"][0]["h"] == [
+        pytest.approx(2**3 - (2 / 3) ** 3, rel=1e-15, abs=0)
+    ]
 
 
 def test_potentials_json_in_a_subprocess_is_one_clean_document() -> None:

@@ -11,12 +11,13 @@ import mpmath as mp
 import numpy as np
 import pytest
 
+import dlncli.dln.flow
 from dlncli.arrays import LN10
 from dlncli.dln.flow import integrate_raw_flow, raw_flow_rhs
 from dlncli.dln.limit import flow_limit
 from dlncli.dln.potentials import log_uv_from_x, trajectory_uv
 from dlncli.problem_io import load_sample
-from tests.helpers import run
+from tests.helpers import SteppingClock, run
 
 
 @pytest.mark.parametrize("p", [2.0, 2.5, 4.0])
@@ -56,7 +57,7 @@ def test_raw_flow_at_the_authors_horizon_reaches_the_exact_limit(
     alpha = 10 ** (log10_alpha_p / p)
     raw = integrate_raw_flow(prob.A, prob.y, depth=p, alpha=alpha, method=method)
     assert raw.success and raw.status == "finished"
-    assert raw.t_end == pytest.approx(1e9 * alpha ** (2 - p), rel=1e-12)
+    assert raw.t_end == pytest.approx(1e9 * alpha ** (2 - p), rel=1e-12, abs=0)
     assert raw.rtol == (2.5e-14 if method == "Radau" else 1e-12)
     limit = flow_limit(prob.A, prob.y, depth=p, log_alpha=log10_alpha_p / p * LN10)
     assert np.max(np.abs(raw.x - limit.x)) < 1e-10
@@ -116,7 +117,7 @@ def test_flow_method_raw_json_and_trajectory(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["method"] == "raw-lsoda" and "LSODA" in data["message"]
-    assert data["t_end"] == pytest.approx(1e9 * 1e-2 ** (2 - 3), rel=1e-12)
+    assert data["t_end"] == pytest.approx(1e9 * 1e-2 ** (2 - 3), rel=1e-12, abs=0)
     assert data["limit_agreement"] < 1e-11 and data["raw_steps"] > 10
     with np.load(traj) as npz:
         saved = dict(npz)
@@ -144,7 +145,7 @@ def test_flow_trajectory_keeps_logs_where_u_underflows(tmp_path: Path) -> None:
     with np.load(traj) as npz:
         saved = dict(npz)
     assert "u" not in saved and "log_u" in saved and "log_v" in saved
-    assert saved["log_u"][0][0] == pytest.approx(-310 * LN10, rel=1e-14)
+    assert saved["log_u"][0][0] == pytest.approx(-310 * LN10, rel=1e-14, abs=0)
 
 
 @pytest.mark.parametrize("p", [2.0, 3.0])
@@ -171,7 +172,13 @@ def test_trajectory_uv_in_logs_is_exact_beyond_float_range(p: float) -> None:
         (["--method", "nope"], 2, "nope"),
     ],
 )
-def test_flow_method_raw_errors(args: list[str], code: int, needle: str) -> None:
+def test_flow_method_raw_errors(
+    args: list[str], code: int, needle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "--time-limit" in args:
+        # Each clock reading of the raw integrator is 1 s later: the 0.2 s budget is spent
+        # at its first step on any machine.
+        monkeypatch.setattr(dlncli.dln.flow, "time", SteppingClock(1.0))
     result = run("flow", "line", *args)
     assert result.exit_code == code
     assert needle in result.stderr and "Traceback" not in result.stderr

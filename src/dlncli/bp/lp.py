@@ -166,16 +166,53 @@ class _Lp:
 
     def run(self, what: str) -> str:
         """Solve; return "optimal", "infeasible" or "failed"; raise on time limit / Ctrl-C."""
+        import signal
+        import threading
+        import time
+
         left = self.deadline.remaining(what)
         self.highs.setOptionValue("time_limit", np.inf if left is None else float(left))
-        with _redirect_stdout():
-            thread = self.highs.startSolve()
-            try:
-                while not self.highs.wait(0.1)[0]:
-                    pass
-            except KeyboardInterrupt:
+
+        def stop(thread: threading.Thread) -> None:
+            """Cancel the solve and wait for its thread: HiGHS polls the flag from its interrupt
+            callbacks. More Ctrl-Cs meanwhile are absorbed (the first is re-raised); after 5 s
+            the thread is left to the process exit (a phase with no callback)."""
+            give_up = time.monotonic() + 5.0
+            while thread.is_alive() and time.monotonic() < give_up:
                 self.highs.cancelSolve()  # type: ignore[no-untyped-call]
-                self.highs.joinSolve(thread, interrupt_limit=0)
+                with contextlib.suppress(KeyboardInterrupt):
+                    thread.join(0.05)
+
+        held: list[int] = []
+        previous: dict[int, Any] = {}
+        thread: threading.Thread | None = None
+        with _redirect_stdout():
+            try:
+                # A signal landing inside startSolve, once its thread runs but before `thread`
+                # is set, would leave the solve running uncancelled (it then outlives Ctrl-C
+                # and keeps the process from exiting). Hold the signals that have Python
+                # handlers until `thread` is set; deliver them below, where they cancel it.
+                if threading.current_thread() is threading.main_thread():
+                    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # SIGINT restored last
+                        signum = getattr(signal, name, None)
+                        if signum is not None and callable(signal.getsignal(signum)):
+                            previous[signum] = signal.signal(
+                                signum, lambda received, _frame: held.append(received)
+                            )
+                try:
+                    thread = self.highs.startSolve()
+                finally:
+                    for signum, handler in previous.items():
+                        signal.signal(signum, handler)
+                for signum in held:
+                    signal.raise_signal(signum)
+                # Thread.join, not Highs.wait: an interrupt inside wait() after it took
+                # highspy's (class-wide) lock would keep the lock and hang the next solve.
+                while thread.is_alive():
+                    thread.join(0.1)
+            except KeyboardInterrupt:
+                if thread is not None:
+                    stop(thread)
                 raise
         self.solves += 1
         info = self.highs.getInfo()
