@@ -86,3 +86,59 @@ def test_dependent_rows_are_still_certified() -> None:
     assert result.certified
     assert result.x == pytest.approx(ref, rel=1e-10, abs=1e-14)
     assert math.isfinite(result.error_bound)
+
+
+# ------------------------------------------------------------------ huge depths, tiny alphas
+
+
+@pytest.mark.parametrize(
+    ("depth", "log10_alpha"),
+    [(1e4, -6.0), (1e5, -6.0), (1e6, -6.0), (1e300, -6.0), (3.0, -999999999999.0)],
+)
+def test_unaffordable_checks_are_refused_fast_and_not_certified(
+    depth: float, log10_alpha: float
+) -> None:
+    # These need 60,000 to 6e300 digits in the face-free check: it is not run, and says so
+    # (the time limit turns a hang into a TimeLimitError, which fails the test).
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("random3x5")
+    result = flow_limit(p.A, p.y, depth=depth, log_alpha=log10_alpha * LN10, time_limit=20)
+    assert not result.certified
+    assert "digits" in result.message
+    # The face route's answer is BP's unique minimizer (alpha^p ~ 0), x* of MATH.md §5.
+    x_star = [0.0, 0.0, -0.27822, -0.949197, -0.536551]
+    assert result.x == pytest.approx(x_star, abs=2e-5)
+
+
+def test_very_large_depth_tie_break_converges() -> None:
+    # p = 1e17: the penalty -sum (v^r - v) / (1 - r) had a Hessian ~ r = 2e-17 and Newton
+    # stopped. The large-depth form tends to the p = inf rule (maximize sum log v): on `line`
+    # S = {(1 - t, 2 (1 - t), 3 t)}, so the rule gives t = 1/3 (MATH.md §3).
+    from dlncli.bp.verdict import solve_basis_pursuit
+    from dlncli.dln.tiebreak import select_minimizer
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("line")
+    bp = solve_basis_pursuit(p.A, p.y)
+    chosen = select_minimizer(p.A, p.y, bp, [1e17, 1e4, math.inf]).selections
+    third = [2.0 / 3.0, 4.0 / 3.0, 1.0]
+    assert chosen[0].x == pytest.approx(third, abs=1e-12)
+    assert chosen[2].x == pytest.approx(third, abs=1e-12)
+    # p = 1e4: t* = 1 / (1 + (3^(2/p) / (2^(2/p) + 1))^(-p / (p - 2))) (MATH.md §3).
+    depth = 1e4
+    ratio = 3 ** (2 / depth) / (2 ** (2 / depth) + 1)
+    t = 1 / (1 + ratio ** (-depth / (depth - 2)))
+    assert chosen[1].x == pytest.approx([1 - t, 2 * (1 - t), 3 * t], abs=1e-12)
+
+
+def test_mpmath_check_of_tiny_alpha_is_certified_in_bounded_time() -> None:
+    # alpha = 1e-2000 at p = 3 needs ~2000 digits; the face dual's refinement used to stop
+    # at 1500 digits (100 rounds), so the check fell to a continuation at 2000 digits.
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("gauss:15:30:3:0")
+    result = flow_limit(p.A, p.y, depth=3.0, log_alpha=-2000 * LN10, time_limit=60)
+    assert result.certified, result.message
+    bp = flow_limit(p.A, p.y, depth=3.0, log_alpha=-300 * LN10)
+    assert result.x == pytest.approx(bp.x, abs=1e-12)

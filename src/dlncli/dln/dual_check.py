@@ -53,6 +53,11 @@ AnyArray = NDArray[Any]
 # 64-bit mantissa suffices, and otherwise reported as not certified.
 MP_MAX_ENTRIES = 20_000
 
+# What one evaluation of x(mu) in mpmath may cost before the check is not run (the limit is
+# then returned uncertified, with the reason): estimated by :func:`mp_evaluation_seconds`.
+# Depth 1e4 at alpha = 1e-6 would need 60,000 digits (0.6 s per exp, pure-Python mpmath).
+MP_EVALUATION_LIMIT_S = 1.0
+
 TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
 RESIDUAL_TOL = 1e-9  # a certified x has max|y - A x| <= RESIDUAL_TOL * max|y|
 # A certified x has a first-order error bound (:func:`error_bound`) of at most this, relative
@@ -193,14 +198,33 @@ def start_lost_digits(depth: float, low: float, top: float, x_scale: float) -> i
     return max(lost_digits(depth, low, x_scale), math.ceil(max(cancelled, 0.0)))
 
 
+def mp_evaluation_seconds(shape: tuple[int, int], dps: int) -> float:
+    """Estimated seconds of one mpmath evaluation of x(mu), f(mu) for an (m, N) problem at
+    ``dps`` digits: 4 N transcendentals at 1.5 ms (dps / 1000)^1.8 and 2 m N products at
+    2 us max(1, dps / 1000)^1.5 (measured with mpmath's pure-Python backend: exp and log1p
+    take 1.5 ms at 1,000 digits, 17 ms at 4,000, 0.2 s at 16,000, 0.64 s at 30,000)."""
+    m, n = shape
+    k = float(min(dps, 1e12)) / 1000.0
+    return float(4.0 * n * 1.5e-3 * k**1.8 + 2 * m * n * 2e-6 * max(1.0, k) ** 1.5)
+
+
+def mp_affordable(shape: tuple[int, int], dps: int) -> bool:
+    """Whether an mpmath check of an (m, N) problem at ``dps`` digits has a bounded cost:
+    m N <= MP_MAX_ENTRIES and one evaluation within MP_EVALUATION_LIMIT_S (docs/limit.md)."""
+    if shape[0] * shape[1] > MP_MAX_ENTRIES:
+        return False
+    return mp_evaluation_seconds(shape, dps) <= MP_EVALUATION_LIMIT_S
+
+
 def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
-    """The cheapest precision that still resolves x to TARGET_DIGITS, or None (too big)."""
+    """The cheapest precision that still resolves x to TARGET_DIGITS, or None (too costly:
+    :func:`mp_affordable`)."""
     need = digits_lost + TARGET_DIGITS
     if need <= 15:
         return FLOAT64
     if need <= 19 and np.finfo(np.longdouble).precision >= 18:
         return LONGDOUBLE
-    if shape[0] * shape[1] <= MP_MAX_ENTRIES:
+    if mp_affordable(shape, need + 12):
         return Arithmetic("mpmath", need + 12)
     return None
 
@@ -248,8 +272,6 @@ def conditioned_arithmetic(A: FloatArray, digits_lost: int) -> Arithmetic | None
     """mpmath with the digits that nearly dependent rows cost besides ``digits_lost``: z =
     A^T mu cancels log10 cond(A) digits of mu, and the Newton matrix squares the condition;
     None when A is too large for mpmath or well conditioned (float64's check suffices)."""
-    if A.shape[0] * A.shape[1] > MP_MAX_ENTRIES:
-        return None
     sing = np.linalg.svd(A, compute_uv=False)
     if sing.size == 0 or sing[0] == 0.0:
         return None
@@ -257,7 +279,8 @@ def conditioned_arithmetic(A: FloatArray, digits_lost: int) -> Arithmetic | None
     if ratio > 1e-6:
         return None
     cond_digits = min(40, math.ceil(-math.log10(max(ratio, 1e-40))))
-    return Arithmetic("mpmath", digits_lost + TARGET_DIGITS + 12 + 2 * cond_digits)
+    dps = digits_lost + TARGET_DIGITS + 12 + 2 * cond_digits
+    return Arithmetic("mpmath", dps) if mp_affordable(A.shape, dps) else None
 
 
 class DualProblem:
@@ -389,13 +412,14 @@ def solve_newton_step(A: FloatArray, d: FloatArray, g: FloatArray) -> FloatArray
         return np.asarray(scale * np.nan_to_num(least), dtype=np.float64)
 
 
-def unit_roundoff(arith: Arithmetic) -> float:
-    """The unit roundoff of the arithmetic (2^-53 for float64)."""
+def unit_roundoff(arith: Arithmetic) -> Any:
+    """The unit roundoff of the arithmetic, as its scalar (2^-53 for float64; mpmath's can
+    be far below float64's range)."""
     if arith.is_mp:
-        return 10.0 ** -min(arith.dps - 1, 300)
+        return arith.pow2(-int(_mp().mp.prec))
     if arith.name == "longdouble":
-        return float(np.finfo(np.longdouble).eps) / 2
-    return 2.0**-53
+        return np.longdouble(np.finfo(np.longdouble).eps) / 2
+    return np.float64(2.0**-53)
 
 
 REFINEMENTS = 4  # iterative-refinement rounds of a Newton step before it is called inaccurate
@@ -496,20 +520,20 @@ def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) ->
     """
     ar = problem.arith
     m, n = problem.A_float.shape
-    u = unit_roundoff(ar)
+    u = unit_roundoff(ar)  # inside the arithmetic's context: mpmath's current precision
     scale_x = ar.abs_max(x)
     if not scale_x > 0 or not math.isfinite(scale_x):
         return math.inf
     abs_a = np.abs(problem.A)
     r = problem.y - problem.A @ x
-    r_noise = ar.scalar((n + 1) * u) * (np.abs(problem.y) + abs_a @ np.abs(x))
+    r_noise = (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
     terms = []
     for rhs in (r, r_noise, -r_noise):
         step = accurate_step(problem, d, rhs)
         if step is None:
             return math.inf
         terms.append(step.dx + step.uncertainty)
-    z_noise = ar.scalar(m * u) * (abs_a.T @ np.abs(mu))
+    z_noise = m * u * (abs_a.T @ np.abs(mu))
     rounding_z = ar.abs_max(d * z_noise)
     return (terms[0] + max(terms[1], terms[2]) + rounding_z) / scale_x
 

@@ -698,8 +698,10 @@ def _certified(
             x_face,
             face.coords.dual(face.outcome.theta),
             route="face",
-            message="not certified: at this alpha the face-free check needs more than long "
-            f"double precision, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}",
+            message=f"not certified: at this depth and alpha the face-free check needs "
+            f"{float(lost + dual_check.TARGET_DIGITS):.6g} digits; mpmath is limited to m*N <= "
+            f"{dual_check.MP_MAX_ENTRIES} and to about {dual_check.MP_EVALUATION_LIMIT_S:g} s "
+            "per evaluation (docs/limit.md)",
             **face_fields,
         )
     attempts = [arith]
@@ -849,8 +851,9 @@ def _precise_dual(A: FloatArray, coords: MirrorCoordinates, theta: FloatArray, a
         resolution = arith.scalar(1e-18) * np.min(abs(slack))
     A_j_ar = arith.array(A_j)
     # Each float64 correction gains ~15 digits: tiny slacks need several rounds. The residual
-    # is scaled by a power of two first (slacks of 1e-600 are below float64's range).
-    for _ in range(100):
+    # is scaled by a power of two first (slacks of 1e-600 are below float64's range). A
+    # slack of 10^-D needs about D / 15 rounds: the working precision bounds D.
+    for _ in range(20 + arith.dps // 10):
         residual = target - A_j_ar.T @ mu
         exponent = arith.exponent(residual)
         if exponent is None or not np.max(abs(residual)) > resolution:
