@@ -142,3 +142,156 @@ def test_mpmath_check_of_tiny_alpha_is_certified_in_bounded_time() -> None:
     assert result.certified, result.message
     bp = flow_limit(p.A, p.y, depth=3.0, log_alpha=-300 * LN10)
     assert result.x == pytest.approx(bp.x, abs=1e-12)
+
+
+# ------------------------------------------------------------------ GD: sign flips, floor, scale
+
+
+def _plain_gd(
+    A: np.ndarray, y: np.ndarray, alpha: float, lr: float, steps: int
+) -> tuple[np.ndarray, list[float]]:
+    """GD on (u, v) at p = 2 exactly as written: u <- u - eta 2 u g, v <- v + eta 2 v g,
+    g = A^T (A x - y), x = u^2 - v^2 (no logs, no sign bookkeeping)."""
+    n = A.shape[1]
+    u, v = np.full(n, alpha), np.full(n, alpha)
+    losses = []
+    for _ in range(steps):
+        r = A @ (u * u - v * v) - y
+        losses.append(0.5 * float(r @ r))
+        g = A.T @ r
+        u, v = u - lr * 2 * u * g, v + lr * 2 * v * g
+    return u * u - v * v, losses
+
+
+def test_depth_two_gd_goes_through_sign_flips() -> None:
+    # The brief's reproduction: every factor 1 - 2 eta g <= 0 used to be called divergence.
+    from dlncli.dln.train import train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("random3x5")
+    lr = 0.4072791264328213
+    run = train(p.A, p.y, depth=2.0, log_alpha=math.log(1e-3), lr=lr)
+    assert not run.diverged and run.converged, run.message
+    x_plain, losses = _plain_gd(p.A, p.y, 1e-3, lr, run.steps)
+    assert min(losses) < 1e-20  # the plain loop converges too (independent of the code)
+    assert run.x == pytest.approx(x_plain, abs=1e-9)
+    # The effective-start identity, with ln|1 - a|: the prediction is the iterate.
+    assert run.predicted_x is not None and run.prediction_error is not None
+    assert run.prediction_error <= 1e-8
+    # Some factor was <= 0 on the way (else this is not the case it claims to be).
+    u = np.full(5, 1e-3)
+    v = np.full(5, 1e-3)
+    flipped = False
+    for _ in range(run.steps):
+        g = p.A.T @ (p.A @ (u * u - v * v) - p.y)
+        flipped |= bool(np.any(1 - 2 * lr * g <= 0) or np.any(1 + 2 * lr * g <= 0))
+        u, v = u * (1 - 2 * lr * g), v * (1 + 2 * lr * g)
+    assert flipped
+
+
+@pytest.mark.parametrize("lr", [0.25, 0.3, 0.35, 0.4])
+def test_depth_two_flip_family_matches_plain_gd(lr: float) -> None:
+    # Step sizes from half the stability bound up (random3x5 at alpha = 1e-3).
+    from dlncli.dln.train import train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("random3x5")
+    run = train(p.A, p.y, depth=2.0, log_alpha=math.log(1e-3), lr=lr, max_steps=3000, predict=False)
+    x_plain, losses = _plain_gd(p.A, p.y, 1e-3, lr, run.steps)
+    if run.diverged:
+        assert not math.isfinite(losses[-1]) or losses[-1] > 1e6 * losses[0]
+    else:
+        assert run.x == pytest.approx(x_plain, rel=1e-6, abs=1e-9)
+
+
+def test_depth_three_leaving_the_orthant_is_still_divergence() -> None:
+    from dlncli.dln.train import train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("line")
+    run = train(p.A, p.y, depth=3.0, log_alpha=math.log(0.1), lr=0.05)
+    assert run.diverged
+    assert "leave u, v > 0" in run.message and "2/lambda_max" in run.message
+
+
+@pytest.mark.parametrize("exponent", [-490, -300, -150, -1, 1, 150, 300, 490])
+def test_train_is_invariant_under_exact_rescaling(exponent: int) -> None:
+    # GD on (S A, S y) with step eta / S^2 has the same iterates (S = 2^k exactly).
+    from dlncli.dln.train import train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("line")
+    base = train(p.A, p.y, depth=3.0, log_alpha=math.log(0.1), lr=0.02)
+    scaled = train(
+        np.ldexp(p.A, exponent),
+        np.ldexp(p.y, exponent),
+        depth=3.0,
+        log_alpha=math.log(0.1),
+        lr=math.ldexp(0.02, -2 * exponent),
+    )
+    assert base.converged and scaled.converged
+    assert scaled.steps == base.steps
+    np.testing.assert_array_equal(scaled.x, base.x)
+    assert scaled.loss == pytest.approx(math.ldexp(base.loss, 2 * exponent), rel=1e-12, abs=0)
+    assert scaled.stability_bound == pytest.approx(
+        math.ldexp(base.stability_bound, -2 * exponent), rel=1e-12, abs=0
+    )
+
+
+def test_tiny_data_is_refused_not_converged_at_step_zero() -> None:
+    # line x 1e-300: 1/2 ||y||^2 underflowed to 0 and "converged" at step 0 with x = 0. The
+    # run is made on the normalized data, where eta = 0.01 is a step of 1e-602: refused.
+    from dlncli.dln.train import train
+    from dlncli.errors import OptionError
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("line")
+    for scale in (1e-300, 2.0**-1070):  # the second is subnormal data
+        with pytest.raises(OptionError):
+            train(p.A * scale, p.y * scale, depth=2.0, log_alpha=math.log(0.1), lr=0.01)
+
+
+def test_gd_at_the_rounding_floor_is_converged() -> None:
+    # p = 3, alpha = 0.1, eta = 0.05 on 10 x 30: the loss stalls at 6e-29, just above
+    # tol * 1/2 ||y||^2 = 1.5e-29; at the floor of the computed ||A x - y|| it is converged.
+    from dlncli.dln.train import train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("gauss:10:30:3:2")
+    tol = 1e-30
+    run = train(p.A, p.y, depth=3.0, log_alpha=math.log(0.1), lr=0.05, tol=tol)
+    assert run.converged, run.message
+    assert run.loss > tol * 0.5 * float(p.y @ p.y)  # the case it claims to be
+    assert "rounding floor" in run.message
+    assert run.predicted_x is not None and run.prediction_error is not None
+    assert run.prediction_error <= 1e-9
+    # The residual GD reached is at rounding level: compare with the exact-in-mpmath
+    # residual of the same float x (an independent evaluation).
+    import mpmath
+
+    with mpmath.workdps(50):
+        exact = [
+            mpmath.fsum(
+                mpmath.mpf(float(a)) * mpmath.mpf(float(v)) for a, v in zip(row, run.x, strict=True)
+            )
+            - mpmath.mpf(float(t))
+            for row, t in zip(p.A, p.y, strict=True)
+        ]
+        residual = float(mpmath.sqrt(mpmath.fsum(e * e for e in exact)))
+    assert residual <= 1e-13 * float(np.linalg.norm(p.y))
+
+
+def test_stability_bound_at_huge_alpha_is_finite_or_zero_not_an_exception() -> None:
+    from dlncli.dln.train import hessian_lambda_max, train
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("random3x5")
+    run = train(p.A, p.y, depth=2.0, log_alpha=300 * LN10, lr=0.02, predict=False)
+    assert run.diverged and "2/lambda_max" in run.message
+    # lambda_max scales exactly: at u = v = c, H = 4 c^2 J0^T A^T A J0 - ... (p = 2, x = 0).
+    for c in (1e-200, 1.0, 1e100):
+        lam = hessian_lambda_max(p.A, p.y, np.full(5, math.log(c)), np.full(5, math.log(c)), 2.0)
+        J = np.concatenate([np.eye(5), -np.eye(5)], axis=1)
+        g = -p.A.T @ p.y
+        H = 4 * c * c * (p.A @ J).T @ (p.A @ J) + np.diag(np.concatenate([2 * g, -2 * g]))
+        assert lam == pytest.approx(float(np.linalg.eigvalsh(H)[-1]), rel=1e-9, abs=0)
