@@ -295,3 +295,31 @@ def test_stability_bound_at_huge_alpha_is_finite_or_zero_not_an_exception() -> N
         g = -p.A.T @ p.y
         H = 4 * c * c * (p.A @ J).T @ (p.A @ J) + np.diag(np.concatenate([2 * g, -2 * g]))
         assert lam == pytest.approx(float(np.linalg.eigvalsh(H)[-1]), rel=1e-9, abs=0)
+
+
+# ------------------------------------------------------------------ path: the data's scale
+
+
+@pytest.mark.parametrize("exponent", [-996, -664, -500, -1, 0, 1, 500, 664, 996])
+@pytest.mark.parametrize("name", ["line", "random3x5"])
+def test_path_is_invariant_under_exact_rescaling(name: str, exponent: int) -> None:
+    # line x 1e+-200 / 1e+-300 said "0 jumps" with x = 0. S = 2^k from 1e-300 to 1e300.
+    from dlncli.dln.path import path
+    from dlncli.problem_io import load_sample
+
+    p = load_sample(name)
+    base = path(p.A, p.y, depth=2.0)
+    scaled = path(np.ldexp(p.A, exponent), np.ldexp(p.y, exponent), depth=2.0)
+    assert len(scaled.saddles) == len(base.saddles) > 1
+    for s, b in zip(scaled.saddles, base.saddles, strict=True):
+        np.testing.assert_array_equal(s.x, b.x)
+        expected_tau = b.tau * 2.0 ** (-2 * exponent) if abs(exponent) < 500 else None
+        if expected_tau is not None:
+            assert s.tau == pytest.approx(expected_tau, rel=1e-15, abs=0)
+    # tau_1 = 1 / ||A^T y||_inf (MATH.md §6), computed here without the code under test.
+    if abs(exponent) < 500:
+        top = float(np.max(np.abs(p.A.T @ p.y)))
+        assert scaled.saddles[1].tau == pytest.approx(
+            1.0 / (top * 2.0 ** (2 * exponent)), rel=1e-14, abs=0
+        )
+    np.testing.assert_array_equal(scaled.saddles[-1].x, base.saddles[-1].x)
