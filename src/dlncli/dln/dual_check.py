@@ -422,6 +422,10 @@ def unit_roundoff(arith: Arithmetic) -> Any:
     return np.float64(2.0**-53)
 
 
+# A full Newton step below this (relative to max|x|) that no line search can improve on is
+# the rounding floor: the point is then judged by its error bound, not by the step.
+FLOOR_STEP = 1e-9
+
 REFINEMENTS = 4  # iterative-refinement rounds of a Newton step before it is called inaccurate
 
 
@@ -505,15 +509,72 @@ def accurate_step(problem: DualProblem, d: AnyArray, g: AnyArray) -> Step | None
     return Step(delta * ar.pow2(big_f - big_e), dx * unit, uncertainty * unit)
 
 
+def fits_data(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> tuple[bool, float]:
+    """(fits, max|y - A x|): A x = y to RESIDUAL_TOL max|y|, or to 10 times the residual's
+    rounding floor |A| (D |z_err|) + (N + 1) u (|y| + |A| |x|) (z_err as in
+    :func:`error_bound`): with columns scaled 1e-8, 1, 1e8 the rounding of z = A^T mu (mu ~ 1e9)
+    alone leaves a residual of 1e-8 max|y| in long double, while x is right to 1e-14 (which
+    the error bound then has to confirm)."""
+    ar = problem.arith
+    residual = ar.abs_max(problem.y - problem.A @ x)
+    if residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300):
+        return True, residual
+    m, n = problem.A_float.shape
+    u = unit_roundoff(ar)
+    abs_a = np.abs(problem.A)
+    z_noise = m * u * (abs_a.T @ np.abs(mu))
+    floor = ar.abs_max(abs_a @ (d * z_noise)) + ar.abs_max(
+        (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
+    )
+    return residual <= 10.0 * floor, residual
+
+
+def noise_gain(problem: DualProblem, d: AnyArray, bound: AnyArray) -> float:
+    """max_i (|D A^T H^-1| bound)_i for a bound (m,) >= 0 on |r|: how far a residual error of
+    that size, of any signs, can move x (D = diag d, H = A D A^T). D A^T H^-1 does not change
+    when d is scaled, so d is scaled to max 1 first. In mpmath (m <= MP_SOLVE_MAX_ROWS) H is
+    inverted in working precision; otherwise with float64's graded QR (inf if not finite)."""
+    ar = problem.arith
+    A = problem.A_float
+    m = A.shape[0]
+    big_e = ar.exponent(d)
+    if big_e is None:
+        return math.inf
+    d_s = d * ar.pow2(-big_e)
+    bound_f = ar.to_float(bound)
+    if ar.is_mp and m <= MP_SOLVE_MAX_ROWS:
+        mp = _mp()
+        H = (problem.A * d_s[None, :]) @ problem.A.T
+        try:
+            inverse = mp.inverse(mp.matrix(H.tolist()))
+        except ZeroDivisionError:
+            return math.inf
+        h_inv = np.array(inverse.tolist(), dtype=object)
+        gain = ar.to_float(np.abs(d_s[:, None] * (problem.A.T @ h_inv)))
+    else:
+        d_f = ar.to_float(d_s)
+        solver = GradedSolver(A, d_f)
+        if not solver.ok:
+            return math.inf
+        with np.errstate(all="ignore"):
+            w = scipy.linalg.solve_triangular(solver.r, np.eye(m), trans="T")
+            h_inv = scipy.linalg.solve_triangular(solver.r, w)
+            gain = np.abs(d_f[:, None] * (A.T @ h_inv))
+    with np.errstate(all="ignore"):
+        value = float(np.max(gain @ bound_f, initial=0.0))
+    return value if math.isfinite(value) else math.inf
+
+
 def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> float:
     """A first-order bound on max|x(mu) - x_alpha| / max|x| at a Newton point mu.
 
     x_alpha = x(mu*) with A x(mu*) = y; to first order x(mu*) - x(mu) = D A^T H^-1 r with
     D = diag(dx/dz), H = A D A^T and r = y - A x(mu). Three terms, each computed, none assumed:
     (1) the Newton correction D A^T H^-1 r itself, plus the uncertainty of its computation
-    (:func:`accurate_step`: large when H cannot be resolved); (2) the same map applied to
-    the rounding error of r, |r_err| <= (N + 1) u (|y| + |A| |x|) (each row's bound with
-    either sign; the larger is taken); (3) the rounding of z = A^T mu,
+    (:func:`accurate_step`: large when H cannot be resolved); (2) the same map's absolute
+    value applied to the rounding error of r, |D A^T H^-1| |r_err| with
+    |r_err| <= (N + 1) u (|y| + |A| |x|) (:func:`noise_gain`: every sign pattern of the
+    rounding, so also the direction H barely sees); (3) the rounding of z = A^T mu,
     |z_err| <= m u |A|^T |mu|, which moves x by D |z_err|. u is the unit roundoff of the
     working precision. A residual alone is not enough on an ill-conditioned A: the rows'
     near-dependence makes H^-1 huge, which only (1) and (2) see.
@@ -526,16 +587,15 @@ def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) ->
         return math.inf
     abs_a = np.abs(problem.A)
     r = problem.y - problem.A @ x
+    step = accurate_step(problem, d, r)
+    if step is None:
+        return math.inf
+    correction = step.dx + step.uncertainty
     r_noise = (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
-    terms = []
-    for rhs in (r, r_noise, -r_noise):
-        step = accurate_step(problem, d, rhs)
-        if step is None:
-            return math.inf
-        terms.append(step.dx + step.uncertainty)
+    noise = noise_gain(problem, d, r_noise)
     z_noise = m * u * (abs_a.T @ np.abs(mu))
     rounding_z = ar.abs_max(d * z_noise)
-    return (terms[0] + max(terms[1], terms[2]) + rounding_z) / scale_x
+    return (correction + noise + rounding_z) / scale_x
 
 
 def newton(
@@ -590,15 +650,15 @@ def _newton(
         if big_f is None:  # A x = y exactly in working precision
             bound = error_bound(problem, mu, x, d) if certify else 0.0
             return DualSolve(bound <= ERROR_TOL, mu, x_float, 0.0, 0.0, iteration, bound)
-        precise = accurate_step(problem, d, g) if ar.is_mp else None
+        precise = accurate_step(problem, d, g)
         if precise is not None and not precise.uncertainty <= 1e-3 * precise.dx:
             precise = None
         scale_x = max(float(np.max(np.abs(x_float), initial=0.0)), 1e-300)
         g_max = ar.abs_max(g)
         if precise is not None:
-            # Nearly dependent rows: float64's step can miss the direction that matters (z =
-            # A^T mu cancels mu's digits); in mpmath the step is refined or solved in working
-            # precision and applied unrounded.
+            # The step refined in working precision (graded QR, iterative refinement; mpmath
+            # solves H itself when float64 cannot): nearly dependent rows or badly scaled
+            # columns (1e-8, 1, 1e8) make float64's step miss the direction that matters.
             delta = precise.delta
             rel = precise.dx / scale_x
             slope = np.sum(g * delta)
@@ -616,15 +676,22 @@ def _newton(
             problem, mu, delta, f=f, slope=slope, g_max=g_max, trust_full=rel <= 1e3 * tol
         )
         if found is None:
+            if rel <= max(tol, FLOOR_STEP):
+                # No step rises f or lowers the residual, and the full step is tiny: the
+                # rounding floor (badly scaled columns put it at 1e-13 in long double), not a
+                # failure. Converged if the point fits and its error bound confirms it.
+                fits, residual = fits_data(problem, mu, x, d)
+                bound = error_bound(problem, mu, x, d) if fits and certify else 0.0
+                ok = fits and bound <= ERROR_TOL
+                return DualSolve(ok, mu, x_float, residual, rel, iteration, bound)
             break
         mu, x, d, f = found
         last = rel * t
         if t == 1.0 and rel <= tol:
-            residual = ar.abs_max(problem.y - problem.A @ x)
             # A x = y is part of the certificate: a tiny step at a point that does not fit
             # the data (x overflowed) is not convergence; nor is one whose error bound (the
             # rows' conditioning, the working precision) is above ERROR_TOL.
-            fits = residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300)
+            fits, residual = fits_data(problem, mu, x, d)
             if not fits or not certify:
                 return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
             bound = error_bound(problem, mu, x, d)
