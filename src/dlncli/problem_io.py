@@ -68,8 +68,13 @@ def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     ``max_bytes`` bounds the float64 size M·N·8 of a parametric sample's A, checked before
     anything is allocated. :func:`load_problem` (and so the CLI) passes the input cap; a direct
     call builds what it is asked for unless given ``max_bytes`` (benchmarks build large ones).
+    A fixed sample (``line``, ``random3x5``) has no declared shape: its A is checked against
+    the cap once built (a few numbers), by the same rule (A's float64 size).
     """
-    return build_sample(spec, max_bytes=max_bytes)
+    problem = build_sample(spec, max_bytes=max_bytes)
+    shape = problem.A.shape
+    check_size(spec, f"A of shape {shape} as float64", 8 * int(problem.A.size), max_bytes)
+    return problem
 
 
 _NPZ_MAGIC = b"PK"

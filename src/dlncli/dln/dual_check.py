@@ -53,8 +53,21 @@ AnyArray = NDArray[Any]
 # 64-bit mantissa suffices, and otherwise reported as not certified.
 MP_MAX_ENTRIES = 20_000
 
+# What one evaluation of x(mu) in mpmath may cost before the check is not run (the limit is
+# then returned uncertified, with the reason): estimated by :func:`mp_evaluation_seconds`.
+# Depth 1e4 at alpha = 1e-6 would need 60,000 digits (0.6 s per exp, pure-Python mpmath).
+MP_EVALUATION_LIMIT_S = 1.0
+
 TARGET_DIGITS = 12  # the check resolves x to at least 1e-12 relative
 RESIDUAL_TOL = 1e-9  # a certified x has max|y - A x| <= RESIDUAL_TOL * max|y|
+# A certified x has a first-order error bound (:func:`error_bound`) of at most this, relative
+# to max|x|. A small residual alone proves nothing on an ill-conditioned A: for
+# A = [[1, 1, 0], [1, 1 + 1e-15, 1e-15]], y = (1, 1), x = (1/2, 1/2, 0) fits to 5e-16 and
+# is 0.5 away from the limit (1, 6e-18, -7e-18).
+ERROR_TOL = 1e-9
+# mpmath solves the m x m Newton system itself (m^3 / 3 operations at ~1 us) when float64's
+# factorization is too inaccurate for iterative refinement, up to this m.
+MP_SOLVE_MAX_ROWS = 120
 
 
 def _mp() -> Any:
@@ -185,16 +198,89 @@ def start_lost_digits(depth: float, low: float, top: float, x_scale: float) -> i
     return max(lost_digits(depth, low, x_scale), math.ceil(max(cancelled, 0.0)))
 
 
+def mp_evaluation_seconds(shape: tuple[int, int], dps: int) -> float:
+    """Estimated seconds of one mpmath evaluation of x(mu), f(mu) for an (m, N) problem at
+    ``dps`` digits: 4 N transcendentals at 1.5 ms (dps / 1000)^1.8 and 2 m N products at
+    2 us max(1, dps / 1000)^1.5 (measured with mpmath's pure-Python backend: exp and log1p
+    take 1.5 ms at 1,000 digits, 17 ms at 4,000, 0.2 s at 16,000, 0.64 s at 30,000)."""
+    m, n = shape
+    k = float(min(dps, 1e12)) / 1000.0
+    return float(4.0 * n * 1.5e-3 * k**1.8 + 2 * m * n * 2e-6 * max(1.0, k) ** 1.5)
+
+
+def mp_affordable(shape: tuple[int, int], dps: int) -> bool:
+    """Whether an mpmath check of an (m, N) problem at ``dps`` digits has a bounded cost:
+    m N <= MP_MAX_ENTRIES and one evaluation within MP_EVALUATION_LIMIT_S (docs/limit.md)."""
+    if shape[0] * shape[1] > MP_MAX_ENTRIES:
+        return False
+    return mp_evaluation_seconds(shape, dps) <= MP_EVALUATION_LIMIT_S
+
+
 def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | None:
-    """The cheapest precision that still resolves x to TARGET_DIGITS, or None (too big)."""
+    """The cheapest precision that still resolves x to TARGET_DIGITS, or None (too costly:
+    :func:`mp_affordable`)."""
     need = digits_lost + TARGET_DIGITS
     if need <= 15:
         return FLOAT64
     if need <= 19 and np.finfo(np.longdouble).precision >= 18:
         return LONGDOUBLE
-    if shape[0] * shape[1] <= MP_MAX_ENTRIES:
+    if mp_affordable(shape, need + 12):
         return Arithmetic("mpmath", need + 12)
     return None
+
+
+def independent_rows(A: FloatArray) -> NDArray[np.intp]:
+    """Indices of a maximal set of exactly independent rows of A (all rows when A has full
+    row rank). Float data are exact rationals: when the singular values say the rows may be
+    dependent (sigma_min <= 1e-8 sigma_max), the rank is decided exactly (python-flint,
+    rref of A^T over Q; pivot columns are independent rows), so rows that are dependent
+    only to rounding are kept (they are a different, ill-conditioned problem)."""
+    m = A.shape[0]
+    all_rows = np.arange(m)
+    if m <= 1:
+        return all_rows if np.any(A) else all_rows[:0]
+    sing = np.linalg.svd(A, compute_uv=False)
+    if sing.size == m and sing[-1] > 1e-8 * sing[0]:
+        return all_rows
+    from fractions import Fraction
+
+    import flint
+
+    entries = [[Fraction(float(v)) for v in column] for column in A.T]
+    reduced, rank = flint.fmpq_mat(
+        [[flint.fmpq(f.numerator, f.denominator) for f in row] for row in entries]
+    ).rref()
+    pivots = []
+    for i in range(rank):
+        for j in range(m):
+            if reduced[i, j] != 0:
+                pivots.append(j)
+                break
+    return np.asarray(pivots, dtype=np.intp)
+
+
+def onto_rows(A: FloatArray, rows: NDArray[np.intp], mu: AnyArray, arith: Arithmetic) -> AnyArray:
+    """A dual on ``rows`` with the same A^T mu as the full-row ``mu``: each dropped row is a
+    combination C of the kept ones (least squares; exact for the small dyadic combinations of
+    duplicated or summed rows), so its multiplier moves onto them."""
+    dropped = np.setdiff1d(np.arange(A.shape[0]), rows)
+    combo = np.asarray(np.linalg.lstsq(A[rows].T, A[dropped].T, rcond=None)[0], dtype=np.float64)
+    return np.asarray(mu[rows] + arith.array(combo) @ mu[dropped])
+
+
+def conditioned_arithmetic(A: FloatArray, digits_lost: int) -> Arithmetic | None:
+    """mpmath with the digits that nearly dependent rows cost besides ``digits_lost``: z =
+    A^T mu cancels log10 cond(A) digits of mu, and the Newton matrix squares the condition;
+    None when A is too large for mpmath or well conditioned (float64's check suffices)."""
+    sing = np.linalg.svd(A, compute_uv=False)
+    if sing.size == 0 or sing[0] == 0.0:
+        return None
+    ratio = float(sing[-1] / sing[0]) if sing.size == A.shape[0] else 0.0
+    if ratio > 1e-6:
+        return None
+    cond_digits = min(40, math.ceil(-math.log10(max(ratio, 1e-40))))
+    dps = digits_lost + TARGET_DIGITS + 12 + 2 * cond_digits
+    return Arithmetic("mpmath", dps) if mp_affordable(A.shape, dps) else None
 
 
 class DualProblem:
@@ -265,8 +351,38 @@ class DualSolve:
     mu: AnyArray  # (m,) in the arithmetic's precision
     x: FloatArray  # (N,) x(mu) rounded to float64
     residual_inf: float  # max |y - A x(mu)| in working precision
-    last_step: float  # max |dx| / max |x| of the last Newton step (an error estimate)
+    last_step: float  # max |dx| / max |x| of the last Newton step
     iterations: int
+    error_bound: float = math.inf  # :func:`error_bound` at mu (inf when not converged)
+
+
+class GradedSolver:
+    """Solves (A diag(d) A^T) delta = g for many g from one Powell-Reid QR of
+    B^T = diag(sqrt d) A^T (rows sorted by decreasing norm), with no rank cut: a graded d
+    (1e300 apart) gives a triangular factor whose diagonal spans as much, which is right,
+    and iterative refinement (:func:`accurate_step`) judges the answers. ``ok`` is False when
+    the factor has a zero or non-finite diagonal."""
+
+    def __init__(self, A: FloatArray, d: FloatArray) -> None:
+        with np.errstate(all="ignore"):
+            root = np.sqrt(d)
+            bt = (root[:, None] * A.T)[np.argsort(-root)]
+        self.ok = bool(np.all(np.isfinite(bt))) and bt.shape[0] >= A.shape[0]
+        if self.ok:
+            self.r = np.linalg.qr(bt, mode="r")
+            diag = np.abs(np.diag(self.r))
+            self.ok = diag.size == A.shape[0] and bool(np.all(diag > 0))
+        self.A, self.d = A, d
+
+    def solve(self, g: FloatArray) -> FloatArray:
+        if not self.ok:
+            return solve_newton_step(self.A, self.d, g)
+        with np.errstate(all="ignore"):
+            w = scipy.linalg.solve_triangular(self.r, g, trans="T")
+            delta = scipy.linalg.solve_triangular(self.r, w)
+        if not np.all(np.isfinite(delta)):
+            return solve_newton_step(self.A, self.d, g)
+        return np.asarray(delta, dtype=np.float64)
 
 
 def solve_newton_step(A: FloatArray, d: FloatArray, g: FloatArray) -> FloatArray:
@@ -296,6 +412,192 @@ def solve_newton_step(A: FloatArray, d: FloatArray, g: FloatArray) -> FloatArray
         return np.asarray(scale * np.nan_to_num(least), dtype=np.float64)
 
 
+def unit_roundoff(arith: Arithmetic) -> Any:
+    """The unit roundoff of the arithmetic, as its scalar (2^-53 for float64; mpmath's can
+    be far below float64's range)."""
+    if arith.is_mp:
+        return arith.pow2(-int(_mp().mp.prec))
+    if arith.name == "longdouble":
+        return np.longdouble(np.finfo(np.longdouble).eps) / 2
+    return np.float64(2.0**-53)
+
+
+# A full Newton step below this (relative to max|x|) that no line search can improve on is
+# the rounding floor: the point is then judged by its error bound, not by the step.
+FLOOR_STEP = 1e-9
+
+REFINEMENTS = 4  # iterative-refinement rounds of a Newton step before it is called inaccurate
+
+
+@dataclass(frozen=True)
+class Step:
+    """A Newton step delta (m,) in working precision, with ``dx`` = max|d (A^T delta)| and
+    ``uncertainty`` = max|d (A^T c)| for the last iterative-refinement correction c: how
+    far the computed D A^T H^-1 g may be from the exact one (both in x's units)."""
+
+    delta: AnyArray
+    dx: float
+    uncertainty: float
+
+
+def accurate_step(problem: DualProblem, d: AnyArray, g: AnyArray) -> Step | None:
+    """delta with A diag(d) A^T delta = g, refined in working precision; None when no finite
+    step can be had.
+
+    float64's graded QR (:class:`GradedSolver`) gives a first delta; the residual
+    g - A (d (A^T delta)) is then formed in working precision and its correction added
+    (mixed-precision iterative refinement) until the corrections stop shrinking. The last
+    correction's size in x is the step's ``uncertainty``: it is large when float64's
+    factorization cannot resolve H (nearly dependent rows, cond 1e15 and more). mpmath then
+    solves the m x m system itself (m <= MP_SOLVE_MAX_ROWS). ``d`` and ``g`` may lie outside
+    float64's range (scaled by powers of 2).
+    """
+    ar = problem.arith
+    A = problem.A_float
+    big_e, big_f = ar.exponent(d), ar.exponent(g)
+    if big_e is None:
+        return None
+    if big_f is None:
+        return Step(ar.array(np.zeros(A.shape[0])), 0.0, 0.0)
+    d_s = d * ar.pow2(-big_e)
+    g_s = g * ar.pow2(-big_f)
+    solver = GradedSolver(A, ar.to_float(d_s))
+    delta = ar.array(solver.solve(ar.to_float(g_s)))
+
+    def size(step: AnyArray) -> float:
+        return ar.abs_max(d_s * (problem.A.T @ step))
+
+    uncertainty = math.inf
+    for _ in range(REFINEMENTS):
+        res = g_s - problem.A @ (d_s * (problem.A.T @ delta))
+        exponent = ar.exponent(res)
+        if exponent is None:
+            uncertainty = 0.0
+            break
+        scaled = ar.to_float(res * ar.pow2(-exponent))
+        correction = ar.array(solver.solve(scaled)) * ar.pow2(exponent)
+        change = size(correction)
+        if not math.isfinite(change):
+            break
+        delta = delta + correction
+        shrinking = change < 0.5 * uncertainty
+        uncertainty = change
+        if not shrinking or change <= 1e-6 * size(delta):
+            break
+    if ar.is_mp and not uncertainty <= 1e-6 * size(delta) and A.shape[0] <= MP_SOLVE_MAX_ROWS:
+        mp = _mp()
+        H = (problem.A * d_s[None, :]) @ problem.A.T
+        try:
+            solution = mp.lu_solve(mp.matrix(H.tolist()), mp.matrix(list(g_s)))
+        except ZeroDivisionError:  # singular in working precision
+            return None
+        exact = np.array([solution[i] for i in range(A.shape[0])], dtype=object)
+        res = g_s - problem.A @ (d_s * (problem.A.T @ exact))
+        exponent = ar.exponent(res)
+        correction_size = (
+            0.0
+            if exponent is None
+            else size(
+                ar.array(solver.solve(ar.to_float(res * ar.pow2(-exponent)))) * ar.pow2(exponent)
+            )
+        )
+        delta, uncertainty = exact, correction_size
+    dx = size(delta)
+    if not (math.isfinite(dx) and math.isfinite(uncertainty)):
+        return None
+    unit = _ldexp(1.0, big_f)
+    return Step(delta * ar.pow2(big_f - big_e), dx * unit, uncertainty * unit)
+
+
+def fits_data(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> tuple[bool, float]:
+    """(fits, max|y - A x|): A x = y to RESIDUAL_TOL max|y|, or to 10 times the residual's
+    rounding floor |A| (D |z_err|) + (N + 1) u (|y| + |A| |x|) (z_err as in
+    :func:`error_bound`): with columns scaled 1e-8, 1, 1e8 the rounding of z = A^T mu (mu ~ 1e9)
+    alone leaves a residual of 1e-8 max|y| in long double, while x is right to 1e-14 (which
+    the error bound then has to confirm)."""
+    ar = problem.arith
+    residual = ar.abs_max(problem.y - problem.A @ x)
+    if residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300):
+        return True, residual
+    m, n = problem.A_float.shape
+    u = unit_roundoff(ar)
+    abs_a = np.abs(problem.A)
+    z_noise = m * u * (abs_a.T @ np.abs(mu))
+    floor = ar.abs_max(abs_a @ (d * z_noise)) + ar.abs_max(
+        (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
+    )
+    return residual <= 10.0 * floor, residual
+
+
+def noise_gain(problem: DualProblem, d: AnyArray, bound: AnyArray) -> float:
+    """max_i (|D A^T H^-1| bound)_i for a bound (m,) >= 0 on |r|: how far a residual error of
+    that size, of any signs, can move x (D = diag d, H = A D A^T). D A^T H^-1 does not change
+    when d is scaled, so d is scaled to max 1 first. In mpmath (m <= MP_SOLVE_MAX_ROWS) H is
+    inverted in working precision; otherwise with float64's graded QR (inf if not finite)."""
+    ar = problem.arith
+    A = problem.A_float
+    m = A.shape[0]
+    big_e = ar.exponent(d)
+    if big_e is None:
+        return math.inf
+    d_s = d * ar.pow2(-big_e)
+    bound_f = ar.to_float(bound)
+    if ar.is_mp and m <= MP_SOLVE_MAX_ROWS:
+        mp = _mp()
+        H = (problem.A * d_s[None, :]) @ problem.A.T
+        try:
+            inverse = mp.inverse(mp.matrix(H.tolist()))
+        except ZeroDivisionError:
+            return math.inf
+        h_inv = np.array(inverse.tolist(), dtype=object)
+        gain = ar.to_float(np.abs(d_s[:, None] * (problem.A.T @ h_inv)))
+    else:
+        d_f = ar.to_float(d_s)
+        solver = GradedSolver(A, d_f)
+        if not solver.ok:
+            return math.inf
+        with np.errstate(all="ignore"):
+            w = scipy.linalg.solve_triangular(solver.r, np.eye(m), trans="T")
+            h_inv = scipy.linalg.solve_triangular(solver.r, w)
+            gain = np.abs(d_f[:, None] * (A.T @ h_inv))
+    with np.errstate(all="ignore"):
+        value = float(np.max(gain @ bound_f, initial=0.0))
+    return value if math.isfinite(value) else math.inf
+
+
+def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> float:
+    """A first-order bound on max|x(mu) - x_alpha| / max|x| at a Newton point mu.
+
+    x_alpha = x(mu*) with A x(mu*) = y; to first order x(mu*) - x(mu) = D A^T H^-1 r with
+    D = diag(dx/dz), H = A D A^T and r = y - A x(mu). Three terms, each computed, none assumed:
+    (1) the Newton correction D A^T H^-1 r itself, plus the uncertainty of its computation
+    (:func:`accurate_step`: large when H cannot be resolved); (2) the same map's absolute
+    value applied to the rounding error of r, |D A^T H^-1| |r_err| with
+    |r_err| <= (N + 1) u (|y| + |A| |x|) (:func:`noise_gain`: every sign pattern of the
+    rounding, so also the direction H barely sees); (3) the rounding of z = A^T mu,
+    |z_err| <= m u |A|^T |mu|, which moves x by D |z_err|. u is the unit roundoff of the
+    working precision. A residual alone is not enough on an ill-conditioned A: the rows'
+    near-dependence makes H^-1 huge, which only (1) and (2) see.
+    """
+    ar = problem.arith
+    m, n = problem.A_float.shape
+    u = unit_roundoff(ar)  # inside the arithmetic's context: mpmath's current precision
+    scale_x = ar.abs_max(x)
+    if not scale_x > 0 or not math.isfinite(scale_x):
+        return math.inf
+    abs_a = np.abs(problem.A)
+    r = problem.y - problem.A @ x
+    step = accurate_step(problem, d, r)
+    if step is None:
+        return math.inf
+    correction = step.dx + step.uncertainty
+    r_noise = (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
+    noise = noise_gain(problem, d, r_noise)
+    z_noise = m * u * (abs_a.T @ np.abs(mu))
+    rounding_z = ar.abs_max(d * z_noise)
+    return (correction + noise + rounding_z) / scale_x
+
+
 def newton(
     problem: DualProblem,
     mu: AnyArray,
@@ -303,13 +605,21 @@ def newton(
     tol: float,
     max_iterations: int = 200,
     on_iteration: Callable[[], None] | None = None,
+    certify: bool = True,
 ) -> DualSolve:
     """Damped Newton for max f(mu) from a feasible mu; converged when a full step moves x by
-    at most ``tol`` relative to max|x| (the step is then applied)."""
+    at most ``tol`` relative to max|x| (the step is then applied) and, with ``certify``, the
+    point's :func:`error_bound` is at most ERROR_TOL (an intermediate continuation stage
+    needs no certificate)."""
     # Overflowing trial points (exp of a large z) give inf/nan, which the tests below reject.
     with problem.arith.context(), np.errstate(all="ignore"):
         return _newton(
-            problem, mu, tol=tol, max_iterations=max_iterations, on_iteration=on_iteration
+            problem,
+            mu,
+            tol=tol,
+            max_iterations=max_iterations,
+            on_iteration=on_iteration,
+            certify=certify,
         )
 
 
@@ -320,6 +630,7 @@ def _newton(
     tol: float,
     max_iterations: int,
     on_iteration: Callable[[], None] | None,
+    certify: bool,
 ) -> DualSolve:
     # dx/dz and the residual can lie far outside float64's range (dx/dz ~ 1e600 on the
     # support for p = 4, alpha = 1e-300): both are scaled by powers of two before the float
@@ -327,7 +638,7 @@ def _newton(
     ar = problem.arith
     A = problem.A_float
     x, d, f = problem.evaluate(mu)
-    last = math.inf
+    last = last_bound = math.inf
     for iteration in range(1, max_iterations + 1):
         if on_iteration is not None:
             on_iteration()
@@ -337,31 +648,60 @@ def _newton(
         if big_e is None or not np.all(np.isfinite(x_float)):
             break
         if big_f is None:  # A x = y exactly in working precision
-            return DualSolve(True, mu, x_float, 0.0, 0.0, iteration)
-        d_s = ar.to_float(d * ar.pow2(-big_e))
-        g_s = ar.to_float(g * ar.pow2(-big_f))
-        delta_s = solve_newton_step(A, d_s, g_s)
-        dx_s = float(np.max(np.abs(d_s * (A.T @ delta_s)), initial=0.0))
+            bound = error_bound(problem, mu, x, d) if certify else 0.0
+            return DualSolve(bound <= ERROR_TOL, mu, x_float, 0.0, 0.0, iteration, bound)
+        precise = accurate_step(problem, d, g)
+        if precise is not None and not precise.uncertainty <= 1e-3 * precise.dx:
+            precise = None
         scale_x = max(float(np.max(np.abs(x_float), initial=0.0)), 1e-300)
-        rel = _ldexp(dx_s, big_f) / scale_x
+        g_max = ar.abs_max(g)
+        if precise is not None:
+            # The step refined in working precision (graded QR, iterative refinement; mpmath
+            # solves H itself when float64 cannot): nearly dependent rows or badly scaled
+            # columns (1e-8, 1, 1e8) make float64's step miss the direction that matters.
+            delta = precise.delta
+            rel = precise.dx / scale_x
+            slope = np.sum(g * delta)
+        else:
+            d_s = ar.to_float(d * ar.pow2(-big_e))
+            g_s = ar.to_float(g * ar.pow2(-big_f))
+            delta_s = solve_newton_step(A, d_s, g_s)
+            dx_s = float(np.max(np.abs(d_s * (A.T @ delta_s)), initial=0.0))
+            rel = _ldexp(dx_s, big_f) / scale_x
+            delta = ar.array(delta_s) * ar.pow2(big_f - big_e)
+            slope = ar.scalar(float(g_s @ delta_s)) * ar.pow2(2 * big_f - big_e)
         if not math.isfinite(rel):
             break
-        delta = ar.array(delta_s) * ar.pow2(big_f - big_e)
-        g_max = ar.abs_max(g)
-        slope = ar.scalar(float(g_s @ delta_s)) * ar.pow2(2 * big_f - big_e)
         t, found = _line_search(
             problem, mu, delta, f=f, slope=slope, g_max=g_max, trust_full=rel <= 1e3 * tol
         )
         if found is None:
+            if rel <= max(tol, FLOOR_STEP):
+                # No step rises f or lowers the residual, and the full step is tiny: the
+                # rounding floor (badly scaled columns put it at 1e-13 in long double), not a
+                # failure. Converged if the point fits and its error bound confirms it.
+                fits, residual = fits_data(problem, mu, x, d)
+                bound = error_bound(problem, mu, x, d) if fits and certify else 0.0
+                ok = fits and bound <= ERROR_TOL
+                return DualSolve(ok, mu, x_float, residual, rel, iteration, bound)
             break
         mu, x, d, f = found
         last = rel * t
         if t == 1.0 and rel <= tol:
-            residual = ar.abs_max(problem.y - problem.A @ x)
             # A x = y is part of the certificate: a tiny step at a point that does not fit
-            # the data (x overflowed) is not convergence.
-            fits = residual <= RESIDUAL_TOL * max(ar.abs_max(problem.y), 1e-300)
-            return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
+            # the data (x overflowed) is not convergence; nor is one whose error bound (the
+            # rows' conditioning, the working precision) is above ERROR_TOL.
+            fits, residual = fits_data(problem, mu, x, d)
+            if not fits or not certify:
+                return DualSolve(fits, mu, ar.to_float(x), residual, last, iteration)
+            bound = error_bound(problem, mu, x, d)
+            if bound <= ERROR_TOL or not bound < 0.5 * last_bound:
+                return DualSolve(
+                    bound <= ERROR_TOL, mu, ar.to_float(x), residual, last, iteration, bound
+                )
+            # A step below tol that the bound does not confirm (ill-conditioned rows: a
+            # residual of 1e-22 can still move x by 1e-7): go on while the bound improves.
+            last_bound = bound
     residual = ar.abs_max(problem.y - problem.A @ x)
     return DualSolve(False, mu, ar.to_float(x), residual, last, max_iterations)
 
@@ -517,9 +857,14 @@ def _continuation(
         # outside it is dropped, and the last stage's mu is pulled in towards mu = 0.
         starts = [g for g in starts[:-1] if problem.feasible(problem.z(g))]
         starts.append(pull_inside(problem, mu))
-        outcome = newton(problem, starts[0], tol=stage_tol, on_iteration=on_iteration)
+        final = level == target
+        outcome = newton(
+            problem, starts[0], tol=stage_tol, on_iteration=on_iteration, certify=final
+        )
         if not outcome.converged and len(starts) == 2:
-            outcome = newton(problem, starts[1], tol=stage_tol, on_iteration=on_iteration)
+            outcome = newton(
+                problem, starts[1], tol=stage_tol, on_iteration=on_iteration, certify=final
+            )
         if not outcome.converged:
             if not solved or stride < schedule.min_stride:
                 return outcome, stages

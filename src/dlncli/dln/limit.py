@@ -221,7 +221,10 @@ class LimitResult:
     certified: bool = False  # the face-free check confirmed x (see flow_limit)
     route: str = "face"  # face | face-free Newton | face-free continuation | min-l2 | zero
     check_precision: str = ""  # the arithmetic of the check (float64, longdouble, mpmath)
-    check_step: float = math.nan  # the check's last relative Newton step: an error estimate
+    check_step: float = math.nan  # the check's last relative Newton step
+    # The check's first-order bound on max|x - x_alpha| / max|x| (dual_check.error_bound);
+    # certified implies error_bound <= dual_check.ERROR_TOL (nan: no check ran).
+    error_bound: float = math.nan
     face_correction: float = 0.0  # max|x_face - x| / (1 + max|x|); nan: the face route failed
     message: str = ""
     scale_exp: int = 0  # the computation ran on (2^k A, 2^k y)
@@ -657,7 +660,16 @@ def _certified(
     result: Callable[..., LimitResult],
     tick: Callable[[], None],
 ) -> LimitResult:
-    """Check the face route's answer with the face-free dual Newton; fall back to continuation."""
+    """Check the face route's answer with the face-free dual Newton; fall back to continuation.
+
+    The check runs in the cheapest arithmetic that resolves x (:func:`dual_check.
+    choose_arithmetic`); a Newton point is certified only when its first-order error bound
+    (:func:`dual_check.error_bound`) is at most ERROR_TOL. When that fails in float64 or long
+    double because the rows of A are nearly dependent (the bound sees H^-1), the check is
+    repeated once in mpmath with the digits the conditioning costs. Exactly dependent rows
+    (exact rank, python-flint) are dropped first: they carry no information, and their
+    rounding noise would make every bound infinite.
+    """
     from dlncli.dln import dual_check
 
     x_face = None
@@ -669,6 +681,7 @@ def _certified(
         x_scale = float(np.max(np.abs(x_face)))
     else:
         x_scale = float(np.max(np.abs(np.linalg.lstsq(A, y, rcond=None)[0])))
+    rows = dual_check.independent_rows(A)
     lost = dual_check.lost_digits(depth, log_alpha, x_scale)
     arith = dual_check.choose_arithmetic(A.shape, lost)
     face_fields: dict[str, Any] = {}
@@ -685,16 +698,96 @@ def _certified(
             x_face,
             face.coords.dual(face.outcome.theta),
             route="face",
-            message="not certified: at this alpha the face-free check needs more than long "
-            f"double precision, and mpmath is limited to m*N <= {dual_check.MP_MAX_ENTRIES}",
+            message=f"not certified: at this depth and alpha the face-free check needs "
+            f"{float(lost + dual_check.TARGET_DIGITS):.6g} digits; mpmath is limited to m*N <= "
+            f"{dual_check.MP_MAX_ENTRIES} and to about {dual_check.MP_EVALUATION_LIMIT_S:g} s "
+            "per evaluation (docs/limit.md)",
             **face_fields,
         )
+    attempts = [arith]
+    escalated = dual_check.conditioned_arithmetic(A[rows], lost)
+    if escalated is not None and (not arith.is_mp or escalated.dps > arith.dps):
+        attempts.append(escalated)
     iterations = 0 if face is None else face.iterations
-    tol = dual_check.tolerance(arith, lost)
-    if face is not None and x_face is not None:
+    last_bound = math.inf
+    for attempt in attempts:
+        tol = dual_check.tolerance(attempt, lost)
+        outcome = _check_in(A, y, rows, depth, log_alpha, face, x_scale, attempt, tol, tick)
+        iterations += outcome.iterations
+        if outcome.solve is None or not outcome.solve.converged:
+            if outcome.solve is not None:
+                last_bound = outcome.solve.error_bound
+            continue
+        solve = outcome.solve
+        correction = math.nan if x_face is None else _distance(solve.x, x_face)
+        if outcome.from_face:
+            route = "face" if correction <= 1e-9 else "face-free Newton"
+            stages = 0 if face is None else face.stages
+        else:
+            route, stages = "face-free continuation", outcome.stages
+        return result(
+            solve.x,
+            attempt.to_float(solve.mu),
+            certified=True,
+            route=route,
+            check_precision=attempt.label,
+            check_step=solve.last_step,
+            error_bound=solve.error_bound,
+            face_correction=correction,
+            newton_iterations=iterations,
+            continuation_stages=stages,
+            last_step=solve.last_step,
+            message=_corrected(correction) if correction > 1e-9 else "",
+        )
+    if face is None or x_face is None:
+        raise _not_converged(depth, log_alpha, math.inf)
+    why = (
+        "the face-free check did not converge"
+        if not math.isfinite(last_bound)
+        else f"the face-free check's error bound {last_bound:.2g} is above {dual_check.ERROR_TOL:g}"
+    )
+    return result(
+        x_face,
+        face.coords.dual(face.outcome.theta),
+        route="face",
+        check_precision=attempts[-1].label,
+        message=f"not certified: {why}",
+        **face_fields,
+    )
+
+
+@dataclass
+class _CheckOutcome:
+    solve: Any  # dual_check.DualSolve | None
+    iterations: int
+    stages: int
+    from_face: bool
+
+
+def _check_in(
+    A_full: FloatArray,
+    y_full: FloatArray,
+    rows: Any,
+    depth: float,
+    log_alpha: float,
+    face: _FaceRoute | None,
+    x_scale: float,
+    arith: Any,
+    tol: float,
+    tick: Callable[[], None],
+) -> _CheckOutcome:
+    """The face-free Newton from the face route's answer, else the continuation in alpha,
+    on the rows ``rows`` of (A, y) (the face's dual is moved onto them)."""
+    from dlncli.dln import dual_check
+
+    A, y = A_full[rows], y_full[rows]
+    iterations = 0
+    if face is not None:
         check_dual = dual_check.DualProblem(A, y, depth_potential(depth, log_alpha), arith)
         with arith.context():
-            mu0 = _precise_dual(A, face.coords, face.outcome.theta, arith)
+            mu0 = _precise_dual(A_full, face.coords, face.outcome.theta, arith)
+            if rows.size < A_full.shape[0]:
+                mu0 = dual_check.onto_rows(A_full, rows, mu0, arith)
             feasible = check_dual.feasible(check_dual.z(mu0))
         if feasible:
             check = dual_check.newton(
@@ -702,20 +795,7 @@ def _certified(
             )
             iterations += check.iterations
             if check.converged:
-                correction = _distance(check.x, x_face)
-                return result(
-                    check.x,
-                    arith.to_float(check.mu),
-                    certified=True,
-                    route="face" if correction <= 1e-9 else "face-free Newton",
-                    check_precision=arith.label,
-                    check_step=check.last_step,
-                    face_correction=correction,
-                    newton_iterations=iterations,
-                    continuation_stages=face.stages,
-                    last_step=check.last_step,
-                    message="" if correction <= 1e-9 else _corrected(correction),
-                )
+                return _CheckOutcome(check, iterations, 0, True)
     target = depth * log_alpha
 
     def balanced_at(level: float) -> dual_check.DualProblem:
@@ -730,32 +810,7 @@ def _certified(
         tol=tol,
         on_iteration=tick,
     )
-    iterations += solve.iterations
-    if solve.converged:
-        correction = math.nan if x_face is None else _distance(solve.x, x_face)
-        return result(
-            solve.x,
-            arith.to_float(solve.mu),
-            certified=True,
-            route="face-free continuation",
-            check_precision=arith.label,
-            check_step=solve.last_step,
-            face_correction=correction,
-            newton_iterations=iterations,
-            continuation_stages=stages,
-            last_step=solve.last_step,
-            message=_corrected(correction) if correction > 1e-9 else "",
-        )
-    if face is None or x_face is None:
-        raise _not_converged(depth, log_alpha, solve.last_step)
-    return result(
-        x_face,
-        face.coords.dual(face.outcome.theta),
-        route="face",
-        check_precision=arith.label,
-        message="not certified: the face-free check did not converge",
-        **face_fields,
-    )
+    return _CheckOutcome(solve, iterations + solve.iterations, stages, False)
 
 
 def _distance(x: FloatArray, other: FloatArray) -> float:
@@ -796,8 +851,9 @@ def _precise_dual(A: FloatArray, coords: MirrorCoordinates, theta: FloatArray, a
         resolution = arith.scalar(1e-18) * np.min(abs(slack))
     A_j_ar = arith.array(A_j)
     # Each float64 correction gains ~15 digits: tiny slacks need several rounds. The residual
-    # is scaled by a power of two first (slacks of 1e-600 are below float64's range).
-    for _ in range(100):
+    # is scaled by a power of two first (slacks of 1e-600 are below float64's range). A
+    # slack of 10^-D needs about D / 15 rounds: the working precision bounds D.
+    for _ in range(20 + arith.dps // 10):
         residual = target - A_j_ar.T @ mu
         exponent = arith.exponent(residual)
         if exponent is None or not np.max(abs(residual)) > resolution:

@@ -20,6 +20,7 @@ BP and tie-break code of lp.py and tiebreak.py.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -374,18 +375,117 @@ def path(
     ------
     InfeasibleError : y is not in the range of A (the path would end at a least-squares
         point with A x != y).
+
+    The path is computed on the normalized (2^k A, 2^k y) (k from
+    :func:`dlncli.dln.limit.scale_exponent`), whose saddles are the same points: its
+    tolerances are relative to max|A| ~ 1, so data scaled by 1e-300 or 1e300 give the same
+    path. Times, losses and the certificate are mapped back exactly: tau_k and t_k times 4^k
+    (inf beyond float64's range: log10_t stays exact), losses times 4^-k, lambda times 2^k.
     """
-    start = time.perf_counter()
+    from dlncli.dln.limit import normalize, scale_exponent
+
     if not (math.isfinite(depth) and depth >= 2.0):
         raise ValueError(f"depth must be a finite real number >= 2, got {depth}")
     for value in (log_alpha, check_log_alpha):
         if value is not None and not value < 0.0:
             raise ValueError(f"alpha must be < 1 (ln alpha < 0), got ln alpha = {value}")
+    A = np.asarray(A, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    k = scale_exponent(A)
+    if k and bp is not None:
+        bp = dataclasses.replace(bp, dual=np.ldexp(bp.dual, -k))
+    A_n, y_n = normalize(A, y, k)
+    report = _path_normalized(
+        A_n,
+        y_n,
+        depth=depth,
+        log_alpha=log_alpha,
+        check_log_alpha=check_log_alpha,
+        bp=bp,
+        compare_bp=compare_bp,
+        time_limit=time_limit,
+        max_events=max_events,
+    )
+    return _to_user_units(report, k) if k else report
+
+
+def _to_user_units(report: PathReport, k: int) -> PathReport:
+    """A report on (2^k A, 2^k y) in the units of (A, y) (see :func:`path`)."""
+    shift = 2 * k * math.log10(2.0)
+
+    def time_of(tau: float | None) -> float | None:
+        return None if tau is None else _ldexp(tau, 2 * k)
+
+    saddles = []
+    for saddle in report.saddles:
+        log10_t = None if saddle.log10_t is None else saddle.log10_t + shift
+        t = saddle.t
+        if log10_t is not None and saddle.t is not None and saddle.t > 0:
+            t = 10.0**log10_t if log10_t < 300 else None
+        saddles.append(
+            dataclasses.replace(
+                saddle,
+                tau=_ldexp(saddle.tau, 2 * k),
+                loss=_ldexp(saddle.loss, -2 * k),
+                t=t,
+                log10_t=log10_t,
+                observed_tau=time_of(saddle.observed_tau),
+            )
+        )
+    check = report.check
+    if check is not None:
+        check = dataclasses.replace(
+            check,
+            observed_tau=tuple(time_of(tau) for tau in check.observed_tau),
+            max_tau_deviation=time_of(check.max_tau_deviation),
+            log10_tau=check.log10_tau + shift,
+            losses=np.ldexp(check.losses, -2 * k),
+        )
+    notes = report.notes
+    lost = [
+        i
+        for i, (s, s_n) in enumerate(zip(saddles, report.saddles, strict=True))
+        if not math.isfinite(s.tau) or (s.tau == 0.0 and s_n.tau > 0.0)
+    ]
+    if lost:
+        notes = (
+            *notes,
+            f"the data's scale (max|A| ~ 2^{-k}) puts the rescaled times of saddles "
+            f"{lost[0]}..{lost[-1]} beyond float64's range (tau scales as 1/max|A|^2); the "
+            "saddles themselves do not depend on the scale",
+        )
+    with np.errstate(over="ignore"):
+        certificate = np.ldexp(report.certificate, k)
+    return dataclasses.replace(
+        report, saddles=tuple(saddles), certificate=certificate, check=check, notes=notes
+    )
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2^exponent, +-inf beyond float64's range."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _path_normalized(
+    A: FloatArray,
+    y: FloatArray,
+    *,
+    depth: float,
+    log_alpha: float | None,
+    check_log_alpha: float | None,
+    bp: BPSolution | None,
+    compare_bp: bool,
+    time_limit: float | None,
+    max_events: int | None,
+) -> PathReport:
+    """:func:`path` on data with max|A| ~ 1."""
+    start = time.perf_counter()
     from dlncli.bp.verdict import solve_basis_pursuit
     from dlncli.dln.tiebreak import select_minimizer
 
-    A = np.asarray(A, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
     bp_start = time.perf_counter()
     if bp is None and (compare_bp or check_log_alpha is not None):
         bp = solve_basis_pursuit(A, y, time_limit=time_limit)

@@ -537,6 +537,10 @@ def depth_potential(depth: float, log_alpha: float) -> DepthPotential:
     return EntropicPotential(log_alpha) if p == 2.0 else PowerPotential(p, log_alpha)
 
 
+# Below this r = 2/p (p > 100) the tie-break penalty is written in its large-depth form.
+LARGE_DEPTH_R = 0.02
+
+
 def tie_break_penalty(depth: float, v: FloatArray) -> tuple[float, FloatArray, FloatArray]:
     """(f(v), grad f, diag hess f) of the strictly convex penalty whose minimizer on the BP
     face is the depth's selected point (docs/model.md §4), for v = s_J x_J > 0 (|J|,):
@@ -544,7 +548,7 @@ def tie_break_penalty(depth: float, v: FloatArray) -> tuple[float, FloatArray, F
     - p = 2: f = sum v log v (the family's g_2, maximum entropy);
     - 2 < p < inf: f = -sum (v^r - v) / (1 - r), r = 2/p (g_p = -|x|^r shifted by a
       multiple of sum v, which is constant on the face, and scaled so that p -> 2+ tends to
-      the entropy);
+      the entropy); for p > 100, f = -sum (v^r - 1) / r (same minimizer, O(1) Hessian);
     - p = inf: f = -sum log v.
     """
     if depth == 2.0:
@@ -552,10 +556,18 @@ def tie_break_penalty(depth: float, v: FloatArray) -> tuple[float, FloatArray, F
         return float(np.sum(v * logv)), logv + 1.0, 1.0 / v
     if math.isinf(depth):
         return float(-np.sum(np.log(v))), -1.0 / v, 1.0 / v**2
+    r = 2.0 / depth
+    if r < LARGE_DEPTH_R:
+        # -sum (v^r - 1) / r, = -sum log v - (r / 2) sum log^2 v - ...: the same minimizer
+        # (maximize sum v^r) with an O(1) Hessian for every large p (the form below has
+        # Hessian r v^(r-2), which vanishes with r: at p = 1e17 Newton could not converge),
+        # and tending to the p = inf rule.
+        logv = np.log(v)
+        vr = np.exp(r * logv)
+        return float(-np.sum(np.expm1(r * logv)) / r), -vr / v, (1.0 - r) * vr / v**2
     # -sum v^r with r = 2/p, written as -sum (v^r - v) / eps, eps = 1 - r: the same minimizer
     # on the face (sum v is constant there) and continuous as p -> 2+, where it tends to the
     # entropy sum v log v; expm1 keeps p = 2.0000001 accurate.
-    r = 2.0 / depth
     eps = 1.0 - r
     logv = np.log(v)
     shrink = np.expm1(-eps * logv)  # v^(-eps) - 1

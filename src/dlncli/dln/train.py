@@ -35,10 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from dlncli.arrays import FloatArray
+from dlncli.arrays import UNIT_ROUNDOFF, FloatArray
 from dlncli.deadline import Deadline
-from dlncli.dln.limit import LimitResult, bp_anchor, flow_limit, unbalanced_limit
-from dlncli.errors import TimeLimitError
+from dlncli.dln.limit import (
+    LimitResult,
+    bp_anchor,
+    flow_limit,
+    normalize,
+    scale_exponent,
+    unbalanced_limit,
+)
+from dlncli.errors import OptionError, TimeLimitError
 from dlncli.reports import TrainReport
 
 DEFAULT_TOL = 1e-28  # loss <= DEFAULT_TOL * 1/2 ||y||^2: machine-precision interpolation
@@ -51,15 +58,15 @@ def model_x(log_u: FloatArray, log_v: FloatArray, depth: float) -> FloatArray:
     """x = u^p - v^p from ln u, ln v, as e^(p ln v) expm1(p (ln u - ln v)) where that is
     finite (no cancellation when u ~ v), e^(p ln u) - e^(p ln v) elsewhere."""
     w = depth * (log_u - log_v)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         near = np.abs(w) <= 1.0
-        return np.asarray(
-            np.where(
-                near,
-                np.exp(depth * log_v) * np.expm1(np.where(near, w, 0.0)),
-                np.exp(depth * log_u) - np.exp(depth * log_v),
-            )
+        x = np.where(
+            near,
+            np.exp(depth * log_v) * np.expm1(np.where(near, w, 0.0)),
+            np.exp(depth * log_u) - np.exp(depth * log_v),
         )
+    # u = v is x = 0 exactly, also where u^p overflows (alpha = 1e300: inf * 0).
+    return np.asarray(np.where(w == 0.0, 0.0, x))
 
 
 def hessian_lambda_max(
@@ -74,28 +81,50 @@ def hessian_lambda_max(
     """
     p = depth
     n = A.shape[1]
-    with np.errstate(under="ignore"):
-        ju, jv = np.exp((p - 1) * log_u), np.exp((p - 1) * log_v)
+    # Scaled by e^-S so that nothing overflows or underflows (alpha = 1e300 or 1e-300,
+    # p = 1e300): H e^-S = Jt^T A^T A Jt + diag(D e^-S) with Jt = p e^(-S/2) J, where S is the
+    # larger of the two parts' log sizes; lambda_max = e^S lambda_max(H e^-S).
+    top = float(max(np.max(log_u), np.max(log_v))) if n else 0.0
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         g = A.T @ (A @ model_x(log_u, log_v, p) - y)
+        g_top = float(np.max(np.abs(g), initial=0.0))
+        if not math.isfinite(g_top):
+            return math.inf  # x overflowed: no finite curvature to report
+        log_pp = math.log(p) + math.log(p - 1) if p > 1 else -math.inf
+        log_scale = 2.0 * math.log(p) + 2.0 * (p - 1) * top
+        if g_top > 0:
+            log_scale = max(log_scale, log_pp + (p - 2) * top + math.log(g_top))
+        half = math.log(p) - 0.5 * log_scale
+        ju, jv = np.exp((p - 1) * log_u + half), np.exp((p - 1) * log_v + half)
         diag = np.concatenate(
-            [p * (p - 1) * np.exp((p - 2) * log_u) * g, -p * (p - 1) * np.exp((p - 2) * log_v) * g]
+            [
+                np.exp(log_pp + (p - 2) * log_u - log_scale) * g,
+                -np.exp(log_pp + (p - 2) * log_v - log_scale) * g,
+            ]
         )
+    if not (np.all(np.isfinite(diag)) and np.all(np.isfinite(ju)) and np.all(np.isfinite(jv))):
+        return math.inf
     if 2 * n <= DENSE_EIG_MAX:
         J = np.concatenate([np.diag(ju), -np.diag(jv)], axis=1)  # (N, 2N)
         AJ = A @ J
-        H = p * p * (AJ.T @ AJ) + np.diag(diag)
-        return float(np.linalg.eigvalsh(H)[-1])
-    from scipy.sparse.linalg import LinearOperator, eigsh
+        H = AJ.T @ AJ + np.diag(diag)
+        scaled = float(np.linalg.eigvalsh(H)[-1])
+    else:
+        from scipy.sparse.linalg import LinearOperator, eigsh
 
-    def apply(w: FloatArray) -> FloatArray:
-        w = np.ravel(w)
-        t = A.T @ (A @ (ju * w[:n] - jv * w[n:]))
-        return np.asarray(p * p * np.concatenate([ju * t, -jv * t]) + diag * w)
+        def apply(w: FloatArray) -> FloatArray:
+            w = np.ravel(w)
+            t = A.T @ (A @ (ju * w[:n] - jv * w[n:]))
+            return np.asarray(np.concatenate([ju * t, -jv * t]) + diag * w)
 
-    op = LinearOperator((2 * n, 2 * n), matvec=apply, dtype=np.float64)
-    start = np.ones(2 * n)  # a fixed start vector: reproducible results and iteration counts
-    vals = eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-8, v0=start)
-    return float(vals[0])
+        op = LinearOperator((2 * n, 2 * n), matvec=apply, dtype=np.float64)
+        start = np.ones(2 * n)  # a fixed start vector: reproducible results and iteration counts
+        vals = eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-8, v0=start)
+        scaled = float(vals[0])
+    if scaled <= 0.0:
+        return scaled * math.exp(min(log_scale, 700.0)) if scaled < 0 else 0.0
+    log_value = math.log(scaled) + log_scale
+    return math.exp(log_value) if log_value < 709.0 else math.inf
 
 
 def _left_orthant(step: int, signed: FloatArray, lr: float, bound: float) -> str:
@@ -127,8 +156,11 @@ def train(
     Each step is u <- u - eta dL/du, v <- v - eta dL/dv with dL/du = p u^(p-1) g,
     dL/dv = -p v^(p-1) g (module docstring), on ln u and ln v. The run stops when
     L <= tol * 1/2 ||y||^2 (converged), after ``max_steps``, or when it diverges: a non-finite
-    loss, a loss above EXPLODE_FACTOR times the initial one, or a factor 1 - eps_u or
-    1 + eps_v <= 0 (u or v would leave the positive orthant).
+    loss, a loss above EXPLODE_FACTOR times the initial one, or (p > 2) a factor 1 - eps_u or
+    1 + eps_v <= 0 (u or v would leave the positive orthant). At p = 2 such a factor is a sign
+    flip of u or v, which x = u^2 - v^2 ignores: GD goes on with ln|u| (MATH.md §7). The loss
+    target is tol * 1/2 ||y||^2, or the rounding floor of ||A x - y|| when that is higher.
+    The run is made on the normalized (2^k A, 2^k y) with step eta 4^-k (the same iterates).
 
     Parameters
     ----------
@@ -165,17 +197,36 @@ def train(
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     la = float(log_alpha)
     deadline = Deadline(time_limit)
+    # GD on (2^k A, 2^k y) with step eta 4^-k has the same iterates (u, v) exactly (the
+    # gradient scales by 4^k): the run is made there, where 1/2 ||y||^2 neither underflows
+    # nor overflows, and the loss, its curve and the stability bound are mapped back
+    # (x 4^-k, x 4^-k, x 4^k). k normalizes max|A| as the flow limit does.
+    scale_exp = scale_exponent(A)
+    A_user, y_user = A, y
+    A, y = normalize(A, y, scale_exp)
+    lr_n = _ldexp(lr, -2 * scale_exp)
+    if not (lr_n > 0 and math.isfinite(lr_n)):
+        raise OptionError(
+            "lr",
+            lr,
+            f"a step eta with eta * max|A|^2 in float64's range (max|A| = 2^{-scale_exp - 1} "
+            "to 2^{-scale_exp})",
+            f"{lr:.6g} on data with max|A| ~ 2^{-scale_exp} is a step of {lr_n:.3g} on the "
+            "normalized problem (max|A| ~ 1): GD could not move, or would overflow at once; "
+            f"the same run on 2^{scale_exp} A, 2^{scale_exp} y takes eta 4^{-scale_exp} lr",
+        )
     # BP first: an infeasible problem (y not in range A) is reported before any step.
     anchor = bp_anchor(A, y, time_limit=_left(deadline, "the BP anchor")) if predict else None
     lam0 = hessian_lambda_max(A, y, np.full(n, la), np.full(n, la), p)
-    bound = 2.0 / lam0 if lam0 > 0 else math.inf
+    bound_n = 2.0 / lam0 if lam0 > 0 else math.inf
+    bound = _ldexp(bound_n, 2 * scale_exp)
     target = tol * 0.5 * float(y @ y)
     run = _descend(
         A,
         y,
         depth=p,
         log_alpha=la,
-        lr=lr,
+        lr=lr_n,
         batch=batch,
         seed=seed,
         max_steps=max_steps,
@@ -183,6 +234,7 @@ def train(
         time_limit=time_limit,
         start=start,
         bound=bound,
+        user_lr=lr,
     )
     lu, lv = run.log_u, run.log_v
     step, converged, diverged, message = run.steps, run.converged, run.diverged, run.message
@@ -191,7 +243,7 @@ def train(
     eff_u, eff_v = run.effective_log_u, run.effective_log_v
     sharpness = None
     if not diverged:
-        sharpness = lr * hessian_lambda_max(A, y, lu, lv, p)
+        sharpness = lr_n * hessian_lambda_max(A, y, lu, lv, p)
     predicted = None
     prediction_error = flow_distance = bp_distance = None
     bp_reference = "bp"
@@ -208,12 +260,11 @@ def train(
         if anchor.bp.unique:
             bp_point = anchor.bp.x
         else:
-            # A face of BP minimizers: compare with the point the depth's flow selects on it.
-            from dlncli.dln.limit import normalize
+            # A face of BP minimizers: compare with the point the depth's flow selects on it
+            # (A, y are normalized already: anchor.scale_exp is 0 here).
             from dlncli.dln.tiebreak import select_minimizer
 
-            A_n, y_n = normalize(A, y, anchor.scale_exp)
-            bp_point = select_minimizer(A_n, y_n, anchor.bp, [p]).selections[0].x
+            bp_point = select_minimizer(A, y, anchor.bp, [p]).selections[0].x
             bp_reference = "tie-break"
         bp_distance = _max_abs(x - bp_point)
         if converged and eff_u is not None and eff_v is not None:
@@ -232,9 +283,19 @@ def train(
             prediction_error = _max_abs(x - predicted)
     if not diverged and not converged:
         message = (
-            f"not converged after {step} steps (loss {loss:.3g} > {target:.3g}): the "
-            "effective-start identity holds at interpolation only, so predicted_x is not given"
+            f"not converged after {step} steps (loss {_ldexp(loss, -2 * scale_exp):.3g} > "
+            f"{_ldexp(run.target, -2 * scale_exp):.3g}): the effective-start identity holds "
+            "at interpolation only, so predicted_x is not given"
         )
+    elif converged and run.target > target:
+        message = (
+            f"converged at the rounding floor of ||A x - y|| (loss "
+            f"{_ldexp(loss, -2 * scale_exp):.3g} <= {_ldexp(run.target, -2 * scale_exp):.3g}, "
+            f"above tol * 1/2 ||y||^2 = {_ldexp(target, -2 * scale_exp):.3g})"
+        )
+    loss = _ldexp(loss, -2 * scale_exp)
+    curve = np.ldexp(np.asarray(run.curve), -2 * scale_exp)
+    A, y = A_user, y_user
     return TrainReport(
         x=x,
         steps=step,
@@ -259,7 +320,7 @@ def train(
         message=message,
         bp_reference=bp_reference,
         loop_s=loop_s,
-        loss_curve=np.asarray(run.curve),
+        loss_curve=curve,
     )
 
 
@@ -279,6 +340,7 @@ class _Descent:
     effective_log_u: FloatArray | None
     effective_log_v: FloatArray | None
     loop_s: float
+    target: float  # the loss target reached or missed: tol's, or the rounding floor's
 
 
 SGD_CHUNK = 256  # SGD draws the rows of this many steps at once (fewer rows if m is large)
@@ -298,6 +360,7 @@ def _descend(
     time_limit: float | None,
     start: float,
     bound: float,
+    user_lr: float,
 ) -> _Descent:
     """The steps of :func:`train` (module docstring) and the effective start they imply.
 
@@ -320,6 +383,7 @@ def _descend(
 
     c_p, c_la, c_pm2, c_mpm2, floor = full(p), full(la), full(pm2), full(-pm2), full(-700.0)
     one = full(1.0)
+    minus_two = full(-2.0)
     # base = eta p alpha^(p-2): s = (-eps_u, eps_v) = (-1, 1) (A^T (base r)) w.
     base = lr * p * math.exp(pm2 * la) if la * pm2 > -745.0 else 0.0
     rng = np.random.default_rng(seed) if batch is not None else None
@@ -373,7 +437,8 @@ def _descend(
     np.multiply(luv, c_p, e_p)
     np.subtract(luv, c_la, e_w)
     np.multiply(e_w, c_pm2, e_w)
-    np.exp(expo, powers)
+    with np.errstate(over="ignore", under="ignore"):  # alpha^p = 1e600: inf, caught below
+        np.exp(expo, powers)
     np.subtract(np.dot(A, x), y, r)  # x = 0 at u = v = alpha
     loss = 0.5 * float(np.dot(r, r))
     loss0 = loss
@@ -381,6 +446,21 @@ def _descend(
     curve = [loss]
     step = 0
     k = 0  # the row of ``weights`` for the next step
+    abs_a = np.abs(A)
+    y_top = float(np.max(np.abs(y), initial=0.0))
+    requested = target
+
+    def at_floor() -> float:
+        """The loss target: tol's, or the rounding floor of the computed ||A x - y||, if that
+        is higher. x_j = e^(p ln u_j) - ... carries a relative error up to (p + 2 + p |ln u_j|) u
+        (ln u_j is stored to u |ln u_j|, then exp and the difference round), and each residual
+        entry is a sum of N products (N u (|A| |x|)_i) minus y_i (u |y_i|): so with
+        w_j = N + p + 2 + p max(|ln u_j|, |ln v_j|), f = u (max_i (|A| (w |x|))_i + max|y|),
+        1/2 m f^2 is a loss the computed residual cannot be asked to go below."""
+        weight = n + p + 2.0 + p * np.max(np.abs(luv), axis=0)
+        floor = UNIT_ROUNDOFF * (float(np.max(abs_a @ (weight * np.abs(x)), initial=0.0)) + y_top)
+        return float(max(requested, 0.5 * m * floor * floor))
+
     converged, diverged = loss <= target, False
     message = ""
     dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
@@ -396,6 +476,7 @@ def _descend(
                     f"{loss:.3g}); use a larger --time-limit or fewer --max-steps"
                 )
             stop = min(max_steps, step + 1000)  # the clock is read every 1000 steps
+            target = at_floor()
             while step < stop:
                 if rng is None:
                     multiply(r, weight, rb)
@@ -411,7 +492,14 @@ def _descend(
                 # and the step is then undone.
                 if general:
                     multiply(grad, w, s)
-                log1p(s, dlog)
+                    log1p(s, dlog)
+                else:
+                    # p = 2: x = u^2 - v^2 ignores the sign of u, so a factor 1 + s <= 0 is
+                    # a sign flip, not divergence: ln|u| += ln|1 + s| (MATH.md §7), which is
+                    # log1p(s) for s > -1 and log1p(-2 - s) below (the larger of the two).
+                    subtract(minus_two, s, rem)
+                    maximum(s, rem, out=rem)
+                    log1p(rem, dlog)
                 add(luv, dlog, new)
                 if cubic:
                     # p = 3: r = s^2 / (1 + s) exactly, and r / w = s (-+base g) / (1 + s).
@@ -458,17 +546,17 @@ def _descend(
                 append(loss)
                 if not loss <= explode:  # also a NaN or infinite loss
                     diverged = True
-                    if not s.min() > -1.0:
-                        message = _left_orthant(step, s, lr, bound)
+                    if general and not s.min() > -1.0:
+                        message = _left_orthant(step, s, user_lr, bound)
                         luv, new = new, luv
                         step -= 1
                         curve.pop()
                         loss = curve[-1]
                     else:
                         message = (
-                            f"diverged at step {step}: loss {loss:.3g} (initial {loss0:.3g}); "
-                            f"lr {lr:.6g} against the stability bound 2/lambda_max = "
-                            f"{bound:.6g} at the start"
+                            f"diverged at step {step}: {_growth(loss, loss0)}; lr "
+                            f"{user_lr:.6g} against the stability bound 2/lambda_max = "
+                            f"{bound:.6g} at the start (take lr below it)"
                         )
                     break
                 if loss <= target:
@@ -479,12 +567,15 @@ def _descend(
     finally:
         np.seterr(**old)
     loop_s = time.perf_counter() - loop_start
+    if not diverged and not converged:
+        target = at_floor()
+        converged = loss <= target
     if not diverged and not np.all(np.isfinite(luv)):
         # A factor 1 -+ e was exactly 0 at some step (u or v became 0): no positive start.
         diverged = True
         message = (
             f"diverged: a factor 1 -+ eta p u^(p-2) g was exactly 0 (u or v reached 0); lr "
-            f"{lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
+            f"{user_lr:.6g} against the stability bound 2/lambda_max = {bound:.6g} at the start"
         )
     lu, lv = luv[0].copy(), luv[1].copy()
     eff_u: FloatArray | None = None
@@ -496,7 +587,7 @@ def _descend(
         else:
             shift = A.T @ R
             eff_u, eff_v = lu + shift, lv - shift
-    return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s)
+    return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s, target)
 
 
 def _batch_weights(
@@ -519,6 +610,20 @@ def _batch_weights(
 def _left(deadline: Deadline, what: str) -> float | None:
     """Seconds left of the run's budget for the next stage (TimeLimitError when none)."""
     return deadline.remaining(what)
+
+
+def _growth(loss: float, loss0: float) -> str:
+    if not math.isfinite(loss):
+        return f"the loss became {loss}"
+    return f"the loss grew {loss / loss0:.3g} times"
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2^exponent, inf or 0 beyond float64's range."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def _max_abs(v: FloatArray) -> float:
