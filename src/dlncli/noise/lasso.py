@@ -149,7 +149,9 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
         if joining >= 0:
             k = len(active)
             column = A[:, joining]
-            Q, R = _float64_pair(scipy.linalg.qr_insert(Q, R, column, k, which="col"))
+            Q, R = _float64_pair(
+                scipy.linalg.qr_insert(Q, R, column, k, which="col", check_finite=False)
+            )
             if k >= m or abs(R[k, k]) <= RANK_TOL * float(np.linalg.norm(column)):
                 raise SolverError(
                     f"lasso path: column {joining} joins at lam = {lam:.6g} in the span of "
@@ -161,9 +163,10 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
         k = len(active)
         R_K = R[:k, :k]
         s = np.array(signs)
-        z = scipy.linalg.solve_triangular(R_K, s, trans="T")
-        d = scipy.linalg.solve_triangular(R_K, z)
-        x_active = scipy.linalg.solve_triangular(R_K, qy[:k]) - lam * d
+        # Q, R and qy are finite (A and y are checked; Givens rotations keep them bounded).
+        z = scipy.linalg.solve_triangular(R_K, s, trans="T", check_finite=False)
+        d = scipy.linalg.solve_triangular(R_K, z, check_finite=False)
+        x_active = scipy.linalg.solve_triangular(R_K, qy[:k], check_finite=False) - lam * d
         v = Q[:, :k] @ z  # A_K d
         residual = y - Q[:, :k] @ (qy[:k] - lam * z)  # y - A_K x_K
         c, a = (A.T @ np.column_stack([residual, v])).T
@@ -203,7 +206,9 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
         if k and gamma == leave[i_leave]:
             x_active[i_leave] = 0.0
             just_left, left_sign = active[i_leave], signs[i_leave]
-            Q, R = _float64_pair(scipy.linalg.qr_delete(Q, R, i_leave, which="col"))
+            Q, R = _float64_pair(
+                scipy.linalg.qr_delete(Q, R, i_leave, which="col", check_finite=False)
+            )
             qy = Q.T @ y
             del active[i_leave], signs[i_leave]
             x[just_left] = 0.0
