@@ -6,7 +6,10 @@ over seeds of the MSE per coordinate ||x_hat - x||^2 / N divided by sigma^2, for
 the lam chosen by 5-fold cross-validation and for BPDN at sigma_est = sigma sqrt(m), beside
 M*(delta, rho) (the asymptotic worst case over k-sparse x at the best lam; docs/noise.md).
 
-Run: python -m bench.bench_noise [--n 1000 --seeds 10]     (--quick: N = 300, 3 seeds)
+Run: python -m bench.bench_noise [--n 1000 --seeds 10 --folds 5 --rhos 0.1 0.2 0.3]
+(--quick: N = 300, 3 seeds). K-fold CV trains on m (K - 1) / K rows: near rho_W the folds
+can sit above their own transition (rho m / (m (K - 1) / K) > rho_W(delta (K - 1) / K)),
+and the CV choice then fails; more folds move them back below.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ NONZEROS = ("sign", "gauss")
 MARGIN = 1.1
 
 
-def trial(n: int, rho: float, nonzeros: str, sigma: float, seed: int) -> tuple[float, float]:
+def trial(
+    n: int, rho: float, nonzeros: str, sigma: float, seed: int, folds: int
+) -> tuple[float, float]:
     """(lasso-CV, BPDN) MSE per coordinate divided by sigma^2 on one instance."""
     m = round(DELTA * n)
     k = round(rho * m)
@@ -37,7 +42,7 @@ def trial(n: int, rho: float, nonzeros: str, sigma: float, seed: int) -> tuple[f
     support = rng.choice(n, size=k, replace=False)
     x[support] = rng.choice([-1.0, 1.0], k) if nonzeros == "sign" else rng.standard_normal(k)
     y = A @ x + sigma * rng.standard_normal(m)
-    cv = lasso_cv(A, y, seed=seed)
+    cv = lasso_cv(A, y, folds=folds, seed=seed)
     bpdn = basis_pursuit_denoise(A, y, sigma * np.sqrt(m))
     scale = n * sigma**2
     return float(np.sum((cv.x - x) ** 2)) / scale, float(np.sum((bpdn.x - x) ** 2)) / scale
@@ -48,22 +53,26 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="unknowns N")
     parser.add_argument("--seeds", type=int, default=10, help="instances per row")
     parser.add_argument("--quick", action="store_true", help="N = 300, 3 seeds")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--rhos", type=float, nargs="+", default=list(RHOS), help="k / m values")
     args = parser.parse_args()
     n, seeds = (300, 3) if args.quick else (args.n, args.seeds)
     print(f"machine: {machine()}")
-    print(f"N = {n}, delta = {DELTA}, {seeds} seeds per row, 5-fold CV")
+    print(f"N = {n}, delta = {DELTA}, {seeds} seeds per row, {args.folds}-fold CV")
     print()
     print(
         "| rho | nonzeros | sigma | M* | lasso-CV MSE/sigma^2 | BPDN MSE/sigma^2 "
         "| CV <= 1.1 M* | s |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for rho in RHOS:
+    for rho in args.rhos:
         bound = noise_sensitivity(DELTA, rho)
         for nonzeros in NONZEROS:
             for sigma in SIGMAS:
                 start = time.perf_counter()
-                results = np.array([trial(n, rho, nonzeros, sigma, s) for s in range(seeds)])
+                results = np.array(
+                    [trial(n, rho, nonzeros, sigma, s, args.folds) for s in range(seeds)]
+                )
                 cv_mean, bpdn_mean = results.mean(axis=0)
                 cv_sem = results[:, 0].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else 0.0
                 verdict = "yes" if cv_mean <= MARGIN * bound else "no"
