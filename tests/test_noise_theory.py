@@ -37,7 +37,7 @@ def _reference(eps: float) -> tuple[mpmath.mpf, mpmath.mpf]:
     return lam, _risk(lam, e)
 
 
-@pytest.mark.parametrize("eps", [1e-6, 1e-3, 0.01, 0.05, 0.1, 0.3, 0.6, 0.9, 0.999])
+@pytest.mark.parametrize("eps", [1e-6, 1e-3, 0.01, 0.025, 0.05, 0.1, 0.15, 0.3, 0.6, 0.9, 0.999])
 def test_soft_threshold_minimax_matches_50_digit_reference(eps: float) -> None:
     lam, mse = _reference(eps)
     best = minimax_soft_threshold(eps)
