@@ -6,7 +6,9 @@ over seeds of the MSE per coordinate ||x_hat - x||^2 / N divided by sigma^2, for
 the lam chosen by 5-fold cross-validation and for BPDN at sigma_est = sigma sqrt(m), beside
 M*(delta, rho) (the asymptotic worst case over k-sparse x at the best lam; docs/noise.md).
 
-Run: python -m bench.bench_noise [--n 1000 --seeds 10 --folds 5 --rhos 0.1 0.2 0.3]
+Run: python -m bench.bench_noise [--n 1000 --seeds 10 --folds 5 --rhos 0.1 0.2 0.3
+--lambda-ratio 1e-4] (at sigma = 0.01 the best lam is near 1e-3 lam_0, the end of lasso_cv's
+default grid)
 (--quick: N = 300, 3 seeds). K-fold CV trains on m (K - 1) / K rows: near rho_W the folds
 can sit above their own transition (rho m / (m (K - 1) / K) > rho_W(delta (K - 1) / K)),
 and the CV choice then fails; more folds move them back below.
@@ -31,7 +33,7 @@ MARGIN = 1.1
 
 
 def trial(
-    n: int, rho: float, nonzeros: str, sigma: float, seed: int, folds: int
+    n: int, rho: float, nonzeros: str, sigma: float, seed: int, folds: int, lambda_ratio: float
 ) -> tuple[float, float]:
     """(lasso-CV, BPDN) MSE per coordinate divided by sigma^2 on one instance."""
     m = round(DELTA * n)
@@ -42,7 +44,7 @@ def trial(
     support = rng.choice(n, size=k, replace=False)
     x[support] = rng.choice([-1.0, 1.0], k) if nonzeros == "sign" else rng.standard_normal(k)
     y = A @ x + sigma * rng.standard_normal(m)
-    cv = lasso_cv(A, y, folds=folds, seed=seed)
+    cv = lasso_cv(A, y, folds=folds, seed=seed, lambda_ratio=lambda_ratio)
     bpdn = basis_pursuit_denoise(A, y, sigma * np.sqrt(m))
     scale = n * sigma**2
     return float(np.sum((cv.x - x) ** 2)) / scale, float(np.sum((bpdn.x - x) ** 2)) / scale
@@ -54,11 +56,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="instances per row")
     parser.add_argument("--quick", action="store_true", help="N = 300, 3 seeds")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument(
+        "--lambda-ratio", type=float, default=1e-4, help="CV grid end relative to lam_0"
+    )
     parser.add_argument("--rhos", type=float, nargs="+", default=list(RHOS), help="k / m values")
     args = parser.parse_args()
     n, seeds = (300, 3) if args.quick else (args.n, args.seeds)
     print(f"machine: {machine()}")
-    print(f"N = {n}, delta = {DELTA}, {seeds} seeds per row, {args.folds}-fold CV")
+    print(
+        f"N = {n}, delta = {DELTA}, {seeds} seeds per row, {args.folds}-fold CV, "
+        f"grid down to {args.lambda_ratio:g} lam_0"
+    )
     print()
     print(
         "| rho | nonzeros | sigma | M* | lasso-CV MSE/sigma^2 | BPDN MSE/sigma^2 "
@@ -71,7 +79,10 @@ def main() -> None:
             for sigma in SIGMAS:
                 start = time.perf_counter()
                 results = np.array(
-                    [trial(n, rho, nonzeros, sigma, s, args.folds) for s in range(seeds)]
+                    [
+                        trial(n, rho, nonzeros, sigma, s, args.folds, args.lambda_ratio)
+                        for s in range(seeds)
+                    ]
                 )
                 cv_mean, bpdn_mean = results.mean(axis=0)
                 cv_sem = results[:, 0].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else 0.0

@@ -218,3 +218,13 @@ def test_bpdn_ends() -> None:
         basis_pursuit_denoise(A, y, 0.99 * floor)
     at_floor = basis_pursuit_denoise(A, y, floor)
     np.testing.assert_allclose(at_floor.x, least_squares, rtol=0, atol=1e-9)
+
+
+def test_cv_flags_a_choice_at_the_grid_end() -> None:
+    # Noiseless and well inside the recovery region: the smaller lam, the better the fit, so
+    # a coarse grid ends above the best lam.
+    A, y, _ = _noisy_problem(8, 40, 60, k=3, sigma=0.0)
+    coarse = lasso_cv(A, y, lambda_ratio=1e-1, n_lambdas=10)
+    assert coarse.best_index == 9 and coarse.at_grid_end
+    noisy = _noisy_problem(8, 40, 60, k=3, sigma=0.5)
+    assert not lasso_cv(noisy[0], noisy[1], lambda_ratio=1e-4).at_grid_end

@@ -246,6 +246,12 @@ class LassoCV:
     fold_of_row: IntArray
     seed: int
 
+    @property
+    def at_grid_end(self) -> bool:
+        """The choice is the grid's smallest lam: the best lam may lie below the grid (for a
+        small noise level relative to x, lower ``lambda_ratio``)."""
+        return self.best_index == len(self.lambdas) - 1
+
 
 def lasso_cv(
     A: FloatArray,
