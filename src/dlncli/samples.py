@@ -107,12 +107,44 @@ def rounded_matvec(A: FloatArray, v: FloatArray) -> FloatArray:
     return np.array(list(map(math.fsum, terms.tolist())), dtype=np.float64)
 
 
-def _gauss(m: int, n: int, k: int, seed: int) -> Built:
-    rng = np.random.default_rng(seed)
+def _gauss_draws(rng: np.random.Generator, m: int, n: int, k: int) -> tuple[FloatArray, FloatArray]:
+    """gauss's A and x_true, in the order of the draws from ``rng`` (noisy continues after)."""
     A = rng.standard_normal((m, n)) / math.sqrt(m)
     x_true = np.zeros(n)
     x_true[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
+    return A, x_true
+
+
+def _gauss(m: int, n: int, k: int, seed: int) -> Built:
+    A, x_true = _gauss_draws(np.random.default_rng(seed), m, n, k)
     return A, rounded_matvec(A, x_true), x_true
+
+
+def _noisy(m: int, n: int, k: int, sigma: float, seed: int) -> Built:
+    """gauss:M:N:K:SEED's A and x_true, y = A x_true (correctly rounded) + sigma z, z the next
+    M standard normals of the same generator; each entry of y is one float64 multiply and one
+    add, so y is the same on every machine."""
+    rng = np.random.default_rng(seed)
+    A, x_true = _gauss_draws(rng, m, n, k)
+    noise = rng.standard_normal(m)
+    return A, rounded_matvec(A, x_true) + sigma * noise, x_true
+
+
+def _check_noisy(spec: str, texts: Sequence[str], values: Sequence[Value]) -> None:
+    m, n, k, sigma, seed = values
+    if m < 1 or n < 1 or not 0 <= k <= n or not sigma >= 0 or seed < 0:
+        raise ProblemFormatError(
+            f"{spec}: M={m}, N={n}, K={k}, SIGMA={sigma:g}, SEED={seed}; "
+            "expected M, N >= 1, 0 <= K <= N, SIGMA >= 0, SEED >= 0"
+        )
+
+
+def noise_level(spec: str) -> float | None:
+    """SIGMA of a ``noisy:M:N:K:SIGMA:SEED`` spec (the noise's standard deviation per entry
+    of y); None for every other sample. The spec is parsed and validated as
+    :func:`build_sample` does (ProblemFormatError otherwise)."""
+    sample, values = _parse_spec(spec)
+    return float(values[3]) if sample.name == "noisy" else None
 
 
 def _check_gauss(spec: str, texts: Sequence[str], values: Sequence[Value]) -> None:
@@ -220,6 +252,15 @@ SAMPLES: tuple[Sample, ...] = (
         shape=lambda m, n, k, seed: (m, n),
     ),
     Sample(
+        "noisy",
+        (("M", int), ("N", int), ("K", int), ("SIGMA", float), ("SEED", int)),
+        _noisy,
+        "gauss:M:N:K:SEED plus noise: y = A x_true + SIGMA z, z ~ N(0, I_M) drawn next "
+        "from the same seed",
+        validate=_check_noisy,
+        shape=lambda m, n, k, sigma, seed: (m, n),
+    ),
+    Sample(
         "face",
         (("M", int), ("N", int), ("K", int), ("D", int), ("SEED", int)),
         _facet,
@@ -256,6 +297,16 @@ def build_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     """The sample ``spec`` refers to, its fields parsed and validated (ProblemFormatError
     naming the spec otherwise), A's float64 size checked against ``max_bytes`` before it is
     built."""
+    sample, values = _parse_spec(spec)
+    if sample.shape is not None:
+        m, n = sample.shape(*values)
+        check_size(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, max_bytes)
+    A, y, x_true = sample.build(*values)
+    return Problem(spec, A, y, x_true)
+
+
+def _parse_spec(spec: str) -> tuple[Sample, list[Value]]:
+    """The entry ``spec`` refers to and its field values, parsed and validated."""
     sample = find_sample(spec, strict=False)
     if sample is None:
         raise ProblemFormatError(f"{spec}: not a file and not a sample; see 'dlncli samples'")
@@ -273,11 +324,7 @@ def build_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
     ]
     if sample.validate is not None:
         sample.validate(spec, texts, values)
-    if sample.shape is not None:
-        m, n = sample.shape(*values)
-        check_size(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, max_bytes)
-    A, y, x_true = sample.build(*values)
-    return Problem(spec, A, y, x_true)
+    return sample, values
 
 
 def _parse_float(text: str, spec: str, field: str) -> float:

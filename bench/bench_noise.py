@@ -1,0 +1,107 @@
+"""The lasso's noise sensitivity on a Gaussian ensemble against the DMM minimax bound.
+
+N unknowns, delta = m / N = 0.5, k = round(rho m) nonzeros equal to +-1 or standard normal,
+A_ij ~ N(0, 1/m), y = A x + sigma z. For each (rho, nonzeros, sigma) the table gives the mean
+over seeds of the MSE per coordinate ||x_hat - x||^2 / N divided by sigma^2, for the lasso at
+the lam chosen by 5-fold cross-validation and for BPDN at sigma_est = sigma sqrt(m), beside
+M*(delta, rho) (the asymptotic worst case over k-sparse x at the best lam; docs/noise.md).
+
+Run: python -m bench.bench_noise [--n 1000 --seeds 10 --folds 5 --rhos 0.1 0.2 0.3
+--lambda-ratio 1e-4] (at sigma = 0.01 the best lam is near 1e-3 lam_0, the end of lasso_cv's
+default grid)
+(--quick: N = 300, 3 seeds). K-fold CV trains on m (K - 1) / K rows: near rho_W the folds
+can sit above their own transition (rho m / (m (K - 1) / K) > rho_W(delta (K - 1) / K)),
+and the CV choice then fails; more folds move them back below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.common import machine
+from dlncli.noise.lasso import basis_pursuit_denoise, lasso_cv, lasso_path
+from dlncli.noise.theory import noise_sensitivity
+
+DELTA = 0.5
+RHOS = (0.1, 0.2, 0.3)
+SIGMAS = (0.01, 0.1)
+NONZEROS = ("sign", "gauss")
+MARGIN = 1.1
+
+
+def trial(
+    n: int, rho: float, nonzeros: str, sigma: float, seed: int, folds: int, lambda_ratio: float
+) -> tuple[float, float, float]:
+    """(lasso-CV, BPDN, oracle lasso) MSE per coordinate divided by sigma^2 on one instance;
+    the oracle is the lasso at the best of 400 lam log-spaced over the CV grid's range,
+    chosen knowing x."""
+    m = round(DELTA * n)
+    k = round(rho * m)
+    rng = np.random.default_rng([seed, round(1000 * rho), NONZEROS.index(nonzeros)])
+    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    x = np.zeros(n)
+    support = rng.choice(n, size=k, replace=False)
+    x[support] = rng.choice([-1.0, 1.0], k) if nonzeros == "sign" else rng.standard_normal(k)
+    y = A @ x + sigma * rng.standard_normal(m)
+    cv = lasso_cv(A, y, folds=folds, seed=seed, lambda_ratio=lambda_ratio)
+    bpdn = basis_pursuit_denoise(A, y, sigma * np.sqrt(m))
+    path = lasso_path(A, y, lambda_min=float(cv.lambdas[-1]))
+    fine = np.geomspace(float(path.lambdas[0]), float(path.lambdas[-1]), 400)
+    oracle = float(np.min(np.sum((path.at(fine) - x) ** 2, axis=1)))
+    scale = n * sigma**2
+    return (
+        float(np.sum((cv.x - x) ** 2)) / scale,
+        float(np.sum((bpdn.x - x) ** 2)) / scale,
+        oracle / scale,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=1000, help="unknowns N")
+    parser.add_argument("--seeds", type=int, default=10, help="instances per row")
+    parser.add_argument("--quick", action="store_true", help="N = 300, 3 seeds")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument(
+        "--lambda-ratio", type=float, default=1e-4, help="CV grid end relative to lam_0"
+    )
+    parser.add_argument("--rhos", type=float, nargs="+", default=list(RHOS), help="k / m values")
+    args = parser.parse_args()
+    n, seeds = (300, 3) if args.quick else (args.n, args.seeds)
+    print(f"machine: {machine()}")
+    print(
+        f"N = {n}, delta = {DELTA}, {seeds} seeds per row, {args.folds}-fold CV, "
+        f"grid down to {args.lambda_ratio:g} lam_0"
+    )
+    print()
+    print(
+        "| rho | nonzeros | sigma | M* | lasso-CV MSE/sigma^2 | BPDN MSE/sigma^2 "
+        "| oracle-lam lasso | CV <= 1.1 M* | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rho in args.rhos:
+        bound = noise_sensitivity(DELTA, rho)
+        for nonzeros in NONZEROS:
+            for sigma in SIGMAS:
+                start = time.perf_counter()
+                results = np.array(
+                    [
+                        trial(n, rho, nonzeros, sigma, s, args.folds, args.lambda_ratio)
+                        for s in range(seeds)
+                    ]
+                )
+                cv_mean, bpdn_mean, oracle_mean = results.mean(axis=0)
+                cv_sem = results[:, 0].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else 0.0
+                verdict = "yes" if cv_mean <= MARGIN * bound else "no"
+                print(
+                    f"| {rho} | {nonzeros} | {sigma} | {bound:.4f} | {cv_mean:.4f} ± "
+                    f"{cv_sem:.4f} | {bpdn_mean:.4f} | {oracle_mean:.4f} | {verdict} | "
+                    f"{time.perf_counter() - start:.1f} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
