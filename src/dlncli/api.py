@@ -20,6 +20,7 @@ import numpy as np
 
 from dlncli.arrays import LN10, FloatArray
 from dlncli.deadline import Deadline
+from dlncli.dln.early_stop import Watch
 from dlncli.dln.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
 from dlncli.errors import (
     OptionError,
@@ -33,6 +34,7 @@ from dlncli.reports import (
     BPReport,
     CompareGdReport,
     CompareReport,
+    EarlyStop,
     FlowReport,
     PathReport,
     PhaseReport,
@@ -203,6 +205,8 @@ def flow(
     trajectory: bool = False,
     init: str | Path | tuple[Any, Any] | None = None,
     max_bytes: int | None = None,
+    holdout: float | None = None,
+    seed: int = 0,
     time_limit: float | None = None,
     progress: Callable[[float], None] | None = None,
     status: Callable[[str], None] | None = None,
@@ -227,6 +231,9 @@ def flow(
     init : start from a per-coordinate u(0) = u0, v(0) = v0 instead of u = v = alpha: an .npz
         path holding u0 and v0 (or log_u0 and log_v0; read under the cap ``max_bytes``), or a
         pair (log_u0, log_v0) of (N,) arrays. Gives the exact limit only (docs/train.md).
+    holdout, seed : run the flow on all rows but this fraction (drawn from ``seed``) and
+        record the held-out loss along the ODE; with the problem's ``x_true`` the error
+        ||x(t) - x_true||_2 is recorded too: ``report.early_stop`` (docs/noise.md).
     time_limit : seconds for the whole computation, or None.
     progress : called with the fraction of the ODE done; status : called with what runs now.
 
@@ -255,10 +262,19 @@ def flow(
         raise OptionError("trajectory", True, "no limit_only", "needs the ODE; drop --limit-only")
     say = status or (lambda text: None)
     if method == "ode":
+        A_train, y_train, watch = _early_stopping_split(prob, holdout, seed)
+        if watch is not None and watch.A_hold is not None:
+            prob = replace(prob, A=A_train, y=y_train)
+        if watch is not None and limit_only and watch.A_hold is not None:
+            raise OptionError(
+                "holdout", holdout, "the ODE", "stops along the ODE; drop --limit-only"
+            )
         return _ode_flow(
             prob, depth, alpha_text, log_alpha, t_end, limit_only, trajectory, time_limit,
-            progress=progress, status=say,
+            progress=progress, status=say, watch=watch,
         )  # fmt: skip
+    if holdout is not None:
+        raise OptionError("holdout", holdout, "--method ode", "stops along the ODE (--method ode)")
     if not alpha_p_fits_float(depth, log_alpha):
         raise OptionError(
             "alpha",
@@ -410,6 +426,7 @@ def _ode_flow(
     *,
     progress: Callable[[float], None] | None,
     status: Callable[[str], None],
+    watch: Watch | None = None,
 ) -> FlowReport:
     from dlncli.dln.flow import integrate_flow
     from dlncli.dln.limit import bp_anchor, flow_limit
@@ -436,6 +453,7 @@ def _ode_flow(
     changes: tuple[Any, ...] = ()
     notes: list[str] = []
     arrays: dict[str, FloatArray] | None = None
+    early_stop: EarlyStop | None = None
     # The ODE's coordinates are built on the BP face: not usable when the check contradicted
     # the face, nor when alpha^p is beyond the range where the face coordinates are formed.
     skip_ode = limit.route == "min-l2" or not limit.face_correction <= 1e-9
@@ -475,6 +493,8 @@ def _ode_flow(
             else:
                 converged = run.converged
                 agreement = float(np.max(np.abs(run.x - limit.x))) / scale
+            if watch is not None and watch.active:
+                early_stop = _stops_along(run.xs, run.log10_t, watch)
             if trajectory:
                 from dlncli.dln.potentials import trajectory_uv
 
@@ -489,6 +509,7 @@ def _ode_flow(
                     "loss": run.losses,
                     "x": run.xs,
                     **uv,
+                    **({} if early_stop is None else early_stop.curves()),
                 }
         else:
             notes.append(message)
@@ -529,7 +550,26 @@ def _ode_flow(
         elapsed_s=time.perf_counter() - start,
         notes=tuple(notes),
         trajectory=arrays,
+        early_stop=early_stop,
     )
+
+
+def _stops_along(xs: FloatArray, log10_t: FloatArray, watch: Watch) -> EarlyStop:
+    """Early stopping along the ODE's recorded states x(t_k) (K, N) at 10**log10_t (K,)."""
+    from dlncli.dln.early_stop import summarize
+
+    times = np.where(np.isfinite(log10_t), 10.0 ** np.minimum(log10_t, 300.0), 0.0)
+    errors = None
+    if watch.x_true is not None:
+        errors = np.sqrt(np.sum((xs - watch.x_true) ** 2, axis=1))
+    held = None
+    if watch.A_hold is not None and watch.y_hold is not None:
+        residual = xs @ watch.A_hold.T - watch.y_hold
+        held = 0.5 * np.sum(residual * residual, axis=1)
+    return summarize(
+        times, errors, held, time_unit="t", holdout_fraction=watch.fraction,
+        holdout_rows=watch.rows,
+    )  # fmt: skip
 
 
 def _time_left(deadline: Deadline) -> float | None:
@@ -1035,6 +1075,8 @@ def train(
     seed: int = 0,
     max_steps: int = DEFAULT_MAX_STEPS,
     tol: float = DEFAULT_TOL,
+    holdout: float | None = None,
+    predict: bool = True,
     time_limit: float | None = None,
 ) -> TrainReport:
     """Train the DLN by gradient descent (SGD with ``batch``) from u = v = alpha (``dlncli
@@ -1049,12 +1091,17 @@ def train(
     batch : B rows per SGD step (at most m), or None for full-batch GD.
     seed : seed of the SGD row draws.  max_steps : K >= 0.
     tol : converged when the loss <= tol * 1/2 ||y||^2.
+    holdout : train on all rows but this fraction, drawn from ``seed``, and record the loss
+        on the held-out rows at every step (early stopping, docs/noise.md). With the
+        problem's ``x_true`` the error ||x - x_true||_2 is recorded too: ``report.early_stop``.
+    predict : also compute the flow limits that explain GD's result (False: the steps only).
     time_limit : seconds for the whole call, or None.
     """
     from dlncli.dln.train import train as descend
 
     _, log_alpha = parse_alpha(alpha)
     prob = as_problem(problem, y)
+    A_train, y_train, watch = _early_stopping_split(prob, holdout, seed)
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise OptionError("lr", lr, "a step size eta > 0")
     m = prob.A.shape[0]
@@ -1067,8 +1114,8 @@ def train(
         raise OptionError("tol", tol, "a number > 0")
     alpha_text, _ = parse_alpha(alpha)
     report = descend(
-        prob.A,
-        prob.y,
+        A_train,
+        y_train,
         depth=check_depth(depth),
         log_alpha=log_alpha,
         lr=float(lr),
@@ -1076,9 +1123,39 @@ def train(
         seed=seed,
         max_steps=max_steps,
         tol=tol,
+        predict=predict,
+        watch=watch,
         time_limit=time_limit,
     )
     return replace(report, problem=_info(prob), alpha_text=alpha_text)
+
+
+def _early_stopping_split(
+    prob: Problem, holdout: float | None, seed: int
+) -> tuple[FloatArray, FloatArray, Watch | None]:
+    """The rows to train on and what to watch along the run: the error to the problem's
+    x_true (when it has one) and the loss on ``holdout`` (a fraction) of the rows."""
+    from dlncli.dln.early_stop import Watch, holdout_rows
+
+    if holdout is None:
+        watch = None if prob.x_true is None else Watch(x_true=prob.x_true)
+        return prob.A, prob.y, watch
+    m = prob.A.shape[0]
+    if not (isinstance(holdout, int | float) and 0 < holdout < 1):
+        raise OptionError("holdout", holdout, "a fraction 0 < holdout < 1")
+    mask = holdout_rows(m, float(holdout), seed)
+    kept = int(m - mask.sum())
+    support = 0 if prob.x_true is None else int(np.count_nonzero(prob.x_true))
+    if mask.sum() < 1 or kept < max(support, 1):
+        raise OptionError(
+            "holdout", holdout, f"a fraction leaving at least {max(support, 1)} of the m = {m} "
+            "rows to train on (the support of x_true) and holding out at least one",
+            f"{holdout} holds out {int(mask.sum())} of m = {m} rows and leaves {kept}; expected "
+            f"at least one held out and at least {max(support, 1)} kept (the support of x_true)",
+        )  # fmt: skip
+    rows = tuple(int(i) for i in np.flatnonzero(mask))
+    watch = Watch(prob.x_true, prob.A[mask], prob.y[mask], rows, float(holdout))
+    return prob.A[~mask], prob.y[~mask], watch
 
 
 # --------------------------------------------------------------------------- potentials

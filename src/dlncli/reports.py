@@ -214,6 +214,7 @@ class FlowReport:
     init: str | None = None  # flow --init: the start's file name; then log_u0, log_v0 are set
     log_u0: FloatArray | None = None  # (N,) ln u(0) per coordinate
     log_v0: FloatArray | None = None  # (N,) ln v(0) per coordinate
+    early_stop: EarlyStop | None = None  # with x_true or a hold-out (docs/noise.md)
 
     @property
     def is_raw(self) -> bool:
@@ -262,6 +263,8 @@ class FlowReport:
             )
         if self.init is not None:
             record.update(init=self.init, log_u0=self.log_u0, log_v0=self.log_v0)
+        if self.early_stop is not None:
+            record["early_stopping"] = self.early_stop.to_dict()
         return record
 
 
@@ -779,6 +782,7 @@ class TrainReport:
     loss_curve: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     problem: ProblemInfo | None = None  # set by dlncli.train
     alpha_text: str | None = None  # alpha as given to dlncli.train
+    early_stop: EarlyStop | None = None  # with x_true or a hold-out (docs/noise.md)
 
     @property
     def status(self) -> str:
@@ -787,7 +791,12 @@ class TrainReport:
     def trajectory_arrays(self) -> dict[str, FloatArray]:
         """The ``--trajectory`` file's columns: step (steps + 1,) and loss (steps + 1,)."""
         curve = self.loss_curve
-        return {"step": np.arange(curve.size, dtype=np.float64), "loss": curve}
+        out = {"step": np.arange(curve.size, dtype=np.float64), "loss": curve}
+        if self.early_stop is not None:
+            stop = self.early_stop
+            out |= {"error": stop.errors} if stop.errors is not None else {}
+            out |= {"holdout_loss": stop.holdout_losses} if stop.holdout_losses is not None else {}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         def vec(v: FloatArray | None) -> list[float] | None:
@@ -822,6 +831,7 @@ class TrainReport:
             "stability_bound": self.stability_bound,
             "elapsed_s": self.elapsed_s,
             "loop_elapsed_s": self.loop_s,
+            **({} if self.early_stop is None else {"early_stopping": self.early_stop.to_dict()}),
         }
 
 
@@ -1081,3 +1091,67 @@ class SamplesReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": "ok", "default": self.default, "samples": dict(self.descriptions)}
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Early stopping along one run (``dlncli.dln.early_stop``, docs/noise.md).
+
+    Attributes
+    ----------
+    time_unit : "step" (GD) or "t" (the flow's time).
+    times : (K,) the recorded times; errors : (K,) ||x(t) - x_true||_2, None without x_true;
+        holdout_losses : (K,) 1/2 ||A_hold x(t) - y_hold||^2, None without a hold-out.
+        The three curves go to --trajectory, not to the JSON document.
+    oracle_time, oracle_error : the recorded time of the smallest error, and that error.
+    window_lo, window_hi : the times where the error is within 10 % of its minimum (first
+        and last, interpolated in ln t); ``window_ratio`` = window_hi / window_lo.
+    holdout_fraction, holdout_rows : the share and indices of the rows kept out of training.
+    holdout_time, holdout_error : the recorded time of the smallest held-out loss, and the
+        error there (None without x_true).
+    """
+
+    time_unit: str
+    times: FloatArray = field(repr=False)
+    errors: FloatArray | None = field(repr=False)
+    holdout_losses: FloatArray | None = field(repr=False)
+    oracle_time: float | None
+    oracle_error: float | None
+    window_lo: float | None
+    window_hi: float | None
+    holdout_fraction: float | None
+    holdout_rows: tuple[int, ...]
+    holdout_time: float | None
+    holdout_error: float | None
+
+    @property
+    def window_ratio(self) -> float | None:
+        if self.window_lo is None or self.window_hi is None or self.window_lo <= 0:
+            return None
+        return self.window_hi / self.window_lo
+
+    def curves(self) -> dict[str, FloatArray]:
+        """The --trajectory columns: the recorded times and what was measured at them."""
+        out = {f"es_{self.time_unit}": self.times}
+        if self.errors is not None:
+            out["es_error"] = self.errors
+        if self.holdout_losses is not None:
+            out["es_holdout_loss"] = self.holdout_losses
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time_unit": self.time_unit,
+            "oracle_time": self.oracle_time,
+            "oracle_error": self.oracle_error,
+            "window_lo": self.window_lo,
+            "window_hi": self.window_hi,
+            "window_ratio": self.window_ratio,
+            "holdout_fraction": self.holdout_fraction,
+            "holdout_rows": list(self.holdout_rows),
+            "holdout_time": self.holdout_time,
+            "holdout_error": self.holdout_error,
+        }

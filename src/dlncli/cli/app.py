@@ -175,6 +175,29 @@ MaxInputOpt = Annotated[
 ]
 
 
+HoldoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--holdout",
+        parser=_strict_number,
+        metavar="FRACTION",
+        help="Hold out this fraction of the rows (drawn from --seed) and stop where their loss "
+        "is smallest.",
+        show_default=False,
+    ),
+]
+EarlyPlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Write the loss and the early-stopping curves against time to FILE (.png, .pdf, "
+        ".svg).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
 class FlowMethod(str, Enum):
     ode = "ode"
     raw = "raw"
@@ -312,19 +335,25 @@ def flow(
     force: ForceOpt = False,
     max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
     init: InitOpt = None,
+    holdout: HoldoutOpt = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the --holdout rows.")] = 0,
+    plot: EarlyPlotOpt = None,
 ) -> None:
     with terminal.handled(problem, as_json=as_json), terminal.heartbeat("flow", quiet=quiet) as say:
         prob = terminal.load(problem, max_input_mb)
-        terminal.check_outputs((prob.path, init), force, output=output, trajectory=trajectory)
+        terminal.check_outputs(
+            (prob.path, init), force, output=output, trajectory=trajectory, plot=plot
+        )
         with terminal.flow_progress(quiet or as_json, say) as progress:
             report = dlncli.flow(
                 prob, alpha=alpha, depth=depth, t_end=t_end, limit_only=limit_only,
-                method=method.value, trajectory=trajectory is not None, init=init,
-                max_bytes=terminal.max_bytes(max_input_mb), time_limit=time_limit,
-                progress=progress, status=say,
+                method=method.value, trajectory=trajectory is not None or plot is not None,
+                init=init, max_bytes=terminal.max_bytes(max_input_mb), holdout=holdout,
+                seed=seed, time_limit=time_limit, progress=progress, status=say,
             )  # fmt: skip
         terminal.notes(report.notes)
         terminal.save_arrays(trajectory, "--trajectory", report.trajectory or {}, force=force)
+        terminal.save_figure(plot, lambda: _figures().flow_curves_figure(report), force=force)
         terminal.emit(
             report, lambda: render.flow_renderable(report, show_all=show_all),
             as_json=as_json, output=output, force=force,
@@ -836,7 +865,9 @@ def train_command(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the SGD row draws.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the SGD row draws and --holdout rows.")
+    ] = 0,
     max_steps: Annotated[
         int, typer.Option("--max-steps", min=0, help="Stop after K steps.", metavar="K")
     ] = 100_000,
@@ -866,15 +897,18 @@ def train_command(
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    holdout: HoldoutOpt = None,
+    plot: EarlyPlotOpt = None,
 ) -> None:
     with terminal.handled(problem, as_json=as_json):
         prob = terminal.load(problem, max_input_mb)
-        terminal.check_outputs((prob.path,), force, output=output, trajectory=trajectory)
+        terminal.check_outputs((prob.path,), force, output=output, trajectory=trajectory, plot=plot)
         report = dlncli.train(
             prob, lr=lr, alpha=alpha, depth=depth, batch=batch, seed=seed,
-            max_steps=max_steps, tol=tol, time_limit=time_limit,
+            max_steps=max_steps, tol=tol, holdout=holdout, time_limit=time_limit,
         )  # fmt: skip
         terminal.save_arrays(trajectory, "--trajectory", report.trajectory_arrays(), force=force)
+        terminal.save_figure(plot, lambda: _figures().train_curves_figure(report), force=force)
         terminal.emit(
             report, lambda: render.train_renderable(report, show_all=show_all),
             as_json=as_json, output=output, force=force,

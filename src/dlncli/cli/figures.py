@@ -10,9 +10,12 @@ import numpy as np
 from dlncli.reports import (
     CompareReport,
     CompareRowReport,
+    EarlyStop,
+    FlowReport,
     PathReport,
     PhaseReport,
     PotentialsReport,
+    TrainReport,
 )
 
 BW_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # black-and-white lines
@@ -288,3 +291,61 @@ def _edges(centers: Any, lo: float, hi: float) -> Any:
     first = c[0] - (mid[0] - c[0])
     last = c[-1] + (c[-1] - mid[-1])
     return np.clip(np.concatenate([[first], mid, [last]]), lo, hi)
+
+
+def _early_stop_figure(
+    times: Any, losses: Any, stop: EarlyStop | None, *, title: str, xlabel: str
+) -> Any:
+    """Loss (top) and ||x - x_true||_2 with the held-out loss (bottom) against time, log-log;
+    the oracle stop, the 10 % window (shaded) and the hold-out stop marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 6.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    positive = np.asarray(times) > 0
+    top.loglog(np.asarray(times)[positive], np.asarray(losses)[positive], color="k", lw=1.5)
+    top.set(ylabel="loss ½‖Ax − y‖²", title=title)
+    if stop is not None:
+        t = np.asarray(stop.times)
+        keep = t > 0
+        if stop.errors is not None:
+            bottom.loglog(t[keep], np.asarray(stop.errors)[keep], color="k", label="‖x − x_true‖₂")
+        if stop.holdout_losses is not None:
+            bottom.loglog(
+                t[keep], np.asarray(stop.holdout_losses)[keep], color="0.5", ls="--",
+                label="held-out loss",
+            )  # fmt: skip
+        if stop.window_lo is not None and stop.window_hi is not None:
+            bottom.axvspan(stop.window_lo, stop.window_hi, color="0.85", label="10 % window")
+        if stop.oracle_time is not None:
+            bottom.axvline(stop.oracle_time, color="k", ls=":", label="oracle stop")
+        if stop.holdout_time is not None:
+            bottom.axvline(stop.holdout_time, color="0.4", ls="-.", label="hold-out stop")
+        bottom.legend(fontsize=8)
+    bottom.set(xlabel=xlabel, ylabel="early stopping")
+    for ax in (top, bottom):
+        ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def flow_curves_figure(report: FlowReport) -> Any:
+    """``flow --plot``: the flow's loss and its early-stopping curves against t."""
+    arrays = report.trajectory or {}
+    return _early_stop_figure(
+        arrays.get("t", np.zeros(0)), arrays.get("loss", np.zeros(0)), report.early_stop,
+        title=f"DLN flow: {report.problem.name}, p = {report.depth:g}, α = {report.alpha_text}",
+        xlabel="t",
+    )  # fmt: skip
+
+
+def train_curves_figure(report: TrainReport) -> Any:
+    """``train --plot``: GD's loss and its early-stopping curves against the step."""
+    curve = report.loss_curve
+    name = "" if report.problem is None else f"{report.problem.name}, "
+    return _early_stop_figure(
+        np.arange(curve.size, dtype=np.float64), curve, report.early_stop,
+        title=f"DLN GD: {name}p = {report.depth:g}, η = {report.lr:g}", xlabel="step",
+    )  # fmt: skip

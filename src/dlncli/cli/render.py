@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # annotations only: a command's --help must not import numpy
         BPReport,
         CompareGdReport,
         CompareReport,
+        EarlyStop,
         FlowReport,
         PathReport,
         PhaseReport,
@@ -108,6 +109,27 @@ def samples_renderable(report: SamplesReport) -> RenderableType:
     return table
 
 
+def early_stop_rows(stop: EarlyStop | None) -> list[tuple[str, str]]:
+    """The early-stopping lines of a flow or train table (none without x_true or --holdout)."""
+    if stop is None:
+        return []
+    unit = stop.time_unit
+    rows = []
+    if stop.oracle_time is not None:
+        rows += [
+            (f"oracle stop ({unit})", fmt(stop.oracle_time)),
+            ("‖x − x_true‖₂ there", fmt(stop.oracle_error)),
+            (f"window ±10 % ({unit})", f"{fmt(stop.window_lo)} – {fmt(stop.window_hi)}"),
+            ("window ratio", fmt(stop.window_ratio)),
+        ]
+    if stop.holdout_time is not None:
+        share = f"{len(stop.holdout_rows)} rows"
+        rows += [(f"hold-out stop ({unit}; {share})", fmt(stop.holdout_time))]
+        if stop.holdout_error is not None:
+            rows += [("‖x − x_true‖₂ there", fmt(stop.holdout_error))]
+    return rows
+
+
 def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
     table = Table(title=title, show_header=False)
     table.add_column(style="bold")
@@ -142,6 +164,7 @@ def flow_renderable(report: FlowReport, *, show_all: bool) -> RenderableType:
         (f"distance to {report.reference}", fmt(report.distance_to_reference)),
         ("time", f"{report.elapsed_s:.3f} s"),
     ]
+    rows += early_stop_rows(report.early_stop)
     summary = key_value_table(f"DLN flow: {escape(report.problem.name)} ({m}×{n})", rows)
     scale = max((abs(float(v)) for v in x), default=0.0)
     shown = range(n) if show_all else [i for i in range(n) if abs(x[i]) >= 1e-6 * scale]
@@ -504,6 +527,7 @@ def train_renderable(report: TrainReport, *, show_all: bool) -> RenderableType:
         ),
         ("time", f"{report.elapsed_s:.3f} s"),
     ]
+    rows += early_stop_rows(report.early_stop)
     summary = key_value_table(f"DLN {algorithm}: {escape(name)} ({m}×{n})", rows)
     x = report.x
     scale = max((abs(float(v)) for v in x), default=0.0)

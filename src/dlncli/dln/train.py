@@ -37,6 +37,7 @@ import numpy as np
 
 from dlncli.arrays import UNIT_ROUNDOFF, FloatArray
 from dlncli.deadline import Deadline
+from dlncli.dln.early_stop import Watch, summarize
 from dlncli.dln.limit import (
     LimitResult,
     bp_anchor,
@@ -46,7 +47,7 @@ from dlncli.dln.limit import (
     unbalanced_limit,
 )
 from dlncli.errors import OptionError, TimeLimitError
-from dlncli.reports import TrainReport
+from dlncli.reports import EarlyStop, TrainReport
 
 DEFAULT_TOL = 1e-28  # loss <= DEFAULT_TOL * 1/2 ||y||^2: machine-precision interpolation
 DEFAULT_MAX_STEPS = 100_000
@@ -149,6 +150,7 @@ def train(
     max_steps: int = DEFAULT_MAX_STEPS,
     tol: float = DEFAULT_TOL,
     predict: bool = True,
+    watch: Watch | None = None,
     time_limit: float | None = None,
 ) -> TrainReport:
     """Run GD (or SGD with ``batch`` rows) on (u, v) from u = v = alpha and explain its result.
@@ -170,6 +172,8 @@ def train(
         gradient is scaled by m / B). None: full-batch GD.
     max_steps : K.  tol : relative loss target.
     predict : compute the flow limits (effective start, nominal alpha) and the BP distance.
+    watch : what to measure at every step for early stopping (the error to x_true, the
+        loss on held-out rows): ``early_stop`` of the report (docs/noise.md).
     time_limit : wall-clock seconds for the whole run, one budget: the BP anchor, the steps
         (checked every 1000 steps) and both exact limits get what is left.
 
@@ -235,6 +239,7 @@ def train(
         start=start,
         bound=bound,
         user_lr=lr,
+        watch=_normalized_watch(watch, scale_exp),
     )
     lu, lv = run.log_u, run.log_v
     step, converged, diverged, message = run.steps, run.converged, run.diverged, run.message
@@ -321,7 +326,31 @@ def train(
         bp_reference=bp_reference,
         loop_s=loop_s,
         loss_curve=curve,
+        early_stop=_early_stop(run, watch, scale_exp),
     )
+
+
+def _normalized_watch(watch: Watch | None, scale_exp: int) -> Watch | None:
+    """The watch on the normalized data (held-out rows scaled like A and y; x is unchanged)."""
+    if watch is None or not watch.active:
+        return None
+    if watch.A_hold is None or watch.y_hold is None:
+        return watch
+    A_hold, y_hold = normalize(watch.A_hold, watch.y_hold, scale_exp)
+    return Watch(watch.x_true, A_hold, y_hold, watch.rows, watch.fraction)
+
+
+def _early_stop(run: _Descent, watch: Watch | None, scale_exp: int) -> EarlyStop | None:
+    if watch is None or not watch.active:
+        return None
+    holdout = None
+    if run.holdout_losses is not None:
+        holdout = np.ldexp(np.asarray(run.holdout_losses), -2 * scale_exp)
+    errors = None if run.errors is None else np.asarray(run.errors)
+    return summarize(
+        np.arange(run.steps + 1, dtype=np.float64), errors, holdout, time_unit="step",
+        holdout_fraction=watch.fraction, holdout_rows=watch.rows,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -341,6 +370,8 @@ class _Descent:
     effective_log_v: FloatArray | None
     loop_s: float
     target: float  # the loss target reached or missed: tol's, or the rounding floor's
+    errors: list[float] | None = None  # ||x_k - x_true||_2 per iterate (with a watch)
+    holdout_losses: list[float] | None = None  # 1/2 ||A_hold x_k - y_hold||^2 per iterate
 
 
 SGD_CHUNK = 256  # SGD draws the rows of this many steps at once (fewer rows if m is large)
@@ -361,6 +392,7 @@ def _descend(
     start: float,
     bound: float,
     user_lr: float,
+    watch: Watch | None = None,
 ) -> _Descent:
     """The steps of :func:`train` (module docstring) and the effective start they imply.
 
@@ -444,6 +476,7 @@ def _descend(
     loss0 = loss
     explode = min(EXPLODE_FACTOR * max(loss0, 1e-300), sys.float_info.max)
     curve = [loss]
+    recorder = None if watch is None else _Recorder(watch, x)
     step = 0
     k = 0  # the row of ``weights`` for the next step
     abs_a = np.abs(A)
@@ -544,6 +577,8 @@ def _descend(
                 subtract(r, y, r)
                 loss = 0.5 * float(dot(r, r))
                 append(loss)
+                if recorder is not None:
+                    recorder.record(x)
                 if not loss <= explode:  # also a NaN or infinite loss
                     diverged = True
                     if general and not s.min() > -1.0:
@@ -552,6 +587,8 @@ def _descend(
                         step -= 1
                         curve.pop()
                         loss = curve[-1]
+                        if recorder is not None:
+                            recorder.undo()
                     else:
                         message = (
                             f"diverged at step {step}: {_growth(loss, loss0)}; lr "
@@ -587,7 +624,38 @@ def _descend(
         else:
             shift = A.T @ R
             eff_u, eff_v = lu + shift, lv - shift
-    return _Descent(lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s, target)
+    return _Descent(
+        lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s, target,
+        None if recorder is None else recorder.errors,
+        None if recorder is None else recorder.held,
+    )  # fmt: skip
+
+
+class _Recorder:
+    """Early stopping's measurements of every iterate: ||x - x_true||_2 and the held-out loss
+    1/2 ||A_hold x - y_hold||^2, in preallocated buffers."""
+
+    def __init__(self, watch: Watch, x: FloatArray) -> None:
+        self.x_true, self.A_hold, self.y_hold = watch.x_true, watch.A_hold, watch.y_hold
+        self.errors: list[float] | None = None if self.x_true is None else []
+        self.held: list[float] | None = None if self.A_hold is None else []
+        self.gap = np.empty_like(x)
+        self.r = np.empty(0 if self.A_hold is None else self.A_hold.shape[0])
+        self.record(x)
+
+    def record(self, x: FloatArray) -> None:
+        if self.errors is not None and self.x_true is not None:
+            np.subtract(x, self.x_true, self.gap)
+            self.errors.append(math.sqrt(float(np.dot(self.gap, self.gap))))
+        if self.held is not None and self.A_hold is not None and self.y_hold is not None:
+            np.dot(self.A_hold, x, self.r)
+            np.subtract(self.r, self.y_hold, self.r)
+            self.held.append(0.5 * float(np.dot(self.r, self.r)))
+
+    def undo(self) -> None:
+        for measured in (self.errors, self.held):
+            if measured:
+                measured.pop()
 
 
 def _batch_weights(
