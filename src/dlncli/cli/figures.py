@@ -311,9 +311,10 @@ def phase_noise_figure(report: PhaseReport) -> Any:
     curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
     curve_r = [weak_threshold(float(d)) for d in curve_d]
     values = [c.mse_sigma2 for c in report.cells if c.mse_sigma2 is not None and c.mse_sigma2 > 0]
-    norm = LogNorm(min(values), max(values)) if values else LogNorm(1e-2, 1e2)
-    if norm.vmin == norm.vmax:  # a single value: a decade around it
-        norm = LogNorm(float(norm.vmin) / 10, float(norm.vmax) * 10)
+    low, high = (min(values), max(values)) if values else (1e-2, 1e2)
+    if low == high:  # a single value: a decade on either side
+        low, high = low / 10, high * 10
+    norm = LogNorm(low, high)
     mesh = None
     for ax, variant in zip(axes, report.variants, strict=True):
         for i, m in enumerate(ms):
