@@ -653,11 +653,7 @@ def phase_command(
     ] = "0.1:0.9:9",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
     method: Annotated[
-        str,
-        typer.Option(
-            "--method",
-            help="Comma-separated: bp, limit, gd (needs --lr LIST), lasso-cv, bpdn (BPDN at σ√m).",
-        ),
+        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (--lr), lasso-cv, bpdn.")
     ] = "bp",
     depth: Annotated[
         str | None,
@@ -724,7 +720,7 @@ def phase_command(
             "--noise",
             metavar="SIGMA",
             help="y = Ax + σz, z ~ N(0, I): each cell also gets the mean ‖x̂ − x‖²/(Nσ²) beside "
-            "the lasso's minimax M*(δ, ρ); with --theory, M* on the (δ, ρ) grid. [default: 0]",
+            "the lasso's minimax M*(δ, ρ), also in --plot. [default: 0]",
             show_default=False,
         ),
     ] = None,
@@ -773,18 +769,13 @@ def phase_command(
             "--plot-kind",
             metavar="KIND",
             help="heatmap: one (δ, ρ) panel per method; curves: success rate against ρ, one "
-            "panel per δ, all methods, and GD's η·λ_max at the end. With --noise: MSE/σ² "
-            "instead of the success rate, beside M*(δ, ρ). [default: heatmap]",
+            "panel per δ, all methods, and GD's η·λ_max at the end. [default: heatmap]",
             show_default=False,
         ),
     ] = None,
     theory: Annotated[
         bool,
-        typer.Option(
-            "--theory",
-            metavar="",
-            help="Only print the asymptotic threshold ρ_W(δ) (with --noise: M*(δ, ρ) per --rho).",
-        ),
+        typer.Option("--theory", metavar="", help="Only print ρ_W(δ) (with --noise: M*(δ, ρ))."),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", metavar="", help="No progress output.")
