@@ -369,7 +369,7 @@ def test_store_of_another_format_is_refused(tmp_path: Path) -> None:
     phase(**SWEEP, workers=1, store=store)  # type: ignore[arg-type]
     with sqlite3.connect(store) as db:
         db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
-    with pytest.raises(StoreError, match="format 1, this dlncli writes format 2"):
+    with pytest.raises(StoreError, match="format 1, this dlncli writes format 3"):
         phase(**SWEEP, workers=1, store=store, resume=True)  # type: ignore[arg-type]
     with sqlite3.connect(store) as db:
         db.execute("DELETE FROM meta WHERE key = 'format'")

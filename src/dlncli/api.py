@@ -36,6 +36,7 @@ from dlncli.reports import (
     CompareReport,
     EarlyStop,
     FlowReport,
+    NoiseTheoryReport,
     PathReport,
     PhaseReport,
     PotentialsReport,
@@ -1205,10 +1206,21 @@ def _finite_number(value: str | float, option: str) -> float:
 # --------------------------------------------------------------------------- theory
 
 
-def theory(deltas: str | Sequence[float] | None) -> TheoryReport:
+def theory(
+    deltas: str | Sequence[float] | None,
+    *,
+    rhos: str | Sequence[float] | None = None,
+    noise: str | float | None = None,
+) -> TheoryReport | NoiseTheoryReport:
     """The asymptotic weak threshold rho_W(delta) of basis pursuit (Donoho-Tanner) at each
     delta = m / N in (0, 1] (``dlncli phase --theory``): a list, or "a,b,c" /
-    "start:stop:count" text."""
+    "start:stop:count" text.
+
+    With ``noise`` = sigma > 0 (``phase --theory --noise SIGMA``): the lasso's minimax noise
+    sensitivity M*(delta, rho) for every delta and every rho in ``rhos`` (default 0.1:0.9:9),
+    with rho_W(delta), as a NoiseTheoryReport (docs/noise.md); sigma = 0 is the noiseless
+    table.
+    """
     from dlncli.transition.theory import weak_threshold_table
 
     if deltas is None:
@@ -1221,7 +1233,18 @@ def theory(deltas: str | Sequence[float] | None) -> TheoryReport:
         raise OptionError(
             "deltas", shown, "values in (0, 1]", f"{shown!r}; expected values in (0, 1]"
         )
-    return weak_threshold_table(values)
+    sigma = _noise_level(noise)
+    if sigma == 0.0:
+        return weak_threshold_table(values)
+    from dlncli.noise.theory import noise_sensitivity_table
+
+    rho_values = _grid_floats(DEFAULT_PHASE_RHOS if rhos is None else rhos, "rhos")
+    if any(not 0 <= r <= 1 for r in rho_values):
+        shown = rhos if isinstance(rhos, str) else list(rho_values)
+        raise OptionError(
+            "rhos", shown, "values in [0, 1]", f"{shown!r}; expected values in [0, 1]"
+        )
+    return NoiseTheoryReport(sigma, noise_sensitivity_table(values, rho_values))
 
 
 # --------------------------------------------------------------------------- phase
@@ -1251,6 +1274,7 @@ def phase(
     resume: bool = False,
     max_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    noise: str | float | None = None,
 ) -> PhaseReport:
     """Recovery phase diagrams (Donoho-Tanner) over Gaussian ensembles (``dlncli phase``).
 
@@ -1261,7 +1285,7 @@ def phase(
     deltas, rhos : delta = m / N and rho = k / m values: a list, or "a,b,c" or
         "start:stop:count" text.
     trials : instances per cell.
-    methods : "bp", "limit", "gd" (a list or comma-separated text).
+    methods : "bp", "limit", "gd", "lasso-cv", "bpdn" (a list or comma-separated text).
     depths, alphas : for limit and gd (defaults 3 and 1e-3); alphas as decimal text,
         "start:stop:count" log-spaced.
     lrs, lr_relative : GD step sizes, or fractions of each instance's stability bound.
@@ -1271,6 +1295,9 @@ def phase(
     workers, scheduler : local worker processes, or an existing Dask scheduler's address.
     store, resume : SQLite file receiving every trial, and reuse of what it holds.
     progress : called with (done, total) instances.
+    noise : sigma >= 0 (default 0): y = A x + sigma z, z ~ N(0, I_m) drawn after x from the
+        instance's generator; each cell then reports the mean ||x_hat - x||^2 / (N sigma^2)
+        beside M*(delta, rho) (docs/noise.md).
     """
     from dlncli.problem import DEFAULT_MAX_INPUT_BYTES, format_bytes
     from dlncli.reports import GD_LOSS_TOL, GD_MAX_STEPS
@@ -1296,6 +1323,7 @@ def phase(
         )
     delta_values = _grid_floats(deltas, "deltas")
     rho_values = _grid_floats(rhos, "rhos")
+    sigma = _noise_level(noise)
     if trials < 1:
         raise OptionError("trials", trials, "a whole number >= 1")
     if variants is None:
@@ -1408,7 +1436,23 @@ def phase(
         store=store,
         resume=resume,
         progress=progress,
+        noise=sigma,
     )
+
+
+def _noise_level(noise: str | float | None) -> float:
+    """``--noise``: sigma as a finite number >= 0 (None: 0)."""
+    if noise is None:
+        return 0.0
+    try:
+        sigma = parse_decimal(noise) if isinstance(noise, str) else float(noise)
+    except ValueError:
+        raise OptionError(
+            "noise", noise, "a number sigma >= 0", f"{noise!r} is not a number"
+        ) from None
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise OptionError("noise", noise, "a finite number sigma >= 0")
+    return sigma
 
 
 def _names(methods: str | Sequence[str]) -> list[str]:

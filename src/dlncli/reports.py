@@ -733,6 +733,36 @@ class TheoryReport:
         }
 
 
+@dataclass(frozen=True)
+class NoiseTheoryReport:
+    """``dlncli phase --theory --noise SIGMA``: the lasso's minimax noise sensitivity
+    M*(delta, rho) on the (delta, rho) grid with rho_W(delta) (``table`` is a
+    noise.theory.NoiseSensitivityReport); sigma^2 M* is the MSE per coordinate at this sigma."""
+
+    noise: float
+    table: Any  # dlncli.noise.theory.NoiseSensitivityReport
+
+    def to_dict(self) -> dict[str, Any]:
+        sigma2 = self.noise * self.noise
+        points = []
+        for point in self.table.points:
+            entry = point.to_dict()
+            bound = entry["minimax_mse"]
+            entry["mse"] = None if bound is None else sigma2 * bound
+            points.append(entry)
+        rho_w = {p.delta: p.rho_w for p in self.table.points}
+        return {
+            "status": "ok",
+            "message": (
+                "lasso minimax noise sensitivity: MSE per coordinate = sigma^2 minimax_mse "
+                "(null at and above rho_W)"
+            ),
+            "noise": self.noise,
+            "theory": [{"delta": d, "rho": r} for d, r in rho_w.items()],
+            "noise_sensitivity": points,
+        }
+
+
 # --------------------------------------------------------------------------- train
 
 
@@ -894,6 +924,10 @@ class CellSummary:
     unconverged : GD runs stopped at the step budget (judged on their last iterate);
     sharpness_median : GD, the median over the trials that did not diverge of eta lambda_max
     at the end (2 is the edge of stability); lr_used_median : GD, the median step size eta.
+    noise : the sweep's sigma.  mse : the mean over the ``mse_trials`` trials that returned an
+    x_hat (all but failed and diverged ones) of ||x_hat - x||^2 / N.  minimax_mse : with noise,
+    the lasso's asymptotic minimax M*(delta, rho) at the realized delta and rho (None without
+    noise and where it is infinite, at and above rho_W(delta)).
     """
 
     delta: float
@@ -908,10 +942,22 @@ class CellSummary:
     unconverged: int = 0
     sharpness_median: float | None = None
     lr_used_median: float | None = None
+    noise: float = 0.0
+    mse: float | None = None
+    mse_trials: int = 0
+    minimax_mse: float | None = None
 
     @property
     def rate(self) -> float:
         return self.successes / self.trials if self.trials else 0.0
+
+    @property
+    def mse_sigma2(self) -> float | None:
+        """mse / sigma^2, the MSE per coordinate in units of the noise variance (None without
+        noise or without a trial that returned an x_hat)."""
+        if self.mse is None or self.noise == 0.0:
+            return None
+        return self.mse / (self.noise * self.noise)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -928,6 +974,11 @@ class CellSummary:
             "sharpness_median": self.sharpness_median,
             "lr_used_median": self.lr_used_median,
             "rate": self.rate,
+            "noise": self.noise,
+            "mse": self.mse,
+            "mse_trials": self.mse_trials,
+            "mse_sigma2": self.mse_sigma2,
+            "minimax_mse": self.minimax_mse,
         }
 
 
@@ -990,9 +1041,12 @@ class PhaseReport:
     gd: GdBudget = field(default_factory=GdBudget)
     diverged: int = 0
     unconverged: int = 0
+    noise: float = 0.0  # sigma: y = A x + sigma z
 
     def to_dict(self) -> dict[str, Any]:
         message = f"{self.reused + self.computed} trials ({self.reused} from the store)"
+        if self.noise:
+            message += f"; noise sigma = {self.noise:g}"
         if self.failed:
             message += f"; {self.failed} solver failures counted as no recovery"
         if self.diverged:
@@ -1009,6 +1063,7 @@ class PhaseReport:
             "seed": self.seed,
             "trials": self.trials,
             "success_tol": self.success_tol,
+            "noise": self.noise,
             "delta_grid": list(self.delta_grid),
             "rho_grid": list(self.rho_grid),
             "cells": [c.to_dict() for c in self.cells],

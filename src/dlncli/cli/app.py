@@ -682,7 +682,7 @@ def phase_command(
     ] = "0.1:0.9:9",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Instances per cell.")] = 10,
     method: Annotated[
-        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (needs --lr LIST).")
+        str, typer.Option("--method", help="Comma-separated: bp, limit, gd (--lr), lasso-cv, bpdn.")
     ] = "bp",
     depth: Annotated[
         str | None,
@@ -743,6 +743,16 @@ def phase_command(
         float,
         typer.Option("--success-tol", help="Success when ‖x̂ − x‖∞ ≤ TOL·‖x‖∞.", metavar="TOL"),
     ] = 1e-6,
+    noise: Annotated[
+        str | None,
+        typer.Option(
+            "--noise",
+            metavar="SIGMA",
+            help="y = Ax + σz, z ~ N(0, I): each cell also gets the mean ‖x̂ − x‖²/(Nσ²) beside "
+            "the lasso's minimax M*(δ, ρ), also in --plot. [default: 0]",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -794,7 +804,7 @@ def phase_command(
     ] = None,
     theory: Annotated[
         bool,
-        typer.Option("--theory", metavar="", help="Only print the asymptotic threshold ρ_W(δ)."),
+        typer.Option("--theory", metavar="", help="Only print ρ_W(δ) (with --noise: M*(δ, ρ))."),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", metavar="", help="No progress output.")
@@ -813,7 +823,7 @@ def phase_command(
         terminal.fail("Invalid value for '--plot-kind': needs --plot FILE", 2)
     with terminal.handled("", as_json=as_json, kept=terminal.phase_kept(store)):
         if theory:
-            table = dlncli.theory(delta)
+            table = dlncli.theory(delta, rhos=rho, noise=noise)
             terminal.emit(table, lambda: render.theory_renderable(table), as_json=as_json)
             return
         terminal.check_outputs((store,), force, plot=plot)
@@ -823,9 +833,11 @@ def phase_command(
                 alphas=alpha, lrs=lr, lr_relative=lr_relative, max_steps=max_steps,
                 loss_tol=loss_tol, seed=seed, success_tol=success_tol, workers=workers,
                 scheduler=scheduler, store=store, resume=resume,
-                max_bytes=terminal.max_bytes(max_input_mb), progress=progress,
+                max_bytes=terminal.max_bytes(max_input_mb), progress=progress, noise=noise,
             )  # fmt: skip
         kind = "phase_curves_figure" if plot_kind == "curves" else "phase_figure"
+        if report.noise:
+            kind = kind.replace("phase_", "phase_noise_")
         terminal.save_figure(plot, lambda: getattr(_figures(), kind)(report), force=force)
         terminal.emit(report, lambda: render.phase_renderable(report), as_json=as_json)
 

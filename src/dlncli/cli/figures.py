@@ -349,3 +349,104 @@ def train_curves_figure(report: TrainReport) -> Any:
         np.arange(curve.size, dtype=np.float64), curve, report.early_stop,
         title=f"DLN GD: {name}p = {report.depth:g}, η = {report.lr:g}", xlabel="step",
     )  # fmt: skip
+
+
+def phase_noise_figure(report: PhaseReport) -> Any:
+    """``phase --noise --plot``: one panel per method variant, the mean ||x_hat - x||^2 / (N
+    sigma^2) over (delta, rho) on a log colour scale (one scale for all panels), with rho_W(delta),
+    where the lasso's minimax M*(delta, rho) blows up. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    from dlncli.transition.theory import weak_threshold
+
+    count = len(report.variants)
+    fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    ms = sorted({c.m for c in report.cells})
+    deltas = np.array([m / report.n for m in ms])
+    edges = _edges(deltas, 0.0, 1.0)
+    curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
+    curve_r = [weak_threshold(float(d)) for d in curve_d]
+    values = [c.mse_sigma2 for c in report.cells if c.mse_sigma2 is not None and c.mse_sigma2 > 0]
+    low, high = (min(values), max(values)) if values else (1e-2, 1e2)
+    if low == high:  # a single value: a decade on either side
+        low, high = low / 10, high * 10
+    norm = LogNorm(low, high)
+    mesh = None
+    for ax, variant in zip(axes, report.variants, strict=True):
+        for i, m in enumerate(ms):
+            cells = sorted((c for c in report.cells if c.variant == variant and c.m == m), key=_rho)
+            rhos = np.array([c.rho for c in cells])
+            # No x_hat in any trial (all failed): a masked (blank) cell, never a made-up colour.
+            mse = np.ma.masked_invalid(
+                np.array([[np.nan if c.mse_sigma2 is None else c.mse_sigma2] for c in cells])
+            )
+            mesh = ax.pcolormesh(
+                edges[i : i + 2], _edges(rhos, 0.0, 1.0), mse, cmap="magma", norm=norm
+            )
+        ax.plot(curve_d, curve_r, color="tab:cyan", linewidth=1.5, label="ρ_W(δ): M* = ∞")
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel("δ = m/N")
+        ax.set_ylabel("ρ = k/m")
+        ax.set_title(variant.label, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=list(axes), label=f"MSE/σ² = ‖x̂ − x‖²/(Nσ²), σ = {report.noise:g}")
+    return fig
+
+
+def phase_noise_curves_figure(report: PhaseReport) -> Any:
+    """``phase --noise --plot-kind curves``: the mean ||x_hat - x||^2 / (N sigma^2) against rho,
+    one panel per delta, one line per method variant (log scale), with the lasso's minimax
+    M*(delta, rho) as a curve and rho_W(delta), where it blows up, as a vertical line. Returns a
+    matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from dlncli.noise.theory import noise_sensitivity
+    from dlncli.transition.theory import weak_threshold
+
+    ms = sorted({c.m for c in report.cells})
+    fig = Figure(figsize=(4.2 * len(ms) + 1.6, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(ms), squeeze=False)[0]
+    markers = "os^vDPX*"
+    for ax, m in zip(axes, ms, strict=True):
+        delta = m / report.n
+        for j, v in enumerate(report.variants):
+            cells = sorted((c for c in report.cells if c.variant == v and c.m == m), key=_rho)
+            shown = [c for c in cells if c.mse_sigma2 is not None]
+            ax.plot(
+                [c.rho for c in shown],
+                [c.mse_sigma2 for c in shown],
+                marker=markers[j % len(markers)],
+                markersize=4,
+                label=v.label,
+            )
+        rho_w = weak_threshold(delta)
+        rhos = [c.rho for c in report.cells if c.m == m]
+        grid = np.linspace(min(rhos) / 2, min(max(rhos), rho_w) * (1 - 1e-9), 200)
+        bound = np.array([noise_sensitivity(delta, float(r)) for r in grid])
+        ax.plot(grid, bound, color="black", linestyle="--", linewidth=1.5, label="M*(δ, ρ)")
+        # M* -> inf at rho_W: the axis follows the measurements, not the blow-up.
+        seen = [
+            c.mse_sigma2
+            for c in report.cells
+            if c.m == m and c.mse_sigma2 is not None and c.mse_sigma2 > 0
+        ]
+        if seen:
+            ax.set_ylim(min(min(seen), float(bound[0])) / 3, max(seen) * 10)
+        ax.axvline(rho_w, color="tab:green", linestyle=":", linewidth=1.5, label="ρ_W(δ)")
+        ax.set_yscale("log")
+        ax.set_title(f"δ = m/N = {delta:.3g} (N = {report.n}, m = {m}), σ = {report.noise:g}")
+        ax.set_xlabel("ρ = k/m")
+        ax.set_ylabel("MSE/σ² = ‖x̂ − x‖²/(Nσ²)")
+        ax.grid(True, alpha=0.3, which="both")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: a command's --help must not import numpy
         CompareReport,
         EarlyStop,
         FlowReport,
+        NoiseTheoryReport,
         PathReport,
         PhaseReport,
         PotentialsReport,
@@ -424,13 +425,36 @@ def path_renderable(report: PathReport, *, show_all: bool) -> RenderableType:
 # --------------------------------------------------------------------------- phase
 
 
-def theory_renderable(table: TheoryReport) -> RenderableType:
-    """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport)."""
+def theory_renderable(table: TheoryReport | NoiseTheoryReport) -> RenderableType:
+    """``phase --theory``: rho_W(delta) to 4 digits (``table`` is a theory.TheoryReport); with
+    --noise, M*(delta, rho) and sigma^2 M* per (delta, rho) beside rho_W(delta)."""
+    from dlncli.reports import NoiseTheoryReport
+
+    if isinstance(table, NoiseTheoryReport):
+        return _noise_theory_renderable(table)
     out = Table(title="weak threshold ρ_W(δ)")
     out.add_column("δ = m/N", justify="right")
     out.add_column("ρ_W = k/m", justify="right")
     for d, r in zip(table.deltas, table.rhos, strict=True):
         out.add_row(f"{d:g}", f"{r:.4f}")
+    return out
+
+
+def _noise_theory_renderable(report: NoiseTheoryReport) -> RenderableType:
+    sigma2 = report.noise * report.noise
+    out = Table(title=f"lasso minimax noise sensitivity M*(δ, ρ), σ = {report.noise:g}")
+    for col in ("δ = m/N", "ρ = k/m", "ρ_W(δ)", "M*(δ, ρ)", "σ²·M*", "λ*"):
+        out.add_column(col, justify="right")
+    for p in report.table.points:
+        bound = p.minimax_mse
+        out.add_row(
+            f"{p.delta:g}",
+            f"{p.rho:g}",
+            f"{p.rho_w:.4f}",
+            "∞ (ρ ≥ ρ_W)" if bound is None else f"{bound:.6g}",
+            "∞" if bound is None else f"{sigma2 * bound:.4g}",
+            f"{p.threshold:.6g}",
+        )
     return out
 
 
@@ -467,6 +491,8 @@ def phase_renderable(report: PhaseReport) -> RenderableType:
         for j, rho in enumerate(report.rho_grid):
             grid.add_row(f"{rho:g}", *(_rate_cell(by_m[m][j]) for m in columns))
         parts.append(grid)
+    if report.noise:
+        parts.append(_mse_table(report))
     if gd:
         parts.append(
             "[dim]GD cells: n d = n runs diverged (no success), n s = n runs stopped at the "
@@ -485,6 +511,32 @@ def phase_renderable(report: PhaseReport) -> RenderableType:
         )
     parts.append(table)
     return Group(*parts)
+
+
+def _mse_table(report: PhaseReport) -> Table:
+    """With noise: the mean ||x_hat - x||^2 / (N sigma^2) per cell and variant beside M*."""
+    table = Table(
+        title=f"MSE/σ² = mean ‖x̂ − x‖²/(Nσ²), σ = {report.noise:g}, beside the lasso's M*(δ, ρ)"
+    )
+    for col in ("δ", "ρ", "M*(δ, ρ)"):
+        table.add_column(col, justify="right")
+    for variant in report.variants:
+        table.add_column(escape(variant.label), justify="right")
+    first = report.variants[0]
+    for cell in (c for c in report.cells if c.variant == first):
+        row = [c for c in report.cells if c.m == cell.m and c.k == cell.k]
+        shown = []
+        for c in row:
+            value = c.mse_sigma2
+            text = "—" if value is None else f"{value:.4g}"
+            if value is not None and c.mse_trials < c.trials:
+                text += f" ({c.mse_trials}/{c.trials})"
+            shown.append(text)
+        bound = cell.minimax_mse
+        table.add_row(
+            f"{cell.delta:.4g}", f"{cell.rho:.4g}", "∞" if bound is None else f"{bound:.4g}", *shown
+        )
+    return table
 
 
 def _rate_cell(cell: Any) -> str:

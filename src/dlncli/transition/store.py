@@ -1,9 +1,11 @@
 """The embedded SQLite store of a phase sweep: one row per finished trial, written at once.
 
-A row is keyed by (m, k, trial, method, depth, log_alpha, lr, lr_relative); parameters a method
-does not use are stored as 0 so that the primary key never contains NULL (SQLite treats NULLs as
-distinct and would then accept duplicates). ``lr_relative`` is 1 when lr is a fraction of each
-instance's stability bound 2 / lambda_max (``phase --lr-relative``), 0 when it is the step size.
+A row is keyed by (noise, m, k, trial, method, depth, log_alpha, lr, lr_relative), noise being
+the sweep's sigma (0 without noise; one store holds one noise level, which its parameters fix as
+well); parameters a method does not use are stored as 0 so that the primary key never contains
+NULL (SQLite treats NULLs as distinct and would then accept duplicates). ``lr_relative`` is 1
+when lr is a fraction of each instance's stability bound 2 / lambda_max (``phase
+--lr-relative``), 0 when it is the step size.
 The store also keeps its format, the dlncli version and the sweep's parameters (a canonical
 JSON document) and refuses to be reused by a different sweep. WAL mode lets a reader (another
 ``dlncli phase --resume``, a notebook) look while the sweep writes, and a commit per trial means
@@ -23,17 +25,20 @@ from dlncli.errors import DlnError
 
 __all__ = ["STATUSES", "PhaseStore", "StoreError", "StoredTrial"]
 
-FORMAT = "2"  # 2: lr_relative in the key; status, lr_used, steps, sharpness per trial
+# 2: lr_relative in the key; status, lr_used, steps, sharpness per trial.
+# 3: the noise level sigma in the key; the squared error ||x_hat - x||_2^2 per trial.
+FORMAT = "3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
+    noise REAL NOT NULL,
     m INTEGER NOT NULL, k INTEGER NOT NULL, trial INTEGER NOT NULL,
     method TEXT NOT NULL, depth REAL NOT NULL, log_alpha REAL NOT NULL, lr REAL NOT NULL,
     lr_relative INTEGER NOT NULL,
     success INTEGER NOT NULL, status TEXT NOT NULL, error_inf REAL, solve_s REAL NOT NULL,
-    lr_used REAL, steps INTEGER, sharpness REAL,
-    PRIMARY KEY (m, k, trial, method, depth, log_alpha, lr, lr_relative)
+    lr_used REAL, steps INTEGER, sharpness REAL, sq_error REAL,
+    PRIMARY KEY (noise, m, k, trial, method, depth, log_alpha, lr, lr_relative)
 );
 """
 
@@ -61,6 +66,9 @@ class StoredTrial:
     lr_used: float | None = None  # GD: the step size eta used (differs from lr if relative)
     steps: int | None = None  # GD: steps taken
     sharpness: float | None = None  # GD: eta lambda_max(Hessian) at the last iterate
+    # ||x_hat - x||_2^2 (math.fsum of the squares: the same on every CPU), None when failed or
+    # diverged: the sweep's mean squared error is computed from these exactly
+    sq_error: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -68,10 +76,12 @@ class StoredTrial:
 
 
 class PhaseStore:
-    """A sweep's trials in an SQLite file (WAL). Use as a context manager."""
+    """A sweep's trials in an SQLite file (WAL), at noise level ``noise`` (the sweep's sigma;
+    rows are written and read at this level only). Use as a context manager."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, noise: float = 0.0) -> None:
         self.path = path
+        self.noise = float(noise)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -135,7 +145,8 @@ class PhaseStore:
     def load(self) -> dict[TrialKey, StoredTrial]:
         rows = self._db.execute(
             "SELECT m, k, trial, method, depth, log_alpha, lr, lr_relative, success, status, "
-            "error_inf, solve_s, lr_used, steps, sharpness FROM trials"
+            "error_inf, solve_s, lr_used, steps, sharpness, sq_error FROM trials WHERE noise = ?",
+            (self.noise,),
         ).fetchall()
         out: dict[TrialKey, StoredTrial] = {}
         for row in rows:
@@ -158,6 +169,7 @@ class PhaseStore:
                 lr_used=row[12],
                 steps=row[13],
                 sharpness=row[14],
+                sq_error=row[15],
             )
         return out
 
@@ -166,9 +178,10 @@ class PhaseStore:
         bug (the same trial computed twice) and raises sqlite3.IntegrityError."""
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        self.noise,
                         *t.key,
                         int(t.success),
                         t.status,
@@ -177,6 +190,7 @@ class PhaseStore:
                         t.lr_used,
                         t.steps,
                         t.sharpness,
+                        t.sq_error,
                     )
                     for t in trials
                 ],

@@ -4,10 +4,15 @@ Notation (docs/phase.md): N unknowns, delta = m / N, rho = k / m. A cell (m, k) 
 instances; instance i is A with i.i.d. N(0, 1/m) entries, x with k entries +-1 (random support
 and signs) and y = A x (correctly rounded, samples.rounded_matvec), drawn from a generator
 seeded by (seed, N, m, k, i) alone, so a trial's outcome never depends on scheduling, on the
-number of workers or on the CPU's BLAS. A method variant (method, depth p, alpha, step size
-lr) succeeds on an instance when
+number of workers or on the CPU's BLAS. With noise sigma > 0 (``phase --noise``), y = A x
+(correctly rounded) + sigma z, z ~ N(0, I_m) drawn from the same generator after x, so that
+sigma = 0 is the noiseless instance bit for bit. A method variant (method, depth p, alpha, step
+size lr) succeeds on an instance when
 
-    ||x_hat - x||_inf <= success_tol * ||x||_inf.
+    ||x_hat - x||_inf <= success_tol * ||x||_inf,
+
+and every trial also records its squared error ||x_hat - x||_2^2, from which a cell's mean
+squared error per coordinate, in units of sigma^2, is exact (docs/noise.md).
 
 GD's step size is either eta = lr or, with ``lr_relative``, eta = lr * 2 / lambda_max, the
 stability bound of the Hessian of L(u, v) at the start u = v = alpha of that instance
@@ -62,6 +67,8 @@ __all__ = [
     "Variant",
     "cell_grid",
     "draw_instance",
+    "draw_trial",
+    "instance_model",
     "observe",
     "parse_grid",
     "phase",
@@ -74,6 +81,9 @@ __all__ = [
 DEFAULT_DEPTHS = (3.0,)
 DEFAULT_ALPHAS = ("1e-3",)
 INSTANCE_MODEL = "gaussian/sqrt(m), k-sparse +-1, y = A x correctly rounded (v2)"
+# lasso-cv's K: at K = 5 a fold's own rho K / (K - 1) crosses rho_W near the transition (at
+# delta = 0.5, rho = 0.3 the training rows sit above their threshold); 10 keeps them below.
+LASSO_CV_FOLDS = 10
 # GD's budget by default: train's (tests/test_phase.py checks that they agree).
 
 
@@ -148,6 +158,14 @@ def log_alpha_of(text: str) -> float:
 # --------------------------------------------------------------------------- instances
 
 
+def instance_model(noise: float) -> str:
+    """The instance model recorded in a store's parameters: today's noiseless text at sigma = 0
+    (its stores stay valid), with sigma written exactly (repr) otherwise."""
+    if noise == 0.0:
+        return INSTANCE_MODEL
+    return f"{INSTANCE_MODEL} + sigma z, z ~ N(0, I_m) drawn after x, sigma = {noise!r}"
+
+
 def draw_instance(
     *, n: int, m: int, k: int, trial: int, seed: int
 ) -> tuple[FloatArray, FloatArray]:
@@ -156,13 +174,46 @@ def draw_instance(
     The generator is ``default_rng(SeedSequence([seed, n, m, k, trial]))``: a function of
     these five integers only.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, n, m, k, trial]))
+    return _draw(_generator(n=n, m=m, k=k, trial=trial, seed=seed), n, m, k)
+
+
+def _generator(*, n: int, m: int, k: int, trial: int, seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, n, m, k, trial]))
+
+
+def _draw(rng: np.random.Generator, n: int, m: int, k: int) -> tuple[FloatArray, FloatArray]:
     A = rng.standard_normal((m, n))
     A /= math.sqrt(m)  # in place: the same quotients as A / sqrt(m), one array fewer
     x = np.zeros(n)
     support = rng.choice(n, size=k, replace=False)
     x[support] = rng.choice(np.array([-1.0, 1.0]), size=k)
     return A, x
+
+
+@dataclass(frozen=True)
+class DrawnTrial:
+    """A trial's instance: A (m, N), the planted x (N,), y (m,), and the seed of lasso-cv's
+    folds."""
+
+    A: FloatArray
+    x: FloatArray
+    y: FloatArray
+    fold_seed: int
+
+
+def draw_trial(*, n: int, m: int, k: int, trial: int, seed: int, noise: float = 0.0) -> DrawnTrial:
+    """Instance ``trial`` of cell (m, k) at noise level sigma = ``noise``, from one generator
+    (:func:`draw_instance`'s) drawing in this order: A, the support and the signs of x, then,
+    only when sigma > 0, z ~ N(0, I_m), and last the fold seed of lasso-cv (an integer in
+    [0, 2^63)). y = observe(A, x) + sigma z (one multiply and one add per entry, the same on
+    every CPU); at sigma = 0 it is observe(A, x) itself, today's y bit for bit."""
+    rng = _generator(n=n, m=m, k=k, trial=trial, seed=seed)
+    A, x = _draw(rng, n, m, k)
+    y = observe(A, x)
+    if noise != 0.0:
+        y = y + noise * rng.standard_normal(m)
+    fold_seed = int(rng.integers(0, 2**63))
+    return DrawnTrial(A, x, y, fold_seed)
 
 
 def observe(A: FloatArray, x: FloatArray) -> FloatArray:
@@ -179,10 +230,14 @@ def observe(A: FloatArray, x: FloatArray) -> FloatArray:
 
 
 class _Instance:
-    """One problem with the BP solution shared by every method that needs it."""
+    """One problem with the BP solution shared by every method that needs it; ``noise`` is the
+    sweep's sigma (BPDN's bound is sigma sqrt(m)), ``fold_seed`` seeds lasso-cv's folds."""
 
-    def __init__(self, A: FloatArray, y: FloatArray) -> None:
+    def __init__(
+        self, A: FloatArray, y: FloatArray, *, noise: float = 0.0, fold_seed: int = 0
+    ) -> None:
         self.A, self.y = A, y
+        self.noise, self.fold_seed = noise, fold_seed
         self._bp: Any = None
         self._anchor: Any = None
         self._bounds: dict[tuple[float, float], float] = {}
@@ -274,6 +329,20 @@ def _solve_gd(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
     )
 
 
+def _solve_lasso_cv(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
+    from dlncli.noise.lasso import lasso_cv
+
+    folds = min(LASSO_CV_FOLDS, inst.A.shape[0])  # m < 2 raises OptionError: "failed"
+    return Solved(lasso_cv(inst.A, inst.y, folds=folds, seed=inst.fold_seed).x)
+
+
+def _solve_bpdn(inst: _Instance, variant: Variant, budget: GdBudget) -> Solved:
+    from dlncli.noise.lasso import basis_pursuit_denoise
+
+    bound = inst.noise * math.sqrt(inst.A.shape[0])
+    return Solved(basis_pursuit_denoise(inst.A, inst.y, bound).x)
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A method of the sweep: its parameters and its solver (None: not available yet)."""
@@ -293,6 +362,15 @@ METHODS: dict[str, MethodSpec] = {
     "gd": MethodSpec(
         "gd", ("depth", "alpha", "lr"), "gradient descent at step size lr (train)", _solve_gd
     ),
+    "lasso-cv": MethodSpec(
+        "lasso-cv",
+        (),
+        f"the lasso at the lam of {LASSO_CV_FOLDS}-fold cross-validation on its exact path",
+        _solve_lasso_cv,
+    ),
+    "bpdn": MethodSpec(
+        "bpdn", (), "basis pursuit denoising, ||A x - y|| <= sigma sqrt(m)", _solve_bpdn
+    ),
 }
 
 
@@ -311,6 +389,7 @@ class TrialTask:
     success_tol: float
     variants: tuple[Variant, ...]
     gd: GdBudget = field(default_factory=GdBudget)
+    noise: float = 0.0
 
 
 def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
@@ -321,8 +400,11 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
     "diverged" and one that used its whole step budget "max-steps" (judged on its last
     iterate). Anything else is a bug and propagates.
     """
-    A, x = draw_instance(n=task.n, m=task.m, k=task.k, trial=task.trial, seed=task.seed)
-    inst = _Instance(A, observe(A, x))
+    drawn = draw_trial(
+        n=task.n, m=task.m, k=task.k, trial=task.trial, seed=task.seed, noise=task.noise
+    )
+    x = drawn.x
+    inst = _Instance(drawn.A, drawn.y, noise=task.noise, fold_seed=drawn.fold_seed)
     scale = float(np.max(np.abs(x))) if task.k else 1.0
     out = []
     for variant in task.variants:
@@ -334,7 +416,11 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
         except DlnError:
             solved = Solved(None, "failed")
         elapsed = time.perf_counter() - start
-        error = None if solved.x is None else float(np.max(np.abs(solved.x - x))) / scale
+        error = sq_error = None
+        if solved.x is not None:
+            difference = solved.x - x
+            error = float(np.max(np.abs(difference))) / scale
+            sq_error = math.fsum((difference * difference).tolist())  # correctly rounded
         key: TrialKey = (task.m, task.k, task.trial, *variant.key)
         out.append(
             StoredTrial(
@@ -346,6 +432,7 @@ def run_trial(task: TrialTask) -> tuple[StoredTrial, ...]:
                 lr_used=solved.lr_used,
                 steps=solved.steps,
                 sharpness=solved.sharpness,
+                sq_error=sq_error,
             )
         )
     return tuple(out)
@@ -426,7 +513,7 @@ def cell_grid(n: int, deltas: Sequence[float], rhos: Sequence[float]) -> list[tu
     return cells
 
 
-def phase(
+def phase(  # noqa: PLR0913  # one keyword per sweep option, as dlncli.api.phase
     *,
     n: int,
     deltas: Sequence[float],
@@ -442,6 +529,7 @@ def phase(
     store: str | Path | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    noise: float = 0.0,
 ) -> PhaseReport:
     """Run a recovery phase diagram: every (delta, rho) cell, ``trials`` instances, each variant.
 
@@ -465,6 +553,8 @@ def phase(
     store : SQLite file receiving each trial as it finishes; None keeps results in memory.
     resume : reuse the trials already in ``store`` (which must belong to the same sweep).
     progress : called with (done, total) computed instances after each one.
+    noise : sigma >= 0; y = A x + sigma z (module docstring). With sigma > 0 each cell also
+        reports the mean of ||x_hat - x||^2 / (N sigma^2) beside the lasso's M*(delta, rho).
 
     Raises
     ------
@@ -501,6 +591,9 @@ def phase(
         raise ValueError(f"max_steps = {max_steps!r}; expected an integer >= 1")
     if not (loss_tol > 0 and math.isfinite(loss_tol)):
         raise ValueError(f"loss_tol = {loss_tol}; expected a number > 0")
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise ValueError(f"noise = {noise}; expected a number sigma >= 0")
+    noise = float(noise)
     gd = GdBudget(max_steps, float(loss_tol))
     cells = cell_grid(n, deltas, rhos)
     variants = tuple(variants)
@@ -512,10 +605,12 @@ def phase(
         "gd": {"max_steps": gd.max_steps, "loss_tol": gd.loss_tol},
         "cells": [list(c) for c in cells],
         "variants": [list(v.key) for v in variants],
-        "instance_model": INSTANCE_MODEL,
+        "instance_model": instance_model(noise),
     }
+    if noise != 0.0:
+        params["noise"] = noise
     results: dict[TrialKey, StoredTrial] = {}
-    db = PhaseStore(Path(store)) if store is not None else None
+    db = PhaseStore(Path(store), noise=noise) if store is not None else None
     try:
         if db is not None:
             db.claim(version=__version__, params=params, resume=resume)
@@ -529,7 +624,7 @@ def phase(
             for m, k in cells:
                 missing = tuple(v for v in variants if (m, k, i, *v.key) not in results)
                 if missing:
-                    tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing, gd))
+                    tasks.append(TrialTask(n, m, k, i, seed, success_tol, missing, gd, noise))
 
         def receive(done: tuple[StoredTrial, ...]) -> None:
             if db is not None:
@@ -542,7 +637,7 @@ def phase(
         if db is not None:
             db.close()
     computed = len(results) - reused
-    summaries = _summaries(n, cells, trials, variants, results)
+    summaries = _summaries(n, cells, trials, variants, results, noise)
     return PhaseReport(
         n=n,
         seed=seed,
@@ -563,6 +658,7 @@ def phase(
         gd=gd,
         diverged=sum(c.diverged for c in summaries),
         unconverged=sum(c.unconverged for c in summaries),
+        noise=noise,
     )
 
 
@@ -572,11 +668,19 @@ def _summaries(
     trials: int,
     variants: Sequence[Variant],
     results: dict[TrialKey, StoredTrial],
+    noise: float = 0.0,
 ) -> list[CellSummary]:
+    from dlncli.noise.theory import noise_sensitivity
+
+    minimax: dict[tuple[int, int], float] = {}
+    if noise != 0.0:
+        minimax = {(m, k): noise_sensitivity(m / n, k / m) for m, k in cells}
     out = []
     for v in variants:
         for m, k in cells:
             rows = [results[(m, k, i, *v.key)] for i in range(trials)]
+            squares = [r.sq_error for r in rows if r.sq_error is not None]
+            bound = minimax.get((m, k))
             out.append(
                 CellSummary(
                     delta=m / n,
@@ -591,6 +695,10 @@ def _summaries(
                     unconverged=sum(r.status == "max-steps" for r in rows),
                     sharpness_median=_median(r.sharpness for r in rows),
                     lr_used_median=_median(r.lr_used for r in rows),
+                    noise=noise,
+                    mse=math.fsum(squares) / (len(squares) * n) if squares else None,
+                    mse_trials=len(squares),
+                    minimax_mse=None if bound is None or math.isinf(bound) else bound,
                 )
             )
     return out
