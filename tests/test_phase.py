@@ -320,20 +320,24 @@ def test_relative_step_is_a_fraction_of_the_stability_bound() -> None:
 
 
 def test_gd_statuses_are_counted_not_hidden() -> None:
-    """p = 2 at tiny alpha: the first step multiplies v_i by 1 - 2 eta |g_i|, which is <= 0
-    for the largest |g_i| once eta >= 1 / (2 ||g||_inf) = half the stability bound: a
-    fraction 0.6 diverges at step 1, 0.45 does not. A budget of 5 steps stops every run."""
+    """p = 2 at tiny alpha: the first step multiplies v_i by 1 - 2 eta |g_i|. From half the
+    stability bound on that factor is negative for the largest |g_i|: a sign flip, which GD
+    goes through (x = u^2 - v^2 ignores the sign of u). 100 times the bound multiplies |u| by
+    about 200 per step, so the loss explodes within 5 steps: diverged. A fraction 0.45 and 0.6
+    are merely stopped by the budget of 5 steps."""
     sweep = {"n": 30, "deltas": [0.5], "rhos": [0.2, 0.4], "trials": 2, "workers": 1}
-    variants = variants_for(["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.45, 0.6], lr_relative=True)
+    variants = variants_for(
+        ["gd"], depths=[2.0], alphas=["1e-6"], lr=[0.45, 0.6, 100.0], lr_relative=True
+    )
     report = phase(**sweep, variants=variants, max_steps=5, loss_tol=1e-10)  # type: ignore[arg-type]
-    slow = [c for c in report.cells if c.variant.lr == 0.45]
-    wild = [c for c in report.cells if c.variant.lr == 0.6]
+    slow = [c for c in report.cells if c.variant.lr in (0.45, 0.6)]
+    wild = [c for c in report.cells if c.variant.lr == 100.0]
     assert all(c.unconverged == 2 and c.diverged == 0 for c in slow)
     assert all(c.diverged == 2 and c.successes == 0 and c.sharpness_median is None for c in wild)
-    assert report.diverged == 4 and report.unconverged == 4 and report.failed == 0
+    assert report.diverged == 4 and report.unconverged == 8 and report.failed == 0
     doc = report.to_dict()
     assert (
-        "4 GD runs diverged" in doc["message"] and "4 GD runs stopped at 5 steps" in doc["message"]
+        "4 GD runs diverged" in doc["message"] and "8 GD runs stopped at 5 steps" in doc["message"]
     )
     assert doc["gd_max_steps"] == 5 and doc["gd_loss_tol"] == 1e-10
     assert {c["unconverged"] for c in doc["cells"] if c["lr"] == 0.45} == {2}
