@@ -8,25 +8,42 @@ every error to its one-line message and exit code (listed in the epilog).
 
 from __future__ import annotations
 
-import math
-import re
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 import dlncli
 from dlncli.cli import render, terminal
-from dlncli.cli.terminal import DEFAULT_MAX_INPUT_MB
+from dlncli.cli.options import (
+    DEFAULT_MAX_INPUT_MB,
+    AlphaAxis,
+    CompareMethod,
+    CompareMethodOpt,
+    EarlyPlotOpt,
+    FlowMethod,
+    ForceOpt,
+    HoldoutOpt,
+    InitOpt,
+    JsonOpt,
+    LrListOpt,
+    MaxInputOpt,
+    OutputOpt,
+    PlotLayout,
+    ProblemArg,
+    Solver,
+    TimeLimitOpt,
+    _nonnegative,
+    _positive,
+    _positive_int,
+    _strict_number,
+)
 
 EPILOG = (
     "Exit codes: 0 ok · 1 bad or infeasible problem · 2 usage error · "
     "3 requested check failed · 4 time limit hit · 5 training diverged · 130 interrupted · "
     "129/143 SIGHUP/SIGTERM · 141 broken pipe."
 )
-# Plain ASCII decimals (the number grammar of dlncli.problem, without importing numpy here).
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 app = typer.Typer(
     name="dlncli",
@@ -58,167 +75,9 @@ def main(
     terminal.occupy_closed_std_fds()
 
 
-def _figures() -> Any:
-    """matplotlib's figures, imported only when a --plot is drawn."""
-    from dlncli.cli import figures
-
-    return figures
-
-
 def _split_list(texts: list[str] | None) -> list[str]:
     """Repeated options and comma-separated lists alike: ['2,3', '4'] -> ['2', '3', '4']."""
     return [part.strip() for text in texts or [] for part in text.split(",") if part.strip()]
-
-
-class Solver(str, Enum):
-    choose = "choose"
-    simplex = "simplex"
-    ipm = "ipm"
-    pdlp = "pdlp"
-
-
-ProblemArg = Annotated[
-    str | None,
-    typer.Argument(
-        metavar="PROBLEM",
-        help="A .npz/.csv/.mat file, '-' for stdin, or a sample name (see 'dlncli samples'; "
-        "a sample name wins over a same-named local file). Default: line.",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", metavar="", help="Print exactly one JSON document to stdout.")
-]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Also write the result to FILE (.json, .npz or .csv).",
-        dir_okay=False,
-    ),
-]
-ForceOpt = Annotated[
-    bool, typer.Option("--force", metavar="", help="Allow --output to replace a file.")
-]
-
-
-class CompareMethod(str, Enum):
-    limit = "limit"
-    gd = "gd"
-
-
-CompareMethodOpt = Annotated[
-    CompareMethod,
-    typer.Option(
-        "--method",
-        help="limit: the flow's exact limit across α (default). gd: gradient descent at one α "
-        "across the step sizes --lr (see 'dlncli train').",
-    ),
-]
-LrListOpt = Annotated[
-    list[str] | None,
-    typer.Option("--lr", help="GD step size η (repeatable; --method gd).", show_default=False),
-]
-InitOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--init",
-        help="Start from u(0) = u0, v(0) = v0 of an .npz (u0, v0 or log_u0, log_v0): the exact "
-        "limit only.",
-        dir_okay=False,
-        show_default=False,
-    ),
-]
-
-
-def _strict_number(text: str | float, *, minimum: float | None = None) -> float:
-    """An option value as a plain ASCII decimal (no '1_000', no full-width digits).
-
-    Typer also passes the declared default (a float) through the parser."""
-    if isinstance(text, float | int):
-        return float(text)
-    if _DECIMAL.fullmatch(text) is None:
-        raise typer.BadParameter(f"{text!r} is not a plain decimal number; expected e.g. 2.5")
-    value = float(text)
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" >= {minimum:g}"
-        raise typer.BadParameter(f"{text!r}; expected a finite number{bound}")
-    return value
-
-
-def _nonnegative(text: str | float) -> float:
-    return _strict_number(text, minimum=0.0)
-
-
-def _positive(text: str | float) -> float:
-    value = _strict_number(text)
-    if value <= 0:
-        raise typer.BadParameter(f"{text!r}; expected a finite number > 0")
-    return value
-
-
-TimeLimitOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--time-limit", parser=_nonnegative, help="Seconds; exit 4 when hit.", show_default=False
-    ),
-]
-MaxInputOpt = Annotated[
-    float,
-    typer.Option(
-        "--max-input-mb",
-        parser=_positive,
-        help="Refuse a problem larger than this many MiB (bytes read, or A and y as float64), "
-        "before allocating it.",
-    ),
-]
-
-
-HoldoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--holdout",
-        parser=_strict_number,
-        metavar="FRACTION",
-        help="Hold out this fraction of the rows (drawn from --seed) and stop where their loss "
-        "is smallest.",
-        show_default=False,
-    ),
-]
-EarlyPlotOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--plot",
-        help="Write the loss and the early-stopping curves against time to FILE (.png, .pdf, "
-        ".svg).",
-        dir_okay=False,
-        show_default=False,
-    ),
-]
-
-
-class FlowMethod(str, Enum):
-    ode = "ode"
-    raw = "raw"
-    raw_lsoda = "raw-lsoda"
-
-
-class PlotLayout(str, Enum):
-    problem = "problem"
-    depth = "depth"
-
-
-class AlphaAxis(str, Enum):
-    decreasing = "decreasing"
-    increasing = "increasing"
-
-
-def _positive_int(text: str | float) -> int:
-    value = _strict_number(text)
-    if value != int(value) or value < 1:
-        raise typer.BadParameter(f"{text!r}; expected a whole number >= 1")
-    return int(value)
 
 
 @app.command(help="List the built-in sample problems (usable wherever a PROBLEM is expected).")
@@ -353,7 +212,7 @@ def flow(
             )  # fmt: skip
         terminal.notes(report.notes)
         terminal.save_arrays(trajectory, "--trajectory", report.trajectory or {}, force=force)
-        terminal.save_figure(plot, lambda: _figures().flow_curves_figure(report), force=force)
+        terminal.save_figure(plot, lambda: render.draw("flow_curves_figure", report), force=force)
         terminal.emit(
             report, lambda: render.flow_renderable(report, show_all=show_all),
             as_json=as_json, output=output, force=force,
@@ -511,9 +370,7 @@ def compare(
     lrs: LrListOpt = None,
 ) -> None:
     if plot is not None and compare_method is CompareMethod.gd:
-        terminal.fail(
-            "Invalid value for '--method': gd takes --lr, --alpha and --depth; drop --plot", 2
-        )
+        terminal.fail("Invalid value for '--method': gd takes no --plot; drop --plot", 2)
     sources: list[str | None] = [*problems] if problems else [None]
     with terminal.handled(terminal.current(sources), as_json=as_json):
         loaded = [terminal.load(source, max_input_mb) for source in sources]
@@ -529,8 +386,10 @@ def compare(
                 lrs=_split_list(lrs) or None, time_limit=time_limit, progress=bar,
                 on_problem=terminal.starting(sources, say),
             )  # fmt: skip
-        draw = {"by": plot_by.value, "increasing": alpha_axis is AlphaAxis.increasing, "bw": bw}
-        terminal.save_figure(plot, lambda: _figures().compare_figure(report, **draw), force=force)
+        how = {"by": plot_by.value, "increasing": alpha_axis is AlphaAxis.increasing, "bw": bw}
+        terminal.save_figure(
+            plot, lambda: render.draw("compare_figure", report, **how), force=force
+        )
         terminal.emit(
             report, lambda: render.compare_any(report), as_json=as_json, output=output, force=force
         )
@@ -579,7 +438,7 @@ def potentials(
             _split_list(depths) or None,
             z=None if z_values is None else _split_list(z_values), figure=plot is not None,
         )  # fmt: skip
-        terminal.save_figure(plot, lambda: _figures().potentials_figure(report), force=force)
+        terminal.save_figure(plot, lambda: render.draw("potentials_figure", report), force=force)
         terminal.emit(
             report, lambda: render.potentials_renderable(report),
             as_json=as_json, output=output, force=force,
@@ -647,7 +506,7 @@ def path_command(
             prob, depth=depth, alpha=alpha, check_alpha=check_alpha, compare_bp=not no_bp,
             time_limit=time_limit,
         )  # fmt: skip
-        terminal.save_figure(plot, lambda: _figures().path_figure(report), force=force)
+        terminal.save_figure(plot, lambda: render.draw("path_figure", report), force=force)
         terminal.emit(
             report, lambda: render.path_renderable(report, show_all=show_all),
             as_json=as_json, output=output, force=force, arrays=report.arrays(),
@@ -838,7 +697,7 @@ def phase_command(
         kind = "phase_curves_figure" if plot_kind == "curves" else "phase_figure"
         if report.noise:
             kind = kind.replace("phase_", "phase_noise_")
-        terminal.save_figure(plot, lambda: getattr(_figures(), kind)(report), force=force)
+        terminal.save_figure(plot, lambda: render.draw(kind, report), force=force)
         terminal.emit(report, lambda: render.phase_renderable(report), as_json=as_json)
 
 
@@ -920,7 +779,7 @@ def train_command(
             max_steps=max_steps, tol=tol, holdout=holdout, time_limit=time_limit,
         )  # fmt: skip
         terminal.save_arrays(trajectory, "--trajectory", report.trajectory_arrays(), force=force)
-        terminal.save_figure(plot, lambda: _figures().train_curves_figure(report), force=force)
+        terminal.save_figure(plot, lambda: render.draw("train_curves_figure", report), force=force)
         terminal.emit(
             report, lambda: render.train_renderable(report, show_all=show_all),
             as_json=as_json, output=output, force=force,

@@ -645,3 +645,15 @@ def compare_any(report: CompareReport | CompareGdReport) -> RenderableType:
     if report.to_dict().get("method") == "gd":
         return compare_gd_renderable(report)  # type: ignore[arg-type]
     return compare_renderable(report)  # type: ignore[arg-type]
+
+
+def figures() -> Any:
+    """The figures module (matplotlib), imported only when a --plot is drawn."""
+    from dlncli.cli import figures as module
+
+    return module
+
+
+def draw(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The figure ``name`` of :mod:`dlncli.cli.figures` for a report (matplotlib loads here)."""
+    return getattr(figures(), name)(*args, **kwargs)
