@@ -42,6 +42,8 @@ from dlncli.reports import (
     PotentialsReport,
     ProblemComparison,
     ProblemInfo,
+    RecoverReport,
+    RecoverRow,
     SamplesReport,
     TheoryReport,
     TieBreakReport,
@@ -1054,6 +1056,7 @@ __all__ = [
     "path",
     "phase",
     "potentials",
+    "recover",
     "sample_list",
     "solve_bp",
     "theory",
@@ -1492,3 +1495,178 @@ def sample_list() -> SamplesReport:
     from dlncli.samples import sample_descriptions
 
     return SamplesReport(DEFAULT_PROBLEM, sample_descriptions())
+
+
+# --------------------------------------------------------------------------- recover
+
+DEFAULT_RECOVER_DEPTHS = ("2", "3", "4")
+# GD's step in recover: this fraction of 1 / (p^2 s^(2 - 2/p) ||A||_2^2), the curvature of the
+# loss in (u, v) where |x| ~ s (s: the largest entry of the lasso-CV estimate), capped by half
+# the stability bound at the start (docs/noise.md).
+RECOVER_STEP_FRACTION = 0.5
+RECOVER_STOP_FACTOR = 2.0  # end a run once its watched curve is twice its minimum
+
+
+def recover(
+    problem: ProblemLike,
+    y: Any = None,
+    *,
+    depths: Sequence[str | float] | None = None,
+    alpha: str | float = "1e-3",
+    lr: float | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    holdout: float = 0.2,
+    seed: int = 0,
+    folds: int = 5,
+    sigma: float | None = None,
+    threshold: float | None = None,
+    time_limit: float | None = None,
+) -> RecoverReport:
+    """Recover x_true from noisy y = A x_true + z (``dlncli recover``, docs/noise.md): the DLN
+    trained by GD and stopped early (at the oracle's best step and at the smallest held-out
+    loss), the lasso with lambda by K-fold cross-validation along its exact path, BPDN at
+    sigma_est = sigma sqrt(m), and least squares on the true support (an oracle).
+
+    Parameters
+    ----------
+    problem, y : a Problem with ``x_true`` (a file's x_true, or a ``noisy:``/``gauss:`` sample).
+    depths : the DLN depths (default 2, 3, 4).  alpha : GD's initialization scale.
+    lr : GD's step size (default: per depth, RECOVER_STEP_FRACTION of the curvature at the
+        lasso-CV estimate's scale, capped by half the stability bound).
+    max_steps : GD's budget; a run ends once its watched curve doubled from its minimum.
+    holdout, seed : the hold-out stop's fraction of rows and their seed; also the CV folds'.
+    folds : K of the lasso's cross-validation.
+    sigma : the noise level (default the problem's); without one there is no BPDN row.
+    threshold : |x_hat_i| above it counts as selected (default half the smallest nonzero
+        |x_true_i|).
+    time_limit : seconds for the whole call, or None.
+    """
+    from dlncli.dln.early_stop import Watch
+    from dlncli.dln.train import hessian_lambda_max, train as descend
+    from dlncli.noise.lasso import basis_pursuit_denoise, lasso_cv
+
+    start = time.perf_counter()
+    deadline = Deadline(time_limit)
+    prob = as_problem(problem, y)
+    if prob.x_true is None:
+        raise OptionError("problem", prob.name, "a problem with x_true (a file's x_true, or a "
+                          "noisy:/gauss: sample)", f"{prob.name} has no x_true to recover")  # fmt: skip
+    x_true = prob.x_true
+    m, n = prob.shape
+    level = prob.sigma if sigma is None else sigma
+    if level is not None and not (
+        isinstance(level, int | float) and math.isfinite(level) and level >= 0
+    ):
+        raise OptionError("sigma", level, "a noise level >= 0")
+    if not (isinstance(folds, int) and 2 <= folds <= m):
+        raise OptionError("folds", folds, f"a whole number from 2 to m = {m}")
+    support = np.flatnonzero(x_true)
+    cut = 0.5 * float(np.min(np.abs(x_true[support]))) if support.size else 0.0
+    cut = cut if threshold is None else float(threshold)
+    if not (math.isfinite(cut) and cut >= 0):
+        raise OptionError("threshold", threshold, "a number >= 0")
+    _, log_alpha = parse_alpha(alpha)
+    _early_stopping_split(prob, holdout, seed)  # validates holdout against the support
+    labels = depth_labels(depths or DEFAULT_RECOVER_DEPTHS, allow_inf=False)
+    notes: list[str] = []
+    rows: list[RecoverRow] = []
+
+    def row(method: str, x_hat: FloatArray, began: float, *, depth: float | None = None,
+            stop: str = "", detail: str = "") -> RecoverRow:  # fmt: skip
+        error = float(np.linalg.norm(x_hat - x_true))
+        chosen = np.abs(x_hat) > cut
+        on = np.zeros(n, dtype=bool)
+        on[support] = True
+        return RecoverRow(
+            method, depth, stop, error, error * error / n, int(np.sum(chosen & ~on)),
+            int(np.sum(~chosen & on)), detail, time.perf_counter() - began, x_hat,
+        )  # fmt: skip
+
+    began = time.perf_counter()
+    cv = lasso_cv(prob.A, prob.y, folds=folds, seed=seed)
+    rows.append(row("lasso-cv", cv.x, began, detail=f"λ = {cv.lam:.4g}"))
+    if cv.at_grid_end:
+        notes.append("lasso-cv chose the smallest λ of its grid: the best λ may lie below it")
+    if level is not None and level > 0:
+        began = time.perf_counter()
+        sigma_est = level * math.sqrt(m)
+        bpdn = basis_pursuit_denoise(prob.A, prob.y, sigma_est)
+        rows.append(row("bpdn", bpdn.x, began, detail=f"σ_est = σ√m = {sigma_est:.4g}"))
+    elif level is None:
+        notes.append("no noise level known (sigma): no BPDN row")
+    began = time.perf_counter()
+    oracle = np.zeros(n)
+    if support.size:
+        oracle[support] = np.linalg.lstsq(prob.A[:, support], prob.y, rcond=None)[0]
+    rows.append(
+        row("ls-oracle", oracle, began, detail=f"least squares on the {support.size} true nonzeros")
+    )
+    scale = max(float(np.max(np.abs(cv.x))), float(np.max(np.abs(x_true))) * 1e-3, 1e-300)
+    norm2 = float(np.linalg.norm(prob.A, 2)) ** 2
+    curves: dict[str, EarlyStop] = {}
+    for label, p in labels:
+        step = lr
+        if step is None:
+            start_u = np.full(n, log_alpha)
+            lam0 = hessian_lambda_max(prob.A, prob.y, start_u, start_u, p)
+            curvature = p * p * scale ** (2.0 - 2.0 / p) * norm2
+            step = RECOVER_STEP_FRACTION / curvature
+            if lam0 > 0:
+                step = min(step, 1.0 / lam0)  # half the stability bound 2 / lambda_max
+        for stop in ("oracle", "hold-out"):
+            began = time.perf_counter()
+            if stop == "oracle":
+                A_run, y_run = prob.A, prob.y
+                watch = Watch(x_true=x_true, stop_factor=RECOVER_STOP_FACTOR)
+            else:
+                A_run, y_run, split = _early_stopping_split(prob, holdout, seed)
+                assert split is not None
+                watch = replace(split, stop_factor=RECOVER_STOP_FACTOR)
+            run = descend(
+                A_run, y_run, depth=p, log_alpha=log_alpha, lr=step, max_steps=max_steps,
+                predict=False, watch=watch, time_limit=deadline.remaining("recover"),
+            )  # fmt: skip
+            early = run.early_stop
+            assert early is not None
+            k = early.oracle_time if stop == "oracle" else early.holdout_time
+            if k is None or run.diverged:
+                notes.append(f"p = {label}, {stop} stop: the run diverged ({run.message})")
+                continue
+            x_hat = _iterate_at(A_run, y_run, p, log_alpha, step, int(k), watch)
+            rows.append(
+                row(
+                    "dln", x_hat, began, depth=p, stop=stop, detail=f"step {int(k)}, η = {step:.3g}"
+                )
+            )
+            if stop == "oracle":
+                curves[label] = early
+    return RecoverReport(
+        problem=_info(prob),
+        sigma=level,
+        threshold=cut,
+        support_size=int(support.size),
+        rows=tuple(rows),
+        curves=curves,
+        notes=tuple(notes),
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def _iterate_at(
+    A: FloatArray,
+    y: FloatArray,
+    depth: float,
+    log_alpha: float,
+    lr: float,
+    steps: int,
+    watch: Watch,
+) -> FloatArray:
+    """GD's iterate after ``steps`` steps: the same run again, stopped there (GD is
+    deterministic, so it is the iterate the early stop chose)."""
+    from dlncli.dln.train import train as descend
+
+    again = descend(
+        A, y, depth=depth, log_alpha=log_alpha, lr=lr, max_steps=steps, tol=1e-300,
+        predict=False,
+    )  # fmt: skip
+    return again.x

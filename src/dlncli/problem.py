@@ -35,6 +35,8 @@ class Problem:
     y : (m,) float64 right-hand side.
     x_true : (N,) ground truth when the source provides one, else None.
     path : the resolved input file, or None for samples and stdin.
+    sigma : the noise level, y = A x_true + sigma z with z standard normal, when the source
+        knows it (``noisy:`` samples, a file's ``sigma``), else None.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Problem:
     y: FloatArray
     x_true: FloatArray | None = None
     path: Path | None = None
+    sigma: float | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -78,7 +78,7 @@ def load_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
 
 
 _NPZ_MAGIC = b"PK"
-_PROBLEM_KEYS = ("A", "y", "b", "x_true")
+_PROBLEM_KEYS = ("A", "y", "b", "x_true", "sigma")
 _CHUNK = 2**20
 
 
@@ -302,7 +302,16 @@ def _from_arrays(
             A.shape,
             along="columns",
         )
-    return _checked(Problem(name, A, y, x_true, path))
+    sigma = None
+    if "sigma" in arrays:
+        level = _numeric(arrays["sigma"], name, "sigma", max_bytes)
+        if level.size != 1 or not (math.isfinite(float(level.reshape(-1)[0])) and level >= 0):
+            raise ProblemFormatError(
+                f"{name}: sigma is {level.reshape(-1)[:3].tolist()}; expected one finite "
+                "number >= 0 (the noise level of y = A x_true + sigma z)"
+            )
+        sigma = float(level.reshape(-1)[0])
+    return _checked(Problem(name, A, y, x_true, path, sigma))
 
 
 def _as_vector(

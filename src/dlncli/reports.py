@@ -1210,3 +1210,89 @@ class EarlyStop:
             "holdout_time": self.holdout_time,
             "holdout_error": self.holdout_error,
         }
+
+
+# --------------------------------------------------------------------------- recover
+
+
+@dataclass(frozen=True)
+class RecoverRow:
+    """One estimator of x_true in ``recover``: its error and support recovery.
+
+    method : "dln" (GD on the network, stopped early), "lasso-cv", "bpdn", "ls-oracle".
+    depth : p for "dln", else None.  stop : "oracle" / "hold-out" for "dln", else "".
+    error_l2 : ||x_hat - x_true||_2;  mse : error_l2^2 / N (per coordinate).
+    false_positives, false_negatives : |x_hat_i| > threshold off the support of x_true, and
+        <= threshold on it.  detail : how it was chosen (the step, lambda, sigma_est).
+    time_s : seconds of this estimator (a DLN row: its run).
+    """
+
+    method: str
+    depth: float | None
+    stop: str
+    error_l2: float
+    mse: float
+    false_positives: int
+    false_negatives: int
+    detail: str
+    time_s: float
+    x: FloatArray = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "depth": self.depth,
+            "stop": self.stop,
+            "error_l2": self.error_l2,
+            "mse": self.mse,
+            "false_positives": self.false_positives,
+            "false_negatives": self.false_negatives,
+            "detail": self.detail,
+            "time_s": self.time_s,
+        }
+
+
+@dataclass(frozen=True)
+class RecoverReport:
+    """``recover``: early-stopped DLNs against the lasso (lambda by cross-validation), BPDN and
+    the least-squares oracle on a problem with a known x_true (docs/noise.md).
+
+    sigma : the noise level used for BPDN (None: not known, no BPDN row).
+    threshold : the support threshold of the false positive / negative counts.
+    rows : one per estimator.  curves : depth label -> the oracle run's early stop (its
+        error curve for --plot).  notes : remarks (a CV choice at its grid's end, ...).
+    """
+
+    problem: ProblemInfo
+    sigma: float | None
+    threshold: float
+    support_size: int
+    rows: tuple[RecoverRow, ...]
+    curves: Mapping[str, EarlyStop] = field(repr=False)
+    notes: tuple[str, ...]
+    elapsed_s: float
+
+    @property
+    def x(self) -> Mapping[str, FloatArray]:
+        """Row label -> its estimate x_hat (N,)."""
+        return {_row_label(row): row.x for row in self.rows}
+
+    def to_dict(self) -> dict[str, Any]:
+        best = min(self.rows, key=lambda row: row.error_l2)
+        return {
+            "status": "ok",
+            "message": f"smallest error: {_row_label(best)} ({best.error_l2:.3g})",
+            "problem": self.problem.to_dict(),
+            "sigma": self.sigma,
+            "threshold": self.threshold,
+            "support_size": self.support_size,
+            "rows": [row.to_dict() for row in self.rows],
+            "notes": list(self.notes),
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+def _row_label(row: RecoverRow) -> str:
+    if row.method == "dln":
+        return f"dln p={row.depth:g} {row.stop}"
+    return row.method

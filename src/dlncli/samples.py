@@ -302,7 +302,7 @@ def build_sample(spec: str, *, max_bytes: int | None = None) -> Problem:
         m, n = sample.shape(*values)
         check_size(spec, f"A of shape ({m}, {n}) as float64", 8 * m * n, max_bytes)
     A, y, x_true = sample.build(*values)
-    return Problem(spec, A, y, x_true)
+    return Problem(spec, A, y, x_true, sigma=noise_level(spec))
 
 
 def _parse_spec(spec: str) -> tuple[Sample, list[Value]]:

@@ -37,6 +37,9 @@ class Watch:
     y_hold: FloatArray | None = None
     rows: tuple[int, ...] = ()
     fraction: float | None = None  # the share of the problem's rows held out
+    # End the run once the watched curve (the held-out loss, else the error) has risen to
+    # this multiple of its minimum (checked every 1000 steps); None runs to the end.
+    stop_factor: float | None = None
 
     @property
     def active(self) -> bool:

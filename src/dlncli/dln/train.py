@@ -288,7 +288,8 @@ def train(
             prediction_error = _max_abs(x - predicted)
     if not diverged and not converged:
         message = (
-            f"not converged after {step} steps (loss {_ldexp(loss, -2 * scale_exp):.3g} > "
+            (f"{message}; " if message else "")
+            + f"not converged after {step} steps (loss {_ldexp(loss, -2 * scale_exp):.3g} > "
             f"{_ldexp(run.target, -2 * scale_exp):.3g}): the effective-start identity holds "
             "at interpolation only, so predicted_x is not given"
         )
@@ -337,7 +338,7 @@ def _normalized_watch(watch: Watch | None, scale_exp: int) -> Watch | None:
     if watch.A_hold is None or watch.y_hold is None:
         return watch
     A_hold, y_hold = normalize(watch.A_hold, watch.y_hold, scale_exp)
-    return Watch(watch.x_true, A_hold, y_hold, watch.rows, watch.fraction)
+    return Watch(watch.x_true, A_hold, y_hold, watch.rows, watch.fraction, watch.stop_factor)
 
 
 def _early_stop(run: _Descent, watch: Watch | None, scale_exp: int) -> EarlyStop | None:
@@ -601,6 +602,12 @@ def _descend(
                     break
             if diverged:
                 break
+            if recorder is not None and recorder.past_the_minimum():
+                message = (
+                    f"stopped at step {step}: the watched curve rose to "
+                    f"{recorder.factor:g} times its minimum (early stopping)"
+                )
+                break
     finally:
         np.seterr(**old)
     loop_s = time.perf_counter() - loop_start
@@ -637,6 +644,7 @@ class _Recorder:
 
     def __init__(self, watch: Watch, x: FloatArray) -> None:
         self.x_true, self.A_hold, self.y_hold = watch.x_true, watch.A_hold, watch.y_hold
+        self.factor = watch.stop_factor
         self.errors: list[float] | None = None if self.x_true is None else []
         self.held: list[float] | None = None if self.A_hold is None else []
         self.gap = np.empty_like(x)
@@ -651,6 +659,14 @@ class _Recorder:
             np.dot(self.A_hold, x, self.r)
             np.subtract(self.r, self.y_hold, self.r)
             self.held.append(0.5 * float(np.dot(self.r, self.r)))
+
+    def past_the_minimum(self) -> bool:
+        """Whether the watched curve (held-out loss, else error) has risen to ``factor``
+        times its minimum: the stop lies behind, and the rest of the run fits the noise."""
+        curve = self.held if self.held is not None else self.errors
+        if self.factor is None or not curve:
+            return False
+        return curve[-1] >= self.factor * min(curve)
 
     def undo(self) -> None:
         for measured in (self.errors, self.held):
