@@ -229,7 +229,7 @@ def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | 
     return None
 
 
-def independent_rows(A: FloatArray) -> NDArray[np.intp]:
+def independent_rows(A: FloatArray, sing: FloatArray | None = None) -> NDArray[np.intp]:
     """Indices of a maximal set of exactly independent rows of A (all rows when A has full
     row rank). Float data are exact rationals: when the singular values say the rows may be
     dependent (sigma_min <= 1e-8 sigma_max), the rank is decided exactly (python-flint,
@@ -239,7 +239,8 @@ def independent_rows(A: FloatArray) -> NDArray[np.intp]:
     all_rows = np.arange(m)
     if m <= 1:
         return all_rows if np.any(A) else all_rows[:0]
-    sing = np.linalg.svd(A, compute_uv=False)
+    if sing is None:
+        sing = np.asarray(np.linalg.svd(A, compute_uv=False), dtype=np.float64)
     if sing.size == m and sing[-1] > 1e-8 * sing[0]:
         return all_rows
     from fractions import Fraction
@@ -268,11 +269,14 @@ def onto_rows(A: FloatArray, rows: NDArray[np.intp], mu: AnyArray, arith: Arithm
     return np.asarray(mu[rows] + arith.array(combo) @ mu[dropped])
 
 
-def conditioned_arithmetic(A: FloatArray, digits_lost: int) -> Arithmetic | None:
+def conditioned_arithmetic(
+    A: FloatArray, digits_lost: int, sing: FloatArray | None = None
+) -> Arithmetic | None:
     """mpmath with the digits that nearly dependent rows cost besides ``digits_lost``: z =
     A^T mu cancels log10 cond(A) digits of mu, and the Newton matrix squares the condition;
     None when A is too large for mpmath or well conditioned (float64's check suffices)."""
-    sing = np.linalg.svd(A, compute_uv=False)
+    if sing is None:
+        sing = np.asarray(np.linalg.svd(A, compute_uv=False), dtype=np.float64)
     if sing.size == 0 or sing[0] == 0.0:
         return None
     ratio = float(sing[-1] / sing[0]) if sing.size == A.shape[0] else 0.0
