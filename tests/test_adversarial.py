@@ -363,3 +363,20 @@ def test_input_cap_applies_to_fixed_and_parametric_samples(name: str) -> None:
         load_sample(name, max_bytes=7)
     again = load_problem(name, max_bytes=size)
     np.testing.assert_array_equal(again.A, p.A)
+
+
+def test_graded_dual_is_certified_by_the_face_check() -> None:
+    # p = 2, alpha = 1e-50 on 100 x 400: dx/dz spans 1e100, and a bound that back-substituted
+    # with the graded triangular factor blew up to 1e102 (the check then fell to a slow
+    # continuation and ended uncertified). The certified x is checked against BP's minimizer
+    # (gamma > 0: at alpha^2 = 1e-100 the limit is BP's to far below 1e-9).
+    from dlncli.bp.verdict import solve_basis_pursuit
+    from dlncli.problem_io import load_sample
+
+    p = load_sample("gauss:100:400:10:0")
+    result = flow_limit(p.A, p.y, depth=2.0, log_alpha=-50 * LN10)
+    assert result.certified, result.message
+    assert result.error_bound <= 1e-9
+    bp = solve_basis_pursuit(p.A, p.y)
+    assert bp.unique
+    assert result.x == pytest.approx(bp.x, abs=1e-6)

@@ -229,7 +229,7 @@ def choose_arithmetic(shape: tuple[int, int], digits_lost: int) -> Arithmetic | 
     return None
 
 
-def independent_rows(A: FloatArray) -> NDArray[np.intp]:
+def independent_rows(A: FloatArray, sing: FloatArray | None = None) -> NDArray[np.intp]:
     """Indices of a maximal set of exactly independent rows of A (all rows when A has full
     row rank). Float data are exact rationals: when the singular values say the rows may be
     dependent (sigma_min <= 1e-8 sigma_max), the rank is decided exactly (python-flint,
@@ -239,7 +239,8 @@ def independent_rows(A: FloatArray) -> NDArray[np.intp]:
     all_rows = np.arange(m)
     if m <= 1:
         return all_rows if np.any(A) else all_rows[:0]
-    sing = np.linalg.svd(A, compute_uv=False)
+    if sing is None:
+        sing = np.asarray(np.linalg.svd(A, compute_uv=False), dtype=np.float64)
     if sing.size == m and sing[-1] > 1e-8 * sing[0]:
         return all_rows
     from fractions import Fraction
@@ -268,11 +269,14 @@ def onto_rows(A: FloatArray, rows: NDArray[np.intp], mu: AnyArray, arith: Arithm
     return np.asarray(mu[rows] + arith.array(combo) @ mu[dropped])
 
 
-def conditioned_arithmetic(A: FloatArray, digits_lost: int) -> Arithmetic | None:
+def conditioned_arithmetic(
+    A: FloatArray, digits_lost: int, sing: FloatArray | None = None
+) -> Arithmetic | None:
     """mpmath with the digits that nearly dependent rows cost besides ``digits_lost``: z =
     A^T mu cancels log10 cond(A) digits of mu, and the Newton matrix squares the condition;
     None when A is too large for mpmath or well conditioned (float64's check suffices)."""
-    sing = np.linalg.svd(A, compute_uv=False)
+    if sing is None:
+        sing = np.asarray(np.linalg.svd(A, compute_uv=False), dtype=np.float64)
     if sing.size == 0 or sing[0] == 0.0:
         return None
     ratio = float(sing[-1] / sing[0]) if sing.size == A.shape[0] else 0.0
@@ -368,11 +372,21 @@ class GradedSolver:
             root = np.sqrt(d)
             bt = (root[:, None] * A.T)[np.argsort(-root)]
         self.ok = bool(np.all(np.isfinite(bt))) and bt.shape[0] >= A.shape[0]
+        self.root = np.sort(root)[::-1] if self.ok else root
         if self.ok:
-            self.r = np.linalg.qr(bt, mode="r")
+            self.q, self.r = np.linalg.qr(bt, mode="reduced")
             diag = np.abs(np.diag(self.r))
             self.ok = diag.size == A.shape[0] and bool(np.all(diag > 0))
         self.A, self.d = A, d
+
+    def gain(self) -> FloatArray:
+        """|D A^T H^-1| with its rows in decreasing order of d: D A^T H^-1 =
+        D^(1/2) Q R^-T for B^T = Q R (H = R^T R), which never forms H^-1 (whose entries are
+        huge in the directions that d barely weighs, and cancel in the product)."""
+        m = self.A.shape[0]
+        with np.errstate(all="ignore"):
+            w = scipy.linalg.solve_triangular(self.r, np.eye(m), trans="T")
+            return np.asarray(np.abs(self.root[:, None] * (self.q @ w)), dtype=np.float64)
 
     def solve(self, g: FloatArray) -> FloatArray:
         if not self.ok:
@@ -529,55 +543,60 @@ def fits_data(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> t
     return residual <= 10.0 * floor, residual
 
 
-def noise_gain(problem: DualProblem, d: AnyArray, bound: AnyArray) -> float:
-    """max_i (|D A^T H^-1| bound)_i for a bound (m,) >= 0 on |r|: how far a residual error of
-    that size, of any signs, can move x (D = diag d, H = A D A^T). D A^T H^-1 does not change
-    when d is scaled, so d is scaled to max 1 first. In mpmath (m <= MP_SOLVE_MAX_ROWS) H is
-    inverted in working precision; otherwise with float64's graded QR (inf if not finite)."""
+def sensitivity(problem: DualProblem, d: AnyArray) -> FloatArray | None:
+    """D A^T H^-1 (N, m) in float64 (D = diag d, H = A D A^T): how a change of the residual
+    y - A x moves x to first order. It does not change when d is scaled, so d is scaled to
+    max 1 first. In mpmath (m <= MP_SOLVE_MAX_ROWS) H is inverted in working precision;
+    otherwise D^(1/2) Q R^-T from float64's graded QR (:meth:`GradedSolver.gain`), which never
+    forms H^-1. None when it is not finite."""
     ar = problem.arith
-    A = problem.A_float
-    m = A.shape[0]
+    m = problem.A_float.shape[0]
     big_e = ar.exponent(d)
     if big_e is None:
-        return math.inf
+        return None
     d_s = d * ar.pow2(-big_e)
-    bound_f = ar.to_float(bound)
     if ar.is_mp and m <= MP_SOLVE_MAX_ROWS:
         mp = _mp()
         H = (problem.A * d_s[None, :]) @ problem.A.T
         try:
             inverse = mp.inverse(mp.matrix(H.tolist()))
         except ZeroDivisionError:
-            return math.inf
+            return None
         h_inv = np.array(inverse.tolist(), dtype=object)
-        gain = ar.to_float(np.abs(d_s[:, None] * (problem.A.T @ h_inv)))
+        gain = ar.to_float(d_s[:, None] * (problem.A.T @ h_inv))
     else:
-        d_f = ar.to_float(d_s)
-        solver = GradedSolver(A, d_f)
+        solver = GradedSolver(problem.A_float, ar.to_float(d_s))
         if not solver.ok:
-            return math.inf
-        with np.errstate(all="ignore"):
-            w = scipy.linalg.solve_triangular(solver.r, np.eye(m), trans="T")
-            h_inv = scipy.linalg.solve_triangular(solver.r, w)
-            gain = np.abs(d_f[:, None] * (A.T @ h_inv))
+            return None
+        gain = solver.gain()
+    return gain if bool(np.all(np.isfinite(gain))) else None
+
+
+def _applied(gain: FloatArray, vector: AnyArray, arith: Arithmetic, absolute: bool) -> float:
+    """max|gain @ vector| (or max(|gain| @ |vector|)), with ``vector`` scaled by a power of
+    two on the way (it may lie outside float64's range)."""
+    exponent = arith.exponent(vector)
+    if exponent is None:
+        return 0.0
+    scaled = arith.to_float(vector * arith.pow2(-exponent))
     with np.errstate(all="ignore"):
-        value = float(np.max(gain @ bound_f, initial=0.0))
-    return value if math.isfinite(value) else math.inf
+        product = np.abs(gain) @ np.abs(scaled) if absolute else np.abs(gain @ scaled)
+        value = float(np.max(product, initial=0.0))
+    return _ldexp(value, exponent) if math.isfinite(value) else math.inf
 
 
 def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) -> float:
     """A first-order bound on max|x(mu) - x_alpha| / max|x| at a Newton point mu.
 
-    x_alpha = x(mu*) with A x(mu*) = y; to first order x(mu*) - x(mu) = D A^T H^-1 r with
-    D = diag(dx/dz), H = A D A^T and r = y - A x(mu). Three terms, each computed, none assumed:
-    (1) the Newton correction D A^T H^-1 r itself, plus the uncertainty of its computation
-    (:func:`accurate_step`: large when H cannot be resolved); (2) the same map's absolute
-    value applied to the rounding error of r, |D A^T H^-1| |r_err| with
-    |r_err| <= (N + 1) u (|y| + |A| |x|) (:func:`noise_gain`: every sign pattern of the
-    rounding, so also the direction H barely sees); (3) the rounding of z = A^T mu,
-    |z_err| <= m u |A|^T |mu|, which moves x by D |z_err|. u is the unit roundoff of the
-    working precision. A residual alone is not enough on an ill-conditioned A: the rows'
-    near-dependence makes H^-1 huge, which only (1) and (2) see.
+    x_alpha = x(mu*) with A x(mu*) = y; to first order x(mu*) - x(mu) = M r with
+    M = D A^T H^-1 (:func:`sensitivity`), D = diag(dx/dz), H = A D A^T, r = y - A x(mu).
+    Three terms, each computed, none assumed: (1) the Newton correction |M r|; (2) |M| |r_err|
+    for the rounding of r, |r_err| <= (N + 1) u (|y| + |A| |x|), every sign pattern included
+    (this is what sees a direction of mu that H barely weighs: nearly dependent rows make M
+    huge there); (3) the rounding of z = A^T mu, |z_err| <= m u |A|^T |mu|, which moves x by
+    D |z_err|. u is the unit roundoff of the working precision. A residual alone is not
+    enough on an ill-conditioned A. M is computed in float64 (in mpmath for small m), so the
+    bound is a first-order estimate in floating point, not interval arithmetic.
     """
     ar = problem.arith
     m, n = problem.A_float.shape
@@ -585,14 +604,13 @@ def error_bound(problem: DualProblem, mu: AnyArray, x: AnyArray, d: AnyArray) ->
     scale_x = ar.abs_max(x)
     if not scale_x > 0 or not math.isfinite(scale_x):
         return math.inf
-    abs_a = np.abs(problem.A)
-    r = problem.y - problem.A @ x
-    step = accurate_step(problem, d, r)
-    if step is None:
+    gain = sensitivity(problem, d)
+    if gain is None:
         return math.inf
-    correction = step.dx + step.uncertainty
+    abs_a = np.abs(problem.A)
+    correction = _applied(gain, problem.y - problem.A @ x, ar, absolute=False)
     r_noise = (n + 1) * u * (np.abs(problem.y) + abs_a @ np.abs(x))
-    noise = noise_gain(problem, d, r_noise)
+    noise = _applied(gain, r_noise, ar, absolute=True)
     z_noise = m * u * (abs_a.T @ np.abs(mu))
     rounding_z = ar.abs_max(d * z_noise)
     return (correction + noise + rounding_z) / scale_x
@@ -650,7 +668,7 @@ def _newton(
         if big_f is None:  # A x = y exactly in working precision
             bound = error_bound(problem, mu, x, d) if certify else 0.0
             return DualSolve(bound <= ERROR_TOL, mu, x_float, 0.0, 0.0, iteration, bound)
-        precise = accurate_step(problem, d, g)
+        precise = accurate_step(problem, d, g) if ar.is_mp else None
         if precise is not None and not precise.uncertainty <= 1e-3 * precise.dx:
             precise = None
         scale_x = max(float(np.max(np.abs(x_float), initial=0.0)), 1e-300)

@@ -681,7 +681,8 @@ def _certified(
         x_scale = float(np.max(np.abs(x_face)))
     else:
         x_scale = float(np.max(np.abs(np.linalg.lstsq(A, y, rcond=None)[0])))
-    rows = dual_check.independent_rows(A)
+    sing = np.asarray(np.linalg.svd(A, compute_uv=False), dtype=np.float64)  # used twice below
+    rows = dual_check.independent_rows(A, sing)
     lost = dual_check.lost_digits(depth, log_alpha, x_scale)
     arith = dual_check.choose_arithmetic(A.shape, lost)
     face_fields: dict[str, Any] = {}
@@ -705,7 +706,8 @@ def _certified(
             **face_fields,
         )
     attempts = [arith]
-    escalated = dual_check.conditioned_arithmetic(A[rows], lost)
+    sing_rows = sing if rows.size == A.shape[0] else None
+    escalated = dual_check.conditioned_arithmetic(A[rows], lost, sing_rows)
     if escalated is not None and (not arith.is_mp or escalated.dps > arith.dps):
         attempts.append(escalated)
     iterations = 0 if face is None else face.iterations
