@@ -395,6 +395,7 @@ def flow_from_start(
         certified=limit.certified,
         limit_route=limit.route,
         certificate_step=limit.check_step,
+        certificate_error_bound=_finite_or_none(limit.error_bound),
         certificate_precision=limit.check_precision or None,
         face_correction=None,
         init=init,
@@ -545,6 +546,7 @@ def _ode_flow(
         certified=limit.certified,
         limit_route=limit.route,
         certificate_step=None if math.isnan(limit.check_step) else limit.check_step,
+        certificate_error_bound=_finite_or_none(limit.error_bound),
         certificate_precision=limit.check_precision or None,
         face_correction=None if math.isnan(limit.face_correction) else limit.face_correction,
         newton_iterations=limit.newton_iterations,
@@ -573,6 +575,10 @@ def _stops_along(xs: FloatArray, log10_t: FloatArray, watch: Watch) -> EarlyStop
         times, errors, held, time_unit="t", holdout_fraction=watch.fraction,
         holdout_rows=watch.rows,
     )  # fmt: skip
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _time_left(deadline: Deadline) -> float | None:
@@ -1500,10 +1506,12 @@ def sample_list() -> SamplesReport:
 # --------------------------------------------------------------------------- recover
 
 DEFAULT_RECOVER_DEPTHS = ("2", "3", "4")
-# GD's step in recover: this fraction of 1 / (p^2 s^(2 - 2/p) ||A||_2^2), the curvature of the
-# loss in (u, v) where |x| ~ s (s: the largest entry of the lasso-CV estimate), capped by half
-# the stability bound at the start (docs/noise.md).
+# GD's step in recover: this fraction of 2 / (p^2 s^(2 - 2/p) ||A||_2^2), the stability bound
+# of the loss in (u, v) where |x| ~ s (s: the largest entry of the lasso-CV estimate), capped by
+# half the stability bound at the start (docs/noise.md).
 RECOVER_STEP_FRACTION = 0.5
+# Each depth starts from the alpha with alpha^p = RECOVER_ALPHA_P (one effective scale).
+RECOVER_ALPHA_P = 1e-6
 RECOVER_STOP_FACTOR = 2.0  # end a run once its watched curve is twice its minimum
 
 
@@ -1512,7 +1520,7 @@ def recover(
     y: Any = None,
     *,
     depths: Sequence[str | float] | None = None,
-    alpha: str | float = "1e-3",
+    alpha: str | float | None = None,
     lr: float | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     holdout: float = 0.2,
@@ -1530,7 +1538,8 @@ def recover(
     Parameters
     ----------
     problem, y : a Problem with ``x_true`` (a file's x_true, or a ``noisy:``/``gauss:`` sample).
-    depths : the DLN depths (default 2, 3, 4).  alpha : GD's initialization scale.
+    depths : the DLN depths (default 2, 3, 4).  alpha : GD's initialization scale (default:
+        per depth, the alpha with alpha^p = RECOVER_ALPHA_P).
     lr : GD's step size (default: per depth, RECOVER_STEP_FRACTION of the curvature at the
         lasso-CV estimate's scale, capped by half the stability bound).
     max_steps : GD's budget; a run ends once its watched curve doubled from its minimum.
@@ -1549,8 +1558,10 @@ def recover(
     deadline = Deadline(time_limit)
     prob = as_problem(problem, y)
     if prob.x_true is None:
-        raise OptionError("problem", prob.name, "a problem with x_true (a file's x_true, or a "
-                          "noisy:/gauss: sample)", f"{prob.name} has no x_true to recover")  # fmt: skip
+        raise ProblemFormatError(
+            f"{prob.name}: has no x_true to recover; expected a file with x_true (and "
+            "optionally sigma) or a noisy:/gauss: sample"
+        )
     x_true = prob.x_true
     m, n = prob.shape
     level = prob.sigma if sigma is None else sigma
@@ -1565,7 +1576,7 @@ def recover(
     cut = cut if threshold is None else float(threshold)
     if not (math.isfinite(cut) and cut >= 0):
         raise OptionError("threshold", threshold, "a number >= 0")
-    _, log_alpha = parse_alpha(alpha)
+    log_alpha_given = None if alpha is None else parse_alpha(alpha)[1]
     _early_stopping_split(prob, holdout, seed)  # validates holdout against the support
     labels = depth_labels(depths or DEFAULT_RECOVER_DEPTHS, allow_inf=False)
     notes: list[str] = []
@@ -1605,12 +1616,15 @@ def recover(
     norm2 = float(np.linalg.norm(prob.A, 2)) ** 2
     curves: dict[str, EarlyStop] = {}
     for label, p in labels:
+        log_alpha = log_alpha_given
+        if log_alpha is None:
+            log_alpha = math.log(RECOVER_ALPHA_P) / p
         step = lr
         if step is None:
             start_u = np.full(n, log_alpha)
             lam0 = hessian_lambda_max(prob.A, prob.y, start_u, start_u, p)
             curvature = p * p * scale ** (2.0 - 2.0 / p) * norm2
-            step = RECOVER_STEP_FRACTION / curvature
+            step = RECOVER_STEP_FRACTION * 2.0 / curvature
             if lam0 > 0:
                 step = min(step, 1.0 / lam0)  # half the stability bound 2 / lambda_max
         for stop in ("oracle", "hold-out"):
@@ -1632,12 +1646,14 @@ def recover(
             if k is None or run.diverged:
                 notes.append(f"p = {label}, {stop} stop: the run diverged ({run.message})")
                 continue
-            x_hat = _iterate_at(A_run, y_run, p, log_alpha, step, int(k), watch)
-            rows.append(
-                row(
-                    "dln", x_hat, began, depth=p, stop=stop, detail=f"step {int(k)}, η = {step:.3g}"
+            if int(k) == run.steps and not run.converged:
+                notes.append(
+                    f"p = {label}, {stop} stop: the error was still falling at the step budget "
+                    f"({run.steps} steps): a larger --max-steps, --lr or --alpha reaches the stop"
                 )
-            )
+            x_hat = _iterate_at(A_run, y_run, p, log_alpha, step, int(k), watch)
+            detail = f"step {int(k)}, η = {step:.3g}, α = {math.exp(log_alpha):.3g}"
+            rows.append(row("dln", x_hat, began, depth=p, stop=stop, detail=detail))
             if stop == "oracle":
                 curves[label] = early
     return RecoverReport(

@@ -99,7 +99,15 @@ def parse_alpha(alpha: str | float) -> tuple[str, float]:
                 "e.g. 1e-6",
                 f"{alpha!r} is not a plain decimal number; expected e.g. 1e-6",
             )
-        value = Decimal(alpha)
+        try:
+            value = Decimal(alpha)
+        except ArithmeticError:  # an exponent beyond decimal's range (|exponent| > ~1e18)
+            raise OptionError(
+                "alpha",
+                alpha,
+                f"|log10 alpha| <= {MAX_ABS_LOG10_ALPHA:g}",
+                f"{alpha!r} is out of range; expected |log10 alpha| <= {MAX_ABS_LOG10_ALPHA:g}",
+            ) from None
         text = alpha
     else:
         value = Decimal(float(alpha)) if math.isfinite(alpha) else Decimal(0)

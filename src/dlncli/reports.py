@@ -166,7 +166,8 @@ class FlowReport:
     reference : "bp" (unique minimizer) or "tie-break" (the depth's point on the BP face).
     distance_to_reference : ||x - x*||_inf.
     bp_unique : whether the BP minimizer is unique.
-    certified, limit_route, certificate_step, certificate_precision, face_correction :
+    certified, limit_route, certificate_step, certificate_error_bound (the first-order bound
+        on the limit's error that certifies it), certificate_precision, face_correction :
         the exact limit's certificate (docs/limit.md); None for the raw methods, whose JSON
         lacks these keys.
     newton_iterations : Newton iterations of the limit solve.
@@ -206,6 +207,7 @@ class FlowReport:
     certified: bool | None = None
     limit_route: str | None = None
     certificate_step: float | None = None
+    certificate_error_bound: float | None = None
     certificate_precision: str | int | None = None
     face_correction: float | None = None
     raw_steps: int | None = None
@@ -258,6 +260,7 @@ class FlowReport:
                 certified=self.certified,
                 limit_route=self.limit_route,
                 certificate_step=self.certificate_step,
+                certificate_error_bound=self.certificate_error_bound,
                 certificate_precision=self.certificate_precision,
                 face_correction=self.face_correction,
             )

@@ -17,6 +17,7 @@ import dlncli
 from dlncli.cli import render, terminal
 from dlncli.cli.options import (
     DEFAULT_MAX_INPUT_MB,
+    DEFAULT_NOISY_PROBLEM,
     AlphaAxis,
     CompareMethod,
     CompareMethodOpt,
@@ -28,6 +29,7 @@ from dlncli.cli.options import (
     JsonOpt,
     LrListOpt,
     MaxInputOpt,
+    NoisyProblemArg,
     OutputOpt,
     PlotLayout,
     ProblemArg,
@@ -786,3 +788,88 @@ def train_command(
         )  # fmt: skip
     if report.diverged:
         terminal.fail(f"{prob.name}: {report.message}", terminal.EXIT_DIVERGED)
+
+
+@app.command(
+    help="Recover x_true from noisy y: early-stopped DLNs against the lasso (cross-validated λ), "
+    "BPDN and the least-squares oracle.",
+    epilog=EPILOG,
+)
+def recover(
+    problem: NoisyProblemArg = DEFAULT_NOISY_PROBLEM,
+    depths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depth", help="DLN depth p >= 2 (repeatable). Default: 2, 3, 4.", show_default=False
+        ),
+    ] = None,
+    alpha: Annotated[
+        str | None,
+        typer.Option("--alpha", help="GD's start α > 0 (default: α^p = 1e-6).", show_default=False),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            parser=_strict_number,
+            help="GD's step size (default: from the data's scale).",
+            show_default=False,
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, metavar="K", help="GD's step budget.")
+    ] = 100_000,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            parser=_strict_number,
+            metavar="FRACTION",
+            help="Rows held out for the hold-out stop.",
+        ),
+    ] = 0.2,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the held-out rows and the CV folds.")
+    ] = 0,
+    folds: Annotated[
+        int, typer.Option("--folds", metavar="K", help="Folds of the lasso's cross-validation.")
+    ] = 5,
+    sigma: Annotated[
+        float | None,
+        typer.Option(
+            "--sigma",
+            parser=_strict_number,
+            help="Noise level for BPDN (default: the problem's).",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            parser=_strict_number,
+            help="|x_i| above it is selected (default: half the smallest nonzero |x_true_i|).",
+            show_default=False,
+        ),
+    ] = None,
+    plot: EarlyPlotOpt = None,
+    time_limit: TimeLimitOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    max_input_mb: MaxInputOpt = DEFAULT_MAX_INPUT_MB,
+) -> None:
+    with terminal.handled(problem, as_json=as_json), terminal.heartbeat("recover"):
+        prob = terminal.load(problem, max_input_mb)
+        terminal.check_outputs((prob.path,), force, output=output, plot=plot)
+        report = dlncli.recover(
+            prob, depths=depths or None, alpha=alpha, lr=lr, max_steps=max_steps,
+            holdout=holdout, seed=seed, folds=folds, sigma=sigma, threshold=threshold,
+            time_limit=time_limit,
+        )  # fmt: skip
+        terminal.notes(report.notes)
+        terminal.save_figure(plot, lambda: render.draw("recover_figure", report), force=force)
+        terminal.emit(
+            report, lambda: render.recover_renderable(report),
+            as_json=as_json, output=output, force=force,
+        )  # fmt: skip

@@ -15,6 +15,7 @@ from dlncli.reports import (
     PathReport,
     PhaseReport,
     PotentialsReport,
+    RecoverReport,
     TrainReport,
 )
 
@@ -449,4 +450,33 @@ def phase_noise_curves_figure(report: PhaseReport) -> Any:
         ax.grid(True, alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
+def recover_figure(report: RecoverReport) -> Any:
+    """``recover --plot``: each depth's error ||x(step) - x_true||_2 along GD (oracle runs),
+    with the lasso-CV, BPDN and least-squares-oracle errors as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for k, (label, stop) in enumerate(report.curves.items()):
+        if stop.errors is None:
+            continue
+        steps = np.asarray(stop.times)
+        keep = steps > 0
+        style = {"color": "k", "linestyle": BW_STYLES[k % len(BW_STYLES)], "lw": 1.6}
+        ax.loglog(steps[keep], np.asarray(stop.errors)[keep], label=f"DLN p = {label}", **style)
+    for row, shade in zip(
+        [r for r in report.rows if r.method != "dln"], ("0.3", "0.55", "0.75"), strict=False
+    ):
+        ax.axhline(row.error_l2, color=shade, lw=1.2, label=row.method)
+    ax.set(
+        xlabel="GD step", ylabel="‖x − x_true‖₂", title=f"recovering x_true: {report.problem.name}"
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

@@ -169,3 +169,15 @@ def _positive_int(text: str | float) -> int:
     if value != int(value) or value < 1:
         raise typer.BadParameter(f"{text!r}; expected a whole number >= 1")
     return int(value)
+
+
+DEFAULT_NOISY_PROBLEM = "noisy:100:400:10:0.05:0"
+NoisyProblemArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="PROBLEM",
+        help="A file with x_true (and optionally sigma), or a sample with one (noisy:..., "
+        f"gauss:...). Default: {DEFAULT_NOISY_PROBLEM}.",
+        show_default=False,
+    ),
+]

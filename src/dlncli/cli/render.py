@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: a command's --help must not import numpy
         PhaseReport,
         PotentialsReport,
         ProblemInfo,
+        RecoverReport,
         SamplesReport,
         TheoryReport,
         TieBreakReport,
@@ -657,3 +658,23 @@ def figures() -> Any:
 def draw(name: str, *args: Any, **kwargs: Any) -> Any:
     """The figure ``name`` of :mod:`dlncli.cli.figures` for a report (matplotlib loads here)."""
     return getattr(figures(), name)(*args, **kwargs)
+
+
+def recover_renderable(report: RecoverReport) -> RenderableType:
+    """``recover``: one row per estimator, best error first."""
+    p = report.problem
+    sigma = "unknown" if report.sigma is None else fmt(report.sigma)
+    table = Table(
+        title=f"recovering x_true: {escape(p.name)} ({p.m}×{p.n}), σ = {sigma}, "
+        f"{report.support_size} nonzeros"
+    )
+    for name in ("estimator", "‖x̂ − x_true‖₂", "MSE", "false +", "false −", "chosen by", "time"):
+        table.add_column(name, justify="left" if name in ("estimator", "chosen by") else "right")
+    for row in sorted(report.rows, key=lambda r: r.error_l2):
+        label = row.method if row.depth is None else f"DLN p = {row.depth:g}, {row.stop} stop"
+        table.add_row(
+            escape(label), fmt(row.error_l2), fmt(row.mse), str(row.false_positives),
+            str(row.false_negatives), escape(row.detail), f"{row.time_s:.2f} s",
+        )  # fmt: skip
+    note = f"[dim]support threshold {fmt(report.threshold)}; docs/noise.md[/dim]"
+    return Group(table, note)
