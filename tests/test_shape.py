@@ -12,7 +12,7 @@ def test_the_shape_targets_hold() -> None:
     assert shape.problems() == []
     assert set(shape.command_bodies) == {
         "samples", "solve_bp", "flow", "tie_break", "compare", "potentials", "path_command",
-        "phase_command", "train_command",
+        "phase_command", "train_command", "recover",
     }  # fmt: skip
     assert max(shape.command_bodies.values()) <= COMMAND_MAX_BODY
 
