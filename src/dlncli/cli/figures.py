@@ -233,12 +233,9 @@ def _rho(cell: Any) -> float:
     return float(cell.rho)
 
 
-def phase_figure(report: PhaseReport) -> Any:
-    """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
-    curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _heatmap_panels(report: PhaseReport) -> tuple[Any, Any, list[int], Any, Any, list[float]]:
+    """One panel per method variant over the (delta, rho) cells: the figure and its axes, the
+    realized m values, the cells' delta edges, and the rho_W(delta) curve."""
     from matplotlib.figure import Figure
 
     from dlncli.transition.theory import weak_threshold
@@ -251,6 +248,16 @@ def phase_figure(report: PhaseReport) -> Any:
     edges = _edges(deltas, 0.0, 1.0)
     curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
     curve_r = [weak_threshold(float(d)) for d in curve_d]
+    return fig, axes, ms, edges, curve_d, curve_r
+
+
+def phase_figure(report: PhaseReport) -> Any:
+    """One panel per method variant: the success rate over (δ, ρ) as a heatmap, ρ_W(δ) as a
+    curve and the empirical 50 % points as markers. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig, axes, ms, edges, curve_d, curve_r = _heatmap_panels(report)
     mesh = None
     for ax, variant in zip(axes, report.variants, strict=True):
         for i, m in enumerate(ms):
@@ -360,18 +367,8 @@ def phase_noise_figure(report: PhaseReport) -> Any:
 
     matplotlib.use("Agg")
     from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
 
-    from dlncli.transition.theory import weak_threshold
-
-    count = len(report.variants)
-    fig = Figure(figsize=(3.6 * count + 0.8, 3.4), layout="constrained")
-    axes = fig.subplots(1, count, squeeze=False)[0]
-    ms = sorted({c.m for c in report.cells})
-    deltas = np.array([m / report.n for m in ms])
-    edges = _edges(deltas, 0.0, 1.0)
-    curve_d = np.linspace(max(edges[0], 1e-3), min(edges[-1], 1.0), 200)
-    curve_r = [weak_threshold(float(d)) for d in curve_d]
+    fig, axes, ms, edges, curve_d, curve_r = _heatmap_panels(report)
     values = [c.mse_sigma2 for c in report.cells if c.mse_sigma2 is not None and c.mse_sigma2 > 0]
     low, high = (min(values), max(values)) if values else (1e-2, 1e2)
     if low == high:  # a single value: a decade on either side
