@@ -31,7 +31,7 @@ steps; the caller then solves the LP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,9 +80,22 @@ class HomotopyPath:
 
 @dataclass(frozen=True)
 class Declined:
-    """Why the path was not followed to its end (the caller solves the LP instead)."""
+    """Why the path was not followed to its end (the caller solves the LP instead).
+
+    support : (k,) the active set K when the path stopped (linearly independent columns),
+        sorted; at a tied start, the tied columns.  signs : (k,) their signs s_K.
+    The caller's LP starts from the basis these columns give (a warm start, not from zero).
+    """
 
     reason: str
+    support: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    signs: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+def _declined(reason: str, active: list[int], signs: list[float]) -> Declined:
+    order = np.argsort(active)
+    support = np.array(active, dtype=np.int64)[order]
+    return Declined(reason, support, np.array(signs, dtype=np.float64)[order])
 
 
 class _Cholesky:
@@ -148,7 +161,11 @@ def homotopy_bp(
 
 
 def follow_homotopy(
-    A: Any, y: FloatArray, *, on_step: Callable[[], None] | None = None
+    A: Any,
+    y: FloatArray,
+    *,
+    on_step: Callable[[], None] | None = None,
+    max_steps: int | None = None,
 ) -> HomotopyPath | Declined:
     """Follow the lasso path from l = ‖Aᵀy‖∞ to 0; the end point is BP's minimizer.
 
@@ -156,6 +173,7 @@ def follow_homotopy(
     ----------
     A : (m, N) array or scipy.sparse matrix.  y : (m,), not zero.
     on_step : called once per breakpoint (the caller's time budget raises from it).
+    max_steps : breakpoints before the path is declined (default MAX_STEPS_PER_ROW * m).
 
     Returns :class:`Declined` (with the reason) when the path cannot be followed in float64.
     """
@@ -169,7 +187,12 @@ def follow_homotopy(
     tie_gap = TIE_TOL * start
     end_gap = END_TOL * start
     if n > 1 and np.partition(np.abs(c), n - 2)[n - 2] >= lam - tie_gap:
-        return Declined("two columns start the path together (|Aᵀy| ties at its maximum)")
+        tied = np.flatnonzero(np.abs(c) >= lam - tie_gap)[: min(m, n)]
+        return _declined(
+            "two columns start the path together (|Aᵀy| ties at its maximum)",
+            [int(j) for j in tied],
+            [float(np.sign(c[j])) for j in tied],
+        )
     active: list[int] = []
     signs: list[float] = []
     # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step).
@@ -180,17 +203,19 @@ def follow_homotopy(
     joining = int(np.argmax(np.abs(c)))
     just_left = -1  # a coordinate that left cannot rejoin at the next breakpoint
     ties = refactors = 0
-    for step in range(MAX_STEPS_PER_ROW * m + 1):
+    step_cap = MAX_STEPS_PER_ROW * m if max_steps is None else max_steps
+    for step in range(step_cap + 1):
         if on_step is not None:
             on_step()
         if joining >= 0:
             col = _column(A, joining, sparse)
             k = len(active)
             if k >= block.shape[1]:
-                return Declined(f"the active set outgrew min(m, N) at step {step}")
+                return _declined(f"the active set outgrew min(m, N) at step {step}", active, signs)
             gram_col = block[:, :k].T @ col
             if not chol.add(gram_col, float(col @ col)):
-                return Declined(f"column {joining} would make the active set rank deficient")
+                why = f"column {joining} would make the active set rank deficient"
+                return _declined(why, active, signs)
             active.append(joining)
             signs.append(float(np.sign(c[joining])))
             block[:, len(active) - 1] = col
@@ -205,12 +230,14 @@ def follow_homotopy(
             # The updated factor drifted (hundreds of joins and leaves): rebuild it from A_K.
             refactors += 1
             if not chol.rebuild(A_K):
-                return Declined(f"the active set became numerically rank deficient at {step}")
+                why = f"the active set became numerically rank deficient at {step}"
+                return _declined(why, active, signs)
             d = chol.solve(s)
             v = A_K @ d
             a = np.asarray(A.T @ v, dtype=np.float64).ravel()
             if float(np.max(np.abs(a[active] - s))) > REFACTOR_TOL:
-                return Declined(f"the active set is too ill-conditioned at step {step}")
+                why = f"the active set is too ill-conditioned at step {step}"
+                return _declined(why, active, signs)
             x_active = chol.solve(np.array(column_y) - lam * s)
         inactive = np.ones(n, dtype=bool)
         inactive[active] = False
@@ -270,7 +297,7 @@ def follow_homotopy(
             block[:, leave : k - 1] = block[:, leave + 1 : k]
             del active[leave], signs[leave], column_y[leave]
             x_active = np.delete(x_active, leave)
-    return Declined(f"no end within {MAX_STEPS_PER_ROW} * m = {MAX_STEPS_PER_ROW * m} steps")
+    return _declined(f"no end within {step_cap} steps", active, signs)
 
 
 def _second(times: FloatArray) -> float:

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 # Basis pursuit also takes scipy.sparse input (e.g. 2000 x 20000 at 1% density).
 Matrix = Any
 
-SOLVERS = ("choose", "simplex", "ipm", "pdlp")
 # Float route only: |a_i^T lambda| >= 1 - EQUICORRELATION_TOL counts as active. HiGHS's dual
 # feasibility tolerance is 1e-7 on the scaled LP; a looser set E is safe because the face LP
 # re-checks, and a verdict it cannot prove is reported as undecided.
@@ -54,10 +53,6 @@ EQUICORRELATION_TOL = 1e-7
 # Entries below this fraction of ||x||_inf are LP round-off (feasibility tolerance 1e-7 on
 # the scaled problem, usually far better); they are zeroed before the exact re-solve.
 SUPPORT_TOL = 1e-9
-# HiGHS drops matrix entries below small_matrix_value (default 1e-9); equilibration brings
-# every row and column maximum near 1, and this keeps the rest (1e-12 is the smallest allowed).
-SMALL_MATRIX_VALUE = 1e-12
-EQUILIBRATION_PASSES = 8
 
 
 @dataclass(frozen=True)
@@ -296,13 +291,15 @@ def _solve_basis_pursuit(
     if float(np.max(np.abs(y), initial=0.0)) == 0.0:
         return _zero_solution(n, m, start, ranges=ranges)
     notes: list[str] = []
+    warm: _HomotopyDeclined | None = None
     if solver == "choose":
         # The homotopy path from the sparse side: about k steps of O(mN) for a k-sparse
         # minimizer, no LP at all when its certificate is proved strict.
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
         if isinstance(quick, _Verdict):
-            return _finish(A, y, quick, "homotopy", 0, 0, start, "homotopy", notes)
-        notes.append(f"homotopy declined: {quick}")
+            return _finish(A, y, quick, "homotopy", _Provenance("homotopy", None, start, notes))
+        notes.append(f"homotopy declined: {quick.reason}")
+        warm = quick
     else:
         notes.append(f"homotopy not tried: solver={solver!r} was requested")
     import scipy.sparse as sp
@@ -310,6 +307,8 @@ def _solve_basis_pursuit(
     scaling = equilibrate(A, y)
     As, ys = scaling.apply(A, y)
     lp = _Lp(budget, solver=solver)
+    scaled = _ScaledLp(As, ys, scaling, lp, ranges)
+    ran = _Provenance(solver, lp, start, notes)
     # Presolve finds nothing to remove in [A, -A] but costs ~40% of the solve on dense data
     # (Gaussian 500x2000: 2.9 s without, 4.8 s with; same 677 simplex iterations).
     lp.highs.setOptionValue("presolve", "off")
@@ -317,6 +316,14 @@ def _solve_basis_pursuit(
     matrix = sp.csc_matrix(sp.hstack([As, -As]) if sparse else np.hstack([As, -As]))
     weights = np.concatenate([scaling.cols, scaling.cols])
     lp.load(LpModel(weights, np.zeros(2 * n), np.full(2 * n, np.inf), matrix, ys, ys))
+    # Never an LP from zero after a declined path: its active set (independent columns,
+    # signed) completed by unit rows is the simplex's first basis.
+    if (
+        warm is not None
+        and warm.support.size
+        and lp.set_basis(_warm_basis(As, warm.support, warm.signs))
+    ):
+        notes.append(f"LP warm-started from the path's {warm.support.size} active columns")
     status = lp.run("the basis pursuit LP")
     exact = certify.fits_exact((m, n))
     dense = _dense(A) if exact else None
@@ -340,16 +347,14 @@ def _solve_basis_pursuit(
     if status == "optimal":
         # The cheap proof first: a strict certificate with a rigorous float error bound.
         active, _ = _active_set(As, dual_s, scaling)
-        point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
+        point_face = _float_point(scaled, x_s, active)
         bound = (
             "the LP's active set is not of full column rank"
             if point_face is None
             else _bound_verdict(A, y, point_face, scaling.dual(dual_s))
         )
         if isinstance(bound, _Verdict):
-            return _finish(
-                A, y, bound, solver, lp.solves, lp.iterations, start, "lp-float-bound", notes
-            )
+            return _finish(A, y, bound, "lp-float-bound", ran)
         notes.append(f"float bound declined: {bound}")
     else:
         notes.append(f"float bound not tried: the LP ended {status}")
@@ -357,11 +362,9 @@ def _solve_basis_pursuit(
     if dense is not None:
         x_float = scaling.primal(_polish(As, ys, x_s))
         x_float[np.abs(x_float) <= SUPPORT_TOL * np.max(np.abs(x_float), initial=0.0)] = 0.0
-        certified = _certify_exact(dense, y, basis, x_float, As, ys, scaling, lp, ranges=ranges)
+        certified = _certify_exact(dense, y, basis, x_float, scaled)
         if isinstance(certified, _Verdict):
-            return _finish(
-                A, y, certified, solver, lp.solves, lp.iterations, start, "lp-exact", notes
-            )
+            return _finish(A, y, certified, "lp-exact", ran)
         if status != "optimal":
             raise SolverError(f"HiGHS found no optimum and exact arithmetic failed: {certified}")
         exact_failure = certified
@@ -372,10 +375,8 @@ def _solve_basis_pursuit(
             f"m*N <= {certify.EXACT_MAX_ENTRIES}"
         )
     x_s = _polish(As, ys, x_s)
-    verdict = _certify_float(
-        A, y, As, ys, x_s, dual_s, scaling, lp, exact_failure, point_face, ranges=ranges
-    )
-    return _finish(A, y, verdict, solver, lp.solves, lp.iterations, start, "lp-float", notes)
+    verdict = _certify_float(A, y, scaled, _LpPoint(x_s, dual_s), exact_failure, point_face)
+    return _finish(A, y, verdict, "lp-float", ran)
 
 
 @dataclass(frozen=True)
@@ -389,17 +390,38 @@ class _Verdict:
     certification: str
 
 
-def _finish(
-    A: Matrix,
-    y: FloatArray,
-    v: _Verdict,
-    solver: str,
-    lp_solves: int,
-    iterations: int,
-    start: float,
-    route: str,
-    notes: list[str],
-) -> BPSolution:
+@dataclass(frozen=True)
+class _ScaledLp:
+    """The equilibrated problem every LP runs on (As = R A D, ys, by ``scaling``), the LP
+    counter that holds the time budget, and whether coordinate ranges were requested."""
+
+    As: Matrix
+    ys: FloatArray
+    scaling: Equilibration
+    lp: _Lp
+    ranges: bool
+
+
+@dataclass(frozen=True)
+class _LpPoint:
+    """The basis pursuit LP's primal x and dual lambda, on the scaled data."""
+
+    x: FloatArray
+    dual: FloatArray
+
+
+@dataclass(frozen=True)
+class _Provenance:
+    """How a verdict was reached: HiGHS's solver, the LP counter (None: no LP ran), the
+    call's start time, and why faster routes were declined."""
+
+    solver: str
+    lp: _Lp | None
+    start: float
+    notes: list[str]
+
+
+def _finish(A: Matrix, y: FloatArray, v: _Verdict, route: str, ran: _Provenance) -> BPSolution:
     x = v.x + 0.0  # no -0.0
     l1 = float(np.sum(np.abs(x)))
     support = np.flatnonzero(x).astype(np.int64)
@@ -419,18 +441,37 @@ def _finish(
         margin=v.margin,
         certification=v.certification,
         face=v.face,
-        solver=solver,
-        lp_solves=lp_solves,
-        iterations=iterations,
-        elapsed_s=time.perf_counter() - start,
+        solver=ran.solver,
+        lp_solves=0 if ran.lp is None else ran.lp.solves,
+        iterations=0 if ran.lp is None else ran.lp.iterations,
+        elapsed_s=time.perf_counter() - ran.start,
         route=route,
-        route_notes=tuple(notes),
+        route_notes=tuple(ran.notes),
     )
+
+
+@dataclass(frozen=True)
+class _HomotopyDeclined:
+    """Why the homotopy route was declined, and the active set where the path stopped
+    (support sorted, signs s_K): the LP's warm start."""
+
+    reason: str
+    support: IntArray
+    signs: FloatArray
+
+
+def _warm_basis(As: Matrix, support: IntArray, signs: FloatArray) -> list[int]:
+    """The basis of the LP over z = [x+; x-] (numbering of :meth:`_Lp.basis`) made of the
+    columns ``support`` with ``signs`` (x+_j for s_j > 0, x-_j otherwise), completed to m
+    basic variables by unit rows."""
+    n = As.shape[1]
+    basic = [int(j) if s > 0 else int(j) + n for j, s in zip(support, signs, strict=True)]
+    return basic + _complete_rows(_columns(As, support), 2 * n)
 
 
 def _homotopy_verdict(
     A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
-) -> _Verdict | str:
+) -> _Verdict | _HomotopyDeclined:
     """BP by :func:`homotopy.follow_homotopy`, accepted only with a proof: x re-solved on the
     support with the path's signs (least squares with iterative refinement), and a strict
     certificate by the float bound. Returns the verdict, or why the route was declined. The
@@ -446,12 +487,16 @@ def _homotopy_verdict(
 
     path = follow_homotopy(unit_scaled, y / y_unit, on_step=check_budget)
     if isinstance(path, Declined):
-        return f"the path stopped: {path.reason}"
+        return _HomotopyDeclined(f"the path stopped: {path.reason}", path.support, path.signs)
+
+    def declined(reason: str) -> _HomotopyDeclined:
+        return _HomotopyDeclined(reason, path.support, path.signs)
+
     A_K = _columns(A, path.support)
     x_K = _refined_lstsq(A_K, y)
     keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
     if np.any(np.sign(x_K[keep]) != path.signs[keep]):
-        return "the end point's least-squares re-solve changed a sign"
+        return declined("the end point's least-squares re-solve changed a sign")
     support = path.support[keep]
     x = np.zeros(A.shape[1])
     if support.size:
@@ -462,7 +507,7 @@ def _homotopy_verdict(
     verdict = _bound_verdict(A, y, face, dual, path.support, path.signs)
     if isinstance(verdict, str):
         ties = f" ({path.ties} ties resolved lexicographically)" if path.ties else ""
-        return f"{verdict}{ties}"
+        return declined(f"{verdict}{ties}")
     return verdict
 
 
@@ -521,16 +566,7 @@ def _complete_rows(columns: FloatArray, offset: int) -> list[int]:
 
 
 def _certify_exact(
-    A: FloatArray,
-    y: FloatArray,
-    basis: list[int] | None,
-    x_float: FloatArray,
-    As: Matrix,
-    ys: FloatArray,
-    scaling: Equilibration,
-    lp: _Lp,
-    *,
-    ranges: bool,
+    A: FloatArray, y: FloatArray, basis: list[int] | None, x_float: FloatArray, scaled: _ScaledLp
 ) -> _Verdict | str:
     """Exact optimum, E, signs, verdict and face, or why exact arithmetic failed."""
     m, n = A.shape
@@ -556,10 +592,10 @@ def _certify_exact(
     )
     if certify.exact_rank(A[:, E]) == E.size:
         support = np.flatnonzero(x).astype(np.int64)
-        rng = np.column_stack([x[support], x[support]]) if ranges else None
+        rng = np.column_stack([x[support], x[support]]) if scaled.ranges else None
         face = Face(support, np.sign(x[support]), 0, x, rng)
         return _Verdict(x, dual, face, True, True, margin, how)
-    candidate = _face_lp(As, ys, E, signs_all[E], scaling, lp)
+    candidate = _face_lp(scaled, E, signs_all[E])
     if candidate is None:
         support = np.flatnonzero(x).astype(np.int64)
         face = Face(support, np.sign(x[support]), 0, x, None)
@@ -574,8 +610,8 @@ def _certify_exact(
         face = Face(support, signs_all[support], support.size, point, None)
         return _Verdict(x, dual, face, None, False, margin, f"undecided: {why}")
     rng = None
-    if ranges:
-        rng = _face_ranges(As, ys, proof.support, signs_all[proof.support], scaling, lp)
+    if scaled.ranges:
+        rng = _face_ranges(scaled, proof.support, signs_all[proof.support])
     face = Face(proof.support, signs_all[proof.support], proof.dimension, proof.interior_point, rng)
     return _Verdict(x, dual, face, proof.dimension == 0, True, margin, how)
 
@@ -589,22 +625,16 @@ def _round_down(value: Any) -> float:
 def _certify_float(
     A: Matrix,
     y: FloatArray,
-    As: Matrix,
-    ys: FloatArray,
-    x_s: FloatArray,
-    dual_s: FloatArray,
-    scaling: Equilibration,
-    lp: _Lp,
+    scaled: _ScaledLp,
+    answer: _LpPoint,
     exact_failure: str,
     point_face: Face | None,
-    *,
-    ranges: bool,
 ) -> _Verdict:
     """The float route (problems too large for exact arithmetic, or where it failed): a unique
     verdict is certified by :func:`certify.float_uniqueness_bound`; anything else is
     undecided."""
-    x = scaling.primal(x_s)
-    dual = scaling.dual(dual_s)
+    x = scaled.scaling.primal(answer.x)
+    dual = scaled.scaling.dual(answer.dual)
     # HiGHS accepts A x = y to its feasibility tolerance (1e-7 on the scaled LP); the verdict
     # needs it to round-off. Least squares on all of A decides whether y is in the range of A
     # at all (dense only: one O(m^2 N) solve, on this rare path).
@@ -615,7 +645,7 @@ def _certify_float(
     ):
         raise _infeasible(A, y)
     # A point face was already tried by the quick route (its bound failed): no second try.
-    face = point_face or _float_face(As, ys, x_s, dual_s, scaling, lp, ranges=ranges)
+    face = point_face or _float_face(scaled, answer)
     corr = np.asarray(A.T @ dual, dtype=np.float64).ravel()
     if face.dimension == 0:
         if point_face is None:
@@ -706,16 +736,9 @@ def _active_set(
     return active, np.sign(corr[active])
 
 
-def _float_point(
-    As: Matrix,
-    ys: FloatArray,
-    x_s: FloatArray,
-    active: IntArray,
-    scaling: Equilibration,
-    *,
-    ranges: bool,
-) -> Face | None:
+def _float_point(scaled: _ScaledLp, x_s: FloatArray, active: IntArray) -> Face | None:
     """The single point of S when the float active set has full column rank, else None."""
+    As, ys = scaled.As, scaled.ys
     A_active = _columns(As, active)
     # Every minimizer lives on `active` with these signs; if A_active has full column rank,
     # that system has one solution, so S is a single point. No further LP needed.
@@ -728,8 +751,8 @@ def _float_point(
     point_s[np.setdiff1d(active, support)] = 0.0
     if support.size:
         point_s[support] = np.linalg.lstsq(_columns(As, support), ys, rcond=None)[0]
-    point = scaling.primal(point_s)
-    rng = np.column_stack([point[support], point[support]]) if ranges else None
+    point = scaled.scaling.primal(point_s)
+    rng = np.column_stack([point[support], point[support]]) if scaled.ranges else None
     return Face(support.astype(np.int64), np.sign(point[support]), 0, point, rng)
 
 
@@ -756,32 +779,24 @@ def _bound_verdict(
     return _Verdict(face.interior_point, dual, face, True, True, bound.margin_lower, how)
 
 
-def _float_face(
-    As: Matrix,
-    ys: FloatArray,
-    x_s: FloatArray,
-    dual_s: FloatArray,
-    scaling: Equilibration,
-    lp: _Lp,
-    *,
-    ranges: bool,
-) -> Face:
+def _float_face(scaled: _ScaledLp, answer: _LpPoint) -> Face:
     """The face from float correlations (scaled data; returned in original units)."""
-    active, signs = _active_set(As, dual_s, scaling)
-    point_face = _float_point(As, ys, x_s, active, scaling, ranges=ranges)
+    As = scaled.As
+    active, signs = _active_set(As, answer.dual, scaled.scaling)
+    point_face = _float_point(scaled, answer.x, active)
     if point_face is not None:
         return point_face
-    candidate = _face_lp(As, ys, active, signs, scaling, lp)
+    candidate = _face_lp(scaled, active, signs)
     if candidate is None:
-        raise _infeasible_near(As, ys)
+        raise _infeasible_near(As, scaled.ys)
     support, point = candidate
     A_j = _columns(As, support)
     dimension = int(support.size - (np.linalg.matrix_rank(A_j) if support.size else 0))
     all_signs = np.zeros(As.shape[1])
     all_signs[active] = signs
     rng = None
-    if ranges:
-        rng = _face_ranges(As, ys, support, all_signs[support], scaling, lp)
+    if scaled.ranges:
+        rng = _face_ranges(scaled, support, all_signs[support])
     return Face(support.astype(np.int64), all_signs[support], dimension, point, rng)
 
 
@@ -794,12 +809,7 @@ def _infeasible_near(As: Matrix, ys: FloatArray) -> InfeasibleError:
 
 
 def _face_lp(
-    As: Matrix,
-    ys: FloatArray,
-    active: IntArray,
-    signs: FloatArray,
-    scaling: Equilibration,
-    counter: _Lp,
+    scaled: _ScaledLp, active: IntArray, signs: FloatArray
 ) -> tuple[IntArray, FloatArray] | None:
     """Support J and a relative-interior point (original units) of S, on scaled data.
 
@@ -810,6 +820,7 @@ def _face_lp(
     """
     import scipy.sparse as sp
 
+    As, ys, counter = scaled.As, scaled.ys, scaled.lp
     k = active.size
     signed = _columns(As, active) * signs
     eq = sp.hstack(
@@ -838,20 +849,14 @@ def _face_lp(
     in_j = t > 0.5
     point_s = np.zeros(As.shape[1])
     point_s[active[in_j]] = signs[in_j] * np.maximum(v[in_j], 0.0) / tau
-    return active[in_j].astype(np.int64), scaling.primal(point_s)
+    return active[in_j].astype(np.int64), scaled.scaling.primal(point_s)
 
 
-def _face_ranges(
-    As: Matrix,
-    ys: FloatArray,
-    support: IntArray,
-    signs: FloatArray,
-    scaling: Equilibration,
-    counter: _Lp,
-) -> FloatArray:
+def _face_ranges(scaled: _ScaledLp, support: IntArray, signs: FloatArray) -> FloatArray:
     """[min, max] of x_i over S = {v >= 0 : signed v = y}, x = signs * v: 2 LPs per coordinate."""
     import scipy.sparse as sp
 
+    As, ys, counter = scaled.As, scaled.ys, scaled.lp
     k = support.size
     signed = _columns(As, support) * signs
     lp = _Lp(counter.deadline, solver="simplex")
@@ -866,7 +871,7 @@ def _face_ranges(
                 raise _infeasible_near(As, ys)
             out[i, j] = lp.solution()[0][i]
     counter.absorb(lp)
-    unit = scaling.y_scale * scaling.cols[support] * signs
+    unit = scaled.scaling.y_scale * scaled.scaling.cols[support] * signs
     lo, hi = unit * out[:, 0], unit * out[:, 1]
     return np.column_stack([np.minimum(lo, hi), np.maximum(lo, hi)]) + 0.0  # no -0.0
 
