@@ -1,0 +1,122 @@
+"""The homotopy loop's BLAS kernels and the LP's warm start after a declined path."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dlncli.bp import homotopy, verdict
+from dlncli.bp.homotopy import Declined, HomotopyPath, _Cholesky, follow_homotopy
+from dlncli.bp.lp import equilibrate
+from dlncli.bp.verdict import _warm_basis, solve_basis_pursuit
+from dlncli.problem_io import load_sample
+
+
+def test_cholesky_updates_match_a_factor_from_scratch() -> None:
+    # 300 random joins and leaves (BLAS drot / dtrsv on a compact Fortran array) against the
+    # definition R^T R = A_K^T A_K and a direct solve.
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((30, 40))
+    chol, active = _Cholesky(), list[int]()
+    for _ in range(300):
+        if active and (rng.random() < 0.4 or len(active) >= 25):
+            position = int(rng.integers(len(active)))
+            chol.remove(position)
+            del active[position]
+        else:
+            j = int(rng.choice([c for c in range(40) if c not in active]))
+            assert chol.add(A[:, active].T @ A[:, j], float(A[:, j] @ A[:, j]))
+            active.append(j)
+        gram = A[:, active].T @ A[:, active]
+        np.testing.assert_allclose(chol.R.T @ chol.R, gram, rtol=0, atol=1e-10)
+        assert np.array_equal(np.triu(chol.R), chol.R)
+        if active:
+            rhs = rng.standard_normal((len(active), 2))
+            np.testing.assert_allclose(chol.solve(rhs), np.linalg.solve(gram, rhs), atol=1e-9)
+
+
+def test_cholesky_refuses_a_dependent_column() -> None:
+    A = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    chol = _Cholesky()
+    assert chol.add(np.zeros(0), 1.0) and chol.add(A[:, :1].T @ A[:, 1], 1.0)
+    assert not chol.add(A[:, :2].T @ A[:, 2], 2.0)  # a_2 = a_0 + a_1
+
+
+def test_a_declined_path_hands_its_active_set_to_the_lp() -> None:
+    p = load_sample("gauss:60:200:12:3")
+    full = follow_homotopy(p.A, p.y)
+    assert isinstance(full, HomotopyPath) and full.steps > 4
+    stopped = follow_homotopy(p.A, p.y, max_steps=full.steps // 2)
+    assert isinstance(stopped, Declined) and "steps" in stopped.reason
+    # The active set where the path stopped: signs are those of the correlations there.
+    assert stopped.support.size >= 1 and np.all(np.diff(stopped.support) > 0)
+    residual = (
+        p.y - p.A[:, stopped.support] @ np.linalg.lstsq(p.A[:, stopped.support], p.y, rcond=None)[0]
+    )
+    assert np.linalg.matrix_rank(p.A[:, stopped.support]) == stopped.support.size
+    assert np.all(np.abs(stopped.signs) == 1.0)
+    assert np.all(np.isfinite(residual))
+
+
+def test_warm_basis_is_a_nonsingular_basis_of_the_lp() -> None:
+    p = load_sample("gauss:60:200:12:3")
+    stopped = follow_homotopy(p.A, p.y, max_steps=6)
+    assert isinstance(stopped, Declined)
+    As, _ = equilibrate(p.A, p.y).apply(p.A, p.y)
+    basic = _warm_basis(As, stopped.support, stopped.signs)
+    m, n = As.shape
+    assert len(basic) == m == len(set(basic))
+    lp_matrix = np.hstack([As, -As, np.eye(m)])  # structural columns, then row logicals
+    assert np.linalg.matrix_rank(lp_matrix[:, basic]) == m
+    # the path's columns are basic with their signs (x+ for s > 0, x- for s < 0)
+    for j, s in zip(stopped.support, stopped.signs, strict=True):
+        assert (int(j) if s > 0 else int(j) + n) in basic
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_lp_after_a_forced_decline_is_warm_and_gives_the_cold_answer(
+    monkeypatch: pytest.MonkeyPatch, fraction: float
+) -> None:
+    p = load_sample("gauss:60:200:12:3")
+    paths: list[HomotopyPath | Declined] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> HomotopyPath | Declined:
+        paths.append(homotopy.follow_homotopy(*args, **kwargs))
+        return paths[-1]
+
+    monkeypatch.setattr(verdict, "follow_homotopy", recorded)
+    full = solve_basis_pursuit(p.A, p.y)  # the path as the verdict runs it (unit-scaled data)
+    assert full.route == "homotopy" and isinstance(paths[0], HomotopyPath)
+    steps = min(paths[0].steps - 1, max(1, int(fraction * paths[0].steps)))
+    monkeypatch.setattr(
+        verdict, "follow_homotopy", functools.partial(homotopy.follow_homotopy, max_steps=steps)
+    )
+    warm = solve_basis_pursuit(p.A, p.y)
+    assert warm.route.startswith("lp") and warm.certified and warm.unique is True
+    assert warm.route_notes[0].startswith(
+        f"homotopy declined: the path stopped: no end within {steps}"
+    )
+    assert any(note.startswith("LP warm-started from the path's") for note in warm.route_notes)
+    monkeypatch.undo()
+    cold = solve_basis_pursuit(p.A, p.y, solver="simplex")  # second method: no path at all
+    assert not any("warm" in note for note in cold.route_notes)
+    scale = float(np.max(np.abs(cold.x)))
+    np.testing.assert_allclose(warm.x, cold.x, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(warm.x, full.x, rtol=0, atol=1e-12 * scale)
+
+
+def test_path_with_rare_refreshes_ends_at_the_exact_answer_near_the_threshold() -> None:
+    # gauss:200:800:55:0 (rho = 0.275, near rho_W(1/4)) passes 339 breakpoints: the
+    # correlations are refreshed from the residual only every REFRESH_EVERY steps (or on drift
+    # of the active ones), and the end point must still be BP's minimizer.
+    p = load_sample("gauss:200:800:55:0")
+    path = follow_homotopy(p.A, p.y)
+    assert isinstance(path, HomotopyPath) and path.steps > 4 * homotopy.REFRESH_EVERY
+    # Second method: the LP, certified by exact rationals or the float bound (m = 200).
+    cold = solve_basis_pursuit(p.A, p.y, solver="simplex")
+    assert cold.route in ("lp-exact", "lp-float-bound") and cold.unique is True
+    scale = float(np.max(np.abs(cold.x)))
+    np.testing.assert_allclose(path.x, cold.x, rtol=0, atol=1e-11 * scale)
