@@ -188,8 +188,13 @@ class _Cholesky:
 
 
 def _column(A: Any, j: int, sparse: bool) -> FloatArray:
-    col = A[:, [j]].toarray().ravel() if sparse else A[:, j]
-    return np.asarray(col, dtype=np.float64)
+    """Column j, dense (A sparse: CSC, read from its index arrays with no slicing object)."""
+    if not sparse:
+        return np.asarray(A[:, j], dtype=np.float64)
+    col = np.zeros(A.shape[0])
+    lo, hi = A.indptr[j], A.indptr[j + 1]
+    np.add.at(col, A.indices[lo:hi], A.data[lo:hi])  # add: duplicate entries sum, as in A
+    return col
 
 
 def homotopy_bp(
@@ -219,7 +224,12 @@ def follow_homotopy(
     """
     sparse = issparse(A)
     m, n = A.shape
-    c = np.asarray(A.T @ y, dtype=np.float64).ravel()
+    if sparse:
+        A = A.tocsc()  # columns by index arrays
+        AT = A.T.tocsr()  # A^T v once per step: CSR, converted once (not per product)
+    else:
+        AT = A.T
+    c = np.asarray(AT @ y, dtype=np.float64).ravel()
     lam = float(np.max(np.abs(c)))
     if lam == 0.0:
         return Declined("Aᵀy = 0")
@@ -265,7 +275,7 @@ def follow_homotopy(
         A_K = block[:, : len(active)]
         d, w = _direction(chol, s, column_y)
         v = A_K @ d
-        a = np.asarray(A.T @ v, dtype=np.float64).ravel()
+        a = np.asarray(AT @ v, dtype=np.float64).ravel()
         if not float(np.max(np.abs(a[active] - s))) <= REFACTOR_TOL:  # NaN too
             # The updated factor drifted (hundreds of joins and leaves): rebuild it from A_K.
             refactors += 1
@@ -274,7 +284,7 @@ def follow_homotopy(
                 return _declined(why, active, signs)
             d, w = _direction(chol, s, column_y)
             v = A_K @ d
-            a = np.asarray(A.T @ v, dtype=np.float64).ravel()
+            a = np.asarray(AT @ v, dtype=np.float64).ravel()
             if not float(np.max(np.abs(a[active] - s))) <= REFACTOR_TOL:  # NaN too
                 why = f"the active set is too ill-conditioned at step {step}"
                 return _declined(why, active, signs)
@@ -320,7 +330,7 @@ def follow_homotopy(
         drift = float(np.max(np.abs(c[active] - lam * s), initial=0.0))
         if step % REFRESH_EVERY == REFRESH_EVERY - 1 or not drift <= DRIFT_TOL * start:
             residual = y - A_K @ x_active
-            c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
+            c = np.asarray(AT @ residual, dtype=np.float64).ravel()
         joining = -1
         just_left = -1
         if kind == 2:
