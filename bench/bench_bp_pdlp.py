@@ -32,7 +32,7 @@ DENSITY = 0.01
 
 def _instance(m: int, n: int, k: int, seed: int) -> tuple[Any, np.ndarray]:
     rng = np.random.default_rng(seed)
-    A = sp.random(
+    A: Any = sp.random(
         m, n, density=DENSITY, random_state=seed + 1, data_rvs=rng.standard_normal, format="csc"
     )
     x_true = np.zeros(n)
