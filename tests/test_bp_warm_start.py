@@ -11,7 +11,7 @@ import pytest
 from dlncli.bp import homotopy, verdict
 from dlncli.bp.homotopy import Declined, HomotopyPath, _Cholesky, follow_homotopy
 from dlncli.bp.lp import equilibrate
-from dlncli.bp.verdict import _warm_basis, solve_basis_pursuit
+from dlncli.bp.verdict import _residual_dot2, _warm_basis, solve_basis_pursuit
 from dlncli.problem_io import load_sample
 
 
@@ -120,3 +120,28 @@ def test_path_with_rare_refreshes_ends_at_the_exact_answer_near_the_threshold() 
     assert cold.route in ("lp-exact", "lp-float-bound") and cold.unique is True
     scale = float(np.max(np.abs(cold.x)))
     np.testing.assert_allclose(path.x, cold.x, rtol=0, atol=1e-11 * scale)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dot2_residual_is_within_its_error_bound_of_the_exact_one(seed: int) -> None:
+    # y = fl(M x): the residual y - M x is pure cancellation (~1e-15 of terms ~1). Reference:
+    # the exact rational residual by mpmath at 300 bits (products of doubles are exact there).
+    import mpmath
+
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((40, 25)) * np.exp(rng.uniform(-5, 5, size=(1, 25)))
+    x = rng.standard_normal(25)
+    y = M @ x
+    residual = _residual_dot2(M, x, y)
+    u = 2.0**-53
+    n = 2 * M.shape[1] + 1
+    gamma = n * u / (1 - n * u)
+    with mpmath.workprec(300):
+        for i in range(M.shape[0]):
+            terms = [mpmath.mpf(float(y[i]))] + [
+                -mpmath.mpf(float(M[i, j])) * mpmath.mpf(float(x[j])) for j in range(25)
+            ]
+            exact = mpmath.fsum(terms)
+            magnitude = float(mpmath.fsum(abs(t) for t in terms))
+            bound = u * abs(float(exact)) + gamma**2 * magnitude + 1e-300
+            assert abs(float(mpmath.mpf(float(residual[i])) - exact)) <= bound

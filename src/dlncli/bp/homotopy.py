@@ -245,8 +245,10 @@ def follow_homotopy(
         )
     active: list[int] = []
     signs: list[float] = []
-    # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step).
-    block = np.empty((m, min(m, n) + 1))
+    # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step),
+    # Fortran-ordered: A_K is then one contiguous block for BLAS, and a column is contiguous
+    # to write (a C-ordered block made every product stride over rows of 8 (m + 1) bytes).
+    block = np.empty((m, min(m, n) + 1), order="F")
     column_y: list[float] = []  # a_j^T y for the active columns
     x_active = np.zeros(0)
     chol = _Cholesky()

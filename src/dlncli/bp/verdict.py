@@ -516,18 +516,42 @@ REFINEMENT_STEPS = 2
 
 def _refined_lstsq(M: FloatArray, y: FloatArray) -> FloatArray:
     """Least squares M x = y, then REFINEMENT_STEPS steps of iterative refinement with the
-    residual y - M x computed correctly rounded (:func:`samples.rounded_matvec`): on a
+    residual y - M x computed in twice the working precision (:func:`_residual_dot2`): on a
     consistent system each step gains the digits the first solve lost to conditioning."""
-    from dlncli.samples import rounded_matvec
-
     x = np.asarray(np.linalg.lstsq(M, y, rcond=None)[0], dtype=np.float64)
-    augmented = np.column_stack([M, y])
     for _ in range(REFINEMENT_STEPS):
-        residual = -rounded_matvec(augmented, np.append(x, -1.0))
+        residual = _residual_dot2(M, x, y)
         if not np.all(np.isfinite(residual)):
             break  # products out of the TwoProduct range: keep the plain solve
         x = x + np.asarray(np.linalg.lstsq(M, residual, rcond=None)[0], dtype=np.float64)
     return x
+
+
+def _residual_dot2(M: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
+    """y − M x as if computed in twice the working precision, then rounded (Ogita, Rump and
+    Oishi's Dot2: every product split exactly by TwoProduct, the sums by TwoSum, the errors
+    summed in float): error <= u |r| + γ_n² Σ|terms|, what refinement needs. Vectorized over
+    rows, a loop over the k columns: 10 ms at 2000 x 250, where the correctly rounded
+    residual (math.fsum per row, :func:`samples.rounded_matvec`) took 0.5 s."""
+    split = 134217729.0  # 2^27 + 1 (Veltkamp)
+    total = np.asarray(y, dtype=np.float64).copy()
+    error = np.zeros_like(total)
+    for j in range(M.shape[1]):
+        a, b = M[:, j], -float(x[j])
+        product = a * b
+        a_big = split * a
+        a_hi = a_big - (a_big - a)
+        a_lo = a - a_hi
+        b_big = split * b
+        b_hi = b_big - (b_big - b)
+        b_lo = b - b_hi
+        product_error = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+        new_total = total + product  # TwoSum (Knuth): exact error of the addition
+        virtual = new_total - total
+        sum_error = (total - (new_total - virtual)) + (product - virtual)
+        total = new_total
+        error += sum_error + product_error
+    return np.asarray(total + error, dtype=np.float64)
 
 
 def _dense(A: Matrix) -> FloatArray:
