@@ -5,7 +5,8 @@ same instance (``gauss:M:N:K:SEED``, A Gaussian / sqrt(m), k-sparse x), with one
 thread each: :func:`dlncli.bp.homotopy.follow_homotopy` and
 ``sklearn.linear_model.lars_path(A, y, method="lasso", alpha_min=0, return_path=False)``
 (its docs: alpha_min=0 follows the path to its end; return_path=False keeps only the end
-point). Per instance: both times, their ratio (homotopy / lars_path; target <= 1), the
+point; max_iter raised from its default 500 to dlncli's own cap, 4 m). Per instance: both
+times, their ratio (homotopy / lars_path; target <= 1), the
 breakpoints each passed, and max |x_homotopy − x_lars| (the two end points must agree).
 
 Run: python -m bench.bench_bp_path [--sizes 250x1000,500x2000,1000x5000] [--seeds 3]
@@ -22,7 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.common import machine
-from dlncli.bp.homotopy import HomotopyPath, follow_homotopy
+from dlncli.bp.homotopy import MAX_STEPS_PER_ROW, HomotopyPath, follow_homotopy
 from dlncli.problem_io import load_sample
 from dlncli.transition.theory import weak_threshold
 
@@ -35,7 +36,13 @@ def _lars(A: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, _, coef, n_iter = lars_path(
-            A, y, method="lasso", alpha_min=0.0, return_path=False, return_n_iter=True
+            A,
+            y,
+            method="lasso",
+            alpha_min=0.0,
+            max_iter=MAX_STEPS_PER_ROW * A.shape[0],  # its default 500 stops paths early
+            return_path=False,
+            return_n_iter=True,
         )
     return time.perf_counter() - start, np.asarray(coef, dtype=np.float64), int(n_iter)
 

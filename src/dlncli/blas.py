@@ -18,6 +18,11 @@ def single_threaded_blas() -> AbstractContextManager[object]:
     with two threads, which only spin (13 s of CPU for 13 s of wall time on one thread, 23 s
     on two).
     """
+    # threadpoolctl limits the BLAS libraries loaded when the limit is set. scipy ships its own
+    # OpenBLAS, loaded with scipy.linalg: imported first, so that a later lazy import (the
+    # homotopy's dtrsv) does not run on the default threads (1.5 ms per 300 x 300 triangular
+    # solve instead of 0.05 ms on a busy machine, the two threads waiting for each other).
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import drot, dtrsv
 
 from dlncli.arrays import FloatArray, IntArray
 from dlncli.bp.certify import issparse
@@ -135,8 +136,6 @@ class _Cholesky:
 
     def remove(self, position: int) -> None:
         """Drop column ``position`` and restore triangularity with Givens rotations."""
-        from scipy.linalg.blas import drot
-
         R = self.R
         k = R.shape[0]
         R[:, position : k - 1] = R[:, position + 1 : k]
@@ -181,8 +180,6 @@ class _Cholesky:
         return out
 
     def _triangular(self, rhs: FloatArray, *, transpose: bool) -> FloatArray:
-        from scipy.linalg.blas import dtrsv
-
         x = dtrsv(self.R, np.ascontiguousarray(rhs, dtype=np.float64), trans=int(transpose))
         return np.asarray(x, dtype=np.float64)
 
