@@ -11,7 +11,13 @@ import pytest
 from dlncli.bp import homotopy, verdict
 from dlncli.bp.homotopy import Declined, HomotopyPath, _Cholesky, follow_homotopy
 from dlncli.bp.lp import equilibrate
-from dlncli.bp.verdict import _residual_dot2, _warm_basis, solve_basis_pursuit
+from dlncli.bp.verdict import (
+    _qr_solver,
+    _refined_lstsq,
+    _residual_dot2,
+    _warm_basis,
+    solve_basis_pursuit,
+)
 from dlncli.problem_io import load_sample
 
 
@@ -145,3 +151,22 @@ def test_dot2_residual_is_within_its_error_bound_of_the_exact_one(seed: int) -> 
             magnitude = float(mpmath.fsum(abs(t) for t in terms))
             bound = u * abs(float(exact)) + gamma**2 * magnitude + 1e-300
             assert abs(float(mpmath.mpf(float(residual[i])) - exact)) <= bound
+
+
+def test_refined_least_squares_recovers_an_exact_solution_of_an_ill_conditioned_system() -> None:
+    # Integer M (two nearly parallel columns: cond ~ 1e7) and integer x: y = M x is exact,
+    # so x is the closed-form answer. One QR, reused by the two refinement steps.
+    rng = np.random.default_rng(5)
+    M = rng.integers(-1000, 1000, size=(60, 12)).astype(np.float64)
+    M[:, 0] = rng.integers(-(10**6), 10**6, size=60)
+    M[:, 1] = M[:, 0]
+    M[7, 1] += 1.0  # columns 0 and 1 differ in one entry by 1 in 1e6
+    x_true = rng.integers(-50, 50, size=12).astype(np.float64)
+    y = M @ x_true  # exact: integers far below 2^53
+    assert np.linalg.cond(M) > 1e5
+    x = _refined_lstsq(M, y)
+    np.testing.assert_allclose(x, x_true, rtol=0, atol=1e-10)
+    plain = np.linalg.lstsq(M, y, rcond=None)[0]
+    assert np.max(np.abs(x - x_true)) <= np.max(np.abs(plain - x_true))
+    assert _qr_solver(M) is not None
+    assert _qr_solver(M[:, [0, 0, 2]]) is None  # a repeated column: no clear full rank

@@ -261,7 +261,11 @@ def follow_homotopy(
             k = len(active)
             if k >= block.shape[1]:
                 return _declined(f"the active set outgrew min(m, N) at step {step}", active, signs)
-            gram_col = block[:, :k].T @ col
+            if sparse:  # only the column's nonzero rows: O(nnz k), not O(m k)
+                rows = A.indices[A.indptr[joining] : A.indptr[joining + 1]]
+                gram_col = block[rows, :k].T @ col[rows]
+            else:
+                gram_col = block[:, :k].T @ col
             if not chol.add(gram_col, float(col @ col)):
                 why = f"column {joining} would make the active set rank deficient"
                 return _declined(why, active, signs)
