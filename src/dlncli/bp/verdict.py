@@ -499,8 +499,8 @@ def _homotopy_verdict(
         return declined("the end point's least-squares re-solve changed a sign")
     support = path.support[keep]
     x = np.zeros(A.shape[1])
-    if support.size:
-        x[support] = _refined_lstsq(_columns(A, support), y)
+    if support.size:  # the same system again unless coordinates were dropped
+        x[support] = x_K if keep.all() else _refined_lstsq(_columns(A, support), y)
     rng = np.column_stack([x[support], x[support]]) if ranges else None
     face = Face(support, np.sign(x[support]), 0, x, rng)
     dual = path.certificate / a_unit
@@ -529,7 +529,12 @@ def _refined_lstsq(M: FloatArray, y: FloatArray) -> FloatArray:
         residual = _residual_dot2(M, x, y)
         if not np.all(np.isfinite(residual)):
             break  # products out of the TwoProduct range: keep the plain solve
-        x = x + solve(residual)
+        correction = solve(residual)
+        x = x + correction
+        if float(np.max(np.abs(correction), initial=0.0)) <= UNIT_ROUNDOFF * float(
+            np.max(np.abs(x), initial=0.0)
+        ):
+            break  # below half an ulp of the largest entry: a further step changes nothing
     return x
 
 
