@@ -7,7 +7,7 @@ Measures, on the same instance in one process (default gauss:1000:5000:100:0):
 under three thread settings: "1" (every BLAS call on one thread), "2, BP pinned" (two
 threads everywhere except inside solve_basis_pursuit, which pins itself to one) and "2"
 (two threads everywhere, BP's own pin disabled). Each setting runs --repeats times; the
-median and the range are printed.
+median and the range are printed (the first call of the first setting includes imports).
 
 Run: python -m bench.bench_threads [--spec gauss:1000:5000:100:0] [--repeats 3]
 """
@@ -60,7 +60,6 @@ def main() -> None:
     print(f"# {machine()}; {args.spec}, {args.repeats} repeats per setting, interleaved")
     calls = _entry_points(args.spec)
     for name, call in calls.items():
-        call()  # warm: imports, caches
         times: dict[str, list[float]] = {s: [] for s in SETTINGS}
         for _ in range(args.repeats):
             for setting in SETTINGS:  # interleaved, so that load drifts hit every setting
@@ -68,6 +67,7 @@ def main() -> None:
                     start = time.perf_counter()
                     call()
                     times[setting].append(time.perf_counter() - start)
+                print(f"  {name} [{setting}]: {times[setting][-1]:.2f} s", flush=True)
         for setting in SETTINGS:
             t = times[setting]
             print(

@@ -200,16 +200,28 @@ class _RowPrescale:
     def of(A: Matrix, y: FloatArray) -> _RowPrescale:
         m = A.shape[0]
         sparse = issparse(A)
-        row_max = np.asarray(
-            abs(A).max(axis=1).toarray() if sparse else np.max(np.abs(A), axis=1, initial=0.0),
-            dtype=np.float64,
-        ).ravel()
+        if sparse:
+            row_max = np.asarray(abs(A).max(axis=1).toarray(), dtype=np.float64).ravel()
+        else:  # from max and min: no |A| copy
+            row_max = np.maximum(
+                np.max(A, axis=1, initial=0.0), -np.min(A, axis=1, initial=0.0)
+            ).astype(np.float64)
         row_exp = np.zeros(m, dtype=np.int64)
         positive = row_max > 0
         row_exp[positive] = -np.frexp(row_max[positive])[1] + 1
-        data = A.data if sparse else A
-        scaled = np.ldexp(data, _entry_exponents(A, row_exp))
-        if not np.array_equal(np.ldexp(scaled, -_entry_exponents(A, row_exp)), data):
+        # Scaling up is exact (row maxima land in [0.5, 2): no overflow); scaling down can
+        # round entries that fall below the normal range, so those rows are checked.
+        down = row_exp < 0
+        if sparse:
+            data = A.data
+            scaled = np.ldexp(data, _entry_exponents(A, row_exp))
+            exact = np.array_equal(np.ldexp(scaled, -_entry_exponents(A, row_exp)), data)
+        elif np.any(down):
+            rows, exps = A[down], row_exp[down][:, None]
+            exact = np.array_equal(np.ldexp(np.ldexp(rows, exps), -exps), rows)
+        else:
+            exact = True
+        if not exact:
             row_exp[:] = 0  # an entry would leave the normal range: keep the rows as given
         y_max_exp = np.frexp(np.max(np.abs(y)))[1] if np.any(y) else 1
         shifted = np.frexp(np.where(y != 0, y, 1.0))[1] + row_exp
@@ -478,7 +490,7 @@ def _homotopy_verdict(
     path runs on A and y divided by powers of two near their largest entries (exact; column
     scaling would weight BP, and row equilibration costs passes over A that the LP needs,
     not the path)."""
-    a_unit = float(certify.power_of_two(np.array([float(abs(A).max())]))[0])
+    a_unit = float(certify.power_of_two(np.array([certify.max_abs(A)]))[0])
     y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
     unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
 
