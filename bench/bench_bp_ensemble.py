@@ -162,6 +162,9 @@ def main() -> None:
         "--linprog-seeds", type=int, default=None, help="linprog on the first N seeds only"
     )
     parser.add_argument("--blas-compare", action="store_true", help="1 vs 2 BLAS threads")
+    parser.add_argument(
+        "--cells", default=None, help="only these rho labels, e.g. 0.1,rW (default: all five)"
+    )
     args = parser.parse_args()
     seeds = 3 if args.quick else args.seeds
     linprog_seeds = 0 if args.no_linprog else seeds
@@ -174,7 +177,8 @@ def main() -> None:
             _blas_compare(m, n, seeds)
             continue
         for label, rho in _rhos(m / n):
-            _cell(m, n, label, rho, seeds, linprog_seeds)
+            if args.cells is None or label.split("=")[0] in args.cells.split(","):
+                _cell(m, n, label, rho, seeds, linprog_seeds)
 
 
 if __name__ == "__main__":
