@@ -170,3 +170,25 @@ def test_refined_least_squares_recovers_an_exact_solution_of_an_ill_conditioned_
     assert np.max(np.abs(x - x_true)) <= np.max(np.abs(plain - x_true))
     assert _qr_solver(M) is not None
     assert _qr_solver(M[:, [0, 0, 2]]) is None  # a repeated column: no clear full rank
+
+
+def test_nested_one_blas_thread_keeps_the_limit_until_the_outermost_exit() -> None:
+    # An entry point (the limit) holds the policy around solve_basis_pursuit, which takes it
+    # again: the inner exit must not restore the threads under the outer one.
+    import scipy.linalg  # noqa: F401  (its OpenBLAS too)
+    from threadpoolctl import threadpool_info
+
+    from dlncli.blas import one_blas_thread
+
+    def threads() -> set[int]:
+        return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = threads()
+    with one_blas_thread():
+        assert threads() == {1}
+        with one_blas_thread():
+            assert threads() == {1}
+        assert threads() == {1}
+        solve_basis_pursuit(np.array([[1.0, 2.0, 0.5]]), np.array([1.0]))
+        assert threads() == {1}
+    assert threads() == before

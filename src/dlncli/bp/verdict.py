@@ -19,18 +19,15 @@ a verdict that neither proves is reported as undecided.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlncli.arrays import UNIT_ROUNDOFF, FloatArray, IntArray
-from dlncli.blas import single_threaded_blas
+from dlncli.blas import one_blas_thread
 from dlncli.bp import certify
 from dlncli.bp.certify import issparse
 from dlncli.bp.homotopy import Declined, follow_homotopy
@@ -154,31 +151,8 @@ def solve_basis_pursuit(
         return prescale.undo(scaled, A, y)
 
 
-# threadpoolctl's limit is process-wide, and OpenBLAS (0.3.30/0.3.31 here) takes a raise of
-# its thread count only from the thread that lowered it: restored from another thread, the
-# limit stays at 1 for good. So among concurrent calls the one that set the limit restores it
-# when it leaves; calls still running then go on with the default threads (slower, never
-# wrong), and the next call to start sets the limit again.
-_BLAS_LOCK = threading.Lock()
-_blas_limit: AbstractContextManager[object] | None = None
-_blas_owner: int | None = None
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    global _blas_limit, _blas_owner
-    me = threading.get_ident()
-    with _BLAS_LOCK:
-        if _blas_limit is None:
-            _blas_limit, _blas_owner = single_threaded_blas(), me
-            _blas_limit.__enter__()
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            if _blas_owner == me and _blas_limit is not None:
-                _blas_limit.__exit__(None, None, None)
-                _blas_limit, _blas_owner = None, None
+# The BLAS policy (a name of this module, so that benches can swap it for a comparison).
+_one_blas_thread = one_blas_thread
 
 
 @dataclass(frozen=True)
