@@ -464,7 +464,11 @@ def _homotopy_verdict(
     path runs on A and y divided by powers of two near their largest entries (exact; column
     scaling would weight BP, and row equilibration costs passes over A that the LP needs,
     not the path)."""
-    a_unit = float(certify.power_of_two(np.array([certify.max_abs(A)]))[0])
+    largest = certify.max_abs(A)
+    # After the row prescale max |A| is in [0.5, 2): no division (a copy of A) is needed.
+    a_unit = (
+        1.0 if 0.0625 <= largest <= 16.0 else float(certify.power_of_two(np.array([largest]))[0])
+    )
     y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
     unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
 
