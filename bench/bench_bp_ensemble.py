@@ -112,6 +112,8 @@ def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_seeds: int
         t_spg, x_spg, converged = _timed_spgl1(p.A, p.y)
         spgl1_stopped += int(not converged)
         routes[sol.route] += 1
+        if sol.route != "homotopy":  # why the path was declined, for the record
+            print(f"    seed {seed} {sol.route}: {'; '.join(sol.route_notes)}", flush=True)
         certified += int(sol.certified)
         times.append(t_dln)
         ratios.append(t_dln / t_spg)

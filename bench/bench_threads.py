@@ -9,7 +9,7 @@ threads everywhere except inside solve_basis_pursuit, which pins itself to one) 
 (two threads everywhere, BP's own pin disabled). Each setting runs --repeats times; the
 median and the range are printed (the first call of the first setting includes imports).
 
-Run: python -m bench.bench_threads [--spec gauss:1000:5000:100:0] [--repeats 3]
+Run: python -m bench.bench_threads [--spec gauss:1000:5000:100:0] [--repeats 3] [--only bp_anchor]
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default="gauss:1000:5000:100:0")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default=None, help="flow or bp_anchor (default: both)")
     args = parser.parse_args()
     print(f"# {machine()}; {args.spec}, {args.repeats} repeats per setting, interleaved")
     calls = _entry_points(args.spec)
     for name, call in calls.items():
+        if args.only is not None and not name.startswith(args.only):
+            continue
         times: dict[str, list[float]] = {s: [] for s in SETTINGS}
         for _ in range(args.repeats):
             for setting in SETTINGS:  # interleaved, so that load drifts hit every setting
