@@ -13,6 +13,7 @@ a limit instead of converging), and the median dlncli / linprog ratio (with
 max |x_dlncli - x_linprog|, the independent check of dlncli's answers).
 
 Run: python -m bench.bench_bp_ensemble [--quick] [--sizes 100x400,250x1000]
+     python -m bench.bench_bp_ensemble --sizes 1000x5000 --seeds 10 --linprog-seeds 3
      python -m bench.bench_bp_ensemble --blas-compare --sizes 500x2000 --quick
 Targets: worst <= 2x SPGL1, median <= 0.5x, cold LP <= 1 %, certified >= 99 %.
 """
@@ -100,7 +101,7 @@ def _timed_linprog(A: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return elapsed, np.asarray(z[:n] - z[n:], dtype=np.float64)
 
 
-def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_too: bool) -> None:
+def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_seeds: int) -> None:
     k = max(1, round(rho * m))
     routes: collections.Counter[str] = collections.Counter()
     ratios, lp_ratios, times, gaps, lp_gaps = [], [], [], [], []
@@ -111,18 +112,26 @@ def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_too: bool)
         t_spg, x_spg, converged = _timed_spgl1(p.A, p.y)
         spgl1_stopped += int(not converged)
         routes[sol.route] += 1
+        if sol.route != "homotopy":  # why the path was declined, for the record
+            print(f"    seed {seed} {sol.route}: {'; '.join(sol.route_notes)}", flush=True)
         certified += int(sol.certified)
         times.append(t_dln)
         ratios.append(t_dln / t_spg)
         gaps.append(float(np.max(np.abs(sol.x - x_spg))))
-        if linprog_too:
+        if seed < linprog_seeds:
             t_lp, x_lp = _timed_linprog(p.A, p.y)
             lp_ratios.append(t_dln / t_lp)
             lp_gaps.append(float(np.max(np.abs(sol.x - x_lp))))
     route_text = " ".join(f"{r}:{c}" for r, c in sorted(routes.items()))
-    lp_text = f"{statistics.median(lp_ratios):6.2f} |dx| {max(lp_gaps):.0e}" if lp_ratios else "-"
+    lp_text = (
+        f"{statistics.median(lp_ratios):6.2f} |dx| {max(lp_gaps):.0e} ({len(lp_ratios)} seeds)"
+        if lp_ratios
+        else "-"
+    )
+    lp_routes = sum(c for r, c in routes.items() if r.startswith("lp"))
     print(
-        f"{m:5d}x{n:<5d} {label:>14s} k={k:4d}  {route_text:<32s} cert {certified}/{seeds}  "
+        f"{m:5d}x{n:<5d} {label:>14s} k={k:4d}  {route_text:<32s} LP {lp_routes}/{seeds}  "
+        f"cert {certified}/{seeds}  "
         f"t_med {statistics.median(times):6.2f}s  /spgl1 med {statistics.median(ratios):5.2f} "
         f"worst {max(ratios):5.2f} (|dx| {max(gaps):.0e}, stopped {spgl1_stopped})  "
         f"/linprog med {lp_text}",
@@ -151,9 +160,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="3 seeds per cell")
     parser.add_argument("--no-linprog", action="store_true", help="skip scipy linprog")
+    parser.add_argument(
+        "--linprog-seeds", type=int, default=None, help="linprog on the first N seeds only"
+    )
     parser.add_argument("--blas-compare", action="store_true", help="1 vs 2 BLAS threads")
+    parser.add_argument(
+        "--cells", default=None, help="only these rho labels, e.g. 0.1,rW (default: all five)"
+    )
     args = parser.parse_args()
     seeds = 3 if args.quick else args.seeds
+    linprog_seeds = 0 if args.no_linprog else seeds
+    if args.linprog_seeds is not None:
+        linprog_seeds = min(seeds, args.linprog_seeds)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"# {machine()}; {seeds} seeds per cell")
     for m, n in sizes:
@@ -161,7 +179,8 @@ def main() -> None:
             _blas_compare(m, n, seeds)
             continue
         for label, rho in _rhos(m / n):
-            _cell(m, n, label, rho, seeds, not args.no_linprog)
+            if args.cells is None or label.split("=")[0] in args.cells.split(","):
+                _cell(m, n, label, rho, seeds, linprog_seeds)
 
 
 if __name__ == "__main__":

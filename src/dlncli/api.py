@@ -19,6 +19,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from dlncli.arrays import LN10, FloatArray
+from dlncli.blas import one_blas_thread
 from dlncli.deadline import Deadline
 from dlncli.dln.early_stop import Watch
 from dlncli.dln.train import DEFAULT_MAX_STEPS, DEFAULT_TOL
@@ -352,18 +353,19 @@ def flow_from_start(
     prob = as_problem(problem, y)
     start = time.perf_counter()
     deadline = Deadline(time_limit)
-    anchor = bp_anchor(prob.A, prob.y, time_limit=_time_left(deadline))
-    nominal = float(max(np.max(log_u0), np.max(log_v0)))
-    limit = flow_limit(
-        prob.A,
-        prob.y,
-        depth=depth,
-        log_alpha=nominal,
-        anchor=anchor,
-        time_limit=_time_left(deadline),
-        log_u0=log_u0,
-        log_v0=log_v0,
-    )
+    with one_blas_thread():  # the BLAS policy (docs/performance.md, "Threads")
+        anchor = bp_anchor(prob.A, prob.y, time_limit=_time_left(deadline))
+        nominal = float(max(np.max(log_u0), np.max(log_v0)))
+        limit = flow_limit(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=nominal,
+            anchor=anchor,
+            time_limit=_time_left(deadline),
+            log_u0=log_u0,
+            log_v0=log_v0,
+        )
     x = limit.x
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         residual = prob.A @ x - prob.y
@@ -438,17 +440,18 @@ def _ode_flow(
     start = time.perf_counter()
     deadline = Deadline(time_limit)
     log10_t_end = None if t_end is None else math.log10(t_end)
-    status("flow: solving the basis-pursuit anchor")
-    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
-    status("flow: computing the exact limit")
-    limit = flow_limit(
-        prob.A,
-        prob.y,
-        depth=depth,
-        log_alpha=log_alpha,
-        anchor=anchor,
-        time_limit=_time_left(deadline),
-    )
+    with one_blas_thread():  # the BLAS policy (docs/performance.md, "Threads")
+        status("flow: solving the basis-pursuit anchor")
+        anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+        status("flow: computing the exact limit")
+        limit = flow_limit(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=log_alpha,
+            anchor=anchor,
+            time_limit=_time_left(deadline),
+        )
     x = limit.x
     method, source, converged = "limit", "exact limit", limit.converged
     log10_t_end_out: float | None = None
@@ -607,7 +610,8 @@ def _raw_flow(
 
     start = time.perf_counter()
     deadline = Deadline(time_limit)
-    anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
+    with one_blas_thread():  # the BLAS policy (docs/performance.md, "Threads")
+        anchor = bp_anchor(prob.A, prob.y, time_limit=time_limit)
     run = integrate_raw_flow(
         prob.A,
         prob.y,
@@ -625,14 +629,15 @@ def _raw_flow(
             f"--method {method}: {run.message}",
             {"status": "failed", "method": method, "message": run.message},
         )
-    limit = flow_limit(
-        prob.A,
-        prob.y,
-        depth=depth,
-        log_alpha=log_alpha,
-        anchor=anchor,
-        time_limit=_time_left(deadline),
-    )
+    with one_blas_thread():
+        limit = flow_limit(
+            prob.A,
+            prob.y,
+            depth=depth,
+            log_alpha=log_alpha,
+            anchor=anchor,
+            time_limit=_time_left(deadline),
+        )
     reference, point = _reference(prob, anchor, depth, normalized=False)
     residual = prob.A @ run.x - prob.y
     return FlowReport(
@@ -713,24 +718,25 @@ def tie_break(
     if verify:
         say("tie-break: --verify against the flow's exact limits")
         checks = {}
-        anchor = bp_anchor(prob.A, prob.y, bp=bp)  # reuses the BP solve above
-        for label, depth in parsed:
-            if math.isinf(depth):
-                notes.append("--verify skips depth inf: there is no flow at infinite depth")
-                continue
-            rows = []
-            for level in VERIFY_LOG10_ALPHA_P:
-                limit = flow_limit(
-                    prob.A,
-                    prob.y,
-                    depth=depth,
-                    log_alpha=level / depth * LN10,
-                    anchor=anchor,
-                    time_limit=deadline.remaining("tie-break --verify"),
-                )
-                distance = float(np.max(np.abs(limit.x - selected[label])))
-                rows.append(VerifyRow(level, level / depth, distance))
-            checks[label] = tuple(rows)
+        with one_blas_thread():  # the BLAS policy (docs/performance.md, "Threads")
+            anchor = bp_anchor(prob.A, prob.y, bp=bp)  # reuses the BP solve above
+            for label, depth in parsed:
+                if math.isinf(depth):
+                    notes.append("--verify skips depth inf: there is no flow at infinite depth")
+                    continue
+                rows = []
+                for level in VERIFY_LOG10_ALPHA_P:
+                    limit = flow_limit(
+                        prob.A,
+                        prob.y,
+                        depth=depth,
+                        log_alpha=level / depth * LN10,
+                        anchor=anchor,
+                        time_limit=deadline.remaining("tie-break --verify"),
+                    )
+                    distance = float(np.max(np.abs(limit.x - selected[label])))
+                    rows.append(VerifyRow(level, level / depth, distance))
+                checks[label] = tuple(rows)
     return TieBreakReport(
         problem=_info(prob),
         labels=tuple(label for label, _ in parsed),

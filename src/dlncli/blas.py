@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
-__all__ = ["single_threaded_blas"]
+__all__ = ["one_blas_thread", "single_threaded_blas"]
 
 
 def single_threaded_blas() -> AbstractContextManager[object]:
@@ -18,7 +21,49 @@ def single_threaded_blas() -> AbstractContextManager[object]:
     with two threads, which only spin (13 s of CPU for 13 s of wall time on one thread, 23 s
     on two).
     """
+    # threadpoolctl limits the BLAS libraries loaded when the limit is set. scipy ships its own
+    # OpenBLAS, loaded with scipy.linalg: imported first, so that a later lazy import (the
+    # homotopy's dtrsv) does not run on the default threads (1.5 ms per 300 x 300 triangular
+    # solve instead of 0.05 ms on a busy machine, the two threads waiting for each other).
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
     return limits
+
+
+# threadpoolctl's limit is process-wide, and OpenBLAS (0.3.30/0.3.31 here) takes a raise of
+# its thread count only from the thread that lowered it: restored from another thread, the
+# limit stays at 1 for good. So among concurrent calls the one that set the limit restores it
+# when it leaves; calls still running then go on with the default threads (slower, never
+# wrong), and the next call to start sets the limit again. Nested calls in the owner thread
+# (an entry point around the limit, solve_basis_pursuit inside it) count their depth: only
+# the outermost one restores.
+_LOCK = threading.Lock()
+_limit: AbstractContextManager[object] | None = None
+_owner: int | None = None
+_depth = 0
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """:func:`single_threaded_blas` for code that may run in several threads at once or nest:
+    the policy of every entry point that makes many BLAS calls in sequence (basis pursuit,
+    the BP anchor, the exact limit; docs/performance.md, "Threads")."""
+    global _limit, _owner, _depth
+    me = threading.get_ident()
+    with _LOCK:
+        if _limit is None:
+            _limit, _owner, _depth = single_threaded_blas(), me, 0
+            _limit.__enter__()
+        if _owner == me:
+            _depth += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            if _owner == me and _limit is not None:
+                _depth -= 1
+                if _depth == 0:
+                    _limit.__exit__(None, None, None)
+                    _limit, _owner = None, None

@@ -31,11 +31,11 @@ steps; the caller then solves the LP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
+from scipy.linalg.blas import drot, dtrsv
 
 from dlncli.arrays import FloatArray, IntArray
 from dlncli.bp.certify import issparse
@@ -50,8 +50,13 @@ TIE_TOL = 1e-10
 # segment every join time equals l in exact arithmetic; round-off scatters them around it).
 END_TOL = 1e-9
 # The correlations are updated incrementally (one product with A^T per step); they are
-# recomputed from the residual every REFRESH_EVERY steps so that rounding does not accumulate.
-REFRESH_EVERY = 5
+# recomputed from the residual every REFRESH_EVERY steps, or sooner when the active ones
+# (c_K = l s_K in exact arithmetic, checked for free) drift past DRIFT_TOL * l_start, so that
+# rounding does not accumulate. Measured drift between refreshes is ~1e-15 * l_start even 50
+# steps apart (Gaussian 250x1000 to 500x2000 near rho_W), 1e5 below TIE_TOL; a refresh every
+# 5 steps cost 20% of the loop's products (bench/bench_bp_path.py).
+REFRESH_EVERY = 50
+DRIFT_TOL = 1e-12
 # A new column whose component orthogonal to the active columns is below this (relative to
 # its norm) would make A_K rank deficient.
 RANK_TOL = 1e-10
@@ -80,29 +85,49 @@ class HomotopyPath:
 
 @dataclass(frozen=True)
 class Declined:
-    """Why the path was not followed to its end (the caller solves the LP instead)."""
+    """Why the path was not followed to its end (the caller solves the LP instead).
+
+    support : (k,) the active set K when the path stopped (linearly independent columns),
+        sorted; at a tied start, the first tied column.  signs : (k,) their signs s_K.
+    The caller's LP starts from the basis these columns give (a warm start, not from zero).
+    """
 
     reason: str
+    support: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    signs: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+def _declined(reason: str, active: list[int], signs: list[float]) -> Declined:
+    order = np.argsort(active)
+    support = np.array(active, dtype=np.int64)[order]
+    return Declined(reason, support, np.array(signs, dtype=np.float64)[order])
 
 
 class _Cholesky:
-    """Upper Cholesky factor R of A_Kᵀ A_K, updated as columns join and leave."""
+    """Upper Cholesky factor R of A_Kᵀ A_K, updated as columns join and leave.
+
+    R is kept Fortran-ordered and compact, so that BLAS works on it with no copy per call:
+    dtrsv for the triangular solves and drot for the Givens rotations of a removal (along a
+    row: stride k in the flat buffer). A Python Givens loop over fancy-indexed rows and
+    scipy's validating solve_triangular dominated the loop at N = 1000; LAPACK's dtrtrs with
+    two right-hand sides (dtrsm) took milliseconds per call here, dtrsv microseconds.
+    """
 
     def __init__(self) -> None:
-        self.R = np.zeros((0, 0))
+        self.R = np.zeros((0, 0), order="F")
 
     def add(self, gram_col: FloatArray, gram_diag: float) -> bool:
         k = self.R.shape[0]
         if k == 0:
             if gram_diag <= 0:
                 return False
-            self.R = np.array([[np.sqrt(gram_diag)]])
+            self.R = np.full((1, 1), np.sqrt(gram_diag), order="F")
             return True
-        r = scipy.linalg.solve_triangular(self.R, gram_col, trans="T")
+        r = self._triangular(gram_col, transpose=True)
         rest = gram_diag - float(r @ r)
         if rest <= (RANK_TOL**2) * gram_diag:
             return False
-        grown = np.zeros((k + 1, k + 1))
+        grown = np.zeros((k + 1, k + 1), order="F")
         grown[:k, :k] = self.R
         grown[:k, k] = r
         grown[k, k] = np.sqrt(rest)
@@ -111,32 +136,62 @@ class _Cholesky:
 
     def remove(self, position: int) -> None:
         """Drop column ``position`` and restore triangularity with Givens rotations."""
-        R = np.delete(self.R, position, axis=1)
-        for i in range(position, R.shape[1]):
+        R = self.R
+        k = R.shape[0]
+        R[:, position : k - 1] = R[:, position + 1 : k]
+        flat = R.reshape(-1, order="F")  # a view: element (i, j) at i + j * k
+        for i in range(position, k - 1):
             a, b = R[i, i], R[i + 1, i]
-            h = np.hypot(a, b)
-            c, s = a / h, b / h
-            rows = R[[i, i + 1], i:].copy()
-            R[i, i:] = c * rows[0] + s * rows[1]
-            R[i + 1, i:] = -s * rows[0] + c * rows[1]
-        self.R = R[:-1, :]
+            h = float(np.hypot(a, b))
+            if h == 0.0:
+                continue
+            # rows i and i + 1 from column i to k - 2 (stride k in the flat view), in place
+            drot(
+                flat,
+                flat,
+                a / h,
+                b / h,
+                n=k - 1 - i,
+                offx=i + i * k,
+                incx=k,
+                offy=i + 1 + i * k,
+                incy=k,
+                overwrite_x=1,
+                overwrite_y=1,
+            )
+            R[i + 1, i] = 0.0  # rotated to zero; round-off leaves ~1e-16
+        self.R = np.asfortranarray(R[: k - 1, : k - 1])
 
     def rebuild(self, columns: FloatArray) -> bool:
         """R from scratch: the Cholesky factor of columnsᵀ columns (False if not PD)."""
         try:
-            self.R = np.asarray(np.linalg.cholesky(columns.T @ columns).T, dtype=np.float64)
+            R = np.linalg.cholesky(columns.T @ columns).T
         except np.linalg.LinAlgError:
             return False
+        self.R = np.asfortranarray(R)
         return True
 
     def solve(self, rhs: FloatArray) -> FloatArray:
-        z = scipy.linalg.solve_triangular(self.R, rhs, trans="T")
-        return np.asarray(scipy.linalg.solve_triangular(self.R, z), dtype=np.float64)
+        """(RᵀR)⁻¹ rhs, one column of rhs (k, r) at a time."""
+        out = np.empty((rhs.shape[0], rhs.shape[1]))
+        for j in range(rhs.shape[1]):
+            z = self._triangular(rhs[:, j], transpose=True)
+            out[:, j] = self._triangular(z, transpose=False)
+        return out
+
+    def _triangular(self, rhs: FloatArray, *, transpose: bool) -> FloatArray:
+        x = dtrsv(self.R, np.ascontiguousarray(rhs, dtype=np.float64), trans=int(transpose))
+        return np.asarray(x, dtype=np.float64)
 
 
 def _column(A: Any, j: int, sparse: bool) -> FloatArray:
-    col = A[:, [j]].toarray().ravel() if sparse else A[:, j]
-    return np.asarray(col, dtype=np.float64)
+    """Column j, dense (A sparse: CSC, read from its index arrays with no slicing object)."""
+    if not sparse:
+        return np.asarray(A[:, j], dtype=np.float64)
+    col = np.zeros(A.shape[0])
+    lo, hi = A.indptr[j], A.indptr[j + 1]
+    np.add.at(col, A.indices[lo:hi], A.data[lo:hi])  # add: duplicate entries sum, as in A
+    return col
 
 
 def homotopy_bp(
@@ -148,7 +203,11 @@ def homotopy_bp(
 
 
 def follow_homotopy(
-    A: Any, y: FloatArray, *, on_step: Callable[[], None] | None = None
+    A: Any,
+    y: FloatArray,
+    *,
+    on_step: Callable[[], None] | None = None,
+    max_steps: int | None = None,
 ) -> HomotopyPath | Declined:
     """Follow the lasso path from l = ‖Aᵀy‖∞ to 0; the end point is BP's minimizer.
 
@@ -156,12 +215,18 @@ def follow_homotopy(
     ----------
     A : (m, N) array or scipy.sparse matrix.  y : (m,), not zero.
     on_step : called once per breakpoint (the caller's time budget raises from it).
+    max_steps : breakpoints before the path is declined (default MAX_STEPS_PER_ROW * m).
 
     Returns :class:`Declined` (with the reason) when the path cannot be followed in float64.
     """
     sparse = issparse(A)
     m, n = A.shape
-    c = np.asarray(A.T @ y, dtype=np.float64).ravel()
+    if sparse:
+        A = A.tocsc()  # columns by index arrays
+        AT = A.T.tocsr()  # A^T v once per step: CSR, converted once (not per product)
+    else:
+        AT = A.T
+    c = np.asarray(AT @ y, dtype=np.float64).ravel()
     lam = float(np.max(np.abs(c)))
     if lam == 0.0:
         return Declined("Aᵀy = 0")
@@ -169,28 +234,41 @@ def follow_homotopy(
     tie_gap = TIE_TOL * start
     end_gap = END_TOL * start
     if n > 1 and np.partition(np.abs(c), n - 2)[n - 2] >= lam - tie_gap:
-        return Declined("two columns start the path together (|Aᵀy| ties at its maximum)")
+        first = int(np.argmax(np.abs(c)))  # one of the tied columns: independent, for sure
+        return _declined(
+            "two columns start the path together (|Aᵀy| ties at its maximum)",
+            [first],
+            [float(np.sign(c[first]))],
+        )
     active: list[int] = []
     signs: list[float] = []
-    # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step).
-    block = np.empty((m, min(m, n) + 1))
+    # The active columns, A_K = block[:, :len(active)], stored once (no restacking per step),
+    # Fortran-ordered: A_K is then one contiguous block for BLAS, and a column is contiguous
+    # to write (a C-ordered block made every product stride over rows of 8 (m + 1) bytes).
+    block = np.empty((m, min(m, n) + 1), order="F")
     column_y: list[float] = []  # a_j^T y for the active columns
     x_active = np.zeros(0)
     chol = _Cholesky()
     joining = int(np.argmax(np.abs(c)))
     just_left = -1  # a coordinate that left cannot rejoin at the next breakpoint
     ties = refactors = 0
-    for step in range(MAX_STEPS_PER_ROW * m + 1):
+    step_cap = MAX_STEPS_PER_ROW * m if max_steps is None else max_steps
+    for step in range(step_cap + 1):
         if on_step is not None:
             on_step()
         if joining >= 0:
             col = _column(A, joining, sparse)
             k = len(active)
             if k >= block.shape[1]:
-                return Declined(f"the active set outgrew min(m, N) at step {step}")
-            gram_col = block[:, :k].T @ col
+                return _declined(f"the active set outgrew min(m, N) at step {step}", active, signs)
+            if sparse:  # only the column's nonzero rows: O(nnz k), not O(m k)
+                rows = A.indices[A.indptr[joining] : A.indptr[joining + 1]]
+                gram_col = block[rows, :k].T @ col[rows]
+            else:
+                gram_col = block[:, :k].T @ col
             if not chol.add(gram_col, float(col @ col)):
-                return Declined(f"column {joining} would make the active set rank deficient")
+                why = f"column {joining} would make the active set rank deficient"
+                return _declined(why, active, signs)
             active.append(joining)
             signs.append(float(np.sign(c[joining])))
             block[:, len(active) - 1] = col
@@ -198,29 +276,31 @@ def follow_homotopy(
             x_active = np.append(x_active, 0.0)
         s = np.array(signs)
         A_K = block[:, : len(active)]
-        d = chol.solve(s)
+        d, w = _direction(chol, s, column_y)
         v = A_K @ d
-        a = np.asarray(A.T @ v, dtype=np.float64).ravel()
-        if float(np.max(np.abs(a[active] - s))) > REFACTOR_TOL:
+        a = np.asarray(AT @ v, dtype=np.float64).ravel()
+        if not float(np.max(np.abs(a[active] - s))) <= REFACTOR_TOL:  # NaN too
             # The updated factor drifted (hundreds of joins and leaves): rebuild it from A_K.
             refactors += 1
             if not chol.rebuild(A_K):
-                return Declined(f"the active set became numerically rank deficient at {step}")
-            d = chol.solve(s)
+                why = f"the active set became numerically rank deficient at {step}"
+                return _declined(why, active, signs)
+            d, w = _direction(chol, s, column_y)
             v = A_K @ d
-            a = np.asarray(A.T @ v, dtype=np.float64).ravel()
-            if float(np.max(np.abs(a[active] - s))) > REFACTOR_TOL:
-                return Declined(f"the active set is too ill-conditioned at step {step}")
-            x_active = chol.solve(np.array(column_y) - lam * s)
-        inactive = np.ones(n, dtype=bool)
-        inactive[active] = False
-        gamma_join = np.full(n, np.inf)
+            a = np.asarray(AT @ v, dtype=np.float64).ravel()
+            if not float(np.max(np.abs(a[active] - s))) <= REFACTOR_TOL:  # NaN too
+                why = f"the active set is too ill-conditioned at step {step}"
+                return _declined(why, active, signs)
+            x_active = w - lam * d
         with np.errstate(divide="ignore", invalid="ignore"):
-            for g in ((lam - c) / (1.0 - a), (lam + c) / (1.0 + a)):
-                ok = inactive & (g > tie_gap) & np.isfinite(g)
-                gamma_join[ok] = np.minimum(gamma_join[ok], g[ok])
+            join_up = (lam - c) / (1.0 - a)  # c_j reaches +l
+            join_down = (lam + c) / (1.0 + a)  # c_j reaches -l
             leave_times = -x_active / d
-            gamma_leave = np.where(leave_times > tie_gap, leave_times, np.inf)
+        for g in (join_up, join_down):
+            g[~(g > tie_gap)] = np.inf  # past events, and NaN (0 / 0)
+        gamma_join = np.minimum(join_up, join_down, out=join_up)
+        gamma_join[active] = np.inf
+        gamma_leave = np.where(leave_times > tie_gap, leave_times, np.inf)
         # On the last segment every inactive c_j equals (l - g) a_j, and active coordinates
         # that are zero in the BP minimizer reach 0 at l = 0: their join and leave times all
         # coincide with the end. Such events are the end itself.
@@ -241,7 +321,7 @@ def follow_homotopy(
         events = sorted([(first_leave, 0), (first_join, 1), (lam, 2)])
         gamma, kind = events[0]
         near = [e for e in events[1:] if e[0] - gamma <= tie_gap and np.isfinite(e[0])]
-        if kind != 2 and (near or _second(gamma_join) - gamma <= tie_gap):
+        if kind != 2 and (near or _joins_within(gamma_join, gamma + tie_gap) > 1):
             ties += 1
         if kind == 2 or (gamma >= lam - end_gap):
             kind, gamma = 2, lam
@@ -249,10 +329,11 @@ def follow_homotopy(
         lam -= gamma
         # On the path x_K = (A_K^T A_K)^{-1} (A_K^T y - l s_K): recomputed, not accumulated,
         # so that hundreds of steps do not drift (drift flips the sign of small entries).
-        x_active = chol.solve(np.array(column_y) - lam * s)
-        if step % REFRESH_EVERY == REFRESH_EVERY - 1:  # updates drift; one more product resets
+        x_active = w - lam * d
+        drift = float(np.max(np.abs(c[active] - lam * s), initial=0.0))
+        if step % REFRESH_EVERY == REFRESH_EVERY - 1 or not drift <= DRIFT_TOL * start:
             residual = y - A_K @ x_active
-            c = np.asarray(A.T @ residual, dtype=np.float64).ravel()
+            c = np.asarray(AT @ residual, dtype=np.float64).ravel()
         joining = -1
         just_left = -1
         if kind == 2:
@@ -270,9 +351,19 @@ def follow_homotopy(
             block[:, leave : k - 1] = block[:, leave + 1 : k]
             del active[leave], signs[leave], column_y[leave]
             x_active = np.delete(x_active, leave)
-    return Declined(f"no end within {MAX_STEPS_PER_ROW} * m = {MAX_STEPS_PER_ROW * m} steps")
+    return _declined(f"no end within {step_cap} steps", active, signs)
 
 
-def _second(times: FloatArray) -> float:
-    """The second smallest of ``times`` (inf when there is none)."""
-    return float(np.partition(times, 1)[1]) if times.size > 1 else np.inf
+def _direction(
+    chol: _Cholesky, s: FloatArray, column_y: list[float]
+) -> tuple[FloatArray, FloatArray]:
+    """d = (A_KᵀA_K)⁻¹ s_K and w = (A_KᵀA_K)⁻¹ A_Kᵀy in one pair of triangular solves: on the
+    path x_K(l) = w − l d (recomputed from w each step, not accumulated, so that hundreds of
+    steps do not drift: drift flips the sign of small entries)."""
+    both = chol.solve(np.column_stack([s, column_y]))
+    return both[:, 0], both[:, 1]
+
+
+def _joins_within(times: FloatArray, limit: float) -> int:
+    """How many join times are at most ``limit``."""
+    return int(np.count_nonzero(times <= limit))

@@ -34,14 +34,8 @@ if TYPE_CHECKING:
 # Basis pursuit also takes scipy.sparse input (e.g. 2000 x 20000 at 1% density).
 Matrix = Any
 
+# HiGHS's LP solvers (its "solver" option), the choices of solve_basis_pursuit(solver=...).
 SOLVERS = ("choose", "simplex", "ipm", "pdlp")
-# Float route only: |a_i^T lambda| >= 1 - EQUICORRELATION_TOL counts as active. HiGHS's dual
-# feasibility tolerance is 1e-7 on the scaled LP; a looser set E is safe because the face LP
-# re-checks, and a verdict it cannot prove is reported as undecided.
-EQUICORRELATION_TOL = 1e-7
-# Entries below this fraction of ||x||_inf are LP round-off (feasibility tolerance 1e-7 on
-# the scaled problem, usually far better); they are zeroed before the exact re-solve.
-SUPPORT_TOL = 1e-9
 # HiGHS drops matrix entries below small_matrix_value (default 1e-9); equilibration brings
 # every row and column maximum near 1, and this keeps the rest (1e-12 is the smallest allowed).
 SMALL_MATRIX_VALUE = 1e-12
@@ -249,6 +243,30 @@ class _Lp:
         n_cols = len(basis.col_status)
         rows = [n_cols + r for r, st in enumerate(basis.row_status) if st == basic]
         return cols + rows
+
+    def set_basis(self, basic: list[int]) -> bool:
+        """Start the next solve from the basis whose basic variables are ``basic`` (numbered
+        as :meth:`basis` returns them; one per row), every other variable at its lower
+        bound. False when HiGHS refuses it (the solve then starts from its own crash)."""
+        import highspy
+
+        lp = self.highs.getLp()
+        n_cols, n_rows = int(lp.num_col_), int(lp.num_row_)
+        if len(basic) != n_rows:
+            return False
+        lower, is_basic = highspy.HighsBasisStatus.kLower, highspy.HighsBasisStatus.kBasic
+        col_status = [lower] * n_cols
+        row_status = [lower] * n_rows
+        for index in basic:
+            if index < n_cols:
+                col_status[index] = is_basic
+            else:
+                row_status[index - n_cols] = is_basic
+        basis = highspy.HighsBasis()
+        basis.col_status = col_status
+        basis.row_status = row_status
+        basis.valid = True
+        return bool(self.highs.setBasis(basis) == highspy.HighsStatus.kOk)
 
     def set_cost(self, cost: FloatArray, *, maximize: bool) -> None:
         import highspy
