@@ -29,8 +29,8 @@ from dlncli.transition.theory import weak_threshold
 
 
 def _lars(A: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, int]:
-    from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
-    from sklearn.linear_model import lars_path  # type: ignore[import-untyped]
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import lars_path
 
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -41,8 +41,8 @@ def _instance(m: int, n: int, k: int, seed: int) -> tuple[Any, np.ndarray]:
 
 
 def _pdlp(A: Any, y: np.ndarray) -> tuple[float, np.ndarray, str]:
-    from ortools.pdlp import solve_log_pb2, solvers_pb2  # type: ignore[import-untyped]
-    from ortools.pdlp.python import pdlp  # type: ignore[import-untyped]
+    from ortools.pdlp import solve_log_pb2, solvers_pb2
+    from ortools.pdlp.python import pdlp
 
     n = A.shape[1]
     lp = pdlp.QuadraticProgram()
