@@ -152,3 +152,25 @@ def test_recover_needs_x_true() -> None:
 def test_train_holdout_bad_fraction() -> None:
     result = run("train", NOISY, "--lr", "0.05", "--holdout", "1")
     assert result.exit_code == 2 and "Invalid value for '--holdout'" in result.stderr
+
+
+def test_gd_keeps_the_iterate_at_its_stop() -> None:
+    """The iterate GD kept at the watched minimum is the one a separate run stopped there
+    reaches. GD is deterministic; the kept x is the loop's u^p - v^p and the report's x is
+    model_x of the same ln u, ln v, which round differently (observed 3e-15 relative)."""
+    p = load_problem(NOISY)
+    assert p.x_true is not None
+    la = math.log(1e-3)
+    for watch_holdout in (False, True):
+        report = dlncli.train(
+            p, lr=0.05, alpha="1e-3", max_steps=400, predict=False,
+            holdout=0.2 if watch_holdout else None, seed=2,
+        )  # fmt: skip
+        stop = report.early_stop
+        assert stop is not None and stop.stop_x is not None
+        k = stop.holdout_time if watch_holdout else stop.oracle_time
+        assert k is not None
+        mask = holdout_rows(30, 0.2, seed=2) if watch_holdout else np.zeros(30, dtype=bool)
+        again = train(p.A[~mask], p.y[~mask], depth=2.0, log_alpha=la, lr=0.05,
+                      max_steps=int(k), predict=False)  # fmt: skip
+        np.testing.assert_allclose(stop.stop_x, again.x, rtol=1e-12, atol=0)

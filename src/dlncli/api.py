@@ -1583,7 +1583,8 @@ def recover(
     if not (math.isfinite(cut) and cut >= 0):
         raise OptionError("threshold", threshold, "a number >= 0")
     log_alpha_given = None if alpha is None else parse_alpha(alpha)[1]
-    _early_stopping_split(prob, holdout, seed)  # validates holdout against the support
+    A_train, y_train, split = _early_stopping_split(prob, holdout, seed)
+    assert split is not None  # a hold-out is always given here
     labels = depth_labels(depths or DEFAULT_RECOVER_DEPTHS, allow_inf=False)
     notes: list[str] = []
     rows: list[RecoverRow] = []
@@ -1639,8 +1640,7 @@ def recover(
                 A_run, y_run = prob.A, prob.y
                 watch = Watch(x_true=x_true, stop_factor=RECOVER_STOP_FACTOR)
             else:
-                A_run, y_run, split = _early_stopping_split(prob, holdout, seed)
-                assert split is not None
+                A_run, y_run = A_train, y_train
                 watch = replace(split, stop_factor=RECOVER_STOP_FACTOR)
             run = descend(
                 A_run, y_run, depth=p, log_alpha=log_alpha, lr=step, max_steps=max_steps,
@@ -1657,7 +1657,8 @@ def recover(
                     f"p = {label}, {stop} stop: the error was still falling at the step budget "
                     f"({run.steps} steps): a larger --max-steps, --lr or --alpha reaches the stop"
                 )
-            x_hat = _iterate_at(A_run, y_run, p, log_alpha, step, int(k), watch)
+            x_hat = early.stop_x
+            assert x_hat is not None  # GD keeps the iterate at its watched minimum
             detail = f"step {int(k)}, η = {step:.3g}, α = {math.exp(log_alpha):.3g}"
             rows.append(row("dln", x_hat, began, depth=p, stop=stop, detail=detail))
             if stop == "oracle":
@@ -1672,23 +1673,3 @@ def recover(
         notes=tuple(notes),
         elapsed_s=time.perf_counter() - start,
     )
-
-
-def _iterate_at(
-    A: FloatArray,
-    y: FloatArray,
-    depth: float,
-    log_alpha: float,
-    lr: float,
-    steps: int,
-    watch: Watch,
-) -> FloatArray:
-    """GD's iterate after ``steps`` steps: the same run again, stopped there (GD is
-    deterministic, so it is the iterate the early stop chose)."""
-    from dlncli.dln.train import train as descend
-
-    again = descend(
-        A, y, depth=depth, log_alpha=log_alpha, lr=lr, max_steps=steps, tol=1e-300,
-        predict=False,
-    )  # fmt: skip
-    return again.x

@@ -1184,6 +1184,8 @@ class EarlyStop:
     holdout_rows: tuple[int, ...]
     holdout_time: float | None
     holdout_error: float | None
+    # The iterate at the hold-out stop (with a hold-out), else at the oracle stop (GD keeps it).
+    stop_x: FloatArray | None = field(default=None, repr=False)
 
     @property
     def window_ratio(self) -> float | None:

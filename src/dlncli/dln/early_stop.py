@@ -63,9 +63,11 @@ def summarize(
     time_unit: str,
     holdout_fraction: float | None = None,
     holdout_rows: tuple[int, ...] = (),
+    stop_x: FloatArray | None = None,
 ) -> EarlyStop:
     """The stops and the window of one run (module docstring). ``times`` (K,) increasing;
-    ``errors`` and ``holdout_losses`` (K,) or None."""
+    ``errors`` and ``holdout_losses`` (K,) or None; ``stop_x`` the iterate at the hold-out stop
+    (with a hold-out) or the oracle stop, when the run kept it."""
     oracle_time = oracle_error = window_lo = window_hi = None
     if errors is not None and errors.size:
         best = int(np.argmin(errors))
@@ -92,6 +94,7 @@ def summarize(
         holdout_rows=holdout_rows,
         holdout_time=holdout_time,
         holdout_error=holdout_error,
+        stop_x=stop_x,
     )
 
 

@@ -350,7 +350,7 @@ def _early_stop(run: _Descent, watch: Watch | None, scale_exp: int) -> EarlyStop
     errors = None if run.errors is None else np.asarray(run.errors)
     return summarize(
         np.arange(run.steps + 1, dtype=np.float64), errors, holdout, time_unit="step",
-        holdout_fraction=watch.fraction, holdout_rows=watch.rows,
+        holdout_fraction=watch.fraction, holdout_rows=watch.rows, stop_x=run.stop_x,
     )  # fmt: skip
 
 
@@ -373,6 +373,7 @@ class _Descent:
     target: float  # the loss target reached or missed: tol's, or the rounding floor's
     errors: list[float] | None = None  # ||x_k - x_true||_2 per iterate (with a watch)
     holdout_losses: list[float] | None = None  # 1/2 ||A_hold x_k - y_hold||^2 per iterate
+    stop_x: FloatArray | None = None  # the iterate at the watched curve's minimum
 
 
 SGD_CHUNK = 256  # SGD draws the rows of this many steps at once (fewer rows if m is large)
@@ -635,6 +636,7 @@ def _descend(
         lu, lv, curve, step, converged, diverged, message, eff_u, eff_v, loop_s, target,
         None if recorder is None else recorder.errors,
         None if recorder is None else recorder.held,
+        None if recorder is None else recorder.best_x,
     )  # fmt: skip
 
 
@@ -649,6 +651,9 @@ class _Recorder:
         self.held: list[float] | None = None if self.A_hold is None else []
         self.gap = np.empty_like(x)
         self.r = np.empty(0 if self.A_hold is None else self.A_hold.shape[0])
+        # The iterate at the watched curve's first minimum (the stop early stopping takes).
+        self.best = math.inf
+        self.best_x: FloatArray | None = None
         self.record(x)
 
     def record(self, x: FloatArray) -> None:
@@ -659,6 +664,9 @@ class _Recorder:
             np.dot(self.A_hold, x, self.r)
             np.subtract(self.r, self.y_hold, self.r)
             self.held.append(0.5 * float(np.dot(self.r, self.r)))
+        watched = self.held if self.held is not None else self.errors
+        if watched and watched[-1] < self.best:
+            self.best, self.best_x = watched[-1], x.copy()
 
     def past_the_minimum(self) -> bool:
         """Whether the watched curve (held-out loss, else error) has risen to ``factor``
