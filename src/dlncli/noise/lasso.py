@@ -211,7 +211,6 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
             )
             qy = Q.T @ y
             del active[i_leave], signs[i_leave]
-            x[just_left] = 0.0
             x[active] = np.delete(x_active, i_leave)
         else:
             x[active] = x_active
