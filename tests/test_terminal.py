@@ -143,3 +143,14 @@ def test_phase_progress_rate_counts_only_what_this_run_computed(
         "phase: 51/100 instances, 0.10/s, ETA 490 s",
         "phase: 61/100 instances, 0.55/s, ETA 71 s",
     ]
+
+
+def test_running_names_the_problem_being_worked_on(err: io.StringIO) -> None:
+    said: list[str] = []
+    running = terminal.Running(["line", None])
+    start = running.starting(said.append)
+    with pytest.raises(typer.Exit), terminal.handled(running.current):
+        start(1, object())
+        raise DlnError("went wrong")
+    assert said == ["compare: default problem"]
+    assert err.getvalue() == "error: line: went wrong\n"  # None is the default problem, line

@@ -939,11 +939,9 @@ def compare(  # type: ignore[misc]  # the overloads name the options of each met
             progress=progress,
             name=prob.name,
         )
-        name = prob.name
-        m, n = prob.shape
         done.append(
             ProblemComparison(
-                problem=ProblemInfo(name, m, n),
+                problem=_info(prob),
                 reference=result.reference,
                 dual_margin=result.dual_margin,
                 l1_min=result.l1_min,

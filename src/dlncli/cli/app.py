@@ -373,9 +373,9 @@ def compare(
 ) -> None:
     if plot is not None and compare_method is CompareMethod.gd:
         terminal.fail("Invalid value for '--method': gd takes no --plot; drop --plot", 2)
-    sources: list[str | None] = [*problems] if problems else [None]
-    with terminal.handled(terminal.current(sources), as_json=as_json):
-        loaded = [terminal.load(source, max_input_mb) for source in sources]
+    running = terminal.Running([*problems] if problems else [None])
+    with terminal.handled(running.current, as_json=as_json):
+        loaded = [terminal.load(source, max_input_mb) for source in running.sources]
         terminal.check_outputs(tuple(p.path for p in loaded), force, output=output, plot=plot)
         with (
             terminal.heartbeat("compare") as say,
@@ -386,7 +386,7 @@ def compare(
                 alpha_range=alpha_range, alpha_p_range=alpha_p_range, use_ode=use_ode,
                 t_end_rule=t_end_rule, fail_above=fail_above, method=compare_method.value,
                 lrs=_split_list(lrs) or None, time_limit=time_limit, progress=bar,
-                on_problem=terminal.starting(sources, say),
+                on_problem=running.starting(say),
             )  # fmt: skip
         how = {"by": plot_by.value, "increasing": alpha_axis is AlphaAxis.increasing, "bw": bw}
         terminal.save_figure(

@@ -461,27 +461,23 @@ def notes(lines: Sequence[str]) -> None:
         stderr.print(f"note: {escape(line)}", soft_wrap=True)
 
 
-def current(sources: Sequence[str | None]) -> Callable[[], str | None]:
-    """The problem being worked on, for messages: set by the callback of :func:`starting`."""
-    index = _CURRENT.setdefault(id(sources), [0])
-    return lambda: sources[index[0]]
+class Running:
+    """Which of a command's problems is being worked on (compare runs several): ``current``
+    names it in messages, ``starting(say)`` is the API's on_problem callback that moves it on."""
 
+    def __init__(self, sources: Sequence[str | None]) -> None:
+        self.sources, self.index = sources, 0
 
-def starting(
-    sources: Sequence[str | None], say: Callable[[str], None]
-) -> Callable[[int, Any], None]:
-    """compare's on_problem callback: remembers which problem runs and says so."""
-    index = _CURRENT.setdefault(id(sources), [0])
+    def current(self) -> str | None:
+        return self.sources[self.index]
 
-    def start(position: int, problem: object) -> None:
-        index[0] = position
-        label = "default problem" if sources[position] is None else sources[position]
-        say(f"compare: {label}")
+    def starting(self, say: Callable[[str], None]) -> Callable[[int, Any], None]:
+        def start(position: int, problem: object) -> None:
+            self.index = position
+            label = self.sources[position]
+            say(f"compare: {'default problem' if label is None else label}")
 
-    return start
-
-
-_CURRENT: dict[int, list[int]] = {}
+        return start
 
 
 def check_failed(failures: Sequence[str]) -> None:
