@@ -186,6 +186,7 @@ def lasso_cv(
     seed: int = 0,
     n_lambdas: int = 100,
     lambda_ratio: float = 1e-3,
+    path: LassoPath | None = None,
 ) -> LassoCV:
     """Choose lam by K-fold cross-validation along the exact lasso path, then refit.
 
@@ -201,6 +202,8 @@ def lasso_cv(
     ----------
     A : (m, N).  y : (m,).  folds : 2 <= folds <= m.  seed : >= 0.
     n_lambdas : grid size, >= 1.  lambda_ratio : the grid's end relative to lam_0, in (0, 1].
+    path : the lasso path of (A, y) when the caller has it (the refit is read from it when it
+        reaches the chosen lam; else it is computed).
 
     Raises
     ------
@@ -229,15 +232,17 @@ def lasso_cv(
     for fold in range(folds):
         held_out = fold_of_row == fold
         scale = (m - int(held_out.sum())) / m
-        path = lasso_path(A[~held_out], y[~held_out], lambda_min=scale * float(grid[-1]))
+        fold_path = lasso_path(A[~held_out], y[~held_out], lambda_min=scale * float(grid[-1]))
         # The end of a training path is scale * grid[-1] up to rounding: clip onto it.
-        estimates = path.at(np.maximum(scale * grid, path.lambdas[-1]))
+        estimates = fold_path.at(np.maximum(scale * grid, fold_path.lambdas[-1]))
         residuals = A[held_out] @ estimates.T - y[held_out, None]
         errors[fold] = np.mean(residuals**2, axis=0)
     cv_error = errors.mean(axis=0)
     best = int(np.argmin(cv_error))
     lam = float(grid[best])
-    x = lasso_path(A, y, lambda_min=lam).coefs[-1]
+    if path is None or not path.lambdas[-1] <= lam:
+        path = lasso_path(A, y, lambda_min=lam)
+    x = np.asarray(path.at(lam), dtype=np.float64)
     return LassoCV(grid, cv_error, errors.std(axis=0), best, lam, x, fold_of_row, seed)
 
 
@@ -255,7 +260,9 @@ class BPDNSolution:
     sigma: float
 
 
-def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSolution:
+def basis_pursuit_denoise(
+    A: FloatArray, y: FloatArray, sigma: float, *, path: LassoPath | None = None
+) -> BPDNSolution:
     """min ||x||_1 subject to ||A x - y||_2 <= sigma, exactly, from the lasso path.
 
     x = 0 when ||y|| <= sigma. Otherwise the path's residual norm falls from ||y|| at lam_0
@@ -266,6 +273,7 @@ def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSol
     ----------
     A : (m, N).  y : (m,).  sigma : the residual bound, >= 0 (for noise of standard deviation
         s per entry, about s sqrt(m)).
+    path : the lasso path of (A, y) to lam = 0, when the caller has it.
 
     Raises
     ------
@@ -280,27 +288,40 @@ def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSol
     if y_norm <= sigma:
         lam_0 = float(np.max(np.abs(A.T @ y))) if A.shape[1] else 0.0
         return BPDNSolution(np.zeros(A.shape[1]), lam_0, y_norm, sigma)
-    path = lasso_path(A, y)
-    residuals = y[None, :] - path.coefs @ A.T  # (K + 1, m), row i at lambdas[i]
-    norms = np.linalg.norm(residuals, axis=1)
-    if norms[-1] > sigma:
-        if norms[-1] - sigma > RESIDUAL_TOL * y_norm:
+    full = path if path is not None and path.lambdas[-1] == 0.0 else lasso_path(A, y)
+
+    def residual(i: int) -> FloatArray:
+        return np.asarray(y - A @ full.coefs[i], dtype=np.float64)
+
+    end = len(full.lambdas) - 1
+    end_norm = float(np.linalg.norm(residual(end)))
+    if end_norm > sigma:
+        if end_norm - sigma > RESIDUAL_TOL * y_norm:
             raise InfeasibleError(
                 f"sigma = {sigma:.6g} is below the least-squares residual "
-                f"min ||A x - y|| = {norms[-1]:.6g}; expected sigma >= {norms[-1]:.6g}"
+                f"min ||A x - y|| = {end_norm:.6g}; expected sigma >= {end_norm:.6g}"
             )
-        return BPDNSolution(path.coefs[-1], float(path.lambdas[-1]), float(norms[-1]), sigma)
-    # The first breakpoint (in decreasing lam) with residual norm <= sigma ends the segment.
-    i = int(np.argmax(norms <= sigma)) - 1
-    low, high = residuals[i + 1], residuals[i]  # at lambdas[i + 1] (t = 0), lambdas[i] (t = 1)
+        return BPDNSolution(full.coefs[-1], float(full.lambdas[-1]), end_norm, sigma)
+    # The residual norm is nonincreasing along the path (in decreasing lam): bisect for the
+    # first breakpoint i + 1 with norm <= sigma (breakpoint 0, x = 0, has ||y|| > sigma).
+    lo, hi = 0, end
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if float(np.linalg.norm(residual(mid))) <= sigma:
+            hi = mid
+        else:
+            lo = mid
+    i = lo
+    low, high = residual(i + 1), residual(i)  # at lambdas[i + 1] (t = 0), lambdas[i] (t = 1)
+    low_norm = float(np.linalg.norm(low))
     delta = high - low
     # ||low + t delta||^2 = sigma^2: aa t^2 + 2 bb t + cc = 0 with cc <= 0 < aa.
     aa = float(delta @ delta)
     bb = float(low @ delta)
-    cc = (norms[i + 1] - sigma) * (norms[i + 1] + sigma)
+    cc = (low_norm - sigma) * (low_norm + sigma)
     root = math.sqrt(max(bb * bb - aa * cc, 0.0))
     t = -cc / (bb + root) if bb > 0 else (root - bb) / aa
     t = min(max(t, 0.0), 1.0)
-    lam = float(path.lambdas[i + 1] + t * (path.lambdas[i] - path.lambdas[i + 1]))
-    x = path.coefs[i + 1] + t * (path.coefs[i] - path.coefs[i + 1])
+    lam = float(full.lambdas[i + 1] + t * (full.lambdas[i] - full.lambdas[i + 1]))
+    x = full.coefs[i + 1] + t * (full.coefs[i] - full.coefs[i + 1])
     return BPDNSolution(x, lam, float(np.linalg.norm(A @ x - y)), sigma)
