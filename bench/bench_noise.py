@@ -10,6 +10,7 @@ Run: python -m bench.bench_noise [--n 1000 --seeds 10 --folds 5 --rhos 0.1 0.2 0
 --lambda-ratio 1e-4] (at sigma = 0.01 the best lam is near 1e-3 lam_0, the end of lasso_cv's
 default grid)
 (--quick: N = 300, 3 seeds).
+--scaling 500 1000 2000 4000 --rhos 0.3: the oracle-lam lasso against M* as N grows.
 --dln: run dlncli.recover on the same instances instead (lasso-CV on recover's own grid, BPDN,
 the least-squares oracle, and the early-stopped DLN at p = 2, 3, 4 with the oracle and hold-out
 stops), one table of mean MSE / sigma^2 per estimator and the median window t_hi / t_lo per depth.
@@ -124,6 +125,32 @@ def recover_table(n: int, seeds: int, folds: int, rhos: list[float]) -> None:
                 )
 
 
+def oracle_scaling(rho: float, sigma: float, seeds: int, sizes: list[int]) -> None:
+    """The lasso at its best lam (chosen knowing x) against M* as N grows, +-1 nonzeros: M* is
+    a limit N -> infinity, and the finite-N gap shows how far a given N is from it."""
+    bound = noise_sensitivity(DELTA, rho)
+    print(f"oracle-lam lasso, rho = {rho}, +-1 nonzeros, sigma = {sigma}; M* = {bound:.4f}")
+    print("| N | seeds | oracle-lam lasso MSE/sigma^2 (mean ± s.e.) | / M* | s |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        start = time.perf_counter()
+        values = []
+        for seed in range(seeds):
+            A, y, x = instance(n, rho, "sign", sigma, seed)
+            lam_0 = float(np.max(np.abs(A.T @ y)))
+            path = lasso_path(A, y, lambda_min=1e-4 * lam_0)
+            fine = np.geomspace(lam_0, float(path.lambdas[-1]), 400)
+            best = min(float(np.sum((path.at(lam) - x) ** 2)) for lam in fine)
+            values.append(best / (n * sigma**2))
+        mean = float(np.mean(values))
+        sem = float(np.std(values, ddof=1) / np.sqrt(seeds)) if seeds > 1 else 0.0
+        print(
+            f"| {n} | {seeds} | {mean:.4f} ± {sem:.4f} | {mean / bound:.3f} | "
+            f"{time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000, help="unknowns N")
@@ -135,9 +162,15 @@ def main() -> None:
     )
     parser.add_argument("--rhos", type=float, nargs="+", default=list(RHOS), help="k / m values")
     parser.add_argument("--dln", action="store_true", help="dlncli.recover's table (DLN rows)")
+    parser.add_argument(
+        "--scaling", type=int, nargs="*", help="oracle-lam lasso at these N (rho = --rhos[0])"
+    )
     args = parser.parse_args()
     n, seeds = (300, 3) if args.quick else (args.n, args.seeds)
     print(f"machine: {machine()}")
+    if args.scaling:
+        oracle_scaling(args.rhos[0], SIGMAS[0], seeds, args.scaling)
+        return
     if args.dln:
         print(f"N = {n}, delta = {DELTA}, {seeds} seeds per row")
         recover_table(n, seeds, args.folds, args.rhos)

@@ -1557,7 +1557,7 @@ def recover(
     from dlncli.dln.early_stop import Watch
     from dlncli.dln.train import train as descend
     from dlncli.dln.watched import flow_watched
-    from dlncli.noise.lasso import basis_pursuit_denoise, lasso_cv, lasso_path
+    from dlncli.noise.lasso import CV_LAMBDA_RATIO, basis_pursuit_denoise, lasso_cv, lasso_path
 
     start = time.perf_counter()
     deadline = Deadline(time_limit)
@@ -1604,7 +1604,10 @@ def recover(
         out: list[RecoverRow] = []
         said: list[str] = []
         began = time.perf_counter()
-        path = lasso_path(prob.A, prob.y)  # to lam = 0: the CV refit and BPDN read it
+        # One path for the CV refit and BPDN, to the CV grid's end: below it, as lam -> 0 with
+        # noise, the active set approaches m columns and A_K its worst conditioning.
+        lam_0 = float(np.max(np.abs(prob.A.T @ prob.y)))
+        path = lasso_path(prob.A, prob.y, lambda_min=CV_LAMBDA_RATIO * lam_0)
         cv = lasso_cv(prob.A, prob.y, folds=folds, seed=seed, path=path)
         out.append(row("lasso-cv", cv.x, began, detail=f"λ = {cv.lam:.4g}"))
         if cv.at_grid_end:

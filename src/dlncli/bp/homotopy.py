@@ -57,6 +57,9 @@ END_TOL = 1e-9
 # 5 steps cost 20% of the loop's products (bench/bench_bp_path.py).
 REFRESH_EVERY = 50
 DRIFT_TOL = 1e-12
+# A refresh that moves any correlation by more than this (times l_start) means x_K had lost
+# the accuracy the events need (measured drift between refreshes: ~1e-15): the path is declined.
+LOST_TOL = 1e-8
 # A new column whose component orthogonal to the active columns is below this (relative to
 # its norm) would make A_K rank deficient.
 RANK_TOL = 1e-10
@@ -349,7 +352,15 @@ def follow_homotopy(
         drift = float(np.max(np.abs(c[active] - lam * s), initial=0.0))
         if step % REFRESH_EVERY == REFRESH_EVERY - 1 or not drift <= DRIFT_TOL * start:
             residual = y - A_K @ x_active
-            c = np.asarray(AT @ residual, dtype=np.float64).ravel()
+            refreshed = np.asarray(AT @ residual, dtype=np.float64).ravel()
+            lost = float(np.max(np.abs(refreshed - c)))
+            if not lost <= LOST_TOL * start:  # NaN too
+                # x_K no longer matches the correlations the events were found from (an
+                # ill-conditioned A_K: with noise the active set nears m columns as l -> 0);
+                # the breakpoints since the last refresh may be wrong.
+                why = f"the path lost accuracy near l = {lam:.3g} (step {step})"
+                return _declined(why, active, signs)
+            c = refreshed
         joining = -1
         just_left = -1
         if kind == 2:

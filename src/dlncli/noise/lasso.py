@@ -42,6 +42,7 @@ __all__ = [
     "lasso_path",
 ]
 
+CV_LAMBDA_RATIO = 1e-3  # the CV grid's end relative to lam_0 (lasso_cv's default)
 # sigma below the least-squares residual by at most this (relative to ||y||) is round-off
 # of a residual that is zero or equal to sigma in exact arithmetic: the path's end is taken.
 RESIDUAL_TOL = 1e-10
@@ -145,7 +146,8 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
     if isinstance(path, Declined):
         raise SolverError(
             f"lasso path: stopped at lam = {lambdas[-1]:.6g}: {path.reason}; expected a path "
-            "with linearly independent active columns"
+            "float64 can follow to lambda_min (linearly independent, well-conditioned active "
+            "columns; a larger lambda_min stops before)"
         )
     return LassoPath(np.array(lambdas), np.array(coefs))
 
@@ -185,7 +187,7 @@ def lasso_cv(
     folds: int = 5,
     seed: int = 0,
     n_lambdas: int = 100,
-    lambda_ratio: float = 1e-3,
+    lambda_ratio: float = CV_LAMBDA_RATIO,
     path: LassoPath | None = None,
 ) -> LassoCV:
     """Choose lam by K-fold cross-validation along the exact lasso path, then refit.
@@ -273,7 +275,7 @@ def basis_pursuit_denoise(
     ----------
     A : (m, N).  y : (m,).  sigma : the residual bound, >= 0 (for noise of standard deviation
         s per entry, about s sqrt(m)).
-    path : the lasso path of (A, y) to lam = 0, when the caller has it.
+    path : the lasso path of (A, y) when the caller has it (used when it reaches sigma).
 
     Raises
     ------
@@ -288,7 +290,18 @@ def basis_pursuit_denoise(
     if y_norm <= sigma:
         lam_0 = float(np.max(np.abs(A.T @ y))) if A.shape[1] else 0.0
         return BPDNSolution(np.zeros(A.shape[1]), lam_0, y_norm, sigma)
-    full = path if path is not None and path.lambdas[-1] == 0.0 else lasso_path(A, y)
+    # A given path serves when it reaches sigma (its end's residual <= sigma): the residual
+    # norm is monotone along it, so the BPDN point lies on it. Else the path to lam = 0.
+    # Else the path to the CV grid's end, which usually reaches sigma, and only then to 0 (with
+    # noise the path's last stretch, ~m active columns, is the costliest and least accurate).
+    full = path
+    for end in (CV_LAMBDA_RATIO, 0.0):
+        if full is not None and float(np.linalg.norm(y - A @ full.coefs[-1])) <= sigma:
+            break
+        if full is not None and full.lambdas[-1] == 0.0:
+            break  # the path's end is least squares: sigma is below its residual
+        full = lasso_path(A, y, lambda_min=end * float(np.max(np.abs(A.T @ y))))
+    assert full is not None
 
     def residual(i: int) -> FloatArray:
         return np.asarray(y - A @ full.coefs[i], dtype=np.float64)
