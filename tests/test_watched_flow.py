@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import dlncli
+from dlncli.arrays import FloatArray
 from dlncli.dln import watched
 from dlncli.dln.early_stop import Watch, holdout_rows
 from dlncli.dln.train import model_x
@@ -19,10 +20,13 @@ from dlncli.problem_io import load_problem
 NOISY = "noisy:40:120:4:0.05:3"
 
 
-def _run(A, y, x_true, depth, alpha, **kw):  # type: ignore[no-untyped-def]
+def _run(
+    A: FloatArray, y: FloatArray, x_true: FloatArray, depth: float, alpha: float,
+    max_steps: int = watched.MAX_STEPS,
+) -> watched.WatchedFlow:  # fmt: skip
     return watched.flow_watched(
         A, y, depth=depth, log_alpha=math.log(alpha), norm_A=float(np.linalg.norm(A, 2)),
-        watch=Watch(x_true=x_true, stop_factor=2.0), **kw,
+        watch=Watch(x_true=x_true, stop_factor=2.0), max_steps=max_steps,
     )  # fmt: skip
 
 
