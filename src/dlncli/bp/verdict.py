@@ -81,7 +81,9 @@ class BPSolution:
     certification : how the verdict was proved, or why it is undecided.
     route : the route that produced the verdict: "zero" (y = 0), "homotopy" (the lasso path
         and the float bound, no LP), "lp-float-bound" (LP, then the float bound), "lp-exact"
-        (LP, then exact rationals) or "lp-float" (LP, float face; undecided unless proved).
+        (LP, then exact rationals), "lp-float" (LP, float face; undecided unless proved) or
+        "homotopy-pivots" (the path's end was not proved optimal: dense simplex pivots from
+        its active set, then the float bound, no LP).
     route_notes : why each faster route was declined, in the order they were tried.
     """
 
@@ -298,6 +300,10 @@ def _solve_basis_pursuit(
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
         if isinstance(quick, _Verdict):
             return _finish(A, y, quick, "homotopy", _Provenance("homotopy", None, start, notes))
+        if isinstance(quick, _Pivoted):
+            notes.append(quick.note)
+            ran = _Provenance("homotopy + dense simplex pivots", None, start, notes)
+            return _finish(A, y, quick.verdict, "homotopy-pivots", ran)
         notes.append(f"homotopy declined: {quick.reason}")
         warm = quick
     else:
@@ -471,7 +477,7 @@ def _warm_basis(As: Matrix, support: IntArray, signs: FloatArray) -> list[int]:
 
 def _homotopy_verdict(
     A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
-) -> _Verdict | _HomotopyDeclined:
+) -> _Verdict | _Pivoted | _HomotopyDeclined:
     """BP by :func:`homotopy.follow_homotopy`, accepted only with a proof: x re-solved on the
     support with the path's signs (least squares with iterative refinement), and a strict
     certificate by the float bound. Returns the verdict, or why the route was declined. The
@@ -511,8 +517,67 @@ def _homotopy_verdict(
     verdict = _bound_verdict(A, y, face, dual, path.support, path.signs)
     if isinstance(verdict, str):
         ties = f" ({path.ties} ties resolved lexicographically)" if path.ties else ""
-        return declined(f"{verdict}{ties}")
+        why = f"{verdict}{ties}"
+        if issparse(A):
+            return declined(why)
+        pivoted = _pivot_from_path(
+            A, y, path.support, path.signs, ranges=ranges, on_pivot=check_budget
+        )
+        if isinstance(pivoted, str):
+            return declined(f"{why}; dense pivots from its end: {pivoted}")
+        return _Pivoted(
+            pivoted[0],
+            f"the path's end was not proved optimal ({why}); "
+            f"{pivoted[1]} dense simplex pivots from its active set finished it",
+        )
     return verdict
+
+
+@dataclass(frozen=True)
+class _Pivoted:
+    """A verdict reached by simplex pivots from the path's end, and the note that says why."""
+
+    verdict: _Verdict
+    note: str
+
+
+def _pivot_from_path(
+    A: FloatArray,
+    y: FloatArray,
+    support: IntArray,
+    signs: FloatArray,
+    *,
+    ranges: bool,
+    on_pivot: Callable[[], None],
+) -> tuple[_Verdict, int] | str:
+    """Dense simplex pivots (:mod:`dlncli.bp.pivots`) from the path's square active set K
+    with its signs (its basis); the optimum is accepted only with the
+    same proof as the path's end: x re-solved on the basis (least squares with iterative
+    refinement), λ re-solved from A_Bᵀλ = σ_B the same way, and the rigorous float bound."""
+    from dlncli.bp import pivots
+
+    if support.size != A.shape[0]:
+        return f"its active set is not square ({support.size} columns, m = {A.shape[0]})"
+    end = pivots.pivot_to_optimum(A, y, support, signs, on_pivot=on_pivot)
+    if isinstance(end, str):
+        return end
+    order = np.argsort(end.basis)
+    basis, sigma = end.basis[order], end.signs[order]
+    A_B = _columns(A, basis)
+    x_B = _refined_lstsq(A_B, y)
+    keep = np.abs(x_B) > SUPPORT_TOL * np.max(np.abs(x_B), initial=0.0)
+    if np.any(np.sign(x_B[keep]) != sigma[keep]):
+        return "the optimal basis's least-squares re-solve changed a sign"
+    x = np.zeros(A.shape[1])
+    x[basis[keep]] = x_B[keep]
+    support_x = basis[keep]
+    rng = np.column_stack([x[support_x], x[support_x]]) if ranges else None
+    face = Face(support_x, np.sign(x[support_x]), 0, x, rng)
+    certificate = _refined_lstsq(np.ascontiguousarray(A_B.T), sigma)
+    verdict = _bound_verdict(A, y, face, certificate, basis, sigma)
+    if isinstance(verdict, str):
+        return f"{verdict} after {end.pivots} pivots"
+    return verdict, end.pivots
 
 
 REFINEMENT_STEPS = 2
