@@ -228,3 +228,17 @@ def test_cv_flags_a_choice_at_the_grid_end() -> None:
     assert coarse.best_index == 9 and coarse.at_grid_end
     noisy = _noisy_problem(8, 40, 60, k=3, sigma=0.5)
     assert not lasso_cv(noisy[0], noisy[1], lambda_ratio=1e-4).at_grid_end
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_paths_with_leaves_equal_sklearn_lars(seed: int) -> None:
+    """Paths of hundreds of breakpoints, columns leaving and rejoining (noise above the
+    signal's transition): the same breakpoints and end as LARS-lasso."""
+    A, y, _ = _noisy_problem(200 + seed, 80, 240, k=30, sigma=0.3)
+    alphas, _, coefs = sklearn_linear_model.lars_path(A, y, method="lasso")
+    path = lasso_path(A, y)
+    widths = np.count_nonzero(path.coefs, axis=1)
+    assert np.any(np.diff(widths) < 0), "the test needs a path on which a column leaves"
+    assert path.lambdas.shape == alphas.shape
+    np.testing.assert_allclose(path.lambdas, 80 * alphas, rtol=0, atol=1e-9 * path.lambdas[0])
+    np.testing.assert_allclose(path.coefs, coefs.T, rtol=0, atol=1e-8 * np.max(np.abs(coefs)))

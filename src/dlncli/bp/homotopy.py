@@ -208,6 +208,8 @@ def follow_homotopy(
     *,
     on_step: Callable[[], None] | None = None,
     max_steps: int | None = None,
+    lambda_min: float = 0.0,
+    on_breakpoint: Callable[[float, list[int], FloatArray], None] | None = None,
 ) -> HomotopyPath | Declined:
     """Follow the lasso path from l = ‖Aᵀy‖∞ to 0; the end point is BP's minimizer.
 
@@ -216,6 +218,11 @@ def follow_homotopy(
     A : (m, N) array or scipy.sparse matrix.  y : (m,), not zero.
     on_step : called once per breakpoint (the caller's time budget raises from it).
     max_steps : breakpoints before the path is declined (default MAX_STEPS_PER_ROW * m).
+    lambda_min : where the path ends (>= 0; the lasso path of noise/lasso.py stops above 0).
+        Above 0 the end point is the lasso's x(lambda_min), not a BP minimizer.
+    on_breakpoint : called at every breakpoint after the start, the end included, with
+        (l, K, x_K): the active columns as they were on the segment that ends there (a column
+        that leaves there is in K with x = 0). The list and array are the loop's own: copy them.
 
     Returns :class:`Declined` (with the reason) when the path cannot be followed in float64.
     """
@@ -249,8 +256,11 @@ def follow_homotopy(
     column_y: list[float] = []  # a_j^T y for the active columns
     x_active = np.zeros(0)
     chol = _Cholesky()
+    if not lambda_min < lam:
+        return HomotopyPath(np.zeros(n), np.zeros(0, np.int64), np.zeros(0), np.zeros(m), 0)
     joining = int(np.argmax(np.abs(c)))
-    just_left = -1  # a coordinate that left cannot rejoin at the next breakpoint
+    # A coordinate that left cannot rejoin with its old sign at the next breakpoint
+    just_left, left_sign = -1, 0.0
     ties = refactors = 0
     step_cap = MAX_STEPS_PER_ROW * m if max_steps is None else max_steps
     for step in range(step_cap + 1):
@@ -298,6 +308,11 @@ def follow_homotopy(
             leave_times = -x_active / d
         for g in (join_up, join_down):
             g[~(g > tie_gap)] = np.inf  # past events, and NaN (0 / 0)
+        if just_left >= 0:
+            # It sits at c = l s with its correlation moving inwards; rounding can make it
+            # look like an immediate rejoin on that side, which the lasso path never does. It
+            # may still reach the other side, -l s, later on the segment.
+            (join_up if left_sign > 0 else join_down)[just_left] = np.inf
         gamma_join = np.minimum(join_up, join_down, out=join_up)
         gamma_join[active] = np.inf
         gamma_leave = np.where(leave_times > tie_gap, leave_times, np.inf)
@@ -307,10 +322,6 @@ def follow_homotopy(
         gamma_join[gamma_join >= lam - end_gap] = np.inf
         if len(active) >= m:  # A_K is square: every join time is the end (see above)
             gamma_join[:] = np.inf
-        if just_left >= 0:
-            # It sits at |c| = l with its correlation moving inwards; rounding can make it
-            # look like an immediate rejoin, which the lasso path never does.
-            gamma_join[just_left] = np.inf
         gamma_leave[gamma_leave >= lam - end_gap] = np.inf
         j = int(np.argmin(gamma_join))  # argmin: the lowest column among equal times
         leave = int(np.argmin(gamma_leave)) if gamma_leave.size else -1
@@ -318,18 +329,23 @@ def follow_homotopy(
         first_join = float(gamma_join[j])
         # Lexicographic order within a tie: leave, then join (lowest column), then the end.
         # The end is taken only when no event comes before it.
-        events = sorted([(first_leave, 0), (first_join, 1), (lam, 2)])
+        gamma_end = lam - lambda_min
+        events = sorted([(first_leave, 0), (first_join, 1), (gamma_end, 2)])
         gamma, kind = events[0]
         near = [e for e in events[1:] if e[0] - gamma <= tie_gap and np.isfinite(e[0])]
         if kind != 2 and (near or _joins_within(gamma_join, gamma + tie_gap) > 1):
             ties += 1
-        if kind == 2 or (gamma >= lam - end_gap):
-            kind, gamma = 2, lam
+        if kind == 2 or (gamma >= gamma_end - end_gap):
+            kind, gamma = 2, gamma_end
         c = c - gamma * a
-        lam -= gamma
+        lam = lambda_min if kind == 2 else lam - gamma
         # On the path x_K = (A_K^T A_K)^{-1} (A_K^T y - l s_K): recomputed, not accumulated,
         # so that hundreds of steps do not drift (drift flips the sign of small entries).
         x_active = w - lam * d
+        if kind == 0:
+            x_active[leave] = 0.0  # it leaves here: zero in exact arithmetic
+        if on_breakpoint is not None:
+            on_breakpoint(lam, active, x_active)
         drift = float(np.max(np.abs(c[active] - lam * s), initial=0.0))
         if step % REFRESH_EVERY == REFRESH_EVERY - 1 or not drift <= DRIFT_TOL * start:
             residual = y - A_K @ x_active
@@ -346,7 +362,7 @@ def follow_homotopy(
             joining = j
         else:
             chol.remove(leave)
-            just_left = active[leave]
+            just_left, left_sign = active[leave], signs[leave]
             k = len(active)
             block[:, leave : k - 1] = block[:, leave + 1 : k]
             del active[leave], signs[leave], column_y[leave]

@@ -9,10 +9,11 @@ correlations c = A^T (y - A x) satisfy c_K = lam s_K and |c_j| <= lam elsewhere,
 
 lowering lam by g moves x_K by g d and c by -g a. The segment ends at the smallest g at which
 an inactive |c_j| reaches lam (j joins with the sign of c_j), an active x_i reaches 0 (i
-leaves), or lam reaches the requested end. A_K = Q R is kept as a QR factorization updated
-column by column (scipy.linalg.qr_insert / qr_delete), so that x_K = R^{-1} (Q^T y)_K - lam d
-is solved afresh at every breakpoint instead of accumulated. Ties between events (a set of
-measure zero for continuous data) are taken one event at a time.
+leaves), or lam reaches the requested end. The path is followed by the basis-pursuit
+homotopy (dlncli.bp.homotopy: the same path, there followed to lam = 0), which updates a
+Cholesky factor of A_K^T A_K as columns join and leave and solves x_K afresh at every
+breakpoint instead of accumulating it. Ties between events (a set of measure zero for
+continuous data) are taken one event at a time.
 
 Basis pursuit denoising, min ||x||_1 subject to ||A x - y||_2 <= sigma, is the lasso path at
 the lam where ||A x(lam) - y||_2 = sigma: the residual norm is nondecreasing in lam, and on a
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from dlncli.arrays import FloatArray, IntArray
+from dlncli.bp.homotopy import Declined, follow_homotopy
 from dlncli.errors import InfeasibleError, OptionError, ProblemFormatError, SolverError
 
 __all__ = [
@@ -41,12 +42,6 @@ __all__ = [
     "lasso_path",
 ]
 
-# A joining column whose component orthogonal to the active columns is below this (relative
-# to its norm) would make A_K rank deficient: the path is not unique there.
-RANK_TOL = 1e-10
-# The path has at most a few times min(m, N) breakpoints in practice (each join is one
-# column; leaves are rare); far more means it is cycling on round-off.
-MAX_STEPS_PER_COLUMN = 20
 # sigma below the least-squares residual by at most this (relative to ||y||) is round-off
 # of a residual that is zero or equal to sigma in exact arithmetic: the path's end is taken.
 RESIDUAL_TOL = 1e-10
@@ -115,6 +110,9 @@ def _float64_pair(pair: tuple[Any, Any]) -> tuple[FloatArray, FloatArray]:
 def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> LassoPath:
     """The exact lasso path of min 1/2 ||A x - y||^2 + lam ||x||_1 (module docstring).
 
+    The path is followed by the basis-pursuit homotopy of :mod:`dlncli.bp.homotopy` (the same
+    path, ended at ``lambda_min`` instead of 0), which records every breakpoint here.
+
     Parameters
     ----------
     A : (m, N).  y : (m,).
@@ -124,104 +122,32 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
     Raises
     ------
     ProblemFormatError : shapes or entries.  OptionError : lambda_min < 0.
-    SolverError : the active columns became linearly dependent (the path is not unique), or
-        the path did not end within MAX_STEPS_PER_COLUMN * min(m, N) breakpoints.
+    SolverError : the active columns became linearly dependent (the path is not unique), two
+        columns start it together, or it did not end within the homotopy's step budget.
     """
     A, y = _check_problem(A, y)
     if not lambda_min >= 0.0:
         raise OptionError("lambda_min", lambda_min, "a number >= 0")
-    m, n = A.shape
-    c = A.T @ y
-    lam = float(np.max(np.abs(c))) if n else 0.0
-    lambdas = [lam]
+    n = A.shape[1]
+    lam_0 = float(np.max(np.abs(A.T @ y))) if n else 0.0
+    lambdas = [lam_0]
     coefs = [np.zeros(n)]
-    if lam <= lambda_min:
+    if lam_0 <= lambda_min:
         return LassoPath(np.array(lambdas), np.array(coefs))
-    Q = np.eye(m)
-    R = np.zeros((m, 0))
-    qy = y.copy()  # Q^T y
-    active: list[int] = []
-    signs: list[float] = []
-    x_active = np.zeros(0)
-    joining, sign_joining = int(np.argmax(np.abs(c))), float(np.sign(c[np.argmax(np.abs(c))]))
-    just_left, left_sign = -1, 0.0
-    for _ in range(MAX_STEPS_PER_COLUMN * min(m, n) + 2):
-        if joining >= 0:
-            k = len(active)
-            column = A[:, joining]
-            Q, R = _float64_pair(
-                scipy.linalg.qr_insert(Q, R, column, k, which="col", check_finite=False)
-            )
-            if k >= m or abs(R[k, k]) <= RANK_TOL * float(np.linalg.norm(column)):
-                raise SolverError(
-                    f"lasso path: column {joining} joins at lam = {lam:.6g} in the span of "
-                    f"the {k} active columns; expected linearly independent active columns"
-                )
-            active.append(joining)
-            signs.append(sign_joining)
-            qy = Q.T @ y
-        k = len(active)
-        R_K = R[:k, :k]
-        s = np.array(signs)
-        # Q, R and qy are finite (A and y are checked; Givens rotations keep them bounded).
-        z = scipy.linalg.solve_triangular(R_K, s, trans="T", check_finite=False)
-        d = scipy.linalg.solve_triangular(R_K, z, check_finite=False)
-        x_active = scipy.linalg.solve_triangular(R_K, qy[:k], check_finite=False) - lam * d
-        v = Q[:, :k] @ z  # A_K d
-        residual = y - Q[:, :k] @ (qy[:k] - lam * z)  # y - A_K x_K
-        c, a = (A.T @ np.column_stack([residual, v])).T
 
-        rising = np.ones(n, dtype=bool)  # may reach c_j = +lam
-        rising[active] = False
-        if k >= m:
-            rising[:] = False  # A_K is square: no column can join (rank)
-        falling = rising.copy()  # may reach c_j = -lam
-        if just_left >= 0:
-            # It sits at c = lam s with lam s - c moving away from 0, linearly in g: it cannot
-            # return to that side on this segment (round-off could fake an immediate rejoin),
-            # but it may reach the other side.
-            (rising if left_sign > 0 else falling)[just_left] = False
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # Inactive |c_j| <= lam; max(., 0) keeps round-off from giving negative times.
-            up = np.where(rising & (a < 1.0), np.maximum(lam - c, 0.0) / (1.0 - a), np.inf)
-            down = np.where(falling & (a > -1.0), np.maximum(lam + c, 0.0) / (1.0 + a), np.inf)
-            leave = np.where(x_active * d < 0.0, -x_active / d, np.inf)
-        if joining >= 0:
-            leave[k - 1] = np.inf  # the column that just joined sits at 0 and moves outwards
-        j_up, j_down = int(np.argmin(up)), int(np.argmin(down))
-        i_leave = int(np.argmin(leave)) if k else -1
-        gamma_end = lam - lambda_min
-        gamma = min(float(up[j_up]), float(down[j_down]), gamma_end)
-        if k and leave[i_leave] < gamma:
-            gamma = float(leave[i_leave])
-        joining, just_left = -1, -1
-        x_active = x_active + gamma * d
-        new_lam = lambda_min if gamma == gamma_end else lam - gamma
+    def record(lam: float, active: list[int], x_active: FloatArray) -> None:
         x = np.zeros(n)
-        if gamma == gamma_end:
-            x[active] = x_active
-            lambdas.append(new_lam)
-            coefs.append(x)
-            return LassoPath(np.array(lambdas), np.array(coefs))
-        if k and gamma == leave[i_leave]:
-            x_active[i_leave] = 0.0
-            just_left, left_sign = active[i_leave], signs[i_leave]
-            Q, R = _float64_pair(
-                scipy.linalg.qr_delete(Q, R, i_leave, which="col", check_finite=False)
-            )
-            qy = Q.T @ y
-            del active[i_leave], signs[i_leave]
-            x[active] = np.delete(x_active, i_leave)
-        else:
-            x[active] = x_active
-            joining, sign_joining = (j_up, 1.0) if gamma == up[j_up] else (j_down, -1.0)
-        lam = new_lam
+        x[active] = x_active
         lambdas.append(lam)
         coefs.append(x)
-    raise SolverError(
-        f"lasso path: no end after {len(lambdas) - 1} breakpoints (lam = {lam:.6g}); "
-        f"expected at most {MAX_STEPS_PER_COLUMN} per column of min(m, N) = {min(m, n)}"
-    )
+
+    path = follow_homotopy(A, y, lambda_min=lambda_min, on_breakpoint=record)
+    if isinstance(path, Declined):
+        raise SolverError(
+            f"lasso path: stopped at lam = {lambdas[-1]:.6g}: {path.reason}; expected a path "
+            "with linearly independent active columns"
+        )
+    return LassoPath(np.array(lambdas), np.array(coefs))
 
 
 @dataclass(frozen=True)
