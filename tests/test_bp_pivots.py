@@ -109,3 +109,50 @@ def test_a_short_end_that_is_not_optimal_goes_to_the_lp(monkeypatch: pytest.Monk
     assert sol.certified and sol.unique is True and sol.route.startswith("lp")
     assert "its active set is not square (20 columns, m = 60)" in sol.route_notes[0]
     np.testing.assert_allclose(sol.x, reference.x, rtol=0, atol=1e-9)
+
+
+def _first_path_declined(monkeypatch: pytest.MonkeyPatch, second_too: bool = False) -> list[Any]:
+    """The first path is declined; the second (and later) run the real homotopy."""
+    from dlncli.bp.homotopy import Declined, follow_homotopy
+
+    seen: list[Any] = []
+
+    def flaky(A: Any, y: FloatArray, **options: Any) -> Any:
+        seen.append(np.array(A))
+        if len(seen) == 1 or second_too:
+            return Declined("a test's refusal")
+        return follow_homotopy(A, y, **options)
+
+    monkeypatch.setattr(verdict_module, "follow_homotopy", flaky)
+    return seen
+
+
+def test_a_declined_path_is_followed_again_on_reweighted_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = load_sample("gauss:60:200:12:7")
+    reference = solve_basis_pursuit(p.A, p.y, solver="simplex")
+    seen = _first_path_declined(monkeypatch)
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert sol.route == "homotopy-reweighted" and sol.certified and sol.unique is True
+    assert sol.lp_solves == 0 and "a test's refusal" in sol.route_notes[0]
+    np.testing.assert_allclose(sol.x, reference.x, rtol=0, atol=1e-9)
+    # the second path ran on diag(2^e) A with e not constant: a different lasso path
+    ratio = seen[1] / seen[0]
+    assert np.all(ratio == ratio[:, :1]) and np.unique(ratio[:, 0]).size > 1
+    assert np.all(np.frexp(ratio[:, 0])[0] == 0.5)  # powers of two
+
+
+def test_two_declined_paths_go_to_the_lp(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = load_sample("gauss:60:200:12:7")
+    seen = _first_path_declined(monkeypatch, second_too=True)
+    sol = solve_basis_pursuit(p.A, p.y)
+    assert len(seen) == 2 and sol.route.startswith("lp") and sol.certified
+    assert "on reweighted rows: the path stopped: a test's refusal" in sol.route_notes[0]
+
+
+def test_rows_of_one_scale_are_reweighted_alternately() -> None:
+    A = np.ones((5, 3))
+    np.testing.assert_array_equal(verdict_module._path_reweighting(A), [0, -1, 0, -1, 0])
+    A[1] = 0.25  # row maxima 1 and 0.25: brought to one scale (the big rows scaled down)
+    np.testing.assert_array_equal(verdict_module._path_reweighting(A), [-2, 0, -2, -2, -2])

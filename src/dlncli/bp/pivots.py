@@ -22,6 +22,7 @@ primal simplex stalled there (Bland's rule after degenerate pivots: thousands of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ ZERO_TOL = 1e-12
 RATIO_TIE = 1e-12
 # Bland's rule (which cannot cycle) takes over after this many degenerate pivots in a row.
 DEGENERATE_STREAK = 5
+# A basis whose LU has a pivot below this (relative to the largest) is singular.
+SINGULAR_TOL = 1e-13
 # A pivot element below this (relative to the direction's largest entry) is not taken.
 PIVOT_TOL = 1e-9
 
@@ -66,7 +69,15 @@ class _Factor:
     """A_B⁻¹ as the LU of A_B at the last refactor and an eta file of the pivots since."""
 
     def __init__(self, A_B: FloatArray) -> None:
-        self.lu = scipy.linalg.lu_factor(A_B, check_finite=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            try:
+                self.lu = scipy.linalg.lu_factor(A_B, check_finite=False)
+            except scipy.linalg.LinAlgWarning as singular:  # an exactly zero pivot of U
+                raise np.linalg.LinAlgError(str(singular)) from None
+        diagonal = np.abs(np.diag(self.lu[0]))
+        if not diagonal.min(initial=np.inf) > SINGULAR_TOL * diagonal.max(initial=0.0):
+            raise np.linalg.LinAlgError("A_B is numerically singular")
         self.etas: list[tuple[int, FloatArray]] = []  # (row r, direction d at that pivot)
 
     def solve(self, rhs: FloatArray) -> FloatArray:
@@ -157,6 +168,9 @@ def pivot_to_optimum(
         sigma[leaving] = direction
         factor.etas.append((leaving, d * direction))
         if len(factor.etas) >= REFACTOR_EVERY:
-            factor = _Factor(A[:, B])
+            try:
+                factor = _Factor(A[:, B])
+            except np.linalg.LinAlgError:
+                return "the basis became numerically singular"
             x_B = factor.solve(y)
     return f"no optimum within {max_pivots} pivots"
