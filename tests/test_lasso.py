@@ -11,7 +11,7 @@ import pytest
 import scipy.optimize
 
 from dlncli.arrays import FloatArray
-from dlncli.errors import InfeasibleError, OptionError, ProblemFormatError
+from dlncli.errors import InfeasibleError, OptionError, ProblemFormatError, SolverError
 from dlncli.noise.lasso import basis_pursuit_denoise, lasso_cv, lasso_path
 
 sklearn_linear_model: Any = pytest.importorskip("sklearn.linear_model")
@@ -242,3 +242,24 @@ def test_long_paths_with_leaves_equal_sklearn_lars(seed: int) -> None:
     assert path.lambdas.shape == alphas.shape
     np.testing.assert_allclose(path.lambdas, 80 * alphas, rtol=0, atol=1e-9 * path.lambdas[0])
     np.testing.assert_allclose(path.coefs, coefs.T, rtol=0, atol=1e-8 * np.max(np.abs(coefs)))
+
+
+def test_a_path_float64_cannot_follow_is_refused_not_returned() -> None:
+    """With noise the path to lam = 0 ends with ~m active columns; on this instance (m = 500,
+    N = 1000) x_K loses the accuracy the events need near lam = 1e-4 lam_0 (unchecked, the
+    breakpoints past it violated the lasso's conditions by up to 50 lam_0): the homotopy's
+    refreshed correlations reveal it and the path is refused; stopped at 1e-3 lam_0 it is
+    exact."""
+    rng = np.random.default_rng([1, 100, 0])
+    m, n = 500, 1000
+    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    x = np.zeros(n)
+    support = rng.choice(n, size=50, replace=False)
+    x[support] = rng.choice([-1.0, 1.0], 50)
+    y = A @ x + 0.1 * rng.standard_normal(m)
+    with pytest.raises(SolverError, match="lost accuracy"):
+        lasso_path(A, y)
+    lam_0 = float(np.max(np.abs(A.T @ y)))
+    path = lasso_path(A, y, lambda_min=1e-3 * lam_0)
+    for i in range(0, len(path.lambdas), 7):
+        assert _kkt_violation(A, y, float(path.lambdas[i]), path.coefs[i]) <= 1e-10 * lam_0

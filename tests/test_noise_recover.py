@@ -174,3 +174,35 @@ def test_gd_keeps_the_iterate_at_its_stop() -> None:
         again = train(p.A[~mask], p.y[~mask], depth=2.0, log_alpha=la, lr=0.05,
                       max_steps=int(k), predict=False)  # fmt: skip
         np.testing.assert_allclose(stop.stop_x, again.x, rtol=1e-12, atol=0)
+
+
+def test_recover_with_lr_trains_by_gd_and_its_rows_are_gd_runs() -> None:
+    """With --lr the DLN rows are GD with that constant step: the oracle row's error is the
+    smallest error of a separate train() run with the same step, start and watch."""
+    p = load_problem(NOISY)
+    assert p.x_true is not None
+    report = dlncli.recover(p, depths=["2"], lr=0.05, max_steps=2000, seed=0)
+    row = next(r for r in report.rows if r.method == "dln" and r.stop == "oracle")
+    assert row.detail.startswith("step ")
+    again = train(p.A, p.y, depth=2.0, log_alpha=math.log(1e-3), lr=0.05, max_steps=2000,
+                  predict=False, watch=Watch(x_true=p.x_true, stop_factor=2.0))  # fmt: skip
+    assert again.early_stop is not None and again.early_stop.errors is not None
+    assert row.error_l2 == pytest.approx(float(np.min(again.early_stop.errors)), rel=1e-12)
+    assert report.curves["2"].time_unit == "step"
+
+
+def test_recover_flow_rows_are_watched_flow_runs() -> None:
+    """Without --lr the DLN rows are the flow: the oracle row equals flow_watched's stop."""
+    from dlncli.dln.watched import flow_watched
+
+    p = load_problem(NOISY)
+    assert p.x_true is not None
+    report = dlncli.recover(p, depths=["3"], seed=0)
+    row = next(r for r in report.rows if r.method == "dln" and r.stop == "oracle")
+    run = flow_watched(
+        p.A, p.y, depth=3.0, log_alpha=math.log(1e-6) / 3, norm_A=float(np.linalg.norm(p.A, 2)),
+        watch=Watch(x_true=p.x_true, stop_factor=2.0),
+    )  # fmt: skip
+    assert run.early_stop.oracle_error == pytest.approx(row.error_l2, rel=1e-12)
+    assert report.curves["3"].time_unit == "t"
+    assert row.detail.startswith("t = ")

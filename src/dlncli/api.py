@@ -1510,10 +1510,8 @@ def sample_list() -> SamplesReport:
 # --------------------------------------------------------------------------- recover
 
 DEFAULT_RECOVER_DEPTHS = ("2", "3", "4")
-# GD's step in recover: this fraction of 2 / (p^2 s^(2 - 2/p) ||A||_2^2), the stability bound
-# of the loss in (u, v) where |x| ~ s (s: the largest entry of the lasso-CV estimate), capped by
-# half the stability bound at the start (docs/noise.md).
-RECOVER_STEP_FRACTION = 0.5
+# With --lr, GD's step is that; without it the DLN rows are the gradient flow itself
+# (dlncli.dln.watched: steps the flow's stiffness does not limit).
 # Each depth starts from the alpha with alpha^p = RECOVER_ALPHA_P (one effective scale).
 RECOVER_ALPHA_P = 1e-6
 RECOVER_STOP_FACTOR = 2.0  # end a run once its watched curve is twice its minimum
@@ -1535,18 +1533,20 @@ def recover(
     time_limit: float | None = None,
 ) -> RecoverReport:
     """Recover x_true from noisy y = A x_true + z (``dlncli recover``, docs/noise.md): the DLN
-    trained by GD and stopped early (at the oracle's best step and at the smallest held-out
-    loss), the lasso with lambda by K-fold cross-validation along its exact path, BPDN at
-    sigma_est = sigma sqrt(m), and least squares on the true support (an oracle).
+    trained by gradient flow (or GD with ``lr``) and stopped early (at the oracle's best time
+    and at the smallest held-out loss), the lasso with lambda by K-fold cross-validation along
+    its exact path, BPDN at sigma_est = sigma sqrt(m), and least squares on the true support
+    (an oracle).
 
     Parameters
     ----------
     problem, y : a Problem with ``x_true`` (a file's x_true, or a ``noisy:``/``gauss:`` sample).
     depths : the DLN depths (default 2, 3, 4).  alpha : GD's initialization scale (default:
         per depth, the alpha with alpha^p = RECOVER_ALPHA_P).
-    lr : GD's step size (default: per depth, RECOVER_STEP_FRACTION of the curvature at the
-        lasso-CV estimate's scale, capped by half the stability bound).
-    max_steps : GD's budget; a run ends once its watched curve doubled from its minimum.
+    lr : run GD with this constant step instead of the gradient flow (default: the flow,
+        integrated by :func:`dlncli.dln.watched.flow_watched`; times are then the flow's t).
+    max_steps : each run's budget of steps (GD's, or the flow integrator's); a run ends once
+        its watched curve doubled from its minimum (the flow: or at 4x the time of it).
     holdout, seed : the hold-out stop's fraction of rows and their seed; also the CV folds'.
     folds : K of the lasso's cross-validation.
     sigma : the noise level (default the problem's); without one there is no BPDN row.
@@ -1555,8 +1555,9 @@ def recover(
     time_limit : seconds for the whole call, or None.
     """
     from dlncli.dln.early_stop import Watch
-    from dlncli.dln.train import hessian_lambda_max, train as descend
-    from dlncli.noise.lasso import basis_pursuit_denoise, lasso_cv
+    from dlncli.dln.train import train as descend
+    from dlncli.dln.watched import flow_watched
+    from dlncli.noise.lasso import CV_LAMBDA_RATIO, basis_pursuit_denoise, lasso_cv, lasso_path
 
     start = time.perf_counter()
     deadline = Deadline(time_limit)
@@ -1598,69 +1599,89 @@ def recover(
             int(np.sum(~chosen & on)), detail, time.perf_counter() - began, x_hat,
         )  # fmt: skip
 
-    began = time.perf_counter()
-    cv = lasso_cv(prob.A, prob.y, folds=folds, seed=seed)
-    rows.append(row("lasso-cv", cv.x, began, detail=f"λ = {cv.lam:.4g}"))
-    if cv.at_grid_end:
-        notes.append("lasso-cv chose the smallest λ of its grid: the best λ may lie below it")
-    if level is not None and level > 0:
+    def baselines() -> tuple[list[RecoverRow], list[str]]:
+        """The lasso-CV, BPDN and least-squares-oracle rows."""
+        out: list[RecoverRow] = []
+        said: list[str] = []
         began = time.perf_counter()
-        sigma_est = level * math.sqrt(m)
-        bpdn = basis_pursuit_denoise(prob.A, prob.y, sigma_est)
-        rows.append(row("bpdn", bpdn.x, began, detail=f"σ_est = σ√m = {sigma_est:.4g}"))
-    elif level is None:
-        notes.append("no noise level known (sigma): no BPDN row")
-    began = time.perf_counter()
-    oracle = np.zeros(n)
-    if support.size:
-        oracle[support] = np.linalg.lstsq(prob.A[:, support], prob.y, rcond=None)[0]
-    rows.append(
-        row("ls-oracle", oracle, began, detail=f"least squares on the {support.size} true nonzeros")
-    )
-    scale = max(float(np.max(np.abs(cv.x))), float(np.max(np.abs(x_true))) * 1e-3, 1e-300)
-    norm2 = float(np.linalg.norm(prob.A, 2)) ** 2
-    curves: dict[str, EarlyStop] = {}
-    for label, p in labels:
+        # One path for the CV refit and BPDN, to the CV grid's end: below it, as lam -> 0 with
+        # noise, the active set approaches m columns and A_K its worst conditioning.
+        lam_0 = float(np.max(np.abs(prob.A.T @ prob.y)))
+        path = lasso_path(prob.A, prob.y, lambda_min=CV_LAMBDA_RATIO * lam_0)
+        cv = lasso_cv(prob.A, prob.y, folds=folds, seed=seed, path=path)
+        out.append(row("lasso-cv", cv.x, began, detail=f"λ = {cv.lam:.4g}"))
+        if cv.at_grid_end:
+            said.append("lasso-cv chose the smallest λ of its grid: the best λ may lie below it")
+        if level is not None and level > 0:
+            began = time.perf_counter()
+            sigma_est = level * math.sqrt(m)
+            bpdn = basis_pursuit_denoise(prob.A, prob.y, sigma_est, path=path)
+            out.append(row("bpdn", bpdn.x, began, detail=f"σ_est = σ√m = {sigma_est:.4g}"))
+        elif level is None:
+            said.append("no noise level known (sigma): no BPDN row")
+        began = time.perf_counter()
+        oracle = np.zeros(n)
+        if support.size:
+            oracle[support] = np.linalg.lstsq(prob.A[:, support], prob.y, rcond=None)[0]
+        detail = f"least squares on the {support.size} nonzeros"
+        out.append(row("ls-oracle", oracle, began, detail=detail))
+        return out, said
+
+    def dln(label: str, p: float, stop: str) -> tuple[RecoverRow | None, str, EarlyStop | None]:
+        """One DLN row (None if the run diverged), a note ("" if none), its curves."""
+        began = time.perf_counter()
         log_alpha = log_alpha_given
         if log_alpha is None:
             log_alpha = math.log(RECOVER_ALPHA_P) / p
-        step = lr
-        if step is None:
-            start_u = np.full(n, log_alpha)
-            lam0 = hessian_lambda_max(prob.A, prob.y, start_u, start_u, p)
-            curvature = p * p * scale ** (2.0 - 2.0 / p) * norm2
-            step = RECOVER_STEP_FRACTION * 2.0 / curvature
-            if lam0 > 0:
-                step = min(step, 1.0 / lam0)  # half the stability bound 2 / lambda_max
-        for stop in ("oracle", "hold-out"):
-            began = time.perf_counter()
-            if stop == "oracle":
-                A_run, y_run = prob.A, prob.y
-                watch = Watch(x_true=x_true, stop_factor=RECOVER_STOP_FACTOR)
-            else:
-                A_run, y_run = A_train, y_train
-                watch = replace(split, stop_factor=RECOVER_STOP_FACTOR)
+        if stop == "oracle":
+            A_run, y_run = prob.A, prob.y
+            watch = Watch(x_true=x_true, stop_factor=RECOVER_STOP_FACTOR)
+        else:
+            A_run, y_run = A_train, y_train
+            watch = replace(split, stop_factor=RECOVER_STOP_FACTOR)
+        if lr is None:
+            flow = flow_watched(
+                A_run, y_run, depth=p, log_alpha=log_alpha, watch=watch, norm_A=norm_A,
+                max_steps=max_steps, time_limit=deadline.remaining("recover"),
+            )  # fmt: skip
+            early, message, ran_out = flow.early_stop, flow.message, bool(flow.message)
+        else:
             run = descend(
-                A_run, y_run, depth=p, log_alpha=log_alpha, lr=step, max_steps=max_steps,
+                A_run, y_run, depth=p, log_alpha=log_alpha, lr=lr, max_steps=max_steps,
                 predict=False, watch=watch, time_limit=deadline.remaining("recover"),
             )  # fmt: skip
-            early = run.early_stop
-            assert early is not None
-            k = early.oracle_time if stop == "oracle" else early.holdout_time
-            if k is None or run.diverged:
-                notes.append(f"p = {label}, {stop} stop: the run diverged ({run.message})")
-                continue
-            if int(k) == run.steps and not run.converged:
-                notes.append(
-                    f"p = {label}, {stop} stop: the error was still falling at the step budget "
-                    f"({run.steps} steps): a larger --max-steps, --lr or --alpha reaches the stop"
-                )
-            x_hat = early.stop_x
-            assert x_hat is not None  # GD keeps the iterate at its watched minimum
-            detail = f"step {int(k)}, η = {step:.3g}, α = {math.exp(log_alpha):.3g}"
-            rows.append(row("dln", x_hat, began, depth=p, stop=stop, detail=detail))
-            if stop == "oracle":
-                curves[label] = early
+            if run.diverged:
+                return None, f"p = {label}, {stop} stop: the run diverged ({run.message})", None
+            assert run.early_stop is not None
+            early, message = run.early_stop, f"{run.steps} steps"
+            ran_out = not run.converged and run.steps == max_steps
+        k = early.oracle_time if stop == "oracle" else early.holdout_time
+        assert k is not None and early.stop_x is not None  # the run recorded its start
+        note = ""
+        if ran_out and k == early.times[-1]:
+            note = (
+                f"p = {label}, {stop} stop: the error was still falling when the run ended "
+                f"({message}): a larger --max-steps reaches the stop"
+            )
+        when = f"t = {k:.4g}" if lr is None else f"step {int(k)}, η = {lr:.3g}"
+        detail = f"{when}, α = {math.exp(log_alpha):.3g}"
+        return row("dln", early.stop_x, began, depth=p, stop=stop, detail=detail), note, early
+
+    curves: dict[str, EarlyStop] = {}
+    with one_blas_thread():  # the BLAS policy (docs/performance.md, "Threads")
+        norm_A = float(np.linalg.norm(prob.A, 2))  # >= ||A_train||: the hold-out runs use it too
+        base_rows, base_notes = baselines()
+        rows.extend(base_rows)
+        notes.extend(base_notes)
+        for label, p in labels:
+            for stop in ("oracle", "hold-out"):
+                dln_row, note, early = dln(label, p, stop)
+                if dln_row is not None:
+                    rows.append(dln_row)
+                if note:
+                    notes.append(note)
+                if stop == "oracle" and early is not None:
+                    curves[label] = early
     return RecoverReport(
         problem=_info(prob),
         sigma=level,

@@ -63,6 +63,9 @@ END_TOL = 1e-9
 # 5 steps cost 20% of the loop's products (bench/bench_bp_path.py).
 REFRESH_EVERY = 50
 DRIFT_TOL = 1e-12
+# A refresh that moves any correlation by more than this (times l_start) means x_K had lost
+# the accuracy the events need (measured drift between refreshes: ~1e-15): the path is declined.
+LOST_TOL = 1e-8
 # A new column whose component orthogonal to the active columns is below this (relative to
 # its norm) would make A_K rank deficient.
 RANK_TOL = 1e-10
@@ -484,21 +487,19 @@ def follow_homotopy(
         gamma_end = lam - lambda_min
         gamma_leave = np.where(leave_times > tie_gap, leave_times, np.inf)
         gamma_leave[gamma_leave >= lam - end_gap] = np.inf
-        if screen is not None and a_err is not None:
-            join_up, join_down, candidates = screen.join_times(
-                _Segment(lam, c, c_err, a, a_err, v, residual),
-                active,
-                s,
-                just_left,
-                min(float(np.min(gamma_leave, initial=np.inf)), gamma_end),
-                tie_gap,
-                lam - end_gap,
-            )
-        else:
-            candidates = None
-            with np.errstate(divide="ignore", invalid="ignore"):
-                join_up = (lam - c) / (1.0 - a)  # c_j reaches +l
-                join_down = (lam + c) / (1.0 + a)  # c_j reaches -l
+        join_up, join_down, candidates = _join_times(
+            screen,
+            None if a_err is None else _Segment(lam, c, c_err, a, a_err, v, residual),
+            lam,
+            c,
+            a,
+            active,
+            s,
+            just_left,
+            min(float(np.min(gamma_leave, initial=np.inf)), gamma_end),
+            tie_gap,
+            lam - end_gap,
+        )
         for g in (join_up, join_down):
             g[~(g > tie_gap)] = np.inf  # past events, and NaN (0 / 0)
         if just_left >= 0:
@@ -541,8 +542,13 @@ def follow_homotopy(
         drift = float(np.max(np.abs(c[active] - lam * s), initial=0.0))
         if _refresh_due(step, drift <= DRIFT_TOL * start, candidates, c_err):
             residual = y - A_K @ x_active
-            c = np.asarray(AT @ residual, dtype=np.float64).ravel()
-            c_err[:] = 0.0
+            c, lost = _refreshed(AT, residual, c, c_err)
+            if not lost <= LOST_TOL * start:  # NaN too
+                # x_K no longer matches the correlations the events were found from (an
+                # ill-conditioned A_K: with noise the active set nears m columns as l -> 0);
+                # the breakpoints since the last refresh may be wrong.
+                why = f"the path lost accuracy near l = {lam:.3g} (step {step})"
+                return _declined(why, active, signs)
         joining = -1
         just_left = -1
         if kind == 2:
@@ -567,6 +573,40 @@ def _accumulate(c_err: FloatArray, gamma: float, a_err: FloatArray | None) -> No
     """c −= g a moved each correlation by g a_j, known within g a_err_j (screened steps)."""
     if a_err is not None:
         c_err += gamma * a_err
+
+
+def _join_times(
+    screen: _Screen | None,
+    segment: _Segment | None,
+    lam: float,
+    c: FloatArray,
+    a: FloatArray,
+    active: list[int],
+    s: FloatArray,
+    just_left: int,
+    bound: float,
+    tie_gap: float,
+    end_cut: float,
+) -> tuple[FloatArray, FloatArray, IntArray | None]:
+    """When c_j reaches +l and -l for every column; on a screened step (``segment``: the
+    enclosures) for the screened-in columns only, inf elsewhere, and those columns."""
+    if screen is not None and segment is not None:
+        return screen.join_times(segment, active, s, just_left, bound, tie_gap, end_cut)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        join_up = (lam - c) / (1.0 - a)  # c_j reaches +l
+        join_down = (lam + c) / (1.0 + a)  # c_j reaches -l
+    return join_up, join_down, None
+
+
+def _refreshed(
+    AT: Any, residual: FloatArray, c: FloatArray, c_err: FloatArray
+) -> tuple[FloatArray, float]:
+    """The correlations recomputed from the residual, and how far the updated ones were
+    from them beyond their known error (c_err, from screening; zeroed here)."""
+    refreshed = np.asarray(AT @ residual, dtype=np.float64).ravel()
+    lost = float(np.max(np.abs(refreshed - c) - c_err))
+    c_err[:] = 0.0
+    return refreshed, lost
 
 
 def _refresh_due(step: int, drift_ok: bool, candidates: IntArray | None, c_err: FloatArray) -> bool:

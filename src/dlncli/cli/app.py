@@ -805,19 +805,21 @@ def recover(
     ] = None,
     alpha: Annotated[
         str | None,
-        typer.Option("--alpha", help="GD's start α > 0 (default: α^p = 1e-6).", show_default=False),
+        typer.Option(
+            "--alpha", help="The DLN's start α > 0 (default: α^p = 1e-6).", show_default=False
+        ),
     ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
             "--lr",
             parser=_strict_number,
-            help="GD's step size (default: from the data's scale).",
+            help="Train by GD with this constant step instead of the gradient flow.",
             show_default=False,
         ),
     ] = None,
     max_steps: Annotated[
-        int, typer.Option("--max-steps", min=1, metavar="K", help="GD's step budget.")
+        int, typer.Option("--max-steps", min=1, metavar="K", help="Each DLN run's step budget.")
     ] = 100_000,
     holdout: Annotated[
         float,

@@ -451,8 +451,8 @@ def phase_noise_curves_figure(report: PhaseReport) -> Any:
 
 
 def recover_figure(report: RecoverReport) -> Any:
-    """``recover --plot``: each depth's error ||x(step) - x_true||_2 along GD (oracle runs),
-    with the lasso-CV, BPDN and least-squares-oracle errors as horizontal lines."""
+    """``recover --plot``: each depth's error ||x(t) - x_true||_2 along the flow (or GD's
+    steps with --lr; oracle runs), with the other estimators' errors as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -471,8 +471,11 @@ def recover_figure(report: RecoverReport) -> Any:
         [r for r in report.rows if r.method != "dln"], ("0.3", "0.55", "0.75"), strict=False
     ):
         ax.axhline(row.error_l2, color=shade, lw=1.2, label=row.method)
+    units = {stop.time_unit for stop in report.curves.values()}
     ax.set(
-        xlabel="GD step", ylabel="‖x − x_true‖₂", title=f"recovering x_true: {report.problem.name}"
+        xlabel="GD step" if units == {"step"} else "flow time t",
+        ylabel="‖x − x_true‖₂",
+        title=f"recovering x_true: {report.problem.name}",
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

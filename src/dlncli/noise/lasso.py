@@ -42,6 +42,7 @@ __all__ = [
     "lasso_path",
 ]
 
+CV_LAMBDA_RATIO = 1e-3  # the CV grid's end relative to lam_0 (lasso_cv's default)
 # sigma below the least-squares residual by at most this (relative to ||y||) is round-off
 # of a residual that is zero or equal to sigma in exact arithmetic: the path's end is taken.
 RESIDUAL_TOL = 1e-10
@@ -145,7 +146,8 @@ def lasso_path(A: FloatArray, y: FloatArray, *, lambda_min: float = 0.0) -> Lass
     if isinstance(path, Declined):
         raise SolverError(
             f"lasso path: stopped at lam = {lambdas[-1]:.6g}: {path.reason}; expected a path "
-            "with linearly independent active columns"
+            "float64 can follow to lambda_min (linearly independent, well-conditioned active "
+            "columns; a larger lambda_min stops before)"
         )
     return LassoPath(np.array(lambdas), np.array(coefs))
 
@@ -185,7 +187,8 @@ def lasso_cv(
     folds: int = 5,
     seed: int = 0,
     n_lambdas: int = 100,
-    lambda_ratio: float = 1e-3,
+    lambda_ratio: float = CV_LAMBDA_RATIO,
+    path: LassoPath | None = None,
 ) -> LassoCV:
     """Choose lam by K-fold cross-validation along the exact lasso path, then refit.
 
@@ -201,6 +204,8 @@ def lasso_cv(
     ----------
     A : (m, N).  y : (m,).  folds : 2 <= folds <= m.  seed : >= 0.
     n_lambdas : grid size, >= 1.  lambda_ratio : the grid's end relative to lam_0, in (0, 1].
+    path : the lasso path of (A, y) when the caller has it (the refit is read from it when it
+        reaches the chosen lam; else it is computed).
 
     Raises
     ------
@@ -229,15 +234,17 @@ def lasso_cv(
     for fold in range(folds):
         held_out = fold_of_row == fold
         scale = (m - int(held_out.sum())) / m
-        path = lasso_path(A[~held_out], y[~held_out], lambda_min=scale * float(grid[-1]))
+        fold_path = lasso_path(A[~held_out], y[~held_out], lambda_min=scale * float(grid[-1]))
         # The end of a training path is scale * grid[-1] up to rounding: clip onto it.
-        estimates = path.at(np.maximum(scale * grid, path.lambdas[-1]))
+        estimates = fold_path.at(np.maximum(scale * grid, fold_path.lambdas[-1]))
         residuals = A[held_out] @ estimates.T - y[held_out, None]
         errors[fold] = np.mean(residuals**2, axis=0)
     cv_error = errors.mean(axis=0)
     best = int(np.argmin(cv_error))
     lam = float(grid[best])
-    x = lasso_path(A, y, lambda_min=lam).coefs[-1]
+    if path is None or not path.lambdas[-1] <= lam:
+        path = lasso_path(A, y, lambda_min=lam)
+    x = np.asarray(path.at(lam), dtype=np.float64)
     return LassoCV(grid, cv_error, errors.std(axis=0), best, lam, x, fold_of_row, seed)
 
 
@@ -255,7 +262,9 @@ class BPDNSolution:
     sigma: float
 
 
-def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSolution:
+def basis_pursuit_denoise(
+    A: FloatArray, y: FloatArray, sigma: float, *, path: LassoPath | None = None
+) -> BPDNSolution:
     """min ||x||_1 subject to ||A x - y||_2 <= sigma, exactly, from the lasso path.
 
     x = 0 when ||y|| <= sigma. Otherwise the path's residual norm falls from ||y|| at lam_0
@@ -266,6 +275,7 @@ def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSol
     ----------
     A : (m, N).  y : (m,).  sigma : the residual bound, >= 0 (for noise of standard deviation
         s per entry, about s sqrt(m)).
+    path : the lasso path of (A, y) when the caller has it (used when it reaches sigma).
 
     Raises
     ------
@@ -280,27 +290,51 @@ def basis_pursuit_denoise(A: FloatArray, y: FloatArray, sigma: float) -> BPDNSol
     if y_norm <= sigma:
         lam_0 = float(np.max(np.abs(A.T @ y))) if A.shape[1] else 0.0
         return BPDNSolution(np.zeros(A.shape[1]), lam_0, y_norm, sigma)
-    path = lasso_path(A, y)
-    residuals = y[None, :] - path.coefs @ A.T  # (K + 1, m), row i at lambdas[i]
-    norms = np.linalg.norm(residuals, axis=1)
-    if norms[-1] > sigma:
-        if norms[-1] - sigma > RESIDUAL_TOL * y_norm:
+    # A given path serves when it reaches sigma (its end's residual <= sigma): the residual
+    # norm is monotone along it, so the BPDN point lies on it. Else the path to lam = 0.
+    # Else the path to the CV grid's end, which usually reaches sigma, and only then to 0 (with
+    # noise the path's last stretch, ~m active columns, is the costliest and least accurate).
+    full = path
+    for end in (CV_LAMBDA_RATIO, 0.0):
+        if full is not None and float(np.linalg.norm(y - A @ full.coefs[-1])) <= sigma:
+            break
+        if full is not None and full.lambdas[-1] == 0.0:
+            break  # the path's end is least squares: sigma is below its residual
+        full = lasso_path(A, y, lambda_min=end * float(np.max(np.abs(A.T @ y))))
+    assert full is not None
+
+    def residual(i: int) -> FloatArray:
+        return np.asarray(y - A @ full.coefs[i], dtype=np.float64)
+
+    end = len(full.lambdas) - 1
+    end_norm = float(np.linalg.norm(residual(end)))
+    if end_norm > sigma:
+        if end_norm - sigma > RESIDUAL_TOL * y_norm:
             raise InfeasibleError(
                 f"sigma = {sigma:.6g} is below the least-squares residual "
-                f"min ||A x - y|| = {norms[-1]:.6g}; expected sigma >= {norms[-1]:.6g}"
+                f"min ||A x - y|| = {end_norm:.6g}; expected sigma >= {end_norm:.6g}"
             )
-        return BPDNSolution(path.coefs[-1], float(path.lambdas[-1]), float(norms[-1]), sigma)
-    # The first breakpoint (in decreasing lam) with residual norm <= sigma ends the segment.
-    i = int(np.argmax(norms <= sigma)) - 1
-    low, high = residuals[i + 1], residuals[i]  # at lambdas[i + 1] (t = 0), lambdas[i] (t = 1)
+        return BPDNSolution(full.coefs[-1], float(full.lambdas[-1]), end_norm, sigma)
+    # The residual norm is nonincreasing along the path (in decreasing lam): bisect for the
+    # first breakpoint i + 1 with norm <= sigma (breakpoint 0, x = 0, has ||y|| > sigma).
+    lo, hi = 0, end
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if float(np.linalg.norm(residual(mid))) <= sigma:
+            hi = mid
+        else:
+            lo = mid
+    i = lo
+    low, high = residual(i + 1), residual(i)  # at lambdas[i + 1] (t = 0), lambdas[i] (t = 1)
+    low_norm = float(np.linalg.norm(low))
     delta = high - low
     # ||low + t delta||^2 = sigma^2: aa t^2 + 2 bb t + cc = 0 with cc <= 0 < aa.
     aa = float(delta @ delta)
     bb = float(low @ delta)
-    cc = (norms[i + 1] - sigma) * (norms[i + 1] + sigma)
+    cc = (low_norm - sigma) * (low_norm + sigma)
     root = math.sqrt(max(bb * bb - aa * cc, 0.0))
     t = -cc / (bb + root) if bb > 0 else (root - bb) / aa
     t = min(max(t, 0.0), 1.0)
-    lam = float(path.lambdas[i + 1] + t * (path.lambdas[i] - path.lambdas[i + 1]))
-    x = path.coefs[i + 1] + t * (path.coefs[i] - path.coefs[i + 1])
+    lam = float(full.lambdas[i + 1] + t * (full.lambdas[i] - full.lambdas[i + 1]))
+    x = full.coefs[i + 1] + t * (full.coefs[i] - full.coefs[i + 1])
     return BPDNSolution(x, lam, float(np.linalg.norm(A @ x - y)), sigma)
