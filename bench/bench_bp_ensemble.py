@@ -9,7 +9,8 @@ opt_tol = bp_tol = 1e-9, as its authors do for basis pursuit.
 
 Per cell: dlncli's route counts, certified fraction, median time, the median and worst
 dlncli / SPGL1 time ratio (with max |x_dlncli - x_SPGL1| and how many SPGL1 runs stopped at
-a limit instead of converging), and the median dlncli / linprog ratio (with
+a limit instead of converging, and how many are wrong: farther than 1e-6 from dlncli's
+certified unique minimizer), and the median dlncli / linprog ratio (with
 max |x_dlncli - x_linprog|, the independent check of dlncli's answers).
 
 Run: python -m bench.bench_bp_ensemble [--quick] [--sizes 100x400,250x1000]
@@ -75,6 +76,8 @@ def _timed_dlncli(A: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, ve
 # spg_bp's info["stat"]: 1-4 converged (root, BP solution, least squares, optimal), 5 and up
 # stopped (iteration or line-search limits).
 SPGL1_CONVERGED = (1, 2, 3, 4)
+# An SPGL1 x farther than this (max norm) from dlncli's certified unique minimizer is wrong.
+SPGL1_WRONG = 1e-6
 
 
 def _timed_spgl1(A: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, bool]:
@@ -105,7 +108,7 @@ def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_seeds: int
     k = max(1, round(rho * m))
     routes: collections.Counter[str] = collections.Counter()
     ratios, lp_ratios, times, gaps, lp_gaps = [], [], [], [], []
-    certified = spgl1_stopped = 0
+    certified = spgl1_stopped = spgl1_wrong = 0
     for seed in range(seeds):
         p = load_sample(f"gauss:{m}:{n}:{k}:{seed}")
         t_dln, sol = _timed_dlncli(p.A, p.y, 1)
@@ -118,6 +121,8 @@ def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_seeds: int
         times.append(t_dln)
         ratios.append(t_dln / t_spg)
         gaps.append(float(np.max(np.abs(sol.x - x_spg))))
+        # SPGL1's answer is wrong when it is far from a certified unique minimizer
+        spgl1_wrong += int(sol.certified and sol.unique is True and gaps[-1] > SPGL1_WRONG)
         if seed < linprog_seeds:
             t_lp, x_lp = _timed_linprog(p.A, p.y)
             lp_ratios.append(t_dln / t_lp)
@@ -133,7 +138,8 @@ def _cell(m: int, n: int, label: str, rho: float, seeds: int, linprog_seeds: int
         f"{m:5d}x{n:<5d} {label:>14s} k={k:4d}  {route_text:<32s} LP {lp_routes}/{seeds}  "
         f"cert {certified}/{seeds}  "
         f"t_med {statistics.median(times):6.2f}s  /spgl1 med {statistics.median(ratios):5.2f} "
-        f"worst {max(ratios):5.2f} (|dx| {max(gaps):.0e}, stopped {spgl1_stopped})  "
+        f"worst {max(ratios):5.2f} (|dx| {max(gaps):.0e}, stopped {spgl1_stopped}, "
+        f"wrong {spgl1_wrong})  "
         f"/linprog med {lp_text}",
         flush=True,
     )

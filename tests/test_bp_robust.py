@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dlncli.arrays import FloatArray, IntArray
-from dlncli.bp import certify
+from dlncli.bp import certify, verdict as verdict_module
 from dlncli.bp.homotopy import HomotopyPath, follow_homotopy
 from dlncli.bp.lp import _redirect_stdout
 from dlncli.bp.verdict import solve_basis_pursuit
@@ -44,10 +44,9 @@ def test_route_notes_say_why_the_homotopy_was_declined() -> None:
     A = np.array([[1.0, 1.0, 0.3], [0.0, 0.0, 1.0]])
     sol = solve_basis_pursuit(A, np.array([1.0, 0.0]))
     assert sol.route == "lp-exact" and sol.certified and sol.face_dimension == 1
-    assert sol.route_notes[0] == (
-        "homotopy declined: the path stopped: two columns start the path together "
-        "(|Aᵀy| ties at its maximum)"
-    )
+    why = "the path stopped: two columns start the path together (|Aᵀy| ties at its maximum)"
+    # identical columns tie on reweighted rows too: the second path stops the same way
+    assert sol.route_notes[0] == f"homotopy declined: {why}; on reweighted rows: {why}"
 
 
 def test_inconsistency_far_beyond_round_off_is_infeasible() -> None:
@@ -273,3 +272,43 @@ def test_every_answer_is_within_1e_9_of_the_exact_reference(spec: str, solver: s
     reference[sol.support] = certify.to_float(exact)
     np.testing.assert_allclose(sol.x, reference, rtol=0, atol=1e-9)
     np.testing.assert_allclose(p.A @ reference, p.y, rtol=0, atol=1e-12)
+
+
+def _path_matrix(A: FloatArray, y: FloatArray, monkeypatch: pytest.MonkeyPatch) -> FloatArray:
+    """The matrix solve_basis_pursuit hands to the homotopy."""
+    seen: list[FloatArray] = []
+    real = verdict_module.follow_homotopy
+
+    def spy(M: Any, v: FloatArray, **options: Any) -> Any:
+        seen.append(np.array(M))
+        return real(M, v, **options)
+
+    monkeypatch.setattr(verdict_module, "follow_homotopy", spy)
+    sol = solve_basis_pursuit(A, y)
+    assert sol.route == "homotopy" and sol.certified
+    return seen[0]
+
+
+def test_rows_of_one_scale_are_not_reweighted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The row prescale weights the homotopy's least squares; Gaussian rows whose maxima
+    # straddle a power of two must not get random weights 1 and 2 (a longer path).
+    p = load_sample("gauss:60:200:8:3")
+    straddle = np.frexp(np.max(np.abs(p.A), axis=1))[1]
+    assert np.unique(straddle).size > 1  # the instance does straddle
+    ratio = _path_matrix(p.A, p.y, monkeypatch) / p.A
+    assert np.unique(ratio).size == 1 and np.frexp(ratio[0, 0])[0] == 0.5  # one power of 2
+
+
+def test_rows_far_apart_in_scale_are_still_equilibrated(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = load_sample("gauss:60:200:8:3")
+    D = np.ones(60)
+    D[:5] = 2.0**-30
+    M = _path_matrix(D[:, None] * p.A, D * p.y, monkeypatch)
+    ratio = M / (D[:, None] * p.A)
+    assert np.all(ratio == ratio[:, :1])  # a power-of-two factor per row
+    assert np.unique(ratio[5:, 0]).size == 1  # one factor for the rows of one scale
+    # the small rows are brought back to the others' scale: every row's largest entry
+    # within a factor 2^(ROW_SPREAD + 2) of the largest one, which is in [0.5, 2)
+    row_max = np.max(np.abs(M), axis=1)
+    assert 0.5 <= row_max.max() < 2.0
+    assert row_max.min() >= 2.0 ** -(verdict_module.ROW_SPREAD + 1)

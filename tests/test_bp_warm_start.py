@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -97,10 +96,17 @@ def test_lp_after_a_forced_decline_is_warm_and_gives_the_cold_answer(
     full = solve_basis_pursuit(p.A, p.y)  # the path as the verdict runs it (unit-scaled data)
     assert full.route == "homotopy" and isinstance(paths[0], HomotopyPath)
     steps = min(paths[0].steps - 1, max(1, int(fraction * paths[0].steps)))
-    monkeypatch.setattr(
-        verdict, "follow_homotopy", functools.partial(homotopy.follow_homotopy, max_steps=steps)
-    )
+    calls: list[int] = []
+
+    def capped(*args: Any, **kwargs: Any) -> HomotopyPath | Declined:
+        # the first path stops after `steps`; the second (on reweighted rows) at once
+        calls.append(1)
+        cap = steps if len(calls) == 1 else 1
+        return homotopy.follow_homotopy(*args, **kwargs, max_steps=cap)
+
+    monkeypatch.setattr(verdict, "follow_homotopy", capped)
     warm = solve_basis_pursuit(p.A, p.y)
+    assert len(calls) == 2
     assert warm.route.startswith("lp") and warm.certified and warm.unique is True
     assert warm.route_notes[0].startswith(
         f"homotopy declined: the path stopped: no end within {steps}"

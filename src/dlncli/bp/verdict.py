@@ -30,7 +30,7 @@ from dlncli.arrays import UNIT_ROUNDOFF, FloatArray, IntArray
 from dlncli.blas import one_blas_thread
 from dlncli.bp import certify
 from dlncli.bp.certify import issparse
-from dlncli.bp.homotopy import Declined, follow_homotopy
+from dlncli.bp.homotopy import Declined, HomotopyPath, follow_homotopy
 from dlncli.bp.lp import Equilibration, LpModel, _Lp, equilibrate
 from dlncli.deadline import Deadline
 from dlncli.errors import InfeasibleError, SolverError
@@ -81,7 +81,10 @@ class BPSolution:
     certification : how the verdict was proved, or why it is undecided.
     route : the route that produced the verdict: "zero" (y = 0), "homotopy" (the lasso path
         and the float bound, no LP), "lp-float-bound" (LP, then the float bound), "lp-exact"
-        (LP, then exact rationals) or "lp-float" (LP, float face; undecided unless proved).
+        (LP, then exact rationals), "lp-float" (LP, float face; undecided unless proved) or
+        "homotopy-pivots" (the path's end was not proved optimal: dense simplex pivots from
+        its active set, then the float bound, no LP) or "homotopy-reweighted" (the path was
+        declined; a second one on rows reweighted by powers of two was accepted).
     route_notes : why each faster route was declined, in the order they were tried.
     """
 
@@ -155,9 +158,15 @@ def solve_basis_pursuit(
 _one_blas_thread = one_blas_thread
 
 
+# Rows whose largest entries are within 2**ROW_SPREAD of the largest row's are not rescaled
+# relative to it (see _RowPrescale.of).
+ROW_SPREAD = 4
+
+
 @dataclass(frozen=True)
 class _RowPrescale:
-    """Ã = 2^row_exp A (each row's largest entry in [0.5, 2)) and ỹ = 2^(row_exp − y_exp) y
+    """Ã = 2^row_exp A (each row's largest entry in [0.5, 2), or in [2^-ROW_SPREAD/2, 2)
+    for rows that keep the largest row's exponent) and ỹ = 2^(row_exp − y_exp) y
     (largest entry in [0.5, 2)), by ldexp: exact unless an entry falls below the normal
     range, in which case no row scaling is done.
 
@@ -183,6 +192,14 @@ class _RowPrescale:
         row_exp = np.zeros(m, dtype=np.int64)
         positive = row_max > 0
         row_exp[positive] = -np.frexp(row_max[positive])[1] + 1
+        if np.any(positive):
+            # Rows within ROW_SPREAD powers of two of the largest share its exponent: the
+            # scaling is a row weighting of the homotopy's least squares, and weights of 1
+            # or 2 drawn at random (row maxima of a Gaussian A straddle a power of two) made
+            # its path longer near the weak threshold (gauss:1000:5000:243:0: 2327
+            # breakpoints instead of 1881), while only rows far apart in scale need it.
+            top = int(np.min(row_exp[positive]))
+            row_exp[positive & (row_exp <= top + ROW_SPREAD)] = top
         # Scaling up is exact (row maxima land in [0.5, 2): no overflow); scaling down can
         # round entries that fall below the normal range, so those rows are checked.
         down = row_exp < 0
@@ -284,6 +301,11 @@ def _solve_basis_pursuit(
         quick = _homotopy_verdict(A, y, budget, ranges=ranges)
         if isinstance(quick, _Verdict):
             return _finish(A, y, quick, "homotopy", _Provenance("homotopy", None, start, notes))
+        if isinstance(quick, _Rerouted):
+            notes.append(quick.note)
+            return _finish(
+                A, y, quick.verdict, quick.route, _Provenance("homotopy", None, start, notes)
+            )
         notes.append(f"homotopy declined: {quick.reason}")
         warm = quick
     else:
@@ -457,25 +479,77 @@ def _warm_basis(As: Matrix, support: IntArray, signs: FloatArray) -> list[int]:
 
 def _homotopy_verdict(
     A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool
-) -> _Verdict | _HomotopyDeclined:
+) -> _Verdict | _Rerouted | _HomotopyDeclined:
     """BP by :func:`homotopy.follow_homotopy`, accepted only with a proof: x re-solved on the
     support with the path's signs (least squares with iterative refinement), and a strict
     certificate by the float bound. Returns the verdict, or why the route was declined. The
     path runs on A and y divided by powers of two near their largest entries (exact; column
     scaling would weight BP, and row equilibration costs passes over A that the LP needs,
-    not the path)."""
-    largest = certify.max_abs(A)
+    not the path).
+
+    A declined dense path is followed once more on rows reweighted by powers of two: the same
+    BP (its minimizers and verdict do not change), another lasso path. Near the end of a long
+    path (l ~ 1e-6 of its start, |K| ~ m) the breakpoints are decided at the edge of float64,
+    and a path that goes astray there (gauss:1000:5000:243:0: an end 364 signs away from a
+    basis of the minimizer) rarely does so on a reweighted copy; a second path costs about
+    the first's time, where the LP took 15 s to 250 s at 1000 x 5000."""
+    first = _homotopy_attempt(A, y, budget, ranges=ranges, row_exp=None)
+    if not isinstance(first, _HomotopyDeclined) or issparse(A):
+        return first
+    row_exp = _path_reweighting(A)
+    second = _homotopy_attempt(A, y, budget, ranges=ranges, row_exp=row_exp)
+    if isinstance(second, _HomotopyDeclined):
+        return _HomotopyDeclined(
+            f"{first.reason}; on reweighted rows: {second.reason}", first.support, first.signs
+        )
+    verdict = second.verdict if isinstance(second, _Rerouted) else second
+    note = f"the first path was declined ({first.reason}); a second, on rows reweighted by "
+    note += "powers of two, finished"
+    if isinstance(second, _Rerouted):
+        note += f" after {second.note}"
+    return _Rerouted(verdict, "homotopy-reweighted", note)
+
+
+def _path_reweighting(A: FloatArray) -> IntArray:
+    """Row exponents e for the second path on diag(2^e) A: each row's largest entry brought
+    to [0.5, 2) (the rows of a Gaussian A then get weights 1 and 2 at random), or, when
+    that changes nothing, weights 1 and 2 on alternate rows."""
+    row_max = np.maximum(np.max(A, axis=1, initial=0.0), -np.min(A, axis=1, initial=0.0))
+    exps = np.zeros(A.shape[0], dtype=np.int64)
+    positive = row_max > 0
+    exps[positive] = -np.frexp(row_max[positive])[1] + 1
+    exps -= int(np.max(exps[positive], initial=0))  # scale down only: nothing overflows
+    if np.all(exps == exps[0]):
+        exps = -(np.arange(A.shape[0]) % 2)
+    return exps
+
+
+def _homotopy_attempt(
+    A: Matrix, y: FloatArray, budget: Deadline, *, ranges: bool, row_exp: IntArray | None
+) -> _Verdict | _Rerouted | _HomotopyDeclined:
+    """One path (on diag(2^row_exp) A when given) and the proof of its end point."""
+    if row_exp is not None:
+        # Scaling down by powers of two is exact unless an entry leaves the normal range.
+        weighted = np.ldexp(A, row_exp[:, None])
+        if not np.array_equal(np.ldexp(weighted, -row_exp[:, None]), A):
+            return _HomotopyDeclined(
+                "the reweighted rows are not exact", np.zeros(0, np.int64), np.zeros(0)
+            )
+        path_A, path_y = weighted, np.ldexp(y, row_exp)
+    else:
+        path_A, path_y = A, y
+    largest = certify.max_abs(path_A)
     # After the row prescale max |A| is in [0.5, 2): no division (a copy of A) is needed.
     a_unit = (
         1.0 if 0.0625 <= largest <= 16.0 else float(certify.power_of_two(np.array([largest]))[0])
     )
-    y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(y)))]))[0])
-    unit_scaled: Matrix = A if a_unit == 1.0 else A / a_unit
+    y_unit = float(certify.power_of_two(np.array([float(np.max(np.abs(path_y)))]))[0])
+    unit_scaled: Matrix = path_A if a_unit == 1.0 else path_A / a_unit
 
     def check_budget() -> None:
         budget.remaining("the homotopy path")
 
-    path = follow_homotopy(unit_scaled, y / y_unit, on_step=check_budget)
+    path = follow_homotopy(unit_scaled, path_y / y_unit, on_step=check_budget)
     if isinstance(path, Declined):
         return _HomotopyDeclined(f"the path stopped: {path.reason}", path.support, path.signs)
 
@@ -486,7 +560,12 @@ def _homotopy_verdict(
     x_K = _refined_lstsq(A_K, y)
     keep = np.abs(x_K) > SUPPORT_TOL * np.max(np.abs(x_K), initial=0.0)
     if np.any(np.sign(x_K[keep]) != path.signs[keep]):
-        return declined("the end point's least-squares re-solve changed a sign")
+        why = "the end point's least-squares re-solve changed a sign"
+        if issparse(A):
+            return declined(why)
+        # A square K is still a basis, primal feasible with the re-solve's signs.
+        basis_signs = np.where(keep, np.sign(x_K), path.signs)
+        return _pivoted_or_declined(A, y, path, basis_signs, why, ranges, check_budget)
     support = path.support[keep]
     x = np.zeros(A.shape[1])
     if support.size:  # the same system again unless coordinates were dropped
@@ -494,11 +573,86 @@ def _homotopy_verdict(
     rng = np.column_stack([x[support], x[support]]) if ranges else None
     face = Face(support, np.sign(x[support]), 0, x, rng)
     dual = path.certificate / a_unit
+    if row_exp is not None:
+        dual = np.ldexp(dual, row_exp)  # Ãᵀλ̃ = Aᵀ (W λ̃): the certificate of A is W λ̃
     verdict = _bound_verdict(A, y, face, dual, path.support, path.signs)
     if isinstance(verdict, str):
         ties = f" ({path.ties} ties resolved lexicographically)" if path.ties else ""
-        return declined(f"{verdict}{ties}")
+        why = f"{verdict}{ties}"
+        if issparse(A):
+            return declined(why)
+        return _pivoted_or_declined(A, y, path, path.signs, why, ranges, check_budget)
     return verdict
+
+
+def _pivoted_or_declined(
+    A: FloatArray,
+    y: FloatArray,
+    path: HomotopyPath,
+    signs: FloatArray,
+    why: str,
+    ranges: bool,
+    check_budget: Callable[[], None],
+) -> _Rerouted | _HomotopyDeclined:
+    """Dense pivots from the path's end (basis K with ``signs``), or the declined route."""
+    pivoted = _pivot_from_path(A, y, path.support, signs, ranges=ranges, on_pivot=check_budget)
+    if isinstance(pivoted, str):
+        reason = f"{why}; dense pivots from its end: {pivoted}"
+        return _HomotopyDeclined(reason, path.support, path.signs)
+    return _Rerouted(
+        pivoted[0],
+        "homotopy-pivots",
+        f"the path's end was not proved optimal ({why}); "
+        f"{pivoted[1]} dense simplex pivots from its active set finished it",
+    )
+
+
+@dataclass(frozen=True)
+class _Rerouted:
+    """A verdict reached past the plain path (``route``), and the note that says how."""
+
+    verdict: _Verdict
+    route: str
+    note: str
+
+
+def _pivot_from_path(
+    A: FloatArray,
+    y: FloatArray,
+    support: IntArray,
+    signs: FloatArray,
+    *,
+    ranges: bool,
+    on_pivot: Callable[[], None],
+) -> tuple[_Verdict, int] | str:
+    """Dense simplex pivots (:mod:`dlncli.bp.pivots`) from the path's square active set K
+    with its signs (its basis); the optimum is accepted only with the
+    same proof as the path's end: x re-solved on the basis (least squares with iterative
+    refinement), λ re-solved from A_Bᵀλ = σ_B the same way, and the rigorous float bound."""
+    from dlncli.bp import pivots
+
+    if support.size != A.shape[0]:
+        return f"its active set is not square ({support.size} columns, m = {A.shape[0]})"
+    end = pivots.pivot_to_optimum(A, y, support, signs, on_pivot=on_pivot)
+    if isinstance(end, str):
+        return end
+    order = np.argsort(end.basis)
+    basis, sigma = end.basis[order], end.signs[order]
+    A_B = _columns(A, basis)
+    x_B = _refined_lstsq(A_B, y)
+    keep = np.abs(x_B) > SUPPORT_TOL * np.max(np.abs(x_B), initial=0.0)
+    if np.any(np.sign(x_B[keep]) != sigma[keep]):
+        return "the optimal basis's least-squares re-solve changed a sign"
+    x = np.zeros(A.shape[1])
+    x[basis[keep]] = x_B[keep]
+    support_x = basis[keep]
+    rng = np.column_stack([x[support_x], x[support_x]]) if ranges else None
+    face = Face(support_x, np.sign(x[support_x]), 0, x, rng)
+    certificate = _refined_lstsq(np.ascontiguousarray(A_B.T), sigma)
+    verdict = _bound_verdict(A, y, face, certificate, basis, sigma)
+    if isinstance(verdict, str):
+        return f"{verdict} after {end.pivots} pivots"
+    return verdict, end.pivots
 
 
 REFINEMENT_STEPS = 2
