@@ -277,7 +277,7 @@ def test_every_answer_is_within_1e_9_of_the_exact_reference(spec: str, solver: s
 def _path_matrix(A: FloatArray, y: FloatArray, monkeypatch: pytest.MonkeyPatch) -> FloatArray:
     """The matrix solve_basis_pursuit hands to the homotopy."""
     seen: list[FloatArray] = []
-    real = verdict_module.follow_homotopy
+    real = follow_homotopy  # the name verdict.py calls, patched there below
 
     def spy(M: Any, v: FloatArray, **options: Any) -> Any:
         seen.append(np.array(M))
