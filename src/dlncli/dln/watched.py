@@ -256,16 +256,19 @@ class _Gram:
     def __init__(self, A: FloatArray) -> None:
         self.A = A
         self.columns: IntArray = np.zeros(0, dtype=np.int64)
+        self.A_S = A[:, :0]
         self.gram = np.zeros((0, 0))
 
     def solve_shifted(self, r: FloatArray, columns: IntArray, H: FloatArray) -> FloatArray:
         if columns.size == 0:
             return r
-        A_S = self.A[:, columns]
         m = self.A.shape[0]
+        if not np.array_equal(columns, self.columns):
+            # A_S and its Gram matrix are kept while S stays the same (most steps)
+            self.columns, self.A_S = columns, self.A[:, columns]
+            self.gram = self.A_S.T @ self.A_S if columns.size <= m else np.zeros((0, 0))
+        A_S = self.A_S
         if columns.size <= m:
-            if not np.array_equal(columns, self.columns):
-                self.columns, self.gram = columns, A_S.T @ A_S
             system = self.gram + np.diag(1.0 / H)
             try:
                 factor = scipy.linalg.cho_factor(system, check_finite=False)
