@@ -290,17 +290,24 @@ def basis_pursuit_denoise(
     if y_norm <= sigma:
         lam_0 = float(np.max(np.abs(A.T @ y))) if A.shape[1] else 0.0
         return BPDNSolution(np.zeros(A.shape[1]), lam_0, y_norm, sigma)
-    # A given path serves when it reaches sigma (its end's residual <= sigma): the residual
-    # norm is monotone along it, so the BPDN point lies on it. Else the path to lam = 0.
-    # Else the path to the CV grid's end, which usually reaches sigma, and only then to 0 (with
-    # noise the path's last stretch, ~m active columns, is the costliest and least accurate).
+    lam_0 = float(np.max(np.abs(A.T @ y), initial=0.0))
+
+    def reaches_sigma(candidate: LassoPath | None) -> bool:
+        """The BPDN point lies on this path (its residual norm, monotone along it, ends at or
+        below sigma), or the path ends at least squares, below which no sigma is feasible."""
+        if candidate is None:
+            return False
+        end_residual = float(np.linalg.norm(y - A @ candidate.coefs[-1]))
+        return candidate.lambdas[-1] == 0.0 or end_residual <= sigma
+
+    # The caller's path, else the path to the CV grid's end (which usually reaches sigma), and
+    # only then to 0: with noise the path's last stretch (about m active columns) is the
+    # costliest and the least accurate.
     full = path
     for end in (CV_LAMBDA_RATIO, 0.0):
-        if full is not None and float(np.linalg.norm(y - A @ full.coefs[-1])) <= sigma:
+        if reaches_sigma(full):
             break
-        if full is not None and full.lambdas[-1] == 0.0:
-            break  # the path's end is least squares: sigma is below its residual
-        full = lasso_path(A, y, lambda_min=end * float(np.max(np.abs(A.T @ y))))
+        full = lasso_path(A, y, lambda_min=end * lam_0)
     assert full is not None
 
     def residual(i: int) -> FloatArray:
