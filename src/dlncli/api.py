@@ -1541,7 +1541,7 @@ def recover(
     Parameters
     ----------
     problem, y : a Problem with ``x_true`` (a file's x_true, or a ``noisy:``/``gauss:`` sample).
-    depths : the DLN depths (default 2, 3, 4).  alpha : GD's initialization scale (default:
+    depths : the DLN depths (default 2, 3, 4).  alpha : the network's initial scale (default:
         per depth, the alpha with alpha^p = RECOVER_ALPHA_P).
     lr : run GD with this constant step instead of the gradient flow (default: the flow,
         integrated by :func:`dlncli.dln.watched.flow_watched`; times are then the flow's t).
